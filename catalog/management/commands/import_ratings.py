@@ -1,0 +1,69 @@
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from catalog.importers.formats import FORMATS, BadLine, open_source
+from catalog.importers.loader import import_ratings
+
+
+class Command(BaseCommand):
+    help = (
+        "Import ratings (and items with genres where the files have them) from MovieLens "
+        "100k, 1M/10M, latest/20M/25M, or a CSV user,item,rating[,timestamp]. All or nothing: "
+        "a bad line stops the import and nothing of it is kept, unless --skip-invalid."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path, help="a data folder or a ratings file")
+        parser.add_argument("--format", choices=sorted(FORMATS), help="skip detection")
+        parser.add_argument(
+            "--namespace",
+            help="prefix for the users and items created (default: the format's name); "
+            "importing again with the same namespace updates them",
+        )
+        parser.add_argument(
+            "--skip-invalid", action="store_true", help="skip bad lines and report them"
+        )
+
+    def handle(self, *args, path, format, namespace, skip_invalid, verbosity, **options):
+        try:
+            source = open_source(path, format)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        namespace = namespace or source.name
+        self.stdout.write(f"Importing {source.ratings_path} as {source.label} ...")
+        size = os.path.getsize(source.ratings_path)
+        started = time.perf_counter()
+        with tqdm(
+            total=size, unit="B", unit_scale=True, desc="ratings", disable=verbosity < 1,
+            file=sys.stderr, mininterval=0.5,
+        ) as bar:  # fmt: skip
+            try:
+                report = import_ratings(
+                    source, namespace=namespace, skip_invalid=skip_invalid, progress=bar.update
+                )
+            except BadLine as error:
+                raise CommandError(f"{error}. Nothing was imported.") from None
+        elapsed = time.perf_counter() - started
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {report.ratings_read} ratings ({report.ratings_written} written "
+                f"after merging duplicates), {report.users_created} new users, "
+                f"{report.items_created} new items in {elapsed:.1f} s "
+                f"(peak memory {peak_mib:.0f} MiB)."
+            )
+        )
+        if report.skipped_count:
+            self.stdout.write(
+                self.style.WARNING(f"Skipped {report.skipped_count} invalid line(s):")
+            )
+            for line in report.skipped:
+                self.stdout.write(f"  {line}")
+            if report.skipped_count > len(report.skipped):
+                self.stdout.write(f"  ... and {report.skipped_count - len(report.skipped)} more")

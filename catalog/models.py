@@ -1,0 +1,87 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+# Every score a rating may hold: 0.5 to 5 in half steps. Halves are exact in binary
+# floating point, so membership is an exact test in Python and in SQL alike.
+ALLOWED_SCORES = tuple(step / 2 for step in range(1, 11))
+
+
+def is_allowed_score(score: float) -> bool:
+    return score in ALLOWED_SCORES
+
+
+class Genre(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    title = models.CharField(max_length=300, db_index=True)
+    description = models.TextField(blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    genres = models.ManyToManyField(Genre, related_name="items", blank=True)
+    is_active = models.BooleanField(default=True)
+    # Where the item came from, e.g. "ml:242" for MovieLens movie 242; lets imports
+    # find the items they created before.
+    external_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # Kept in step with the ratings by catalog.services so lists can sort by them
+    # without aggregating the ratings table on every page.
+    rating_count = models.PositiveIntegerField(default=0)
+    rating_sum = models.FloatField(default=0.0)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [models.Index(fields=["-rating_count"], name="item_popularity_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating_count__gte=0) & Q(rating_sum__gte=0),
+                name="item_rating_stats_non_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:item_detail", args=[self.pk])
+
+    @property
+    def rating_average(self) -> float | None:
+        if not self.rating_count:
+            return None
+        return self.rating_sum / self.rating_count
+
+
+class Rating(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="ratings")
+    score = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "item"], name="one_rating_per_user_item"),
+            models.CheckConstraint(
+                condition=Q(score__in=ALLOWED_SCORES), name="rating_score_half_steps"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-updated"], name="rating_user_recent_idx"),
+            models.Index(fields=["item", "-updated"], name="rating_item_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} rated {self.item} {self.score:g}"

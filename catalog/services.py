@@ -1,0 +1,100 @@
+"""Writes to the catalogue that span models or keep derived counts in step."""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from catalog.models import ALLOWED_SCORES, Item, Rating, is_allowed_score
+from catalog.signals import rating_changed
+
+
+def parse_score(value) -> float:
+    """Turn user input into an allowed score, or raise ValidationError naming the reason."""
+    if isinstance(value, bool):
+        raise ValidationError("A score must be a number.", code="invalid")
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("A score must be a number.", code="invalid") from None
+    if not is_allowed_score(score):
+        raise ValidationError(
+            f"A score must be between {ALLOWED_SCORES[0]:g} and {ALLOWED_SCORES[-1]:g} "
+            "in steps of 0.5.",
+            code="out_of_range",
+        )
+    return score
+
+
+def _send_rating_changed(*, user_id: int, item_id: int, score: float | None) -> None:
+    transaction.on_commit(
+        lambda: rating_changed.send(
+            sender=Rating, user_id=user_id, item_id=item_id, score=score
+        )
+    )
+
+
+@transaction.atomic
+def rating_upsert(*, user, item: Item, score) -> Rating:
+    """Create or replace ``user``'s rating of ``item`` and keep the item's stats in step.
+
+    Safe under concurrency: the existing row is locked, and a concurrent first rating
+    is caught by the unique constraint and retried as an update.
+    """
+    score = parse_score(score)
+    if not item.is_active:
+        raise ValidationError("This item is no longer available for rating.", code="inactive")
+    rating = Rating.objects.select_for_update().filter(user=user, item=item).first()
+    if rating is None:
+        try:
+            with transaction.atomic():
+                rating = Rating.objects.create(user=user, item=item, score=score)
+        except IntegrityError:
+            rating = Rating.objects.select_for_update().get(user=user, item=item)
+        else:
+            Item.objects.filter(pk=item.pk).update(
+                rating_count=F("rating_count") + 1, rating_sum=F("rating_sum") + score
+            )
+            _send_rating_changed(user_id=user.pk, item_id=item.pk, score=score)
+            return rating
+    delta = score - rating.score
+    rating.score = score
+    rating.save(update_fields=["score", "updated"])
+    if delta:
+        Item.objects.filter(pk=item.pk).update(rating_sum=F("rating_sum") + delta)
+    _send_rating_changed(user_id=user.pk, item_id=item.pk, score=score)
+    return rating
+
+
+@transaction.atomic
+def rating_delete(*, user, item: Item) -> bool:
+    """Remove ``user``'s rating of ``item``; returns False when there was none."""
+    rating = Rating.objects.select_for_update().filter(user=user, item=item).first()
+    if rating is None:
+        return False
+    rating.delete()
+    Item.objects.filter(pk=item.pk).update(
+        rating_count=F("rating_count") - 1, rating_sum=F("rating_sum") - rating.score
+    )
+    _send_rating_changed(user_id=user.pk, item_id=item.pk, score=None)
+    return True
+
+
+def item_stats_refresh(*, item_ids=None) -> int:
+    """Recount ``rating_count`` and ``rating_sum`` from the ratings table.
+
+    Used after bulk imports, which write ratings without touching items row by row.
+    One UPDATE with correlated subqueries; returns the number of items updated.
+    """
+    from django.db.models import Count, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    per_item = Rating.objects.filter(item=OuterRef("pk")).values("item")
+    items = Item.objects.all() if item_ids is None else Item.objects.filter(pk__in=item_ids)
+    return items.update(
+        rating_count=Coalesce(
+            Subquery(per_item.annotate(n=Count("pk")).values("n")), Value(0)
+        ),
+        rating_sum=Coalesce(
+            Subquery(per_item.annotate(s=Sum("score")).values("s")), Value(0.0)
+        ),
+    )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("", views.item_list, name="item_list"),
+    path("<int:pk>/", views.item_detail, name="item_detail"),
+    path("<int:pk>/rate/", views.rating_submit, name="rating_submit"),
+    path("<int:pk>/rating/delete/", views.rating_remove, name="rating_remove"),
+]
