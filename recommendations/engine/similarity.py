@@ -1,0 +1,278 @@
+"""Exact top-K neighbours (item-item or user-user) under four similarity measures.
+
+Definitions, for two rows a and b (items for ``kind="item"``, users for ``kind="user"``),
+where the "other side" is users for items and items for users, and C is the set of
+other-side entities that rated both (the co-ratings, ``n = |C|``):
+
+``cosine``
+    ``a.b / (|a| |b|)`` over the full rating vectors (implicit's CosineRecommender uses the
+    same). With ``co_rated_norms=True`` the norms run over C only, which is Surprise's
+    ``cosine``.
+``adjusted_cosine``
+    cosine of the vectors centred on the other side's means (for items: each rating minus
+    its user's mean; for users: minus the item's mean), full norms (or co-rated norms).
+``pearson``
+    exact Pearson correlation over C, each side centred on the mean of its co-rated
+    entries (Surprise's ``pearson``; not the centred-cosine approximation).
+``pearson_baseline``
+    ``sum(e_a e_b) / sqrt(sum(e_a^2) sum(e_b^2))`` over C, where ``e = r - b_ui`` are the
+    residuals from :class:`~.matrix.Baselines` (Surprise's ``pearson_baseline`` before
+    shrinkage).
+
+Then pairs with ``n < min_support`` are dropped, pairs whose similarity is undefined (a
+zero denominator) are dropped, and the similarity is shrunk by ``n / (n + shrinkage)``.
+Surprise shrinks ``pearson_baseline`` by ``(n - 1) / (n - 1 + shrinkage)`` and forces
+``min_support >= 2`` for it; we follow the issue's ``n / (n + shrinkage)`` for every
+measure, so shrunk values differ from Surprise's by exactly that factor (the tests check
+this relation). A row is never its own neighbour. Negative similarities are kept when a row
+has fewer than k positive neighbours (consumers that want only positive evidence stop at
+the first score <= 0, the lists being sorted).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+from .matrix import Baselines, RatingMatrix
+
+__all__ = ["MEASURES", "Neighbours", "compute_neighbours", "concat_neighbours"]
+
+MEASURES = ("cosine", "adjusted_cosine", "pearson", "pearson_baseline")
+
+
+@dataclass(frozen=True, eq=False)
+class Neighbours:
+    """Top-k neighbour lists for rows ``offset .. offset + n_rows - 1``.
+
+    Attributes:
+        indices: int32 (n_rows, k); neighbour row indices (same index space as the rows:
+            item indices for ``kind="item"``, user indices for ``kind="user"``), best first;
+            padded with -1 when a row has fewer than k neighbours.
+        scores: float32 by default (or float64 when asked) (n_rows, k); similarity after
+            shrinkage, non-increasing along each row; padded with NaN.
+        support: int32 (n_rows, k); number of co-ratings of the pair; padded with 0.
+        offset: index of the first row (non-zero for a shard).
+        kind, measure: how the lists were computed.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    support: np.ndarray
+    offset: int = 0
+    kind: str = "item"
+    measure: str = "cosine"
+
+    @property
+    def n_rows(self) -> int:
+        return self.indices.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1]
+
+    def row(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(neighbour indices, scores) of absolute row ``index``, padding removed.
+
+        A row outside this shard has no neighbours (empty arrays), not an error.
+        """
+        r = index - self.offset
+        if r < 0 or r >= self.n_rows:
+            return np.empty(0, np.int32), np.empty(0, self.scores.dtype)
+        idx = self.indices[r]
+        n = int(np.count_nonzero(idx >= 0))
+        return idx[:n], self.scores[r, :n]
+
+    def to_csr(self, n_cols: int, *, positive_only: bool = True):
+        """The lists as a sparse (offset + n_rows, n_cols) matrix of scores (rows before the
+        offset are empty). Zero and negative scores are dropped when ``positive_only``."""
+        import scipy.sparse as sp
+
+        valid = self.indices >= 0
+        if positive_only:
+            valid &= np.nan_to_num(self.scores, nan=0.0) > 0
+        counts = valid.sum(axis=1)
+        indptr = np.zeros(self.offset + self.n_rows + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[self.offset + 1 :])
+        return sp.csr_matrix(
+            (self.scores[valid].astype(np.float64), self.indices[valid], indptr),
+            shape=(self.offset + self.n_rows, n_cols),
+        )
+
+
+def _other_side_centred(matrix: RatingMatrix, kind: str) -> np.ndarray:
+    """Ratings (aligned with csr.data) minus the other side's means."""
+    csr = matrix.csr
+    if kind == "item":
+        return csr.data - np.repeat(matrix.user_means, matrix.user_counts)
+    return csr.data - matrix.item_means[csr.indices]
+
+
+def compute_neighbours(
+    matrix: RatingMatrix,
+    *,
+    kind: str = "item",
+    measure: str = "cosine",
+    k: int = 50,
+    shrinkage: float = 100.0,
+    min_support: int = 1,
+    rows: tuple[int, int] | None = None,
+    baselines: Baselines | None = None,
+    co_rated_norms: bool = False,
+    dtype=np.float32,
+    n_threads: int | None = None,
+) -> Neighbours:
+    """Exact top-k neighbours of each row in ``rows`` against all rows of the same kind.
+
+    Args:
+        matrix: the ratings.
+        kind: ``"item"`` (item-item) or ``"user"`` (user-user).
+        measure: one of :data:`MEASURES` (see the module docstring for the definitions).
+        k: neighbours kept per row.
+        shrinkage: ``sim * n / (n + shrinkage)``; 0 disables it.
+        min_support: pairs with fewer co-ratings are not neighbours.
+        rows: optional ``(start, stop)`` range of row indices (a shard); the full run equals
+            the concatenation of shard results (:func:`concat_neighbours`).
+        baselines: fitted :class:`Baselines` for ``pearson_baseline`` (fitted with defaults
+            on ``matrix`` when omitted).
+        co_rated_norms: cosine measures only: take the norms over co-rated entries.
+        dtype: dtype of the returned scores (selection is always done in float64).
+        n_threads: threads for the kernel (default: all numba threads).
+
+    Ties are broken deterministically: higher score first, then lower index. Memory is a
+    few dense vectors of length n_rows per thread plus the (n_rows, k) outputs; no n x n
+    matrix is ever formed.
+    """
+    if kind not in ("item", "user"):
+        raise ValueError(f"kind must be 'item' or 'user', not {kind!r}")
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, not {measure!r}")
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    n = matrix.n_items if kind == "item" else matrix.n_users
+    start, stop = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"rows {rows} out of range for {n} rows")
+
+    if measure == "cosine":
+        values = matrix.csr.data.astype(np.float64)
+        mode = _kernels.MODE_CORATED_COSINE if co_rated_norms else _kernels.MODE_DOT
+    elif measure == "adjusted_cosine":
+        values = _other_side_centred(matrix, kind)
+        mode = _kernels.MODE_CORATED_COSINE if co_rated_norms else _kernels.MODE_DOT
+    elif measure == "pearson":
+        values = matrix.csr.data.astype(np.float64)
+        mode = _kernels.MODE_PEARSON
+    else:
+        if baselines is None:
+            baselines = Baselines().fit(matrix)
+        values = baselines.residuals(matrix)
+        mode = _kernels.MODE_CORATED_COSINE
+
+    # user-major (csr) layout with the transformed values, and its item-major transpose
+    csr = matrix.csr
+    by_user = (csr.indptr, csr.indices, values)
+    perm = _csc_permutation(matrix)
+    csc = matrix.csc
+    by_item = (csc.indptr, csc.indices, values[perm])
+    a, t = (by_item, by_user) if kind == "item" else (by_user, by_item)
+
+    if mode == _kernels.MODE_DOT:
+        sq = np.bincount(np.repeat(np.arange(n), np.diff(a[0])), weights=a[2] * a[2], minlength=n)
+        with np.errstate(divide="ignore"):
+            inv_norm = np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0)
+    else:
+        inv_norm = np.zeros(1)
+
+    threads = _threads(n_threads)
+    n_chunks = max(1, min(stop - start, threads * 16))
+    idx, sc, sup = _run_kernel(
+        a,
+        t,
+        start,
+        stop,
+        n,
+        k,
+        mode,
+        inv_norm,
+        float(shrinkage),
+        int(min_support),
+        threads,
+        n_chunks,
+    )
+    return Neighbours(
+        indices=idx,
+        scores=sc.astype(dtype, copy=False),
+        support=sup,
+        offset=start,
+        kind=kind,
+        measure=measure,
+    )
+
+
+def _run_kernel(a, t, start, stop, n, k, mode, inv_norm, shrinkage, min_support, threads, chunks):
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        return _kernels.topk_similar_rows(
+            a[0],
+            a[1],
+            a[2],
+            t[0],
+            t[1],
+            t[2],
+            start,
+            stop,
+            n,
+            k,
+            mode,
+            inv_norm,
+            shrinkage,
+            min_support,
+            True,
+            chunks,
+        )
+    finally:
+        numba.set_num_threads(old)
+
+
+def _threads(n_threads):
+    import numba
+
+    if n_threads is None:
+        return numba.config.NUMBA_NUM_THREADS
+    return max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1))
+
+
+def _csc_permutation(matrix: RatingMatrix) -> np.ndarray:
+    """Positions in csr.data of each csc entry (so per-entry values can be re-laid out)."""
+
+    def make():
+        csr = matrix.csr
+        # csc order is (column, row); a stable sort by column of csr order (already by row)
+        return np.argsort(csr.indices, kind="stable").astype(np.int64)
+
+    return matrix._cached("csc_perm", make)
+
+
+def concat_neighbours(parts: list[Neighbours]) -> Neighbours:
+    """Join contiguous shards (in any order) into one Neighbours."""
+    if not parts:
+        raise ValueError("no shards")
+    parts = sorted(parts, key=lambda p: p.offset)
+    for a, b in zip(parts, parts[1:], strict=False):
+        if a.offset + a.n_rows != b.offset:
+            raise ValueError("shards are not contiguous")
+    return Neighbours(
+        indices=np.concatenate([p.indices for p in parts]),
+        scores=np.concatenate([p.scores for p in parts]),
+        support=np.concatenate([p.support for p in parts]),
+        offset=parts[0].offset,
+        kind=parts[0].kind,
+        measure=parts[0].measure,
+    )
