@@ -57,9 +57,7 @@ def user_scores_for_items(*, user, item_ids) -> dict[int, float]:
     if not user.is_authenticated:
         return {}
     return dict(
-        Rating.objects.filter(user=user, item_id__in=list(item_ids)).values_list(
-            "item_id", "score"
-        )
+        Rating.objects.filter(user=user, item_id__in=list(item_ids)).values_list("item_id", "score")
     )
 
 

@@ -27,9 +27,7 @@ def parse_score(value) -> float:
 
 def _send_rating_changed(*, user_id: int, item_id: int, score: float | None) -> None:
     transaction.on_commit(
-        lambda: rating_changed.send(
-            sender=Rating, user_id=user_id, item_id=item_id, score=score
-        )
+        lambda: rating_changed.send(sender=Rating, user_id=user_id, item_id=item_id, score=score)
     )
 
 
@@ -91,10 +89,6 @@ def item_stats_refresh(*, item_ids=None) -> int:
     per_item = Rating.objects.filter(item=OuterRef("pk")).values("item")
     items = Item.objects.all() if item_ids is None else Item.objects.filter(pk__in=item_ids)
     return items.update(
-        rating_count=Coalesce(
-            Subquery(per_item.annotate(n=Count("pk")).values("n")), Value(0)
-        ),
-        rating_sum=Coalesce(
-            Subquery(per_item.annotate(s=Sum("score")).values("s")), Value(0.0)
-        ),
+        rating_count=Coalesce(Subquery(per_item.annotate(n=Count("pk")).values("n")), Value(0)),
+        rating_sum=Coalesce(Subquery(per_item.annotate(s=Sum("score")).values("s")), Value(0.0)),
     )

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 
 app = Celery("recsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -49,7 +49,9 @@ def start(port: int, data_dir: Path, *, quiet: bool = True) -> subprocess.Popen:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with code {proc.returncode} (port {port} busy?)")
+            raise RuntimeError(
+                f"redis-server exited with code {proc.returncode} (port {port} busy?)"
+            )
         if _answers_ping(port):
             return proc
         time.sleep(0.05)
@@ -82,7 +84,9 @@ def main() -> None:
         signal.pause()
         return
     proc = start(options.port, options.dir, quiet=False)
-    print(f"Redis ready on redis://127.0.0.1:{options.port}/0 ({redis_server_binary()})", flush=True)
+    print(
+        f"Redis ready on redis://127.0.0.1:{options.port}/0 ({redis_server_binary()})", flush=True
+    )
 
     def stop(signum, frame):
         proc.terminate()

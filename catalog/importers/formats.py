@@ -23,7 +23,9 @@ ML100K_GENRES = (
 )  # fmt: skip
 
 _YEAR_SUFFIX = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
-_ARTICLE_SUFFIX = re.compile(r"^(?P<rest>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
+_ARTICLE_SUFFIX = re.compile(
+    r"^(?P<rest>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$"
+)
 
 
 class BadLine(ValueError):
@@ -148,7 +150,9 @@ class MovieLens100k(Format):
             flags = fields[5:]
             if any(flag not in ("0", "1") for flag in flags):
                 raise BadLine(self.items_path, line_no, "genre flags must be 0 or 1")
-            genres = tuple(name for name, flag in zip(genre_names, flags, strict=True) if flag == "1")
+            genres = tuple(
+                name for name, flag in zip(genre_names, flags, strict=True) if flag == "1"
+            )
             yield ItemRecord(fields[0].strip(), title, year, genres)
 
     def _genre_names(self) -> tuple[str, ...]:

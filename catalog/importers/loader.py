@@ -145,8 +145,7 @@ class _ItemWriter:
             self.map.known[record.external_id] = item.pk
         if existing:
             rows = [
-                Item(pk=self.map.known[r.external_id], title=r.title, year=r.year)
-                for r in existing
+                Item(pk=self.map.known[r.external_id], title=r.title, year=r.year) for r in existing
             ]
             Item.objects.bulk_update(rows, ["title", "year"])
         links = Item.genres.through
@@ -205,10 +204,16 @@ def _write_chunk(chunk: list[RatingRecord], users: _IdMap, items: _ItemWriter, n
         if key not in newest or when >= newest[key][0]:
             newest[key] = (when, record.score)
     items.touched.update(item for _, item in newest)
-    return _upsert_ratings(newest)
+    return ratings_bulk_upsert(newest)
 
 
-def _upsert_ratings(rows: dict[tuple[int, int], tuple[datetime, float]]) -> int:
+def ratings_bulk_upsert(rows: dict[tuple[int, int], tuple[datetime, float]]) -> int:
+    """Insert or update ratings given as {(user_id, item_id): (time, score)} in one statement.
+
+    The time becomes ``created`` of a new row and ``updated`` of any row it writes; a
+    stored rating newer than the given one is kept. Item stats are not touched: call
+    ``item_stats_refresh`` afterwards.
+    """
     table = connection.ops.quote_name(Rating._meta.db_table)
     # ON CONFLICT ... DO UPDATE ... WHERE works on both SQLite (3.24+) and PostgreSQL;
     # the WHERE keeps a stored rating that is newer than the imported one.
@@ -218,9 +223,7 @@ def _upsert_ratings(rows: dict[tuple[int, int], tuple[datetime, float]]) -> int:
         "ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
         f"updated = excluded.updated WHERE excluded.updated >= {table}.updated"
     )
-    params = [
-        (user, item, score, when, when) for (user, item), (when, score) in rows.items()
-    ]
+    params = [(user, item, score, when, when) for (user, item), (when, score) in rows.items()]
     adapt = connection.ops.adapt_datetimefield_value
     params = [(u, i, s, adapt(c), adapt(w)) for u, i, s, c, w in params]
     with connection.cursor() as cursor:

@@ -1,0 +1,67 @@
+# The README names these targets; `make help` lists them.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PORT ?= 8000
+REDIS_PORT ?= 6390
+
+.PHONY: help install install-dev run test lint format evaluate bench clean
+
+help:
+	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
+	@echo "make test      install dev requirements, ruff, then the pytest suite"
+	@echo "make evaluate  accuracy of the recommendation engine on MovieLens 100k"
+	@echo "make bench     speed and memory of neighbour computation, against implicit"
+	@echo "make format    ruff format and fix"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# DEBUG is on for `make run` (a developer's machine); production sets its own env.
+run: export DEBUG ?= 1
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	@echo ""
+	@echo "  Recsite: http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/)"
+	@echo "  Logins made by seed_demo: demo / demo, and admin / admin for staff."
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+ifdef REDIS_URL
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" WEB_PORT=$(PORT) $(VENV)/bin/honcho start web worker beat
+else
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" WEB_PORT=$(PORT) REDIS_PORT=$(REDIS_PORT) \
+		REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 $(VENV)/bin/honcho start
+endif
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/pytest
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+evaluate: install-dev
+	$(PY) -m recommendations.engine.evaluate
+
+bench: install-dev
+	$(PY) -m recommendations.engine.bench
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

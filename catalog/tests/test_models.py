@@ -1,0 +1,45 @@
+import pytest
+from django.db import IntegrityError, transaction
+
+from catalog.models import ALLOWED_SCORES, Item, Rating, is_allowed_score
+from catalog.tests.factories import ItemFactory, RatingFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_allowed_scores_are_half_steps_from_half_to_five():
+    assert ALLOWED_SCORES == (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
+    assert not is_allowed_score(0.0)
+    assert not is_allowed_score(3.25)
+    assert not is_allowed_score(5.5)
+
+
+def test_database_allows_only_one_rating_per_user_and_item():
+    rating = RatingFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Rating.objects.create(user=rating.user, item=rating.item, score=3.0)
+
+
+@pytest.mark.parametrize("score", [0.0, 3.3, 5.5, 7.0, -1.0])
+def test_database_rejects_scores_outside_half_steps(score):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RatingFactory(score=score)
+
+
+def test_deleting_a_user_or_an_item_deletes_their_ratings():
+    user, other = UserFactory(), UserFactory()
+    first, second = ItemFactory(), ItemFactory()
+    RatingFactory(user=user, item=first)
+    RatingFactory(user=other, item=first)
+    RatingFactory(user=other, item=second)
+    user.delete()
+    assert Rating.objects.count() == 2
+    first.delete()
+    assert list(Rating.objects.values_list("item_id", flat=True)) == [second.pk]
+
+
+def test_item_average_is_none_until_rated():
+    item = ItemFactory()
+    assert item.rating_average is None
+    item = Item(title="x", rating_count=4, rating_sum=14.0)
+    assert item.rating_average == 3.5

@@ -1,0 +1,80 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from catalog import services
+from catalog.models import Item, Rating
+from catalog.signals import rating_changed
+from catalog.tests.factories import ItemFactory, RatingFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _stats(item):
+    item = Item.objects.get(pk=item.pk)
+    return item.rating_count, item.rating_sum
+
+
+def test_upsert_creates_then_replaces_and_keeps_item_stats_in_step():
+    user, other, item = UserFactory(), UserFactory(), ItemFactory()
+    services.rating_upsert(user=user, item=item, score=4)
+    services.rating_upsert(user=other, item=item, score="2.5")
+    assert _stats(item) == (2, 6.5)
+    services.rating_upsert(user=user, item=item, score=1.5)
+    assert Rating.objects.get(user=user, item=item).score == 1.5
+    assert _stats(item) == (2, 4.0)
+
+
+def test_delete_removes_the_rating_and_its_share_of_the_stats():
+    user, item = UserFactory(), ItemFactory()
+    services.rating_upsert(user=user, item=item, score=5)
+    assert services.rating_delete(user=user, item=item) is True
+    assert _stats(item) == (0, 0.0)
+    assert services.rating_delete(user=user, item=item) is False
+
+
+@pytest.mark.parametrize(
+    ("score", "code"),
+    [(7, "out_of_range"), (0, "out_of_range"), (3.3, "out_of_range"), ("abc", "invalid"),
+     (None, "invalid"), (True, "invalid")],
+)  # fmt: skip
+def test_upsert_rejects_bad_scores_with_a_reason_and_writes_nothing(score, code):
+    user, item = UserFactory(), ItemFactory()
+    with pytest.raises(ValidationError) as raised:
+        services.rating_upsert(user=user, item=item, score=score)
+    assert raised.value.code == code
+    assert not Rating.objects.exists()
+    assert _stats(item) == (0, 0.0)
+
+
+def test_inactive_items_cannot_be_rated():
+    with pytest.raises(ValidationError):
+        services.rating_upsert(user=UserFactory(), item=ItemFactory(is_active=False), score=4)
+
+
+def test_rating_changed_is_sent_after_commit_with_the_new_score(django_capture_on_commit_callbacks):
+    received = []
+
+    def listener(sender, **kwargs):
+        received.append((kwargs["user_id"], kwargs["item_id"], kwargs["score"]))
+
+    rating_changed.connect(listener)
+    try:
+        user, item = UserFactory(), ItemFactory()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.rating_upsert(user=user, item=item, score=4)
+            assert received == []  # nothing before the commit
+        with django_capture_on_commit_callbacks(execute=True):
+            services.rating_delete(user=user, item=item)
+    finally:
+        rating_changed.disconnect(listener)
+    assert received == [(user.pk, item.pk, 4.0), (user.pk, item.pk, None)]
+
+
+def test_item_stats_refresh_recounts_from_ratings():
+    item, untouched = ItemFactory(), ItemFactory()
+    RatingFactory(item=item, score=4.0)
+    RatingFactory(item=item, score=2.0)
+    assert _stats(item) == (0, 0.0)  # factories write raw rows
+    assert services.item_stats_refresh(item_ids=[item.pk]) == 1
+    assert _stats(item) == (2, 6.0)
+    assert _stats(untouched) == (0, 0.0)
