@@ -19,19 +19,55 @@ GENRES = (
 
 # Title words per genre: "The <adjective> <noun>" and friends read like real titles.
 _WORDS = {
-    "Action": (["Iron", "Last", "Burning", "Rogue", "Steel", "Final"], ["Strike", "Protocol", "Run", "Vengeance", "Fist", "Line"]),
-    "Adventure": (["Lost", "Hidden", "Golden", "Endless", "Forgotten", "Wild"], ["Expedition", "Island", "Map", "Voyage", "Temple", "River"]),
-    "Animation": (["Little", "Brave", "Magic", "Tiny", "Happy", "Sleepy"], ["Fox", "Robot", "Dragon", "Balloon", "Kingdom", "Friends"]),
-    "Comedy": (["Crazy", "Awkward", "Lucky", "Big", "Perfect", "Terrible"], ["Wedding", "Weekend", "Roommates", "Vacation", "Boss", "Neighbours"]),
-    "Crime": (["Dirty", "Silent", "Cold", "Crooked", "Midnight", "Borrowed"], ["Money", "Heist", "Alibi", "Witness", "Syndicate", "Badge"]),
-    "Documentary": (["Deep", "Secret", "Hidden", "Living", "Frozen", "Human"], ["Oceans", "Planet", "Cities", "Machines", "Voices", "Forests"]),
-    "Drama": (["Quiet", "Broken", "Distant", "Gentle", "Long", "Fading"], ["Summer", "Letters", "Promise", "Harbour", "Years", "Garden"]),
-    "Fantasy": (["Enchanted", "Shadow", "Crystal", "Ancient", "Elven", "Cursed"], ["Crown", "Sword", "Realm", "Prophecy", "Forest", "Throne"]),
-    "Horror": (["Hollow", "Bleeding", "Haunted", "Pale", "Rotten", "Whispering"], ["House", "Night", "Doll", "Cellar", "Woods", "Ritual"]),
-    "Romance": (["Sweet", "Second", "Endless", "Paris", "Autumn", "Stolen"], ["Kiss", "Chance", "Hearts", "Love", "Affair", "Moments"]),
-    "Sci-Fi": (["Dark", "Quantum", "Red", "Silent", "Distant", "Artificial"], ["Orbit", "Signal", "Frontier", "Colony", "Horizon", "Android"]),
-    "Thriller": (["Blind", "Double", "Deadly", "Twisted", "Perfect", "Hidden"], ["Game", "Target", "Agenda", "Conspiracy", "Pursuit", "Motive"]),
-}  # fmt: skip
+    "Action": (
+        ["Iron", "Last", "Burning", "Rogue", "Steel", "Final"],
+        ["Strike", "Protocol", "Run", "Vengeance", "Fist", "Line"],
+    ),
+    "Adventure": (
+        ["Lost", "Hidden", "Golden", "Endless", "Forgotten", "Wild"],
+        ["Expedition", "Island", "Map", "Voyage", "Temple", "River"],
+    ),
+    "Animation": (
+        ["Little", "Brave", "Magic", "Tiny", "Happy", "Sleepy"],
+        ["Fox", "Robot", "Dragon", "Balloon", "Kingdom", "Friends"],
+    ),
+    "Comedy": (
+        ["Crazy", "Awkward", "Lucky", "Big", "Perfect", "Terrible"],
+        ["Wedding", "Weekend", "Roommates", "Vacation", "Boss", "Neighbours"],
+    ),
+    "Crime": (
+        ["Dirty", "Silent", "Cold", "Crooked", "Midnight", "Borrowed"],
+        ["Money", "Heist", "Alibi", "Witness", "Syndicate", "Badge"],
+    ),
+    "Documentary": (
+        ["Deep", "Secret", "Hidden", "Living", "Frozen", "Human"],
+        ["Oceans", "Planet", "Cities", "Machines", "Voices", "Forests"],
+    ),
+    "Drama": (
+        ["Quiet", "Broken", "Distant", "Gentle", "Long", "Fading"],
+        ["Summer", "Letters", "Promise", "Harbour", "Years", "Garden"],
+    ),
+    "Fantasy": (
+        ["Enchanted", "Shadow", "Crystal", "Ancient", "Elven", "Cursed"],
+        ["Crown", "Sword", "Realm", "Prophecy", "Forest", "Throne"],
+    ),
+    "Horror": (
+        ["Hollow", "Bleeding", "Haunted", "Pale", "Rotten", "Whispering"],
+        ["House", "Night", "Doll", "Cellar", "Woods", "Ritual"],
+    ),
+    "Romance": (
+        ["Sweet", "Second", "Endless", "Paris", "Autumn", "Stolen"],
+        ["Kiss", "Chance", "Hearts", "Love", "Affair", "Moments"],
+    ),
+    "Sci-Fi": (
+        ["Dark", "Quantum", "Red", "Silent", "Distant", "Artificial"],
+        ["Orbit", "Signal", "Frontier", "Colony", "Horizon", "Android"],
+    ),
+    "Thriller": (
+        ["Blind", "Double", "Deadly", "Twisted", "Perfect", "Hidden"],
+        ["Game", "Target", "Agenda", "Conspiracy", "Pursuit", "Motive"],
+    ),
+}
 
 # Taste groups: the genres each group loves (others are liked less and rated lower).
 _TASTES = (

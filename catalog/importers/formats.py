@@ -1,8 +1,9 @@
 """Readers for the rating files the importer understands.
 
 Each format yields ``ItemRecord`` and ``RatingRecord`` objects one line at a time, so
-memory does not grow with the file. A malformed line raises ``BadLine`` naming the
-file, the line number and the reason.
+memory does not grow with the file. A malformed item line raises ``BadLine`` naming the
+file, the line number and the reason; a malformed rating line is yielded as a
+``BadLine`` instead, so the caller can stop or skip it and read on.
 """
 
 import csv
@@ -86,6 +87,14 @@ def _lines(path: Path, progress=None) -> Iterator[tuple[int, str]]:
                 yield line_no, text
 
 
+def _ratings(path, rows, n_expected) -> Iterator["RatingRecord | BadLine"]:
+    for line_no, fields in rows:
+        try:
+            yield _rating(path, line_no, fields, n_expected)
+        except BadLine as error:
+            yield error
+
+
 def _rating(path, line_no, fields, n_expected) -> RatingRecord:
     if len(fields) not in n_expected:
         expected = " or ".join(str(n) for n in sorted(n_expected))
@@ -124,10 +133,15 @@ class Format:
         self.ratings_path = ratings_path
         self.items_path = items_path
 
+    @staticmethod
+    def recognises(ratings: Path) -> bool:
+        """Whether detection may take ``ratings`` (a file of this layout's name) as this format."""
+        return True
+
     def items(self) -> Iterator[ItemRecord]:
         return iter(())
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord]:
+    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
         raise NotImplementedError
 
 
@@ -167,9 +181,9 @@ class MovieLens100k(Format):
             pairs.append((int(index), name.strip()))
         return tuple(name for _, name in sorted(pairs))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord]:
-        for line_no, text in _lines(self.ratings_path, progress):
-            yield _rating(self.ratings_path, line_no, text.split("\t"), {4})
+    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+        rows = ((n, text.split("\t")) for n, text in _lines(self.ratings_path, progress))
+        return _ratings(self.ratings_path, rows, {4})
 
 
 class MovieLensDat(Format):
@@ -185,13 +199,19 @@ class MovieLensDat(Format):
             title, year = split_title(fields[1])
             yield ItemRecord(fields[0].strip(), title, year, _split_genres(fields[2]))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord]:
-        for line_no, text in _lines(self.ratings_path, progress):
-            yield _rating(self.ratings_path, line_no, text.split("::"), {4})
+    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+        rows = ((n, text.split("::")) for n, text in _lines(self.ratings_path, progress))
+        return _ratings(self.ratings_path, rows, {4})
 
 
 class MovieLensCsv(Format):
     name, label = "mllatest", "MovieLens latest/20M/25M (ratings.csv + movies.csv)"
+
+    @staticmethod
+    def recognises(ratings: Path) -> bool:
+        # Any CSV may be called ratings.csv; MovieLens' own starts with its header.
+        with ratings.open("rb") as handle:
+            return handle.readline().startswith(b"userId,")
 
     def items(self) -> Iterator[ItemRecord]:
         if self.items_path is None:
@@ -202,17 +222,17 @@ class MovieLensCsv(Format):
             title, year = split_title(fields[1])
             yield ItemRecord(fields[0].strip(), title, year, _split_genres(fields[2]))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord]:
-        for line_no, fields in _csv_rows(self.ratings_path, header="userId", progress=progress):
-            yield _rating(self.ratings_path, line_no, fields, {4})
+    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+        rows = _csv_rows(self.ratings_path, header="userId", progress=progress)
+        return _ratings(self.ratings_path, rows, {4})
 
 
 class PlainCsv(Format):
     name, label = "csv", "CSV user,item,rating[,timestamp]"
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord]:
-        for line_no, fields in _csv_rows(self.ratings_path, header="user", progress=progress):
-            yield _rating(self.ratings_path, line_no, fields, {3, 4})
+    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+        rows = _csv_rows(self.ratings_path, header="user", progress=progress)
+        return _ratings(self.ratings_path, rows, {3, 4})
 
 
 def _split_genres(raw: str) -> tuple[str, ...]:
@@ -260,7 +280,7 @@ def open_source(path: Path, format_name: str | None = None) -> Format:
             ratings = path if path.name == ratings_name or format_name == cls.name else None
         else:
             ratings = path / ratings_name if (path / ratings_name).is_file() else None
-        if ratings is not None:
+        if ratings is not None and (format_name or cls.recognises(ratings)):
             items = ratings.parent / items_name
             return cls(ratings, items if items.is_file() else None)
     if path.is_file() and format_name in (None, "csv"):

@@ -66,7 +66,7 @@ def import_ratings(
 ) -> ImportReport:
     """Import ``source`` into the database; raise ``BadLine`` (nothing kept) on a bad line.
 
-    ``progress`` is called with the number of bytes of the ratings file read so far.
+    ``progress`` is called with the bytes of the ratings file read since its last call.
     """
     report = ImportReport(format=source.name)
     with transaction.atomic():
@@ -75,16 +75,11 @@ def import_ratings(
         users = _user_map(namespace)
         now = timezone.now()
         chunk: list[RatingRecord] = []
-        records = source.ratings(progress)
-        while True:
-            try:
-                record = next(records)
-            except StopIteration:
-                break
-            except BadLine as error:
+        for record in source.ratings(progress):
+            if isinstance(record, BadLine):
                 if not skip_invalid:
-                    raise
-                report.skip(error)
+                    raise record
+                report.skip(record)
                 continue
             chunk.append(record)
             if len(chunk) >= CHUNK_SIZE:

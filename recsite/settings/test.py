@@ -19,3 +19,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Tests never run collectstatic; WhiteNoise serves from the finders instead.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -1,7 +1,6 @@
 import secrets
 
 import numpy as np
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
