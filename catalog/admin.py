@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import F, FloatField
 from django.db.models.functions import Cast, NullIf
 
-from catalog.models import Genre, Item, Rating
+from catalog.models import Genre, HiddenItem, Item, Rating
 
 
 @admin.register(Genre)
@@ -114,3 +114,12 @@ class RatingAdmin(admin.ModelAdmin):
         item_ids = list(queryset.values_list("item_id", flat=True).distinct())
         super().delete_queryset(request, queryset)
         item_stats_refresh(item_ids=item_ids)
+
+
+@admin.register(HiddenItem)
+class HiddenItemAdmin(admin.ModelAdmin):
+    list_display = ["user", "item", "created"]
+    search_fields = ["user__username", "item__title"]
+    raw_id_fields = ["user", "item"]
+    list_select_related = ["user", "item"]
+    readonly_fields = ["created"]

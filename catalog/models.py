@@ -85,3 +85,21 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} rated {self.item} {self.score:g}"
+
+
+class HiddenItem(models.Model):
+    """An item a user marked "Not interested": never recommended to them again."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden_items"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="hidden_by")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "item"], name="one_hide_per_user_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is not interested in {self.item}"

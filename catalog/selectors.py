@@ -3,7 +3,7 @@
 from django.db.models import F, FloatField, QuerySet
 from django.db.models.functions import Cast, NullIf
 
-from catalog.models import Genre, Item, Rating
+from catalog.models import Genre, HiddenItem, Item, Rating
 
 ITEM_ORDERINGS = {
     "title": ("title", "id"),
@@ -102,3 +102,9 @@ def item_top_rated(*, genre: str = "", limit: int = 10, prior_weight: int = 10) 
 
 def item_most_popular(*, genre: str = "", limit: int = 10) -> list[Item]:
     return list(item_list(genre=genre, ordering="-count")[:limit])
+
+
+def user_hidden_item_ids(*, user) -> set[int]:
+    if not user.is_authenticated:
+        return set()
+    return set(HiddenItem.objects.filter(user=user).values_list("item_id", flat=True))

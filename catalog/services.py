@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from catalog.models import ALLOWED_SCORES, Item, Rating, is_allowed_score
+from catalog.models import ALLOWED_SCORES, HiddenItem, Item, Rating, is_allowed_score
 from catalog.signals import rating_changed
 
 
@@ -92,3 +92,14 @@ def item_stats_refresh(*, item_ids=None) -> int:
         rating_count=Coalesce(Subquery(per_item.annotate(n=Count("pk")).values("n")), Value(0)),
         rating_sum=Coalesce(Subquery(per_item.annotate(s=Sum("score")).values("s")), Value(0.0)),
     )
+
+
+def item_hide(*, user, item: Item) -> bool:
+    """Mark ``item`` "Not interested" for ``user``; returns False when it already was."""
+    _, created = HiddenItem.objects.get_or_create(user=user, item=item)
+    return created
+
+
+def item_unhide(*, user, item: Item) -> bool:
+    deleted, _ = HiddenItem.objects.filter(user=user, item=item).delete()
+    return bool(deleted)

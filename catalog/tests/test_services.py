@@ -78,3 +78,14 @@ def test_item_stats_refresh_recounts_from_ratings():
     assert services.item_stats_refresh(item_ids=[item.pk]) == 1
     assert _stats(item) == (2, 6.0)
     assert _stats(untouched) == (0, 0.0)
+
+
+def test_hiding_an_item_is_idempotent_and_reversible():
+    from catalog.selectors import user_hidden_item_ids
+
+    user, item = UserFactory(), ItemFactory()
+    assert services.item_hide(user=user, item=item) is True
+    assert services.item_hide(user=user, item=item) is False
+    assert user_hidden_item_ids(user=user) == {item.pk}
+    assert services.item_unhide(user=user, item=item) is True
+    assert user_hidden_item_ids(user=user) == set()
