@@ -37,6 +37,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "catalog",
     "recommendations",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -152,4 +156,59 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- API: Django REST Framework, drf-spectacular, throttling ---
+# Rates are "<number>/<second|minute|hour|day>" (DRF's format) or "off"; a bad value fails here.
+_THROTTLE_RATE = r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$"
+
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    import re
+
+    value = (env_str(name) or default).strip().lower()
+    if value in {"off", "none"}:
+        return None
+    if not re.match(_THROTTLE_RATE, value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 100/min, or off")
+    return value
+
+
+API_THROTTLE_RATES = {
+    "anon": _throttle_rate("API_THROTTLE_ANON", "120/min"),
+    "user": _throttle_rate("API_THROTTLE_USER", "1200/min"),
+    # Registration and token requests, per client address: slows password guessing.
+    "auth": _throttle_rate("API_THROTTLE_AUTH", "20/min"),
+}
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header turns "not signed in" into a 401.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "recsite.api.throttling.AnonThrottle",
+        "recsite.api.throttling.UserThrottle",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.PageNumberPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "recsite.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "recsite.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Recsite API",
+    "DESCRIPTION": "Catalogue, ratings and collaborative-filtering recommendations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"ServiceStateEnum": ["ok", "down"]},
 }

@@ -22,3 +22,6 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Tests never run collectstatic; WhiteNoise serves from the finders instead.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# --- API: throttling out of the way; its own tests set low rates with override_settings.
+API_THROTTLE_RATES = {"anon": None, "user": None, "auth": None}

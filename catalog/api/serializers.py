@@ -1,0 +1,183 @@
+"""Shapes of the catalogue's JSON: items, ratings, accounts. No logic beyond parsing."""
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import ALLOWED_SCORES, Genre, Item
+from catalog.selectors import ITEM_ORDERINGS
+from catalog.services import parse_score
+
+# Ids beyond a 64-bit integer can name no row; bounding them keeps databases from choking.
+MAX_ID = 2**63 - 1
+
+
+@extend_schema_field(
+    {
+        "type": "number",
+        "minimum": ALLOWED_SCORES[0],
+        "maximum": ALLOWED_SCORES[-1],
+        "multipleOf": 0.5,
+        "description": "0.5 to 5 in steps of 0.5.",
+    }
+)
+class ScoreField(serializers.Field):
+    """A JSON number that ``catalog.services.parse_score`` accepts; its reasons on failure."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("A score must be a number.", code="invalid")
+        try:
+            return parse_score(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code=error.code) from None
+
+    def to_representation(self, value):
+        return float(value)
+
+
+class GenreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Genre
+        fields = ["name", "slug"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    genres = GenreSerializer(many=True, read_only=True)
+    average = serializers.FloatField(
+        source="rating_average", allow_null=True, read_only=True, help_text="Mean score."
+    )
+    count = serializers.IntegerField(
+        source="rating_count", read_only=True, help_text="Number of ratings."
+    )
+
+    class Meta:
+        model = Item
+        fields = ["id", "title", "year", "genres", "average", "count"]
+
+
+class ItemDetailSerializer(ItemSerializer):
+    class Meta(ItemSerializer.Meta):
+        fields = [*ItemSerializer.Meta.fields, "description"]
+
+
+class ItemRefSerializer(serializers.ModelSerializer):
+    """An item named in another resource: enough to show and link it."""
+
+    class Meta:
+        model = Item
+        fields = ["id", "title", "year"]
+
+
+class ItemListQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=300, help_text="Words in the title."
+    )
+    genre = serializers.SlugField(
+        required=False, allow_blank=True, max_length=64, help_text="A genre's slug."
+    )
+    ordering = serializers.ChoiceField(
+        choices=sorted(ITEM_ORDERINGS), required=False, default="-count"
+    )
+
+    def validate_genre(self, value):
+        if value and not Genre.objects.filter(slug=value).exists():
+            raise serializers.ValidationError(f"No genre {value!r}.", code="does_not_exist")
+        return value
+
+
+class TopListQuerySerializer(serializers.Serializer):
+    genre = serializers.SlugField(required=False, allow_blank=True, max_length=64)
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+
+    validate_genre = ItemListQuerySerializer.validate_genre
+
+
+class RatingSerializer(serializers.Serializer):
+    item = serializers.IntegerField(source="item_id", help_text="The rated item's id.")
+    title = serializers.CharField(source="item.title", help_text="The rated item's title.")
+    score = ScoreField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class RatingCreateSerializer(serializers.Serializer):
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="An item's id.")
+    score = ScoreField()
+
+    def validate_item(self, value):
+        item = Item.objects.filter(pk=value).first()
+        if item is None:
+            raise serializers.ValidationError(f"No item with id {value}.", code="does_not_exist")
+        if not item.is_active:
+            raise serializers.ValidationError(
+                "This item is no longer available for rating.", code="inactive"
+            )
+        return item
+
+
+class RatingScoreSerializer(serializers.Serializer):
+    score = ScoreField()
+
+
+class RatingPatchSerializer(serializers.Serializer):
+    score = ScoreField(required=False)
+
+
+class RatingListQuerySerializer(serializers.Serializer):
+    ordering = serializers.ChoiceField(
+        choices=["-updated", "updated", "-score", "score", "item__title", "-item__title"],
+        required=False,
+        default="-updated",
+    )
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, help_text="Letters, digits and @.+-_ only.")
+    password = serializers.CharField(
+        write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+    def validate_username(self, value):
+        user_model = get_user_model()
+        username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+        for validator in username_field.validators:
+            try:
+                validator(value)
+            except DjangoValidationError as error:
+                raise serializers.ValidationError(error.messages, code=error.code) from None
+        if user_model.objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("That username is taken.", code="unique")
+        return value
+
+    def validate(self, attrs):
+        user = get_user_model()(username=attrs["username"])
+        try:
+            password_validation.validate_password(attrs["password"], user=user)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                {
+                    "password": [
+                        serializers.ErrorDetail(e.messages[0], e.code) for e in error.error_list
+                    ]
+                }
+            ) from None
+        return attrs
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
