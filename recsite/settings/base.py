@@ -135,6 +135,22 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
+CELERY_BEAT_SCHEDULE = {
+    "recompute-neighbours": {
+        "task": "recommendations.tasks.scheduled_recompute",
+        # Incremental updates keep panels fresh between full recomputes.
+        "schedule": env_int("RECOMPUTE_INTERVAL_SECONDS", 3600, minimum=60),
+    }
+}
+# Knobs of the recommendations pipeline; defaults and meanings in recommendations/conf.py.
+RECOMMENDATIONS = {
+    "SHARDS": env_int("RECOMPUTE_SHARDS", 4, minimum=1),
+    "SNAPSHOT_DIR": env_str("RECOMPUTE_SNAPSHOT_DIR", ""),
+    "LOCK_TTL_SECONDS": env_int("RECOMPUTE_LOCK_TTL_SECONDS", 300, minimum=1),
+    "TASK_TIME_LIMIT": env_int("RECOMPUTE_TIME_LIMIT_SECONDS", 1900, minimum=1),
+    "TASK_SOFT_TIME_LIMIT": max(1, env_int("RECOMPUTE_TIME_LIMIT_SECONDS", 1900) * 19 // 20),
+    "RECOMPUTE_ON_WORKER_START": env_bool("RECOMPUTE_ON_WORKER_START", True),
+}
 
 # Security: strict by default whenever DEBUG is off; each can be relaxed from the
 # environment (for example behind a TLS-terminating proxy, or a loopback load test).

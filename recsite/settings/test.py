@@ -1,4 +1,5 @@
-"""Settings for the test suite: fast hashing, in-memory SQLite unless DATABASE_URL is set."""
+"""Settings for the test suite: fast hashing, a SQLite file unless DATABASE_URL is set,
+and a private Redis (started by the ``redis_url`` fixture)."""
 
 import os
 
@@ -7,6 +8,26 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
 
 from recsite.settings.base import *  # noqa: E402,F403
+from recsite.settings.base import DATABASES, RECOMMENDATIONS, VAR_DIR  # noqa: E402
+
+# Tests get a Redis of their own on a port chosen once per run and handed to any worker
+# process they start; conftest's redis_url fixture starts the server there.
+if not os.environ.get("RECSITE_TEST_REDIS_URL"):
+    from recsite.redis_server import free_port
+
+    os.environ["RECSITE_TEST_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+REDIS_URL = CELERY_BROKER_URL = CELERY_RESULT_BACKEND = os.environ["RECSITE_TEST_REDIS_URL"]
+CELERY_TASK_ALWAYS_EAGER = False
+RECOMMENDATIONS = {
+    **RECOMMENDATIONS,
+    "SHARDS": 2,
+    "DEBOUNCE_SECONDS": 0.05,
+    "RECOMPUTE_ON_WORKER_START": False,
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so a real Celery worker process can share the test database.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

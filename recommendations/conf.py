@@ -1,0 +1,40 @@
+"""Settings of the recommendations pipeline, with defaults; read lazily, never at import.
+
+Override any of them with a ``RECOMMENDATIONS`` dict in the Django settings.
+"""
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Neighbour lists (what the evaluation on MovieLens 100k chose; see the engine).
+    "ITEM_K": 20,  # item-item lists for ranking and "also liked" (cosine on BM25 weights)
+    "USER_K": 50,  # user-user lists for "people like you" (cosine on BM25 weights)
+    "PREDICT_K": 60,  # item-item pearson_baseline lists kept for predicted ratings
+    "PREDICT_SHRINKAGE": 100.0,
+    "USER_WEIGHT": 0.7,  # share of the user-user part in the top-N blend
+    "MIN_RATINGS_FOR_PERSONAL": 3,  # below this, panels show popular items instead
+    # The recompute.
+    "SHARDS": 4,  # row ranges per kind; each is one Celery task
+    # A crashed worker's lock lapses after this long unextended; shards extend it, so it
+    # must exceed the longest single shard.
+    "LOCK_TTL_SECONDS": 300,
+    "BUILD_TTL_SECONDS": 3 * 3600,  # an unpublished version's keys expire after this
+    "OLD_VERSION_GRACE_SECONDS": 120,
+    "SNAPSHOT_DIR": "",  # shared folder for the ratings snapshot; empty: keep it in Redis
+    "TASK_SOFT_TIME_LIMIT": 1800,
+    "TASK_TIME_LIMIT": 1900,
+    "RECOMPUTE_ON_WORKER_START": True,  # publish a first model when a worker finds none
+    # The incremental update after a rating.
+    "DEBOUNCE_SECONDS": 0.2,
+    # Redis.
+    "KEY_PREFIX": "rec",
+    "REDIS_CONNECT_TIMEOUT": 0.5,
+    "REDIS_TIMEOUT": 2.0,
+}
+
+
+def get(name: str):
+    overrides = getattr(settings, "RECOMMENDATIONS", {})
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown recommendations setting {name!r}")
+    return overrides.get(name, DEFAULTS[name])

@@ -1,0 +1,25 @@
+"""Signal receivers: a committed rating change queues the incremental model update."""
+
+import logging
+
+from recommendations import store
+from recommendations.conf import get as option
+
+logger = logging.getLogger(__name__)
+
+
+def queue_incremental_update(sender, *, user_id: int, item_id: int, **kwargs) -> None:
+    """Queue (debounced per user) the update of this user's and item's neighbour rows.
+
+    Runs after commit. Rating must never fail because Redis or the broker is down: the
+    next full recompute catches up, so errors are logged, not raised.
+    """
+    from recommendations import tasks
+
+    try:
+        if store.pending_add(user_id, item_id):
+            tasks.model_update.apply_async(
+                (user_id,), countdown=option("DEBOUNCE_SECONDS"), retry=False
+            )
+    except Exception as error:
+        logger.warning("could not queue the model update for user %s: %s", user_id, error)

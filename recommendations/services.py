@@ -1,0 +1,584 @@
+"""Recommendations for pages and the API, and the recompute that keeps them fresh.
+
+Reads never compute similarities: they take neighbour lists from the published model in
+Redis (``store``) and combine them with the user's live ratings from the database, so a
+new rating changes the item-based evidence at once. The scoring is the engine's
+``recommend`` run on a small local slice of the model. When Redis is down or no model is
+published yet, every read falls back to popular items from the database, labelled
+``source="popular"``, and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog import selectors as catalog_selectors
+from catalog.models import HiddenItem, Item, Rating
+from recommendations import build, store
+from recommendations.conf import get as option
+from recommendations.engine import Baselines, Neighbours, RatingMatrix, predict, recommend
+from recommendations.models import RecomputeRun
+
+logger = logging.getLogger(__name__)
+
+PERSONAL, POPULAR = "personal", "popular"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    item: Item
+    score: float
+    reason: str
+    because_items: list[Item] = field(default_factory=list)
+    because_users: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    suggestions: list[Suggestion]
+    source: str  # PERSONAL or POPULAR
+    model_version: str | None
+    # Why a popular list was served instead of a personal one (shown to people, in words).
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SimilarItem:
+    item: Item
+    score: float | None  # None when the list is a popular fallback
+    support: int = 0  # people who rated both
+    source: str = PERSONAL
+
+
+@dataclass(frozen=True)
+class SimilarUser:
+    user_id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class PredictedRating:
+    score: float | None
+    source: str  # "neighbours", "baseline" or "unavailable"
+    neighbours: list[tuple[Item, float, float]] = field(default_factory=list)
+
+
+# -- the live model, or a reason why not --------------------------------------------------
+def _live() -> tuple[store.LiveModel | None, str]:
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable as error:
+        logger.warning("Redis unavailable, serving popular items: %s", error)
+        return None, "Personal recommendations are briefly unavailable; showing popular items."
+    if model is None:
+        return None, "Recommendations are being prepared; showing popular items."
+    return model, ""
+
+
+def model_status() -> dict:
+    """For health checks: is Redis up, and which version is live."""
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable as error:
+        return {"redis": "down", "error": str(error), "model_version": None}
+    if model is None:
+        return {"redis": "up", "model_version": None}
+    return {"redis": "up", "model_version": model.version, "model": model.meta}
+
+
+def popular_items(
+    *, genre: str = "", limit: int = 10, exclude=(), note: str = ""
+) -> RecommendationList:
+    """Best by damped mean, then most rated, from the database: the fallback of every panel."""
+    exclude = set(exclude)
+    seen: set[int] = set()
+    suggestions = []
+    ranked = catalog_selectors.item_top_rated(genre=genre, limit=limit + len(exclude))
+    ranked += catalog_selectors.item_most_popular(genre=genre, limit=limit + len(exclude))
+    for item in ranked:
+        if item.pk in exclude or item.pk in seen:
+            continue
+        seen.add(item.pk)
+        reason = (
+            f"Rated {item.rating_average:.1f} on average by {item.rating_count} people"
+            if item.rating_count
+            else "New in the catalogue"
+        )
+        suggestions.append(Suggestion(item=item, score=item.rating_average or 0.0, reason=reason))
+        if len(suggestions) == limit:
+            break
+    return RecommendationList(suggestions, POPULAR, None, note)
+
+
+def _live_ratings(user) -> tuple[np.ndarray, np.ndarray]:
+    rows = list(Rating.objects.filter(user=user).values_list("item_id", "score"))
+    items = np.array([r[0] for r in rows], dtype=np.int64)
+    return items, np.array([r[1] for r in rows], dtype=np.float64)
+
+
+def _hidden(user) -> np.ndarray:
+    ids = HiddenItem.objects.filter(user=user).values_list("item_id", flat=True)
+    return np.fromiter(ids, dtype=np.int64)
+
+
+# -- personal recommendations ---------------------------------------------------------------
+def recommendations_for_user(
+    *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True
+) -> RecommendationList:
+    """The blended top-N (user-user and item-item evidence), the product's main list."""
+    return _personal(user=user, limit=limit, genre=genre, user_weight=option("USER_WEIGHT"))
+
+
+def people_like_you(*, user, limit: int = 10, genre: str = "") -> RecommendationList:
+    """Items that people with similar ratings liked: user-user evidence only."""
+    return _personal(user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False)
+
+
+def _personal(*, user, limit, genre, user_weight, item_part=True) -> RecommendationList:
+    if not user.is_authenticated:
+        return popular_items(genre=genre, limit=limit)
+    rated, scores = _live_ratings(user)
+    needed = option("MIN_RATINGS_FOR_PERSONAL")
+    if rated.size < needed:
+        note = f"Rate at least {needed} items to get personal suggestions."
+        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+    model, note = _live()
+    if model is None:
+        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+    hidden = _hidden(user)
+    try:
+        result = _score(model, user.pk, rated, scores, hidden, genre, limit, user_weight, item_part)
+    except store.RedisUnavailable as error:
+        logger.warning("Redis failed mid-request: %s", error)
+        note = "Personal recommendations are briefly unavailable; showing popular items."
+        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+    if not result:
+        note = "Not enough overlap with other people yet; rate a few more items."
+        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+    return RecommendationList(result, PERSONAL, model.version)
+
+
+def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, item_part):
+    """Run the engine's ``recommend`` on the slice of the model this user touches."""
+    item_lists = model.item_neighbours(rated.tolist()) if item_part else {}
+    user_list = model.user_neighbours([user_id]).get(user_id)
+    neighbours = user_list["id"] if user_list is not None else np.empty(0, np.int64)
+    their_ratings = model.user_ratings(neighbours.tolist())
+
+    # Local index spaces: items and users this request can see.
+    pieces = [rated] + [nb["id"] for nb in item_lists.values() if nb is not None]
+    pieces += [r["item"] for r in their_ratings.values() if r is not None]
+    item_ids = np.unique(np.concatenate(pieces))
+    users = [user_id, *neighbours.tolist()]
+    # The local ratings matrix: the neighbours' stored ratings plus this user's live ones.
+    parts_u, parts_i, parts_s = [np.full(rated.size, user_id)], [rated], [scores]
+    for v in users[1:]:
+        theirs = their_ratings.get(v)
+        if theirs is not None:
+            parts_u.append(np.full(len(theirs), v))
+            parts_i.append(theirs["item"])
+            parts_s.append(theirs["score"])
+    mu, mi, ms = (np.concatenate(p) for p in (parts_u, parts_i, parts_s))
+    matrix = RatingMatrix.from_arrays(mu, mi, ms, users=users, items=item_ids)
+    n_items = matrix.n_items
+
+    item_nb = None
+    if item_lists:
+        k = max((len(nb) for nb in item_lists.values() if nb is not None), default=1) or 1
+        idx = np.full((n_items, k), -1, dtype=np.int32)
+        sc = np.full((n_items, k), np.nan, dtype=np.float32)
+        for item_id, nb in item_lists.items():
+            if nb is not None and len(nb):
+                row = matrix.item_index(item_id)
+                idx[row, : len(nb)] = matrix.item_indices(nb["id"])
+                sc[row, : len(nb)] = nb["score"]
+        item_nb = Neighbours(idx, sc, np.zeros_like(idx), kind="item", measure="cosine")
+    user_nb = None
+    u0 = matrix.user_index(user_id)
+    if neighbours.size:
+        idx = np.full((matrix.n_users, neighbours.size), -1, dtype=np.int32)
+        sc = np.full((matrix.n_users, neighbours.size), np.nan, dtype=np.float32)
+        idx[u0] = matrix.user_indices(neighbours)
+        sc[u0] = user_list["score"]
+        user_nb = Neighbours(idx, sc, np.zeros_like(idx), kind="user", measure="cosine")
+
+    candidates = Item.objects.filter(pk__in=item_ids.tolist(), is_active=True)
+    if genre:
+        candidates = candidates.filter(genres__slug=genre)
+    allowed = matrix.item_indices(list(candidates.values_list("pk", flat=True)))
+    result = recommend(
+        matrix.item_indices(rated),
+        scores,
+        item_neighbours=item_nb,
+        user_neighbours=user_nb,
+        matrix=matrix if user_nb is not None else None,
+        user=u0,
+        n_items=n_items,
+        hidden=matrix.item_indices(hidden),
+        candidates=allowed[allowed >= 0],
+        n=limit,
+        user_weight=user_weight if item_nb is not None else 1.0,
+    )
+    if result.items.size == 0:
+        return []
+    ids = matrix.item_ids[result.items]
+    because = {int(matrix.item_ids[j]) for b in result.because_items for j in b}
+    objects = Item.objects.prefetch_related("genres").in_bulk([*ids.tolist(), *because])
+    csc = matrix.csc
+    suggestions = []
+    for j, item_id, score, b_items, b_users in zip(
+        result.items, ids, result.scores, result.because_items, result.because_users, strict=True
+    ):
+        column = slice(csc.indptr[j], csc.indptr[j + 1])
+        raters = csc.indices[column]
+        from_neighbours = raters != u0
+        their = csc.data[column][from_neighbours]
+        because_items = [objects[int(matrix.item_ids[b])] for b in b_items]
+        suggestions.append(
+            Suggestion(
+                item=objects[int(item_id)],
+                score=float(score),
+                reason=_reason(their, because_items),
+                because_items=because_items,
+                because_users=[int(matrix.user_ids[v]) for v in b_users],
+            )
+        )
+    return suggestions
+
+
+def _reason(neighbour_scores: np.ndarray, because_items: list[Item]) -> str:
+    if neighbour_scores.size:
+        n, mean = neighbour_scores.size, float(neighbour_scores.mean())
+        people = "1 person" if n == 1 else f"{n} people"
+        return f"{people} with your taste rated it {mean:.1f} on average"
+    if because_items:
+        return f"Because you rated {because_items[0].title}"
+    return "Close to what you rate highly"
+
+
+def because_you_rated(
+    *, user, rows: int = 3, limit: int = 6
+) -> list[tuple[Item, list[SimilarItem]]]:
+    """For a few of the user's recent high ratings, the items most like each."""
+    if not user.is_authenticated:
+        return []
+    recent = list(
+        Rating.objects.filter(user=user, score__gte=4.0, item__is_active=True)
+        .select_related("item")
+        .order_by("-updated", "-id")[:rows]
+    )
+    if not recent:
+        return []
+    model, _ = _live()
+    if model is None:
+        return []
+    rated, _ = _live_ratings(user)
+    exclude = set(rated.tolist()) | set(_hidden(user).tolist())
+    try:
+        lists = model.item_neighbours([r.item_id for r in recent])
+    except store.RedisUnavailable:
+        return []
+    wanted = {
+        int(i) for nb in lists.values() if nb is not None for i in nb["id"] if int(i) not in exclude
+    }
+    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(list(wanted))
+    out = []
+    for rating in recent:
+        nb = lists.get(rating.item_id)
+        similar = [
+            SimilarItem(objects[int(i)], float(s), int(n))
+            for i, s, n in (nb if nb is not None else [])
+            if int(i) in objects
+        ][:limit]
+        if similar:
+            out.append((rating.item, similar))
+    return out
+
+
+def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem]:
+    """Items people who liked ``item`` also liked; popular items of its genre as a fallback."""
+    exclude = {item.pk}
+    if user is not None and user.is_authenticated:
+        exclude |= set(_live_ratings(user)[0].tolist()) | set(_hidden(user).tolist())
+    model, _ = _live()
+    nb = None
+    if model is not None:
+        try:
+            nb = model.item_neighbours([item.pk]).get(item.pk)
+        except store.RedisUnavailable:
+            nb = None
+    if nb is None:
+        genre = item.genres.first()
+        fallback = popular_items(genre=genre.slug if genre else "", limit=limit, exclude=exclude)
+        return [SimilarItem(s.item, None, 0, POPULAR) for s in fallback.suggestions]
+    ids = [int(i) for i in nb["id"] if int(i) not in exclude]
+    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(ids)
+    return [
+        SimilarItem(objects[int(i)], float(s), int(n))
+        for i, s, n in nb
+        if int(i) in objects and int(i) not in exclude
+    ][:limit]
+
+
+def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:
+    """The user's nearest neighbours: ids and similarity only, never their ratings."""
+    if not user.is_authenticated:
+        return []
+    model, _ = _live()
+    if model is None:
+        return []
+    try:
+        nb = model.user_neighbours([user.pk]).get(user.pk)
+    except store.RedisUnavailable:
+        return []
+    if nb is None:
+        return []
+    return [
+        SimilarUser(int(i), float(s))
+        for i, s in zip(nb["id"][:limit], nb["score"][:limit], strict=True)
+    ]
+
+
+def predicted_rating(*, user, item: Item) -> PredictedRating:
+    """k-NN with baselines, item-based: ``b_ui + sum s_ij (r_uj - b_uj) / sum s_ij``.
+
+    Uses the model's pearson_baseline lists and baselines with the user's live ratings.
+    """
+    model, _ = _live()
+    if model is None or not user.is_authenticated:
+        return PredictedRating(None, "unavailable")
+    rated, scores = _live_ratings(user)
+    try:
+        nb = model.prediction_neighbours([item.pk]).get(item.pk)
+        neighbour_ids = [] if nb is None else nb["id"].tolist()
+        mu, bu, bi = model.biases(user_id=user.pk, item_ids=[item.pk, *rated.tolist()])
+    except store.RedisUnavailable:
+        return PredictedRating(None, "unavailable")
+    item_ids = np.unique(np.concatenate([[item.pk], rated, np.asarray(neighbour_ids, np.int64)]))
+    matrix = RatingMatrix.from_arrays(
+        np.full(rated.size, user.pk), rated, scores, users=[user.pk], items=item_ids
+    )
+    baselines = Baselines()
+    baselines.global_mean_ = mu
+    baselines.user_bias_ = np.array([bu])
+    baselines.item_bias_ = np.array([bi.get(int(i), 0.0) for i in matrix.item_ids])
+    target = matrix.item_index(item.pk)
+    idx = np.full((matrix.n_items, max(len(neighbour_ids), 1)), -1, dtype=np.int32)
+    sc = np.full(idx.shape, np.nan, dtype=np.float32)
+    if neighbour_ids:
+        idx[target, : len(neighbour_ids)] = matrix.item_indices(neighbour_ids)
+        sc[target, : len(neighbour_ids)] = nb["score"]
+    lists = Neighbours(idx, sc, np.zeros_like(idx), kind="item", measure="pearson_baseline")
+    p = predict(
+        matrix, lists, 0, target, method="baseline", k=40, baselines=baselines, clip=(0.5, 5.0)
+    )
+    used = [int(matrix.item_ids[j]) for j in p.neighbours]
+    objects = Item.objects.in_bulk(used)
+    mine = dict(zip(rated.tolist(), scores.tolist(), strict=True))
+    contributions = [
+        (objects[i], float(s), mine[i]) for i, s in zip(used, p.similarities, strict=True)
+    ]
+    return PredictedRating(round(p.value, 3), "neighbours" if used else "baseline", contributions)
+
+
+# -- the recompute ----------------------------------------------------------------------------
+def recompute_start(*, requested_by=None, trigger: str = "manual") -> RecomputeRun:
+    """Record a run and queue it on Celery once the transaction commits."""
+    from recommendations import tasks
+
+    run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
+    transaction.on_commit(lambda: tasks.recompute.delay(run.pk))
+    return run
+
+
+def recompute_latest() -> RecomputeRun | None:
+    return RecomputeRun.objects.order_by("-created", "-id").first()
+
+
+def _holder(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
+    """Claim the lock, snapshot the ratings, plan the shards. None when another run is active."""
+    run = RecomputeRun.objects.get(pk=run_id)
+    if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
+        holder = store.lock_holder() or "another run"
+        RecomputeRun.objects.filter(pk=run_id).update(
+            status=RecomputeRun.Status.SKIPPED,
+            finished=timezone.now(),
+            error=f"Another recompute ({holder}) was running.",
+        )
+        return None
+    # Holding the lock, no other run can be alive: any still marked running lost its worker.
+    RecomputeRun.objects.filter(status=RecomputeRun.Status.RUNNING).exclude(pk=run_id).update(
+        status=RecomputeRun.Status.FAILED,
+        finished=timezone.now(),
+        error="Its worker stopped before it finished (the lock lapsed).",
+    )
+    try:
+        started = timezone.now()
+        version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}"
+        RecomputeRun.objects.filter(pk=run_id).update(
+            status=RecomputeRun.Status.RUNNING, started=started, version=version
+        )
+        arrays = build.snapshot_ratings(progress=progress)
+        inputs = build.ModelInputs.from_snapshot(arrays)
+        _cache_inputs(version, arrays, inputs)
+        ttl = option("BUILD_TTL_SECONDS")
+        store.snapshot_put(version, arrays, ttl=ttl)
+        store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
+        plan = build.shard_plan(inputs, option("SHARDS"))
+        RecomputeRun.objects.filter(pk=run_id).update(
+            shards_total=len(plan),
+            n_ratings=inputs.matrix.nnz,
+            n_users=inputs.matrix.n_users,
+            n_items=inputs.matrix.n_items,
+        )
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+    del run
+    return version, plan
+
+
+def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
+    """Compute and store one row range of the new version; returns the rows written."""
+    if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
+        raise RuntimeError(f"run {run_id} no longer holds the recompute lock; shard abandoned")
+    try:
+        inputs = _inputs_for(version)
+        rows = build.compute_rows(inputs, kind, start, stop)
+        store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
+        RecomputeRun.objects.filter(pk=run_id).update(shards_done=F("shards_done") + 1)
+        store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
+        return len(rows)
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+
+
+def recompute_publish(*, run_id: int) -> str:
+    """Check the new version is complete, flip the live pointer, release the lock."""
+    run = RecomputeRun.objects.get(pk=run_id)
+    try:
+        inputs = _inputs_for(run.version)
+        expected = {kind: inputs.n_rows(kind) for kind in build.ROW_KINDS}
+        meta = {
+            "version": run.version,
+            "run": run_id,
+            "created": datetime.now(UTC).isoformat(),
+            "n_ratings": inputs.matrix.nnz,
+            "n_users": inputs.matrix.n_users,
+            "n_items": inputs.matrix.n_items,
+            "settings": {
+                name: option(name)
+                for name in ("ITEM_K", "USER_K", "PREDICT_K", "PREDICT_SHRINKAGE", "USER_WEIGHT")
+            },
+        }
+        store.publish(run.version, meta, expected_rows=expected)
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+    RecomputeRun.objects.filter(pk=run_id).update(
+        status=RecomputeRun.Status.SUCCEEDED, finished=timezone.now()
+    )
+    store.lock_release(_holder(run_id))
+    return run.version
+
+
+def recompute_fail(*, run_id: int, error) -> None:
+    """Mark the run failed, drop its half-built version, free the lock. Never raises."""
+    message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    try:
+        run = RecomputeRun.objects.get(pk=run_id)
+        RecomputeRun.objects.filter(
+            pk=run_id, status__in=[RecomputeRun.Status.RUNNING, RecomputeRun.Status.QUEUED]
+        ).update(status=RecomputeRun.Status.FAILED, finished=timezone.now(), error=message[:2000])
+        if run.version:
+            store.discard(run.version)
+        store.lock_release(_holder(run_id))
+    except Exception:
+        logger.exception("could not record the failure of recompute run %s", run_id)
+
+
+def recompute_sync(*, trigger: str = "manual", requested_by=None, progress=None) -> RecomputeRun:
+    """Run a whole recompute in this process (management command, tests, first start)."""
+    run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
+    prepared = recompute_prepare(run_id=run.pk)
+    if prepared is not None:
+        version, plan = prepared
+        for kind, start, stop in plan:
+            recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
+            if progress is not None:
+                progress(1, len(plan))
+        recompute_publish(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+# Per-process cache of the inputs of the version being built or updated: shards of one
+# run that land on the same worker process derive them once.
+_INPUTS: dict[str, tuple[dict, build.ModelInputs]] = {}
+
+
+def _cache_inputs(version: str, arrays: dict, inputs: build.ModelInputs) -> None:
+    _INPUTS.clear()
+    _INPUTS[version] = (arrays, inputs)
+
+
+def _inputs_for(version: str) -> build.ModelInputs:
+    if version not in _INPUTS:
+        arrays = store.snapshot_get(version)
+        _cache_inputs(version, arrays, build.ModelInputs.from_snapshot(arrays))
+    return _INPUTS[version][1]
+
+
+# -- the incremental update after a rating ------------------------------------------------------
+def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
+    """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version.
+
+    The worker patches the live version's snapshot with the user's current ratings, so the
+    user's "people like you" list and the rated items' "also liked" lists reflect the new
+    rating before the next full recompute. Returns the version updated, or None.
+    """
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable:
+        logger.warning("Redis unavailable; incremental update of user %s skipped", user_id)
+        return None
+    if model is None:
+        return None
+    version = model.version
+    if version not in _INPUTS:
+        try:
+            _inputs_for(version)
+        except LookupError:
+            logger.warning("no snapshot for live version %s; incremental update skipped", version)
+            return None
+    arrays, _ = _INPUTS[version]
+    rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
+    items = np.array([r[0] for r in rows], dtype=np.int64)
+    scores = np.array([r[1] for r in rows], dtype=np.float32)
+    arrays = build.with_user_ratings(arrays, user_id, items, scores)
+    inputs = build.ModelInputs.from_snapshot(arrays)
+    _INPUTS[version] = (arrays, inputs)
+    u = inputs.matrix.user_index(user_id)
+    if u is not None:
+        for kind in ("uu", "ur"):
+            rows = build.compute_rows(inputs, kind, u, u + 1)
+            store.write_rows(version, kind, rows, ttl=None, count=False)
+    for item_id in item_ids:
+        i = inputs.matrix.item_index(item_id)
+        if i is not None:
+            for kind in ("ii", "ip"):
+                rows = build.compute_rows(inputs, kind, i, i + 1)
+                store.write_rows(version, kind, rows, ttl=None, count=False)
+    return version

@@ -1,0 +1,306 @@
+"""Redis layout of published recommendation models: versioned keys, one live pointer.
+
+Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``rec``)::
+
+    rec:live                    the live version id (one string: flipping it publishes)
+    rec:lock                    the recompute lock (value: the run holding it)
+    rec:v:<version>:meta        JSON: when, from how many ratings/users/items, settings
+    rec:v:<version>:ii          hash item id -> item-item neighbours (ranking, "also liked")
+    rec:v:<version>:ip          hash item id -> item-item neighbours for rating prediction
+    rec:v:<version>:uu          hash user id -> user-user neighbours ("people like you")
+    rec:v:<version>:ur          hash user id -> that user's ratings (for the user part)
+    rec:v:<version>:bias        hash "mu" | "u:<id>" | "i:<id>" -> baseline bias (float64 bytes)
+    rec:v:<version>:rows        hash kind -> rows written so far (completeness check)
+    rec:v:<version>:snapshot    the ratings the version was computed from (np.savez bytes;
+                                a file in SNAPSHOT_DIR instead when that is set)
+
+Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
+empty list is ``b""``; a missing field is ``None``: the two mean different things (no
+neighbours versus not in this model). A version being built carries a TTL, so the pieces
+of a crashed build expire by themselves; publishing removes it, and gives the previous
+version a short TTL so readers that resolved it a moment ago can finish.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import redis
+from django.conf import settings
+
+from recommendations.conf import get as option
+
+NEIGHBOUR_DTYPE = np.dtype([("id", "<i8"), ("score", "<f4"), ("support", "<i4")])
+RATING_DTYPE = np.dtype([("item", "<i8"), ("score", "<f4")])
+KINDS = ("ii", "ip", "uu", "ur")
+VERSION_KEYS = ("meta", "bias", "rows", "snapshot", *KINDS)
+
+# What readers treat as "Redis is not there": they fall back instead of failing.
+RedisUnavailable = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+@cache
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=option("REDIS_CONNECT_TIMEOUT"),
+        socket_timeout=option("REDIS_TIMEOUT"),
+        health_check_interval=30,
+    )
+
+
+def client() -> redis.Redis:
+    """A pooled client for ``settings.REDIS_URL`` (read when called, never at import)."""
+    return _client_for(settings.REDIS_URL)
+
+
+def key(*parts) -> str:
+    return ":".join([option("KEY_PREFIX"), *map(str, parts)])
+
+
+def version_key(version: str, name: str) -> str:
+    return key("v", version, name)
+
+
+# -- encoding ---------------------------------------------------------------------------
+def encode_neighbours(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:
+    out = np.empty(len(ids), dtype=NEIGHBOUR_DTYPE)
+    out["id"], out["score"], out["support"] = ids, scores, support
+    return out.tobytes()
+
+
+def decode_neighbours(raw: bytes | None) -> np.ndarray | None:
+    """Structured array (id, score, support), best first; None when the field was missing."""
+    if raw is None:
+        return None
+    return np.frombuffer(raw, dtype=NEIGHBOUR_DTYPE)
+
+
+def encode_ratings(items: np.ndarray, scores: np.ndarray) -> bytes:
+    out = np.empty(len(items), dtype=RATING_DTYPE)
+    out["item"], out["score"] = items, scores
+    return out.tobytes()
+
+
+def decode_ratings(raw: bytes | None) -> np.ndarray | None:
+    if raw is None:
+        return None
+    return np.frombuffer(raw, dtype=RATING_DTYPE)
+
+
+# -- reading ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LiveModel:
+    """A handle on one published version; every read goes to that version's keys."""
+
+    version: str
+    meta: dict
+
+    def _many(self, kind: str, ids: Iterable[int], decode) -> dict[int, np.ndarray | None]:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return {}
+        raw = client().hmget(version_key(self.version, kind), ids)
+        return {i: decode(value) for i, value in zip(ids, raw, strict=True)}
+
+    def item_neighbours(self, item_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
+        return self._many("ii", item_ids, decode_neighbours)
+
+    def prediction_neighbours(self, item_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
+        return self._many("ip", item_ids, decode_neighbours)
+
+    def user_neighbours(self, user_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
+        return self._many("uu", user_ids, decode_neighbours)
+
+    def user_ratings(self, user_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
+        return self._many("ur", user_ids, decode_ratings)
+
+    def biases(self, *, user_id: int | None, item_ids: Iterable[int]) -> tuple[float, float, dict]:
+        """(global mean, user bias, {item id: item bias}); unknown ids have bias 0."""
+        item_ids = list(item_ids)
+        fields = ["mu", f"u:{user_id}", *(f"i:{i}" for i in item_ids)]
+        raw = client().hmget(version_key(self.version, "bias"), fields)
+        values = [0.0 if r is None else float(np.frombuffer(r, "<f8")[0]) for r in raw]
+        return values[0], values[1], dict(zip(item_ids, values[2:], strict=True))
+
+
+def live_model() -> LiveModel | None:
+    """The published model, or None when nothing is published yet.
+
+    Raises one of ``RedisUnavailable`` when Redis cannot be reached; callers fall back.
+    """
+    r = client()
+    version = r.get(key("live"))
+    if version is None:
+        return None
+    version = version.decode()
+    meta = r.get(version_key(version, "meta"))
+    if meta is None:  # the pointer outlived its version: treat as unpublished
+        return None
+    return LiveModel(version=version, meta=json.loads(meta))
+
+
+# -- writing a version ------------------------------------------------------------------
+def write_rows(
+    version: str, kind: str, rows: Mapping[int, bytes], *, ttl: int | None, count: bool = True
+) -> None:
+    """Store ``rows`` (id -> encoded value) under ``kind``; ``count`` them toward completeness."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    pipe = client().pipeline(transaction=False)
+    name = version_key(version, kind)
+    items = list(rows.items())
+    for start in range(0, len(items), 2000):
+        pipe.hset(name, mapping=dict(items[start : start + 2000]))
+    if count:
+        pipe.hincrby(version_key(version, "rows"), kind, len(items))
+    if ttl:
+        pipe.expire(name, ttl)
+        pipe.expire(version_key(version, "rows"), ttl)
+    pipe.execute()
+
+
+def write_biases(version: str, biases: Mapping[str, float], *, ttl: int | None) -> None:
+    name = version_key(version, "bias")
+    pipe = client().pipeline(transaction=False)
+    items = [(field, np.float64(value).tobytes()) for field, value in biases.items()]
+    for start in range(0, len(items), 5000):
+        pipe.hset(name, mapping=dict(items[start : start + 5000]))
+    if ttl:
+        pipe.expire(name, ttl)
+    pipe.execute()
+
+
+def rows_written(version: str) -> dict[str, int]:
+    raw = client().hgetall(version_key(version, "rows"))
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def publish(version: str, meta: dict, *, expected_rows: Mapping[str, int]) -> str | None:
+    """Check ``version`` is complete, then make it the live one in one step.
+
+    Returns the previous live version (now expiring), or None. Raises ``IncompleteModel``
+    when a kind has fewer rows than expected; the live version is then left alone.
+    """
+    written = rows_written(version)
+    missing = {k: (written.get(k, 0), n) for k, n in expected_rows.items() if written.get(k, 0) < n}
+    if missing:
+        raise IncompleteModel(version, missing)
+    r = client()
+    pipe = r.pipeline(transaction=True)
+    for name in VERSION_KEYS:
+        pipe.persist(version_key(version, name))
+    pipe.set(version_key(version, "meta"), json.dumps(meta))
+    pipe.getset(key("live"), version)
+    previous = pipe.execute()[-1]
+    previous = previous.decode() if previous else None
+    if previous and previous != version:
+        grace = option("OLD_VERSION_GRACE_SECONDS")
+        pipe = r.pipeline(transaction=False)
+        for name in VERSION_KEYS:
+            pipe.expire(version_key(previous, name), grace)
+        pipe.execute()
+        snapshot_drop(previous)
+    return previous
+
+
+class IncompleteModel(RuntimeError):
+    def __init__(self, version: str, missing: dict):
+        detail = ", ".join(f"{k}: {have} of {want} rows" for k, (have, want) in missing.items())
+        super().__init__(f"version {version} is incomplete ({detail}); not published")
+        self.missing = missing
+
+
+def discard(version: str) -> None:
+    """Delete a version that will never be published (a failed build)."""
+    client().delete(*(version_key(version, name) for name in VERSION_KEYS))
+    snapshot_drop(version)
+
+
+# -- the recompute lock ------------------------------------------------------------------
+# Compare-and-act scripts: only the holder may extend or release the lock.
+_EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"  # noqa: E501
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"  # noqa: E501
+
+
+def lock_acquire(holder: str, ttl_seconds: int) -> bool:
+    """Take the recompute lock for ``holder``; it expires unless extended (crash safety)."""
+    return bool(client().set(key("lock"), holder, nx=True, px=int(ttl_seconds * 1000)))
+
+
+def lock_extend(holder: str, ttl_seconds: int) -> bool:
+    return bool(client().eval(_EXTEND, 1, key("lock"), holder, int(ttl_seconds * 1000)))
+
+
+def lock_release(holder: str) -> bool:
+    return bool(client().eval(_RELEASE, 1, key("lock"), holder))
+
+
+def lock_holder() -> str | None:
+    value = client().get(key("lock"))
+    return value.decode() if value else None
+
+
+# -- ratings snapshots: what shards and incremental updates of a version start from ------
+def _snapshot_path(version: str) -> Path:
+    return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}.npz"
+
+
+def snapshot_put(version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None) -> None:
+    """Store named equal-length arrays: a file in SNAPSHOT_DIR when set, else in Redis."""
+    if option("SNAPSHOT_DIR"):
+        path = _snapshot_path(version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as handle:
+            np.savez(handle, **arrays)
+        tmp.replace(path)
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    client().set(version_key(version, "snapshot"), buffer.getvalue(), ex=ttl)
+
+
+def snapshot_get(version: str) -> dict[str, np.ndarray]:
+    if option("SNAPSHOT_DIR"):
+        source = _snapshot_path(version)
+        if not source.exists():
+            raise LookupError(f"no ratings snapshot for version {version} at {source}")
+    else:
+        raw = client().get(version_key(version, "snapshot"))
+        if raw is None:
+            raise LookupError(f"the ratings snapshot of version {version} is gone")
+        source = io.BytesIO(raw)
+    with np.load(source, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def snapshot_drop(version: str) -> None:
+    if option("SNAPSHOT_DIR"):
+        _snapshot_path(version).unlink(missing_ok=True)
+
+
+# -- debouncing the incremental update: one queued task per user at a time ----------------
+def pending_add(user_id: int, item_id: int) -> bool:
+    """Note ``item_id`` as changed for ``user_id``; True when no update is queued yet."""
+    pipe = client().pipeline(transaction=True)
+    pipe.sadd(key("pending", user_id), item_id)
+    pipe.expire(key("pending", user_id), 3600)
+    pipe.set(key("queued", user_id), 1, nx=True, ex=60)
+    return bool(pipe.execute()[-1])
+
+
+def pending_take(user_id: int) -> list[int]:
+    """Take the changed items of ``user_id`` and let the next rating queue a new update."""
+    pipe = client().pipeline(transaction=True)
+    pipe.delete(key("queued", user_id))
+    pipe.smembers(key("pending", user_id))
+    pipe.delete(key("pending", user_id))
+    _, members, _ = pipe.execute()
+    return sorted(int(m) for m in members)

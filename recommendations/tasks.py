@@ -1,0 +1,75 @@
+"""Celery tasks: thin adapters that take ids and call services (see services.py).
+
+Time limits come from the RECOMMENDATIONS settings at the moment a task is queued; the
+decorator values are only the fallback for a task queued by hand.
+"""
+
+import logging
+
+from celery import chord, shared_task
+from celery.signals import worker_ready
+
+from recommendations import services, store
+from recommendations.conf import get as option
+
+logger = logging.getLogger(__name__)
+
+
+def _limits() -> dict:
+    return {
+        "soft_time_limit": option("TASK_SOFT_TIME_LIMIT"),
+        "time_limit": option("TASK_TIME_LIMIT"),
+    }
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def recompute(run_id: int) -> str | None:
+    """Prepare a run, then fan its shards out as a chord whose callback publishes."""
+    prepared = services.recompute_prepare(run_id=run_id)
+    if prepared is None:
+        return None
+    version, plan = prepared
+    header = [
+        recompute_shard.si(run_id, version, kind, start, stop).set(**_limits())
+        for kind, start, stop in plan
+    ]
+    chord(header)(recompute_publish.si(run_id).set(**_limits()))
+    return version
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def recompute_shard(run_id: int, version: str, kind: str, start: int, stop: int) -> int:
+    return services.recompute_shard(
+        run_id=run_id, version=version, kind=kind, start=start, stop=stop
+    )
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def recompute_publish(run_id: int) -> str:
+    return services.recompute_publish(run_id=run_id)
+
+
+@shared_task
+def scheduled_recompute() -> int:
+    """What beat runs: record a run and start it."""
+    run = services.recompute_start(trigger="schedule")
+    return run.pk
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def model_update(user_id: int) -> str | None:
+    """Refresh one user's row and their changed items' rows in the live version."""
+    item_ids = store.pending_take(user_id)
+    return services.model_update_for_rating(user_id=user_id, item_ids=item_ids)
+
+
+@worker_ready.connect
+def _first_model(sender=None, **kwargs) -> None:
+    """On a fresh install nothing is published yet: start the first recompute at once."""
+    if not option("RECOMPUTE_ON_WORKER_START"):
+        return
+    try:
+        if store.live_model() is None and store.lock_holder() is None:
+            services.recompute_start(trigger="first start")
+    except Exception as error:  # the worker must start even if this check cannot run
+        logger.warning("could not check for a published model: %s", error)

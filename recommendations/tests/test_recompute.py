@@ -1,0 +1,114 @@
+"""Full recompute in-process: complete versions, atomic publish, the lock, incremental updates."""
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+
+from catalog import services as catalog_services
+from catalog.models import Item, Rating
+from recommendations import services, store
+from recommendations.models import RecomputeRun
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
+    run = services.recompute_sync()
+    assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
+    assert run.shards_done == run.shards_total == 8  # 4 kinds x 2 shards in the test settings
+    n_users = Rating.objects.values("user").distinct().count()
+    n_items = Rating.objects.values("item").distinct().count()
+    assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
+    model = store.live_model()
+    assert model.version == run.version
+    assert model.meta["n_ratings"] == run.n_ratings
+    for kind, n in {"ii": n_items, "ip": n_items, "uu": n_users, "ur": n_users}.items():
+        assert rec_redis.hlen(store.version_key(run.version, kind)) == n
+    assert store.lock_holder() is None
+    # Every stored list is sorted best first and never names its own row.
+    some_item = Rating.objects.first().item_id
+    lists = model.item_neighbours([some_item])[some_item]
+    assert some_item not in lists["id"]
+    assert np.all(np.diff(lists["score"]) <= 0)
+
+
+def test_readers_see_the_old_or_the_new_version_never_a_mix(rec_redis, demo_catalogue):
+    first = services.recompute_sync()
+    handle = store.live_model()
+    item = Rating.objects.first().item_id
+    before = handle.item_neighbours([item])[item].copy()
+
+    run = RecomputeRun.objects.create()
+    version, plan = services.recompute_prepare(run_id=run.pk)
+    for kind, start, stop in plan[: len(plan) // 2]:
+        services.recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
+    # Half built: the pointer still names the first version, and reads follow the pointer.
+    assert store.live_model().version == first.version
+    assert np.array_equal(store.live_model().item_neighbours([item])[item], before)
+    with pytest.raises(store.IncompleteModel):
+        services.recompute_publish(run_id=run.pk)
+    assert store.live_model().version == first.version
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.FAILED and "incomplete" in run.error
+    # A handle taken before a flip keeps reading its own version through the grace period.
+    second = services.recompute_sync()
+    assert store.live_model().version == second.version != first.version
+    assert np.array_equal(handle.item_neighbours([item])[item], before)
+
+
+def test_the_lock_stops_a_second_concurrent_recompute(rec_redis, demo_catalogue):
+    first = RecomputeRun.objects.create()
+    assert services.recompute_prepare(run_id=first.pk) is not None
+    second = RecomputeRun.objects.create()
+    assert services.recompute_prepare(run_id=second.pk) is None
+    second.refresh_from_db()
+    assert second.status == RecomputeRun.Status.SKIPPED
+    assert f"run:{first.pk}" in second.error
+
+
+def test_a_run_whose_worker_died_is_marked_failed_by_the_next(rec_redis, demo_catalogue):
+    lost = RecomputeRun.objects.create()
+    services.recompute_prepare(run_id=lost.pk)  # ... and its worker never comes back
+    rec_redis.delete(store.key("lock"))  # what the lapse of its TTL does
+    run = services.recompute_sync()
+    assert run.status == RecomputeRun.Status.SUCCEEDED
+    lost.refresh_from_db()
+    assert lost.status == RecomputeRun.Status.FAILED
+    assert "lock lapsed" in lost.error
+
+
+def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalogue):
+    run = RecomputeRun.objects.create()
+    version, plan = services.recompute_prepare(run_id=run.pk)
+    with pytest.raises(ValueError, match="unknown row kind"):
+        services.recompute_shard(run_id=run.pk, version=version, kind="zz", start=0, stop=1)
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.FAILED
+    assert store.lock_holder() is None
+    assert not rec_redis.exists(store.version_key(version, "bias"))
+
+
+def test_the_incremental_update_changes_the_users_panel_after_one_rating(
+    rec_redis, demo_catalogue
+):
+    services.recompute_sync()
+    newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
+    horror = list(Item.objects.filter(genres__name="Horror").order_by("-rating_count")[:4])
+    for item in horror[:3]:
+        catalog_services.rating_upsert(user=newcomer, item=item, score=5)
+    # Not in the published model yet: no user-user list, so no "people like you" evidence.
+    assert store.live_model().user_neighbours([newcomer.pk])[newcomer.pk] is None
+    assert services.people_like_you(user=newcomer).source == services.POPULAR
+
+    catalog_services.rating_upsert(user=newcomer, item=horror[3], score=4.5)
+    store.pending_add(newcomer.pk, horror[3].pk)
+    changed = store.pending_take(newcomer.pk)
+    services.model_update_for_rating(user_id=newcomer.pk, item_ids=changed)
+
+    lists = store.live_model().user_neighbours([newcomer.pk])[newcomer.pk]
+    assert lists is not None and len(lists) > 0
+    panel = services.people_like_you(user=newcomer, limit=5)
+    assert panel.source == services.PERSONAL
+    assert all("with your taste" in s.reason for s in panel.suggestions)
+    rated = set(Rating.objects.filter(user=newcomer).values_list("item_id", flat=True))
+    assert not rated & {s.item.pk for s in panel.suggestions}

@@ -1,0 +1,78 @@
+"""The Redis layout: encoding, stored-empty versus missing, publishing, the lock."""
+
+import time
+
+import numpy as np
+import pytest
+
+from recommendations import store
+
+
+def test_neighbour_lists_round_trip_with_explicit_dtypes():
+    raw = store.encode_neighbours(np.array([7, 3]), np.array([0.5, 0.25]), np.array([4, 2]))
+    assert len(raw) == 2 * 16
+    decoded = store.decode_neighbours(raw)
+    assert decoded["id"].tolist() == [7, 3]
+    assert decoded["score"].tolist() == [0.5, 0.25]
+    assert decoded["support"].tolist() == [4, 2]
+    assert store.decode_neighbours(None) is None
+    assert len(store.decode_neighbours(b"")) == 0
+
+
+def _publish_small(version, rows):
+    store.write_rows(version, "ii", rows, ttl=60)
+    return store.publish(version, {"version": version}, expected_rows={"ii": len(rows)})
+
+
+def test_a_stored_empty_list_is_not_a_missing_one(rec_redis):
+    _publish_small("v1", {1: store.encode_neighbours([2], [0.9], [3]), 2: b""})
+    model = store.live_model()
+    lists = model.item_neighbours([1, 2, 99])
+    assert lists[1]["id"].tolist() == [2]
+    assert lists[2] is not None and len(lists[2]) == 0
+    assert lists[99] is None
+
+
+def test_publish_refuses_an_incomplete_version_and_leaves_the_live_one(rec_redis):
+    _publish_small("v1", {1: b""})
+    store.write_rows("v2", "ii", {1: b""}, ttl=60)
+    with pytest.raises(store.IncompleteModel, match="ii: 1 of 2 rows"):
+        store.publish("v2", {"version": "v2"}, expected_rows={"ii": 2})
+    assert store.live_model().version == "v1"
+
+
+def test_publish_flips_in_one_step_and_lets_the_old_version_expire(rec_redis):
+    _publish_small("v1", {1: b""})
+    assert rec_redis.ttl(store.version_key("v1", "ii")) == -1  # published: no expiry
+    assert _publish_small("v2", {1: b"", 2: b""}) == "v1"
+    assert store.live_model().version == "v2"
+    assert 0 < rec_redis.ttl(store.version_key("v1", "ii")) <= 120
+    assert rec_redis.ttl(store.version_key("v2", "ii")) == -1
+
+
+def test_nothing_published_is_none_not_an_error(rec_redis):
+    assert store.live_model() is None
+
+
+def test_only_the_holder_extends_or_releases_the_lock_and_it_lapses(rec_redis):
+    assert store.lock_acquire("run:1", 1)
+    assert not store.lock_acquire("run:2", 1)
+    assert not store.lock_extend("run:2", 1)
+    assert not store.lock_release("run:2")
+    assert store.lock_holder() == "run:1"
+    time.sleep(1.1)  # a crashed holder cannot keep it
+    assert store.lock_acquire("run:2", 5)
+    assert store.lock_release("run:2")
+    assert store.lock_holder() is None
+
+
+def test_an_unreachable_redis_raises_the_fallback_errors(settings):
+    from recsite.redis_server import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    store._client_for.cache_clear()
+    try:
+        with pytest.raises(store.RedisUnavailable):
+            store.live_model()
+    finally:
+        store._client_for.cache_clear()
