@@ -88,9 +88,7 @@ def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalo
     assert not rec_redis.exists(store.version_key(version, "bias"))
 
 
-def test_the_incremental_update_changes_the_users_panel_after_one_rating(
-    rec_redis, demo_catalogue
-):
+def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_redis, demo_catalogue):
     services.recompute_sync()
     newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
     horror = list(Item.objects.filter(genres__name="Horror").order_by("-rating_count")[:4])
