@@ -1,19 +1,24 @@
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
 
-from catalog.models import ALLOWED_SCORES
 from catalog.selectors import ITEM_ORDERINGS
+from catalog.services import parse_score
 
-SCORE_CHOICES = [(str(score), f"{score:g}") for score in ALLOWED_SCORES]
+SCORE_ERROR = "Choose a score from 0.5 to 5 in steps of 0.5."
 
 
 class RatingForm(forms.Form):
-    score = forms.TypedChoiceField(
-        choices=SCORE_CHOICES,
-        coerce=float,
-        error_messages={"invalid_choice": "Choose a score from 0.5 to 5 in steps of 0.5."},
-    )
+    """One score; "4", "4.0" and "4.5" are all fine (the stars post "4.0")."""
+
+    score = forms.CharField(max_length=10, error_messages={"required": SCORE_ERROR})
+
+    def clean_score(self):
+        try:
+            return parse_score(self.cleaned_data["score"].strip())
+        except ValidationError:
+            raise ValidationError(SCORE_ERROR, code="invalid_choice") from None
 
 
 class ItemFilterForm(forms.Form):
@@ -33,6 +38,25 @@ class ItemFilterForm(forms.Form):
     def clean_sort(self):
         sort = self.cleaned_data.get("sort") or "-count"
         return sort if sort in ITEM_ORDERINGS else "-count"
+
+
+# Sort keys for "My ratings": the URL value, its label and the selector's ordering.
+MY_RATINGS_SORTS = {
+    "-updated": ("Most recent first", "-updated"),
+    "updated": ("Oldest first", "updated"),
+    "-score": ("Highest score first", "-score"),
+    "score": ("Lowest score first", "score"),
+    "title": ("Title A–Z", "item__title"),
+}
+
+
+class MyRatingsForm(forms.Form):
+    sort = forms.ChoiceField(
+        required=False, choices=[(key, label) for key, (label, _) in MY_RATINGS_SORTS.items()]
+    )
+
+    def clean_sort(self):
+        return self.cleaned_data.get("sort") or "-updated"
 
 
 class SignUpForm(UserCreationForm):

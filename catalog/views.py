@@ -3,24 +3,68 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
-from catalog.forms import ItemFilterForm, RatingForm, SignUpForm
+from catalog.forms import MY_RATINGS_SORTS, ItemFilterForm, MyRatingsForm, RatingForm, SignUpForm
 from catalog.models import Item
 
 PAGE_SIZE = 24
+MY_RATINGS_PAGE_SIZE = 50
+# Below this many ratings the home page asks the user to rate well-known items first:
+# with fewer, "people like you" has too little to go on.
+ONBOARDING_RATINGS = 5
+ONBOARDING_ITEMS = 10
+
+
+def _wants_json(request) -> bool:
+    """The rating script asks for JSON; a plain form post gets HTML and redirects."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _next_url(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _mark_my_scores(user, items) -> None:
+    scores = selectors.user_scores_for_items(user=user, item_ids=[item.pk for item in items])
+    for item in items:
+        item.my_score = scores.get(item.pk)
 
 
 def home(request):
     genre = request.GET.get("genre", "")
+    top_rated = selectors.item_top_rated(genre=genre, limit=12)
+    popular = selectors.item_most_popular(genre=genre, limit=12)
     context = {
         "genres": selectors.genre_list(),
         "genre": genre,
-        "top_rated": selectors.item_top_rated(genre=genre, limit=12),
-        "popular": selectors.item_most_popular(genre=genre, limit=12),
+        "top_rated": top_rated,
+        "popular": popular,
+        "onboarding_target": ONBOARDING_RATINGS,
     }
+    if request.user.is_authenticated:
+        my_count = selectors.user_rating_list(user=request.user).count()
+        context["my_rating_count"] = my_count
+        if my_count < ONBOARDING_RATINGS:
+            hidden = selectors.user_hidden_item_ids(user=request.user)
+            known = [
+                item
+                for item in selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden))
+                if item.pk not in hidden
+            ][:ONBOARDING_ITEMS]
+            context["onboarding_items"] = known
+            _mark_my_scores(request.user, [*known, *top_rated, *popular])
+        else:
+            _mark_my_scores(request.user, [*top_rated, *popular])
     return render(request, "catalog/home.html", context)
 
 
@@ -35,11 +79,7 @@ def item_list(request):
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    my_scores = selectors.user_scores_for_items(
-        user=request.user, item_ids=[item.pk for item in page]
-    )
-    for item in page:
-        item.my_score = my_scores.get(item.pk)
+    _mark_my_scores(request.user, page)
     context = {
         "form": form,
         "page": page,
@@ -50,12 +90,30 @@ def item_list(request):
     return render(request, "catalog/item_list.html", context)
 
 
+def _item_context(request, item, form=None):
+    my_rating = selectors.user_rating_for_item(user=request.user, item=item)
+    if form is None:
+        form = RatingForm(initial={"score": str(my_rating.score) if my_rating else None})
+    hidden = item.pk in selectors.user_hidden_item_ids(user=request.user)
+    return {"item": item, "my_rating": my_rating, "form": form, "is_hidden": hidden}
+
+
 def item_detail(request, pk):
     item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk, is_active=True)
-    my_rating = selectors.user_rating_for_item(user=request.user, item=item)
-    form = RatingForm(initial={"score": str(my_rating.score) if my_rating else None})
-    context = {"item": item, "my_rating": my_rating, "form": form}
-    return render(request, "catalog/item_detail.html", context)
+    return render(request, "catalog/item_detail.html", _item_context(request, item))
+
+
+def _rating_payload(request, item_pk: int, score: float | None, message: str) -> dict:
+    """What the rating script needs to update the page without a reload."""
+    item = Item.objects.get(pk=item_pk)  # fresh counts, after the service's F() update
+    return {
+        "item": item.pk,
+        "score": score,
+        "average": item.rating_average,
+        "count": item.rating_count,
+        "my_rating_count": selectors.user_rating_list(user=request.user).count(),
+        "message": message,
+    }
 
 
 @login_required
@@ -69,20 +127,70 @@ def rating_submit(request, pk):
         except ValidationError as error:
             form.add_error("score", error)
     if not form.is_valid():
-        my_rating = selectors.user_rating_for_item(user=request.user, item=item)
-        context = {"item": item, "my_rating": my_rating, "form": form}
-        return render(request, "catalog/item_detail.html", context, status=400)
-    messages.success(request, f"You rated {item} {form.cleaned_data['score']:g}.")
-    return redirect(item)
+        if _wants_json(request):
+            errors = " ".join(form.errors.get("score", ["Choose a score."]))
+            return JsonResponse({"error": errors}, status=400)
+        item = Item.objects.prefetch_related("genres").get(pk=item.pk)
+        return render(
+            request, "catalog/item_detail.html", _item_context(request, item, form), status=400
+        )
+    message = f"You rated {item} {form.cleaned_data['score']:g}."
+    if _wants_json(request):
+        return JsonResponse(_rating_payload(request, item.pk, form.cleaned_data["score"], message))
+    messages.success(request, message)
+    return redirect(_next_url(request, item.get_absolute_url()))
 
 
 @login_required
 @require_POST
 def rating_remove(request, pk):
     item = get_object_or_404(Item, pk=pk)
-    if services.rating_delete(user=request.user, item=item):
-        messages.success(request, f"Your rating of {item} was removed.")
-    return redirect(item)
+    removed = services.rating_delete(user=request.user, item=item)
+    message = f"Your rating of {item} was removed." if removed else f"You had not rated {item}."
+    if _wants_json(request):
+        return JsonResponse(_rating_payload(request, item.pk, None, message))
+    if removed:
+        messages.success(request, message)
+    return redirect(_next_url(request, item.get_absolute_url()))
+
+
+@login_required
+@require_POST
+def item_hide(request, pk):
+    item = get_object_or_404(Item, pk=pk)
+    services.item_hide(user=request.user, item=item)
+    message = f"{item} will not be suggested to you again."
+    if _wants_json(request):
+        return JsonResponse({"item": item.pk, "hidden": True, "message": message})
+    messages.success(request, f"{message} Undo it on the item's page or under My ratings.")
+    return redirect(_next_url(request, item.get_absolute_url()))
+
+
+@login_required
+@require_POST
+def item_unhide(request, pk):
+    item = get_object_or_404(Item, pk=pk)
+    services.item_unhide(user=request.user, item=item)
+    message = f"{item} may be suggested to you again."
+    if _wants_json(request):
+        return JsonResponse({"item": item.pk, "hidden": False, "message": message})
+    messages.success(request, message)
+    return redirect(_next_url(request, item.get_absolute_url()))
+
+
+@login_required
+def my_ratings(request):
+    form = MyRatingsForm(request.GET or None)
+    sort = form.cleaned_data["sort"] if form.is_valid() else "-updated"
+    ratings = selectors.user_rating_list(user=request.user, ordering=MY_RATINGS_SORTS[sort][1])
+    page = Paginator(ratings, MY_RATINGS_PAGE_SIZE).get_page(request.GET.get("page"))
+    hidden_ids = selectors.user_hidden_item_ids(user=request.user)
+    # No selector lists hidden items yet; the ids above bound this to one more query.
+    hidden = list(Item.objects.filter(pk__in=hidden_ids).order_by("title")) if hidden_ids else []
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "hidden_items": hidden, "query": query.urlencode()}
+    return render(request, "catalog/my_ratings.html", context)
 
 
 def signup(request):
@@ -92,6 +200,10 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! Rate a few items to get started.")
+        messages.success(
+            request,
+            f"Welcome, {user.username}! Rate {ONBOARDING_RATINGS} items you know to get "
+            "personal suggestions.",
+        )
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})

@@ -7,6 +7,7 @@ from catalog import views as catalog_views
 urlpatterns = [
     path("", catalog_views.home, name="home"),
     path("items/", include("catalog.urls")),
+    path("recommendations/", include("recommendations.urls")),
     path("accounts/signup/", catalog_views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -3,7 +3,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog import services
-from catalog.models import Rating
+from catalog.models import HiddenItem, Rating
 from catalog.tests.factories import GenreFactory, ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +138,198 @@ def test_staff_can_use_the_admin_lists(admin_client):
     page = admin_client.get(reverse("admin:catalog_item_changelist")).content.decode()
     assert "Admin Visible" in page and "4.00" in page
     assert admin_client.get(reverse("admin:catalog_item_change", args=[item.pk])).status_code == 200
+
+
+# -- pages of issue 5: onboarding, background rating, "Not interested", My ratings ----------
+
+
+@pytest.fixture(autouse=True)
+def empty_model_store(settings, redis_url):
+    """Point the recommendation store at an empty Redis database: no model is published, so
+    the panels on these pages serve their "popular" fallback (test_panels covers a model)."""
+    import redis
+
+    settings.REDIS_URL = redis_url.rsplit("/", 1)[0] + "/11"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.flushdb()
+    client.close()
+
+
+def _json_post(client, url, data=None):
+    return client.post(url, data or {}, HTTP_ACCEPT="application/json")
+
+
+def test_home_asks_a_new_user_to_rate_well_known_items_until_they_have_five(client):
+    items = [ItemFactory(title=f"Famous {n}") for n in range(12)]
+    for n, item in enumerate(items):
+        for _ in range(12 - n):
+            services.rating_upsert(user=UserFactory(), item=item, score=4)
+    me = UserFactory()
+    client.force_login(me)
+    page = client.get(reverse("home")).content.decode()
+    assert "Rate a few things you know" in page
+    assert "<strong data-my-rating-count>0</strong> of 5 rated" in page
+    # The best known come first, each with its own star control.
+    assert page.index("Famous 0") < page.index("Famous 5")
+    assert page.count(f'data-rating-form data-item="{items[0].pk}"') >= 1
+    for item in items[:4]:
+        services.rating_upsert(user=me, item=item, score=3)
+    page = client.get(reverse("home")).content.decode()
+    assert "<strong data-my-rating-count>4</strong> of 5 rated" in page
+    services.rating_upsert(user=me, item=items[4], score=3)
+    page = client.get(reverse("home")).content.decode()
+    assert "Rate a few things you know" not in page
+    assert 'id="panel-people-like-you"' in page
+
+
+def test_rating_in_the_background_returns_json_for_the_page_to_update(client):
+    item, me = ItemFactory(), UserFactory()
+    services.rating_upsert(user=UserFactory(), item=item, score=2)
+    client.force_login(me)
+    response = _json_post(client, reverse("catalog:rating_submit", args=[item.pk]), {"score": "4"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "item": item.pk,
+        "score": 4.0,
+        "average": 3.0,
+        "count": 2,
+        "my_rating_count": 1,
+        "message": f"You rated {item} 4.",
+    }
+    bad = _json_post(client, reverse("catalog:rating_submit", args=[item.pk]), {"score": "9"})
+    assert bad.status_code == 400 and "Choose a score from 0.5 to 5" in bad.json()["error"]
+    removed = _json_post(client, reverse("catalog:rating_remove", args=[item.pk]))
+    assert removed.json()["score"] is None and removed.json()["count"] == 1
+    assert removed.json()["my_rating_count"] == 0
+
+
+def test_background_rating_still_needs_the_csrf_token(csrf_client):
+    item, me = ItemFactory(), UserFactory()
+    csrf_client.force_login(me)
+    url = reverse("catalog:rating_submit", args=[item.pk])
+    assert _json_post(csrf_client, url, {"score": "4"}).status_code == 403
+    token = _csrf(csrf_client, item.get_absolute_url())
+    response = csrf_client.post(
+        url, {"score": "4"}, HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 200 and Rating.objects.get().score == 4
+
+
+def test_the_plain_form_returns_to_a_safe_next_page_only(client):
+    item, me = ItemFactory(), UserFactory()
+    client.force_login(me)
+    url = reverse("catalog:rating_submit", args=[item.pk])
+    assert client.post(url, {"score": "3", "next": "/items/?page=2"}).url == "/items/?page=2"
+    evil = client.post(url, {"score": "3", "next": "https://evil.example/"})
+    assert evil.url == item.get_absolute_url()
+
+
+def test_the_item_page_shows_the_star_control_with_my_score_checked(client):
+    item, me = ItemFactory(title="Starry"), UserFactory()
+    services.rating_upsert(user=me, item=item, score=3.5)
+    client.force_login(me)
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert page.count('class="star-input" type="radio" name="score"') == 10
+    assert 'value="3.5" id="' in page
+    checked = page.split(" checked>")[0].rsplit("<input", 1)[1]
+    assert 'value="3.5"' in checked
+    assert 'title="3.5 stars"' in page and '<span class="visually-hidden">3.5 stars</span>' in page
+
+
+def test_not_interested_hides_an_item_and_can_be_undone(client):
+    item, me = ItemFactory(title="Meh"), UserFactory()
+    client.force_login(me)
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert ">Not interested</button>" in page
+    response = client.post(reverse("catalog:item_hide", args=[item.pk]), {"next": "/"})
+    assert response.url == "/"
+    assert HiddenItem.objects.filter(user=me, item=item).exists()
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "Undo “Not interested”" in page
+    mine = client.get(reverse("catalog:my_ratings")).content.decode()
+    assert "Meh" in mine and "Undo" in mine
+    client.post(reverse("catalog:item_unhide", args=[item.pk]))
+    assert not HiddenItem.objects.exists()
+    assert _json_post(client, reverse("catalog:item_hide", args=[item.pk])).json()["hidden"] is True
+
+
+def test_not_interested_and_my_ratings_need_login(client):
+    item = ItemFactory()
+    assert reverse("login") in client.post(reverse("catalog:item_hide", args=[item.pk])).url
+    assert reverse("login") in client.get(reverse("catalog:my_ratings")).url
+    assert not HiddenItem.objects.exists()
+
+
+def test_my_ratings_lists_sorts_edits_and_deletes(client):
+    me = UserFactory()
+    low, high = ItemFactory(title="Bravo"), ItemFactory(title="Alpha")
+    services.rating_upsert(user=me, item=low, score=1.5)
+    services.rating_upsert(user=me, item=high, score=5)
+    services.rating_upsert(user=UserFactory(), item=ItemFactory(title="Not mine"), score=5)
+    client.force_login(me)
+    url = reverse("catalog:my_ratings")
+    page = client.get(url, {"sort": "-score"}).content.decode()
+    assert "You have rated 2 items." in page and "Not mine" not in page
+    assert page.index("Alpha") < page.index("Bravo")
+    page = client.get(url, {"sort": "score"}).content.decode()
+    assert page.index("Bravo") < page.index("Alpha")
+    assert client.get(url, {"sort": "nonsense"}).status_code == 200
+    # Edit: each row has the star control, posting back to this page.
+    client.post(reverse("catalog:rating_submit", args=[low.pk]), {"score": "2.5", "next": url})
+    assert Rating.objects.get(user=me, item=low).score == 2.5
+    response = client.post(reverse("catalog:rating_remove", args=[low.pk]), {"next": url})
+    assert response.url == url
+    assert list(Rating.objects.filter(user=me).values_list("item__title", flat=True)) == ["Alpha"]
+
+
+def test_my_ratings_when_empty_says_where_to_start(client):
+    client.force_login(UserFactory())
+    page = client.get(reverse("catalog:my_ratings")).content.decode()
+    assert "You have not rated anything yet" in page and "Nothing hidden" in page
+
+
+def test_the_rating_script_and_stylesheet_are_served_locally(client):
+    page = client.get(reverse("home")).content.decode()
+    assert '<script src="/static/js/rating.js" defer>' in page
+    assert "http://" not in page.split("<body>")[0] and "https://" not in page
+    assert client.get("/static/js/rating.js").status_code == 200
+
+
+def _catalogue_of(n, *, me, rated):
+    """``n`` items in two genres, all rated by someone, ``rated`` of them by ``me``."""
+    genres = [GenreFactory(name="Drama"), GenreFactory(name="Comedy")]
+    items = [ItemFactory(title=f"Film {i:02d}", genres=genres[: 1 + i % 2]) for i in range(n)]
+    other = UserFactory()
+    for i, item in enumerate(items):
+        services.rating_upsert(user=other, item=item, score=1 + i % 4)
+        if i < rated:
+            services.rating_upsert(user=me, item=item, score=4)
+    return items
+
+
+def test_queries_per_page_are_bounded_with_20_items(client, django_assert_num_queries):
+    """No N+1: each page runs a fixed number of queries, whatever the number of items.
+
+    Signed in, 20 items, no model published (test_panels counts the panels with one):
+    item list 7, home 17 (5 of them the panel's popular fallback), item page 13,
+    My ratings 5, home signed out 6. Each signed-in count includes session and user.
+    """
+    me = UserFactory()
+    items = _catalogue_of(20, me=me, rated=6)
+    client.force_login(me)
+    with django_assert_num_queries(7):
+        page = client.get(reverse("catalog:item_list"))
+    assert len(page.context["page"]) == 20
+    with django_assert_num_queries(17):
+        page = client.get(reverse("home"))
+    assert len(page.context["popular"]) == 12
+    with django_assert_num_queries(13):
+        client.get(items[0].get_absolute_url())
+    with django_assert_num_queries(5):
+        page = client.get(reverse("catalog:my_ratings"))
+    assert page.context["page"].paginator.count == 6
+    client.logout()
+    with django_assert_num_queries(6):
+        client.get(reverse("home"))

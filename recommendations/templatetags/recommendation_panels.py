@@ -1,0 +1,123 @@
+"""Recommendation panels any template can embed, and the contexts their fragments share.
+
+``{% people_like_you user %}``, ``{% because_you_rated user %}`` and ``{% also_liked item %}``
+render small includable fragments from ``templates/recommendations/``. Each fragment
+carries a ``data-panel-url`` (``recommendations.views``) that the rating script fetches
+again after a rating, so a panel refreshes without a page reload.
+
+The panels only call ``recommendations.services``, which read the published model from
+Redis plus the user's live ratings: nothing here computes a similarity.
+"""
+
+from urllib.parse import urlencode
+
+from django import template
+from django.urls import reverse
+
+from recommendations import services
+
+register = template.Library()
+
+PANEL_SIZE = 8
+BECAUSE_ROWS = 3
+BECAUSE_ROW_SIZE = 6
+
+
+def similar_reason(similar) -> str:
+    """One line under an item-based suggestion: the evidence behind it."""
+    if similar.source == services.PERSONAL and similar.support:
+        people = "1 person" if similar.support == 1 else f"{similar.support} people"
+        return f"{people} rated both"
+    item = similar.item
+    if item.rating_count:
+        return f"Rated {item.rating_average:.1f} on average by {item.rating_count} people"
+    return ""
+
+
+def _cards(similar_items) -> list[dict]:
+    return [{"item": s.item, "reason": similar_reason(s)} for s in similar_items]
+
+
+def _panel_url(name: str, page_path: str, *args) -> str:
+    url = reverse(f"recommendations:{name}", args=args)
+    return f"{url}?{urlencode({'next': page_path})}" if page_path else url
+
+
+def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
+    """User-based suggestions, or (source "popular") a note saying what to do first."""
+    if not user.is_authenticated:
+        return {"show": False}
+    recs = services.people_like_you(user=user, limit=limit)
+    return {
+        "show": True,
+        "recs": recs,
+        "personal": recs.source == services.PERSONAL,
+        "page_path": page_path,
+        "panel_url": _panel_url("panel_people_like_you", page_path),
+    }
+
+
+def because_you_rated_context(*, user, page_path: str = "") -> dict:
+    """Item-based rows for a few of the user's recent high ratings (none without a model)."""
+    if not user.is_authenticated:
+        return {"show": False}
+    rows = services.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
+    return {
+        "show": True,
+        "rows": [(rated, _cards(similar)) for rated, similar in rows],
+        "page_path": page_path,
+        "panel_url": _panel_url("panel_because_you_rated", page_path),
+    }
+
+
+def also_liked_context(*, item, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
+    """Items people who liked ``item`` also liked, leaving out what ``user`` rated or hid."""
+    similar = services.similar_items(item=item, limit=limit, user=user)
+    personal = any(s.source == services.PERSONAL for s in similar)
+    return {
+        "show": True,
+        "item": item,
+        "cards": _cards(similar),
+        "personal": personal,
+        "page_path": page_path,
+        "panel_url": _panel_url("panel_also_liked", page_path, item.pk),
+    }
+
+
+def _common(context) -> dict:
+    request = context.get("request")
+    return {
+        "user": context.get("user"),
+        "csrf_token": context.get("csrf_token"),
+        "request": request,
+    }
+
+
+def _page_path(context) -> str:
+    if "page_path" in context:
+        return context["page_path"]
+    request = context.get("request")
+    return request.get_full_path() if request is not None else ""
+
+
+@register.inclusion_tag("recommendations/_people_like_you.html", takes_context=True)
+def people_like_you(context, user, limit=PANEL_SIZE):
+    """``{% people_like_you user %}``: "People like you also liked", one reason per item."""
+    return people_like_you_context(user=user, page_path=_page_path(context), limit=limit) | (
+        _common(context)
+    )
+
+
+@register.inclusion_tag("recommendations/_because_you_rated.html", takes_context=True)
+def because_you_rated(context, user):
+    """``{% because_you_rated user %}``: "Because you rated <item>" rows."""
+    return because_you_rated_context(user=user, page_path=_page_path(context)) | _common(context)
+
+
+@register.inclusion_tag("recommendations/_also_liked.html", takes_context=True)
+def also_liked(context, item, limit=PANEL_SIZE):
+    """``{% also_liked item %}``: "People who liked this also liked" for the current user."""
+    user = context.get("user")
+    return also_liked_context(
+        item=item, user=user, page_path=_page_path(context), limit=limit
+    ) | _common(context)
