@@ -34,7 +34,9 @@ def _item_or_404(item_id: int, *, active_only: bool = True) -> Item:
 
 
 def _query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
+    """Validated query parameters; ``?limit=`` is an invalid limit, not "use the default"."""
+    # A plain dict: a QueryDict would make DRF read empty values as "not given".
+    query = serializer_class(data=dict(request.query_params.items()))
     query.is_valid(raise_exception=True)
     return query.validated_data
 

@@ -14,6 +14,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -124,6 +125,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # a JSON 404 for any method; CSRF's HTML 403 must not answer first
 def not_found(request, *args, **kwargs):
     """Any unknown path under /api/v1/: the same JSON 404 as a missing object."""
     return JsonResponse(

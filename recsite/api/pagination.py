@@ -17,7 +17,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def _positive_int(self, request, name: str, *, maximum: int | None = None) -> int | None:
         raw = request.query_params.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return None
         if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
             raise exceptions.ValidationError(

@@ -1,0 +1,3 @@
+"""How many schemathesis cases ran in this pytest session (summary line in conftest)."""
+
+cases = 0
