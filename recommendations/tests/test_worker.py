@@ -1,0 +1,101 @@
+"""The pipeline on a real Celery worker process, a real Redis and the test database.
+
+Where a test needs a shard to be slow, the worker gets an empty NUMBA_CACHE_DIR: its
+first shard then compiles the engine's kernels, which takes seconds, every time.
+"""
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from catalog import services as catalog_services
+from catalog.models import Item
+from recommendations import services, store
+from recommendations.models import RecomputeRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _wait_for(predicate, timeout: float, what: str, worker=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value is not None and value is not False:
+            return value
+        time.sleep(0.02)
+    log = worker.log()[-3000:] if worker else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{log}")
+
+
+def _run(pk) -> RecomputeRun:
+    return RecomputeRun.objects.get(pk=pk)
+
+
+def test_a_worker_runs_the_sharded_recompute_and_publishes(
+    rec_redis, demo_catalogue, celery_worker_factory
+):
+    worker = celery_worker_factory(concurrency=2)
+    run = services.recompute_start(trigger="test")
+    done = _wait_for(lambda: _run(run.pk).status in ("succeeded", "failed"), 120, "the run", worker)
+    run = _run(run.pk)
+    assert done and run.status == "succeeded", run.error
+    assert run.shards_done == run.shards_total == 8
+    assert store.live_model().version == run.version
+
+
+def test_a_rating_reaches_the_panel_through_the_worker(
+    rec_redis, demo_catalogue, celery_worker_factory
+):
+    services.recompute_sync()
+    worker = celery_worker_factory()
+    newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
+    items = list(Item.objects.filter(genres__name="Comedy").order_by("-rating_count")[:4])
+    for item in items:
+        catalog_services.rating_upsert(user=newcomer, item=item, score=5)
+    lists = _wait_for(
+        lambda: store.live_model().user_neighbours([newcomer.pk])[newcomer.pk],
+        60,
+        "the worker to write the newcomer's neighbours",
+        worker,
+    )
+    assert len(lists) > 0
+    assert services.people_like_you(user=newcomer).source == services.PERSONAL
+
+
+def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeeds(
+    rec_redis, demo_catalogue, celery_worker_factory, tmp_path
+):
+    live = services.recompute_sync().version
+    slow = {"NUMBA_CACHE_DIR": tmp_path / "numba-empty", "RECOMPUTE_LOCK_TTL_SECONDS": 3}
+    worker = celery_worker_factory(**slow)
+    lost = services.recompute_start(trigger="test")
+    _wait_for(lambda: _run(lost.pk).status == "running", 60, "the run to start", worker)
+    worker.kill()
+    assert _run(lost.pk).status == "running"  # killed mid-run, before its last shard
+    assert store.live_model().version == live
+    assert store.lock_holder() == f"run:{lost.pk}"
+
+    _wait_for(lambda: store.lock_holder() is None, 10, "the dead worker's lock to lapse")
+    celery_worker_factory()
+    retry = services.recompute_start(trigger="test")
+    _wait_for(lambda: _run(retry.pk).status in ("succeeded", "failed"), 120, "the retry")
+    assert _run(retry.pk).status == "succeeded", _run(retry.pk).error
+    assert store.live_model().version == _run(retry.pk).version != live
+    lost = _run(lost.pk)
+    assert lost.status == "failed" and "lock lapsed" in lost.error
+
+
+def test_a_shard_over_its_time_limit_is_stopped_and_the_run_fails(
+    rec_redis, demo_catalogue, celery_worker_factory, tmp_path
+):
+    live = services.recompute_sync().version
+    worker = celery_worker_factory(
+        NUMBA_CACHE_DIR=tmp_path / "numba-empty", RECOMPUTE_TIME_LIMIT_SECONDS=2
+    )
+    run = services.recompute_start(trigger="test")
+    _wait_for(lambda: _run(run.pk).status == "failed", 60, "the run to fail", worker)
+    run = _run(run.pk)
+    assert "TimeLimitExceeded" in run.error
+    assert store.live_model().version == live
+    assert store.lock_holder() is None
