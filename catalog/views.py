@@ -40,10 +40,16 @@ def _mark_my_scores(user, items) -> None:
         item.my_score = scores.get(item.pk)
 
 
+def _without(items, hidden_ids, limit=12):
+    return [item for item in items if item.pk not in hidden_ids][:limit]
+
+
 def home(request):
     genre = request.GET.get("genre", "")
-    top_rated = selectors.item_top_rated(genre=genre, limit=12)
-    popular = selectors.item_most_popular(genre=genre, limit=12)
+    # "Not interested" applies to every list a user sees, not only the personal panels.
+    hidden = selectors.user_hidden_item_ids(user=request.user)
+    top_rated = _without(selectors.item_top_rated(genre=genre, limit=12 + len(hidden)), hidden)
+    popular = _without(selectors.item_most_popular(genre=genre, limit=12 + len(hidden)), hidden)
     context = {
         "genres": selectors.genre_list(),
         "genre": genre,
@@ -55,12 +61,11 @@ def home(request):
         my_count = selectors.user_rating_list(user=request.user).count()
         context["my_rating_count"] = my_count
         if my_count < ONBOARDING_RATINGS:
-            hidden = selectors.user_hidden_item_ids(user=request.user)
-            known = [
-                item
-                for item in selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden))
-                if item.pk not in hidden
-            ][:ONBOARDING_ITEMS]
+            known = _without(
+                selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden)),
+                hidden,
+                limit=ONBOARDING_ITEMS,
+            )
             context["onboarding_items"] = known
             _mark_my_scores(request.user, [*known, *top_rated, *popular])
         else:

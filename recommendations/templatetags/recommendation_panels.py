@@ -45,7 +45,7 @@ def _panel_url(name: str, page_path: str, *args) -> str:
 
 def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
     """User-based suggestions, or (source "popular") a note saying what to do first."""
-    if not user.is_authenticated:
+    if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
     recs = services.people_like_you(user=user, limit=limit)
     return {
@@ -59,7 +59,7 @@ def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZ
 
 def because_you_rated_context(*, user, page_path: str = "") -> dict:
     """Item-based rows for a few of the user's recent high ratings (none without a model)."""
-    if not user.is_authenticated:
+    if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
     rows = services.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
     return {
@@ -72,6 +72,8 @@ def because_you_rated_context(*, user, page_path: str = "") -> dict:
 
 def also_liked_context(*, item, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
     """Items people who liked ``item`` also liked, leaving out what ``user`` rated or hid."""
+    if not getattr(user, "is_authenticated", False):
+        user = None
     similar = services.similar_items(item=item, limit=limit, user=user)
     personal = any(s.source == services.PERSONAL for s in similar)
     return {

@@ -1,0 +1,158 @@
+"""The recommendation panels on the pages, read from a model published in the test Redis."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from catalog import services as catalog_services
+from catalog.models import Item, Rating
+from catalog.tests.factories import ItemFactory, UserFactory
+from recommendations import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(rec_redis, demo_catalogue):
+    """The demo catalogue with a model published, and the demo user (a Sci-Fi/Action taste)."""
+    run = services.recompute_sync()
+    assert run.version, run.error
+    return get_user_model().objects.get(username="demo")
+
+
+def _panel(page: str, panel_id: str) -> str:
+    start = page.index(f'id="{panel_id}"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_home_fills_people_like_you_with_a_reason_per_item(client, published):
+    client.force_login(published)
+    page = client.get(reverse("home")).content.decode()
+    panel = _panel(page, "panel-people-like-you")
+    assert 'data-source="personal"' in panel
+    assert "People like you also liked" in panel
+    cards = panel.count('class="card suggestion"')
+    assert 1 <= cards <= 8
+    assert panel.count("with your taste rated it") == cards
+    # Only items the user has not rated, each with stars to rate it and "Not interested".
+    mine = set(Rating.objects.filter(user=published).values_list("item_id", flat=True))
+    for item_id in mine:
+        assert f'data-card-item="{item_id}"' not in panel
+    assert panel.count("data-hide-form") == cards
+
+
+def test_home_shows_because_you_rated_rows_for_recent_high_ratings(client, published):
+    client.force_login(published)
+    page = client.get(reverse("home")).content.decode()
+    panel = _panel(page, "panel-because-you-rated")
+    assert "Because you rated" in panel and "people rated both" in panel
+    latest = Rating.objects.filter(user=published, score__gte=4).order_by("-updated", "-id").first()
+    assert f'Because you rated <a href="{latest.item.get_absolute_url()}">' in panel
+
+
+def test_item_page_shows_people_who_liked_this_also_liked(client, published):
+    client.force_login(published)
+    item = Item.objects.order_by("-rating_count").first()
+    page = client.get(item.get_absolute_url()).content.decode()
+    panel = _panel(page, "panel-also-liked")
+    assert "People who liked this also liked" in panel and 'data-source="personal"' in panel
+    assert f'data-card-item="{item.pk}"' not in panel
+
+
+def test_not_interested_takes_an_item_out_of_every_panel(client, published):
+    client.force_login(published)
+    url = reverse("recommendations:panel_people_like_you")
+    first = client.get(url).context["recs"].suggestions[0].item
+    response = client.post(
+        reverse("catalog:item_hide", args=[first.pk]), HTTP_ACCEPT="application/json"
+    )
+    assert response.json()["hidden"] is True
+    assert f'data-card-item="{first.pk}"' not in client.get(url).content.decode()
+    assert f'data-card-item="{first.pk}"' not in client.get(reverse("home")).content.decode()
+
+
+def test_a_new_rating_changes_the_panels_at_once(client, published):
+    """The item-based rows read the live ratings: no recompute needed for a new rating."""
+    client.force_login(published)
+    url = reverse("recommendations:panel_because_you_rated")
+    before = client.get(url).context["rows"]
+    unrated = (
+        Item.objects.exclude(ratings__user=published)
+        .exclude(pk__in=[rated.pk for rated, _ in before])
+        .order_by("-rating_count")
+        .first()
+    )
+    catalog_services.rating_upsert(user=published, item=unrated, score=5)
+    after = client.get(url).context["rows"]
+    assert after[0][0] == unrated
+    # And the panel fragment is what the page includes, ready to swap in.
+    fragment = client.get(url).content.decode()
+    assert fragment.startswith('<section class="panel because" id="panel-because-you-rated"')
+
+
+def test_panel_fragments_keep_forms_pointing_back_to_the_page(client, published):
+    client.force_login(published)
+    fragment = client.get(
+        reverse("recommendations:panel_people_like_you"), {"next": "/?genre=sci-fi"}
+    ).content.decode()
+    assert 'name="next" value="/?genre=sci-fi"' in fragment
+    unsafe = client.get(
+        reverse("recommendations:panel_people_like_you"), {"next": "https://evil.example/"}
+    ).content.decode()
+    assert "evil.example" not in unsafe
+
+
+def test_without_a_model_the_panel_says_what_to_do(client, rec_redis):
+    me = UserFactory()
+    client.force_login(me)
+    for _ in range(2):
+        catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
+    panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
+    assert 'data-source="popular"' in panel and "Rate at least" in panel
+    for _ in range(4):
+        catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
+    panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
+    assert "Recommendations are being prepared" in panel and "rate more items" in panel
+
+
+def test_when_redis_is_down_pages_still_work(client, settings, rec_redis):
+    from recommendations import store
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    store._client_for.cache_clear()
+    me = UserFactory()
+    item = ItemFactory()
+    for _ in range(5):
+        catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
+    client.force_login(me)
+    home = client.get(reverse("home"))
+    assert home.status_code == 200
+    assert "briefly unavailable" in _panel(home.content.decode(), "panel-people-like-you")
+    assert client.get(item.get_absolute_url()).status_code == 200
+    store._client_for.cache_clear()
+
+
+def test_signed_out_pages_have_no_personal_panels(client, published):
+    page = client.get(reverse("home")).content.decode()
+    assert "panel-people-like-you" not in page and "panel-because-you-rated" not in page
+    assert client.get(reverse("recommendations:panel_people_like_you")).content.strip() == b""
+    item = Item.objects.order_by("-rating_count").first()
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "People who liked this also liked" in page and "data-hide-form" not in page
+
+
+def test_panel_queries_are_bounded(client, published, django_assert_num_queries):
+    """With a model published, the home page's queries do not grow with the panels' items.
+
+    Home 21 (session and user, hidden items, 5 for top rated and most popular, "you
+    rated" marks, the rating count, 5 for "people like you", 4 for "because you rated",
+    the genres);
+    item page 10.
+    """
+    client.force_login(published)
+    with django_assert_num_queries(21):
+        page = client.get(reverse("home"))
+    assert page.content.decode().count('class="card suggestion"') >= 10
+    item = Item.objects.order_by("-rating_count").first()
+    with django_assert_num_queries(10):
+        client.get(item.get_absolute_url())
