@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 REDIS_PORT ?= 6390
 
-.PHONY: help install install-dev run test lint format evaluate bench clean
+.PHONY: help install install-dev run test lint format evaluate bench bench-pipeline clean
 
 help:
 	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
 	@echo "make test      install dev requirements, ruff, then the pytest suite"
 	@echo "make evaluate  accuracy of the recommendation engine on MovieLens 100k"
 	@echo "make bench     speed and memory of neighbour computation, against implicit"
+	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
 	@echo "make format    ruff format and fix"
 
 $(VENV)/bin/python:
@@ -62,6 +63,10 @@ evaluate: install-dev
 
 bench: install-dev
 	$(PY) -m recommendations.engine.bench
+
+bench-pipeline: install-dev
+	$(PY) bench/pipeline.py recompute
+	$(PY) bench/pipeline.py freshness
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,282 @@
+"""Benchmarks of the recommendations pipeline on real services.
+
+    python bench/pipeline.py recompute [--data ml100k|1M ...] [--workers 1 2] [--repeat 3]
+    python bench/pipeline.py freshness [--ratings 40]
+
+``recompute`` imports the data into a SQLite database of its own (var/bench/), starts a
+private Redis and real Celery workers (1, then 2 worker processes), and times full
+recomputes from queueing to publish (median of --repeat runs after one warm-up run).
+``freshness`` serves the API with gunicorn on loopback next to one worker, rates items
+through ``PUT /api/v1/me/ratings/{id}/`` as a MovieLens user, and polls the "people like
+you" data (``GET /api/v1/me/similar-users/``) until it changes: p50/p95 of rating to panel.
+Numbers go to stdout, and to bench/out/pipeline-*.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "var" / "bench"
+OUT = ROOT / "bench" / "out"
+
+
+def _environment(db: Path, redis_port: int) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "RECOMPUTE_ON_WORKER_START": "0",
+        "API_THROTTLE_USER": "1000000/min",
+        "API_THROTTLE_ANON": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    return env
+
+
+def _manage(env, *args) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def _database(name: str, env: dict, data_dir: Path) -> tuple[Path, dict]:
+    """A migrated database holding ``name``'s ratings; returns it and the import's figures."""
+    db = WORK / f"{name}.sqlite3"
+    figures = {}
+    if not db.exists():
+        _manage(env, "migrate", "--noinput", "-v0")
+        if name == "ml100k":
+            source = data_dir
+        else:
+            from recommendations.engine.synthetic import SIZES, generate
+
+            users, items, scores = generate(*SIZES[name], seed=0)
+            source = WORK / f"{name}.csv"
+            with source.open("w") as handle:
+                handle.write("user,item,rating\n")
+                for u, i, s in zip(users.tolist(), items.tolist(), scores.tolist(), strict=True):
+                    handle.write(f"{u},{i},{s:g}\n")
+        started = time.perf_counter()
+        out = _manage(env, "import_ratings", str(source), "-v0")
+        figures = {"import_seconds": round(time.perf_counter() - started, 1), "import": out.strip()}
+        print(f"  imported {name}: {out.strip()}")
+    return db, figures
+
+
+def _worker(env, concurrency: int, log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "recsite", "worker", f"-c{concurrency}",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"worker did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    return proc
+
+
+def _timed_recompute() -> float:
+    from recommendations import services
+    from recommendations.models import RecomputeRun
+
+    run = services.recompute_start(trigger="bench")
+    while True:
+        run = RecomputeRun.objects.get(pk=run.pk)
+        if run.status in ("succeeded", "failed", "skipped"):
+            break
+        time.sleep(0.05)
+    if run.status != "succeeded":
+        raise SystemExit(f"recompute {run.pk} {run.status}: {run.error}")
+    return (run.finished - run.created).total_seconds()
+
+
+def recompute(args) -> dict:
+    from recsite import redis_server
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in args.data:
+        port = redis_server.free_port()
+        redis = redis_server.start(port, WORK / "redis")
+        env = _environment(WORK / f"{name}.sqlite3", port)
+        env["RECOMPUTE_SHARDS"] = str(args.shards)
+        os.environ.update(env)
+        try:
+            db, figures = _database(name, env, args.ml100k)
+            import django
+
+            django.setup()
+            from django.db import connections
+
+            connections.close_all()
+            row = {**figures}
+            for workers in args.workers:
+                proc = _worker(env, workers, WORK / f"worker-{name}-{workers}.log")
+                try:
+                    _timed_recompute()  # warm-up: loads the compiled kernels in each process
+                    times = [_timed_recompute() for _ in range(args.repeat)]
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                row[f"workers_{workers}"] = {
+                    "median_seconds": round(statistics.median(times), 2),
+                    "runs": [round(t, 2) for t in times],
+                }
+                median = statistics.median(times)
+                print(f"  {name}: {workers} worker process(es): median {median:.2f} s {times}")
+            if len(args.workers) == 2:
+                a, b = (row[f"workers_{w}"]["median_seconds"] for w in args.workers)
+                row["speedup"] = round(a / b, 2)
+            results[name] = row
+        finally:
+            redis.terminate()
+            redis.wait()
+    return results
+
+
+def _http(method, url, token, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Token {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def freshness(args) -> dict:
+    from recsite import redis_server
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    port = redis_server.free_port()
+    redis = redis_server.start(port, WORK / "redis")
+    env = _environment(WORK / "ml100k.sqlite3", port)
+    procs = []
+    try:
+        _database("ml100k", env, args.ml100k)
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+
+        from catalog.api.services import auth_token_get_or_create
+        from catalog.models import Item, Rating
+        from recommendations import services
+
+        services.recompute_sync(trigger="bench")
+        user = get_user_model().objects.get(username="ml100k-1")
+        token = auth_token_get_or_create(user=user).key
+        web_port = redis_server.free_port()
+        procs.append(_worker(env, 1, WORK / "worker-freshness.log"))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "recsite.wsgi", "-w", "2",
+                 "-b", f"127.0.0.1:{web_port}"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{web_port}/api/v1"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _http("GET", f"{base}/health/", token)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        rated = set(Rating.objects.filter(user=user).values_list("item_id", flat=True))
+        candidates = [
+            i
+            for i in Item.objects.order_by("-rating_count").values_list("pk", flat=True)[:400]
+            if i not in rated
+        ]
+
+        def rate_and_wait(item_id: int, score: float, limit: float) -> float | None:
+            _, before = _http("GET", f"{base}/me/similar-users/", token)
+            _http("PUT", f"{base}/me/ratings/{item_id}/", token, {"score": score})
+            start = time.perf_counter()
+            while time.perf_counter() - start < limit:
+                _, now = _http("GET", f"{base}/me/similar-users/", token)
+                if now != before:
+                    return time.perf_counter() - start
+                time.sleep(0.01)
+            return None
+
+        # The worker's first update loads (or, with a stale cache, compiles) the engine's
+        # kernels: reported apart, not mixed into the steady-state figures.
+        cold = rate_and_wait(candidates[0], 4.0, 300)
+        print(f"  first rating after the worker started (cold): {cold:.2f} s")
+        delays, missed = [], 0
+        for n, item_id in enumerate(candidates[1 : args.ratings + 1]):
+            delay = rate_and_wait(item_id, 1.0 + (n % 5), 10)
+            if delay is None:
+                missed += 1
+            else:
+                delays.append(delay)
+            time.sleep(0.3)  # let the debounce window close so each rating is its own update
+        delays.sort()
+        p50 = statistics.median(delays)
+        p95 = delays[min(len(delays) - 1, int(round(0.95 * (len(delays) - 1))))]
+        print(
+            f"  rating -> panel over {len(delays)} ratings: p50 {p50 * 1000:.0f} ms, "
+            f"p95 {p95 * 1000:.0f} ms, missed {missed}"
+        )
+        return {
+            "ratings": len(delays),
+            "p50_ms": round(p50 * 1000),
+            "p95_ms": round(p95 * 1000),
+            "missed": missed,
+        }
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        redis.terminate()
+        redis.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=["recompute", "freshness"])
+    parser.add_argument("--data", nargs="+", default=["ml100k", "1M"], choices=["ml100k", "1M"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--ratings", type=int, default=40)
+    parser.add_argument(
+        "--ml100k",
+        type=Path,
+        default=Path(os.environ.get("RECSITE_ML100K", ROOT.parent / "shared" / "data" / "ml-100k")),
+    )
+    args = parser.parse_args()
+    if not (args.ml100k / "u.data").is_file() and (
+        "ml100k" in args.data or args.what == "freshness"
+    ):
+        raise SystemExit(f"MovieLens 100k not found at {args.ml100k}; give --ml100k DIR")
+    print(f"== pipeline {args.what} ==")
+    result = recompute(args) if args.what == "recompute" else freshness(args)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"pipeline-{args.what}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
