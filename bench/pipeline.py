@@ -242,6 +242,7 @@ def freshness(args) -> dict:
             "p50_ms": round(p50 * 1000),
             "p95_ms": round(p95 * 1000),
             "missed": missed,
+            "cold_first_seconds": round(cold, 2),
         }
     finally:
         for proc in procs:
