@@ -11,6 +11,7 @@ from recsite.api import errors, health
 v1 = [
     path("health/", health.HealthView.as_view(), name="health"),
     path("", include("catalog.api.urls")),
+    path("", include("recommendations.api.urls")),
     re_path(r"^.*$", errors.not_found),
 ]
 

@@ -226,5 +226,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"ServiceStateEnum": ["ok", "down"]},
+    "ENUM_NAME_OVERRIDES": {
+        "ServiceStateEnum": ["ok", "down"],
+        "RecommendationSourceEnum": ["personal", "popular"],
+        "PredictionSourceEnum": ["neighbours", "baseline", "unavailable"],
+    },
 }

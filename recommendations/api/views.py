@@ -1,0 +1,124 @@
+"""JSON views of recommendations. Thin: every answer comes from ``recommendations.services``,
+the same functions the pages use; nothing here scores or ranks.
+"""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.api.views import _item_or_404, _query
+from recommendations import services
+from recommendations.api import serializers as s
+from recsite.api.errors import ErrorSerializer
+
+
+@extend_schema(tags=["recommendations"])
+class MyRecommendationsView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="me_recommendations",
+        summary="My recommendations, with their source and (optionally) the evidence",
+        parameters=[s.RecommendationQuerySerializer],
+        responses=s.RecommendationListSerializer,
+    )
+    def get(self, request):
+        query = _query(s.RecommendationQuerySerializer, request)
+        result = services.recommendations_for_user(
+            user=request.user,
+            limit=query["limit"],
+            genre=query.get("genre", ""),
+            exclude_rated=query["exclude_rated"],
+        )
+        context = {"explain": query["explain"]}
+        return Response(s.RecommendationListSerializer(result, context=context).data)
+
+
+@extend_schema(tags=["recommendations"])
+class MySimilarUsersView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="me_similar_users",
+        summary='"People like you": ids and similarity only',
+        parameters=[s.LimitQuerySerializer],
+        responses=s.SimilarUserSerializer(many=True),
+    )
+    def get(self, request):
+        query = _query(s.LimitQuerySerializer, request)
+        users = services.similar_users(user=request.user, limit=query["limit"])
+        return Response(s.SimilarUserSerializer(users, many=True).data)
+
+
+@extend_schema(tags=["recommendations"])
+class SimilarItemsView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="items_similar",
+        summary="Items people who liked this one also liked (item-based neighbours)",
+        parameters=[s.LimitQuerySerializer],
+        responses=s.SimilarItemSerializer(many=True),
+    )
+    def get(self, request, item_id: int):
+        query = _query(s.LimitQuerySerializer, request)
+        item = _item_or_404(item_id)
+        similar = services.similar_items(item=item, limit=query["limit"], user=request.user)
+        return Response(s.SimilarItemSerializer(similar, many=True).data)
+
+
+@extend_schema(tags=["recommendations"])
+class PredictedRatingView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="items_predicted_rating",
+        summary="The score I would probably give this item, and the neighbours behind it",
+        responses=s.PredictedRatingSerializer,
+    )
+    def get(self, request, item_id: int):
+        item = _item_or_404(item_id)
+        prediction = services.predicted_rating(user=request.user, item=item)
+        body = {
+            "item": item.pk,
+            "score": prediction.score,
+            "source": prediction.source,
+            "neighbours": [
+                {"item": neighbour, "similarity": similarity, "your_score": score}
+                for neighbour, similarity, score in prediction.neighbours
+            ],
+        }
+        return Response(s.PredictedRatingSerializer(body).data)
+
+
+@extend_schema(tags=["staff"])
+class RecomputeView(APIView):
+    """Staff only: start a full recompute of the neighbour model, or read the latest."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="staff_recompute_status",
+        summary="The latest recompute run",
+        responses={
+            200: s.RecomputeRunSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No recompute has run yet."),
+        },
+    )
+    def get(self, request):
+        run = services.recompute_latest()
+        if run is None:
+            raise exceptions.NotFound("No recompute has run yet.")
+        return Response(s.RecomputeRunSerializer(run).data)
+
+    @extend_schema(
+        operation_id="staff_recompute_start",
+        summary="Queue a full recompute (runs on the Celery workers)",
+        request=None,
+        responses={202: s.RecomputeRunSerializer},
+    )
+    def post(self, request):
+        run = services.recompute_start(requested_by=request.user, trigger="api")
+        return Response(s.RecomputeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
