@@ -15,38 +15,284 @@ MODE_CORATED_COSINE = 1  # sum(x*y) / sqrt(sum(x^2) * sum(y^2)), sums over co-ra
 MODE_PEARSON = 2  # exact Pearson over co-rated entries (means of the co-rated entries)
 
 
+@njit(cache=True)
+def _worse(s1, j1, s2, j2):
+    """True when candidate (s1, j1) ranks below (s2, j2): lower score, or tie and higher index."""
+    return s1 < s2 or (s1 == s2 and j1 > j2)
+
+
+@njit(cache=True)
+def _offer(hs, hj, hn, hsize, thr_s, thr_j, row, k, s, j, n):
+    """Offer (score s, index j, support n) to row's bounded min-heap (root = worst kept).
+
+    hs, hj, hn: (rows, k) heap storage; hsize: (rows,) current sizes; thr_s, thr_j: (rows,)
+    the root of each full heap (-inf while filling), a compact copy so that callers can
+    reject most candidates without touching the heap (see _beats).
+    """
+    _offer_heap(hs, hj, hn, hsize, row, k, s, j, n)
+    if hsize[row] == k:
+        thr_s[row] = hs[row, 0]
+        thr_j[row] = hj[row, 0]
+
+
 @njit(cache=True, inline="always")
-def _heap_free_topk(cand_j, cand_s, m, k, out_idx, out_sc, out_sup, row, cand_n):
-    """Write the k best of cand_*[:m] into out_*[row]: higher score first, then lower index."""
+def _beats(thr_s, thr_j, row, s, j):
+    """Would (s, j) enter row's heap? (compares with the cached root)."""
+    t = thr_s[row]
+    return s > t or (s == t and j < thr_j[row])
+
+
+@njit(cache=True)
+def _offer_heap(hs, hj, hn, hsize, row, k, s, j, n):
+    size = hsize[row]
+    if size < k:
+        c = size
+        hsize[row] = size + 1
+        while c > 0:
+            parent = (c - 1) >> 1
+            if _worse(s, j, hs[row, parent], hj[row, parent]):
+                hs[row, c] = hs[row, parent]
+                hj[row, c] = hj[row, parent]
+                hn[row, c] = hn[row, parent]
+                c = parent
+            else:
+                break
+        hs[row, c] = s
+        hj[row, c] = j
+        hn[row, c] = n
+        return
+    if not _worse(hs[row, 0], hj[row, 0], s, j):
+        return
+    c = 0
+    while True:
+        left = 2 * c + 1
+        if left >= size:
+            break
+        child = left
+        right = left + 1
+        if right < size and _worse(hs[row, right], hj[row, right], hs[row, left], hj[row, left]):
+            child = right
+        if _worse(hs[row, child], hj[row, child], s, j):
+            hs[row, c] = hs[row, child]
+            hj[row, c] = hj[row, child]
+            hn[row, c] = hn[row, child]
+            c = child
+        else:
+            break
+    hs[row, c] = s
+    hj[row, c] = j
+    hn[row, c] = n
+
+
+@njit(cache=True)
+def _emit(ss, jj, nn, m, k, out_idx, out_sc, out_sup, row):
+    """Write the best k of the m candidates (ss, jj, nn) to out_*[row]: score desc, index asc."""
     if m == 0:
         return
-    js = cand_j[:m]
-    ss = cand_s[:m]
-    if m > k:
-        thr = np.partition(ss.copy(), m - k)[m - k]
-        keep = 0
-        for t in range(m):
-            if ss[t] >= thr:
-                keep += 1
-        sel = np.empty(keep, dtype=np.int64)
-        keep = 0
-        for t in range(m):
-            if ss[t] >= thr:
-                sel[keep] = t
-                keep += 1
-    else:
-        sel = np.arange(m)
-    # order by index first, then a stable sort on -score gives (score desc, index asc)
-    o1 = np.argsort(js[sel], kind="mergesort")
-    sel = sel[o1]
-    o2 = np.argsort(-ss[sel], kind="mergesort")
-    sel = sel[o2]
-    n_out = min(k, sel.size)
-    for t in range(n_out):
-        c = sel[t]
-        out_idx[row, t] = js[c]
+    o1 = np.argsort(jj[:m], kind="mergesort")
+    o2 = np.argsort(-ss[:m][o1], kind="mergesort")
+    order = o1[o2]
+    for t in range(min(m, k)):
+        c = order[t]
+        out_idx[row, t] = jj[c]
         out_sc[row, t] = ss[c]
-        out_sup[row, t] = cand_n[c]
+        out_sup[row, t] = nn[c]
+
+
+@njit(cache=True)
+def _score(mode, acc, b, nn, inv_i, inv_j, shrinkage):
+    """Similarity from the accumulated sums at acc[b:]; NaN when undefined."""
+    if mode == MODE_DOT:
+        d = inv_i * inv_j
+        if not d > 0.0:
+            return np.nan
+        s = acc[b] * d
+    elif mode == MODE_CORATED_COSINE:
+        d = acc[b + 1] * acc[b + 2]
+        if not d > 0.0:
+            return np.nan
+        s = acc[b] / np.sqrt(d)
+    else:
+        sx = acc[b + 3]
+        sy = acc[b + 4]
+        d = (nn * acc[b + 1] - sx * sx) * (nn * acc[b + 2] - sy * sy)
+        if not d > 0.0:
+            return np.nan
+        s = (nn * acc[b] - sx * sy) / np.sqrt(d)
+    if shrinkage > 0.0:
+        s = s * nn / (nn + shrinkage)
+    return s
+
+
+@njit(cache=True)
+def _accumulate(mode, acc, w, x, t_indices, t_data, lo, hi):
+    """Add entries lo..hi-1 of one feature's column (value x on this row) to the per-column
+    sum records acc[j * w : (j + 1) * w] (sum xy, [sum xx, sum yy, [sum x, sum y]], count)."""
+    cw = w - 1
+    x = np.float64(x)
+    if mode == MODE_DOT:
+        for q in range(lo, hi):
+            b = t_indices[q] * w
+            acc[b] += x * np.float64(t_data[q])
+            acc[b + cw] += 1.0
+    elif mode == MODE_CORATED_COSINE:
+        xx = x * x
+        for q in range(lo, hi):
+            b = t_indices[q] * w
+            y = np.float64(t_data[q])
+            acc[b] += x * y
+            acc[b + 1] += xx
+            acc[b + 2] += y * y
+            acc[b + cw] += 1.0
+    else:
+        xx = x * x
+        for q in range(lo, hi):
+            b = t_indices[q] * w
+            y = np.float64(t_data[q])
+            acc[b] += x * y
+            acc[b + 1] += xx
+            acc[b + 2] += y * y
+            acc[b + 3] += x
+            acc[b + 4] += y
+            acc[b + cw] += 1.0
+
+
+@njit(cache=True)
+def _first_above(t_indices, lo, hi, i):
+    """Smallest q in [lo, hi) with t_indices[q] > i (indices sorted), else hi."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t_indices[mid] <= i:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _row(
+    i,
+    upper,
+    a_indptr,
+    a_indices,
+    a_data,
+    t_indptr,
+    t_indices,
+    t_data,
+    n_cols,
+    mode,
+    w,
+    acc,
+    touched,
+    lo_q,
+):
+    """Accumulate row i against all columns (or only columns > i when ``upper``).
+
+    Returns (dense, m): dense rows are finalised by a scan of all columns, sparse rows by
+    the m entries of ``touched``.
+    """
+    cw = w - 1
+    p0 = a_indptr[i]
+    p1 = a_indptr[i + 1]
+    work = 0
+    for p in range(p0, p1):
+        f = a_indices[p]
+        lo = _first_above(t_indices, t_indptr[f], t_indptr[f + 1], i) if upper else t_indptr[f]
+        lo_q[p - p0] = lo
+        work += t_indptr[f + 1] - lo
+    dense = work * 4 >= n_cols
+    m = 0
+    if not dense:
+        # collect the touched columns first (a cheap pass), then accumulate
+        for p in range(p0, p1):
+            for q in range(lo_q[p - p0], t_indptr[a_indices[p] + 1]):
+                j = t_indices[q]
+                if acc[j * w + cw] == 0.0:
+                    acc[j * w + cw] = -1.0
+                    touched[m] = j
+                    m += 1
+        for t in range(m):
+            acc[touched[t] * w + cw] = 0.0
+    for p in range(p0, p1):
+        f = a_indices[p]
+        _accumulate(mode, acc, w, a_data[p], t_indices, t_data, lo_q[p - p0], t_indptr[f + 1])
+    return dense, m
+
+
+@njit(cache=True)
+def _chunk(
+    c,
+    a_indptr,
+    a_indices,
+    a_data,
+    t_indptr,
+    t_indices,
+    t_data,
+    start,
+    n,
+    n_cols,
+    k,
+    mode,
+    inv_norm,
+    shrinkage,
+    min_support,
+    n_chunks,
+    out_idx,
+    out_sc,
+    out_sup,
+):
+    """Rows start + c, start + c + n_chunks, ... against all columns (a shard)."""
+    w = 2 if mode == MODE_DOT else (4 if mode == MODE_CORATED_COSINE else 6)
+    cw = w - 1
+    acc = np.zeros(n_cols * w, dtype=np.float64)
+    touched = np.empty(n_cols, dtype=np.int64)
+    lo_q = np.empty(n_cols if n_cols > 0 else 1, dtype=np.int64)
+    hs = np.empty((1, k), dtype=np.float64)
+    hj = np.empty((1, k), dtype=np.int64)
+    hn = np.empty((1, k), dtype=np.int32)
+    hsize = np.zeros(1, dtype=np.int64)
+    thr_s = np.empty(1, dtype=np.float64)
+    thr_j = np.empty(1, dtype=np.int64)
+    for r in range(c, n, n_chunks):
+        i = start + r
+        if a_indptr[i + 1] - a_indptr[i] > lo_q.size:
+            lo_q = np.empty(a_indptr[i + 1] - a_indptr[i], dtype=np.int64)
+        dense, m = _row(
+            i,
+            False,
+            a_indptr,
+            a_indices,
+            a_data,
+            t_indptr,
+            t_indices,
+            t_data,
+            n_cols,
+            mode,
+            w,
+            acc,
+            touched,
+            lo_q,
+        )
+        inv_i = inv_norm[i] if mode == MODE_DOT else 0.0
+        hsize[0] = 0
+        thr_s[0] = -np.inf
+        thr_j[0] = 0
+        n_scan = n_cols if dense else m
+        for t in range(n_scan):
+            j = t if dense else touched[t]
+            b = j * w
+            cnt = acc[b + cw]
+            if cnt == 0.0:
+                continue
+            nn = int(cnt)
+            if nn >= min_support and j != i:
+                inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
+                s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
+                if np.isfinite(s) and _beats(thr_s, thr_j, 0, s, j):
+                    _offer(hs, hj, hn, hsize, thr_s, thr_j, 0, k, s, j, nn)
+            for tt in range(w):
+                acc[b + tt] = 0.0
+        _emit(hs[0], hj[0], hn[0], hsize[0], k, out_idx, out_sc, out_sup, r)
 
 
 @njit(cache=True, parallel=True)
@@ -65,15 +311,16 @@ def topk_similar_rows(
     inv_norm,
     shrinkage,
     min_support,
-    exclude_self,
     n_chunks,
 ):
     """Top-k most similar rows of A for rows ``start..stop-1`` against all rows of A.
 
-    A is given as CSR (a_*), rows x features; its transpose as CSR (t_*), features x rows.
-    For row i every row j sharing a feature is visited once per shared feature, so the
-    work is sum over features of (row count)^2 restricted to the shard, and memory per
-    thread is a few dense vectors of length n_cols.
+    A is given as CSR (a_*), rows x features; its transpose as CSR (t_*), features x rows,
+    both with sorted indices. For row i every row j sharing a feature is visited once per
+    shared feature, accumulating the needed sums in one interleaved record per column.
+    Rows whose co-occurrence row is dense (popular rows, the bulk of the work) skip the
+    touched-column bookkeeping and are finalised by one sequential scan. Memory per
+    thread: one record per column plus a k-heap.
 
     Returns (indices int32 (n, k) padded -1, scores float64 (n, k) padded NaN,
     support int32 (n, k) padded 0).
@@ -82,100 +329,177 @@ def topk_similar_rows(
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_sc = np.full((n, k), np.nan, dtype=np.float64)
     out_sup = np.zeros((n, k), dtype=np.int32)
+    # interleaved rows balance the load: row costs are very uneven (popular rows)
     for c in prange(n_chunks):
-        cnt = np.zeros(n_cols, dtype=np.int32)
-        sxy = np.zeros(n_cols, dtype=np.float64)
-        if mode != MODE_DOT:
-            sxx = np.zeros(n_cols, dtype=np.float64)
-            syy = np.zeros(n_cols, dtype=np.float64)
-        else:
-            sxx = np.zeros(1, dtype=np.float64)
-            syy = np.zeros(1, dtype=np.float64)
-        if mode == MODE_PEARSON:
-            sx = np.zeros(n_cols, dtype=np.float64)
-            sy = np.zeros(n_cols, dtype=np.float64)
-        else:
-            sx = np.zeros(1, dtype=np.float64)
-            sy = np.zeros(1, dtype=np.float64)
-        touched = np.empty(n_cols, dtype=np.int64)
-        cand_j = np.empty(n_cols, dtype=np.int64)
-        cand_s = np.empty(n_cols, dtype=np.float64)
-        cand_n = np.empty(n_cols, dtype=np.int32)
-        # interleaved rows balance the load: row costs are very uneven (popular rows)
-        for r in range(c, n, n_chunks):
-            i = start + r
-            m = 0
-            for p in range(a_indptr[i], a_indptr[i + 1]):
-                f = a_indices[p]
-                x = a_data[p]
-                if mode == MODE_DOT:
-                    for q in range(t_indptr[f], t_indptr[f + 1]):
-                        j = t_indices[q]
-                        if cnt[j] == 0:
-                            touched[m] = j
-                            m += 1
-                        cnt[j] += 1
-                        sxy[j] += x * t_data[q]
-                elif mode == MODE_CORATED_COSINE:
-                    xx = x * x
-                    for q in range(t_indptr[f], t_indptr[f + 1]):
-                        j = t_indices[q]
-                        y = t_data[q]
-                        if cnt[j] == 0:
-                            touched[m] = j
-                            m += 1
-                        cnt[j] += 1
-                        sxy[j] += x * y
-                        sxx[j] += xx
-                        syy[j] += y * y
-                else:
-                    xx = x * x
-                    for q in range(t_indptr[f], t_indptr[f + 1]):
-                        j = t_indices[q]
-                        y = t_data[q]
-                        if cnt[j] == 0:
-                            touched[m] = j
-                            m += 1
-                        cnt[j] += 1
-                        sxy[j] += x * y
-                        sxx[j] += xx
-                        syy[j] += y * y
-                        sx[j] += x
-                        sy[j] += y
-            nc = 0
-            for t in range(m):
-                j = touched[t]
-                nn = cnt[j]
-                ok = nn >= min_support and not (exclude_self and j == i)
-                if ok:
-                    if mode == MODE_DOT:
-                        d = inv_norm[i] * inv_norm[j]
-                        ok = d > 0.0
-                        s = sxy[j] * d
-                    elif mode == MODE_CORATED_COSINE:
-                        d = sxx[j] * syy[j]
-                        ok = d > 0.0
-                        s = sxy[j] / np.sqrt(d) if ok else 0.0
-                    else:
-                        d = (nn * sxx[j] - sx[j] * sx[j]) * (nn * syy[j] - sy[j] * sy[j])
-                        ok = d > 0.0
-                        s = (nn * sxy[j] - sx[j] * sy[j]) / np.sqrt(d) if ok else 0.0
-                    if ok and shrinkage > 0.0:
-                        s = s * nn / (nn + shrinkage)
-                    if ok and np.isfinite(s):
-                        cand_j[nc] = j
-                        cand_s[nc] = s
-                        cand_n[nc] = nn
-                        nc += 1
-                cnt[j] = 0
-                sxy[j] = 0.0
-                if mode != MODE_DOT:
-                    sxx[j] = 0.0
-                    syy[j] = 0.0
-                if mode == MODE_PEARSON:
-                    sx[j] = 0.0
-                    sy[j] = 0.0
-            _heap_free_topk(cand_j, cand_s, nc, k, out_idx, out_sc, out_sup, r, cand_n)
+        _chunk(
+            c,
+            a_indptr,
+            a_indices,
+            a_data,
+            t_indptr,
+            t_indices,
+            t_data,
+            start,
+            n,
+            n_cols,
+            k,
+            mode,
+            inv_norm,
+            shrinkage,
+            min_support,
+            n_chunks,
+            out_idx,
+            out_sc,
+            out_sup,
+        )
+    return out_idx, out_sc, out_sup
+
+
+@njit(cache=True)
+def _sym_part(
+    part,
+    n_parts,
+    a_indptr,
+    a_indices,
+    a_data,
+    t_indptr,
+    t_indices,
+    t_data,
+    n,
+    k,
+    mode,
+    inv_norm,
+    shrinkage,
+    min_support,
+    hs,
+    hj,
+    hn,
+    hsize,
+    ts,
+    tj,
+):
+    """Rows part, part + n_parts, ...: each pair (i, j > i) is computed once and offered to
+    both rows' heaps in this part's table (hs/hj/hn/hsize/ts/tj[part])."""
+    w = 2 if mode == MODE_DOT else (4 if mode == MODE_CORATED_COSINE else 6)
+    cw = w - 1
+    acc = np.zeros(n * w, dtype=np.float64)
+    touched = np.empty(n, dtype=np.int64)
+    lo_q = np.empty(n if n > 0 else 1, dtype=np.int64)
+    ps, pj, pn, psz = hs[part], hj[part], hn[part], hsize[part]
+    thr_s, thr_j = ts[part], tj[part]
+    for i in range(part, n, n_parts):
+        if a_indptr[i + 1] - a_indptr[i] > lo_q.size:
+            lo_q = np.empty(a_indptr[i + 1] - a_indptr[i], dtype=np.int64)
+        dense, m = _row(
+            i,
+            True,
+            a_indptr,
+            a_indices,
+            a_data,
+            t_indptr,
+            t_indices,
+            t_data,
+            n,
+            mode,
+            w,
+            acc,
+            touched,
+            lo_q,
+        )
+        inv_i = inv_norm[i] if mode == MODE_DOT else 0.0
+        lo_scan = i + 1 if dense else 0
+        hi_scan = n if dense else m
+        for t in range(lo_scan, hi_scan):
+            j = t if dense else touched[t]
+            b = j * w
+            cnt = acc[b + cw]
+            if cnt == 0.0:
+                continue
+            nn = int(cnt)
+            if nn >= min_support:
+                inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
+                s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
+                if np.isfinite(s):
+                    if _beats(thr_s, thr_j, i, s, j):
+                        _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
+                    if _beats(thr_s, thr_j, j, s, i):
+                        _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+            for tt in range(w):
+                acc[b + tt] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def topk_similar_all(
+    a_indptr,
+    a_indices,
+    a_data,
+    t_indptr,
+    t_indices,
+    t_data,
+    n,
+    k,
+    mode,
+    inv_norm,
+    shrinkage,
+    min_support,
+    n_parts,
+):
+    """Same result as ``topk_similar_rows(0, n)`` with half the accumulation work.
+
+    Similarities are symmetric, so each pair is computed once (from its lower row) and
+    offered to both rows. Each of the n_parts threads keeps its own (n, k) heaps, merged
+    at the end; the heaps order candidates totally (score desc, index asc), so the result
+    does not depend on which part saw a pair first. Pair sums are accumulated over the
+    shared features in ascending feature order either way, so scores are bit-identical to
+    the row-by-row kernel.
+    """
+    hs = np.empty((n_parts, n, k), dtype=np.float64)
+    hj = np.empty((n_parts, n, k), dtype=np.int64)
+    hn = np.empty((n_parts, n, k), dtype=np.int32)
+    hsize = np.zeros((n_parts, n), dtype=np.int64)
+    ts = np.full((n_parts, n), -np.inf, dtype=np.float64)
+    tj = np.zeros((n_parts, n), dtype=np.int64)
+    for part in prange(n_parts):
+        _sym_part(
+            part,
+            n_parts,
+            a_indptr,
+            a_indices,
+            a_data,
+            t_indptr,
+            t_indices,
+            t_data,
+            n,
+            k,
+            mode,
+            inv_norm,
+            shrinkage,
+            min_support,
+            hs,
+            hj,
+            hn,
+            hsize,
+            ts,
+            tj,
+        )
+    out_idx = np.full((n, k), -1, dtype=np.int32)
+    out_sc = np.full((n, k), np.nan, dtype=np.float64)
+    out_sup = np.zeros((n, k), dtype=np.int32)
+    for i in prange(n):
+        m = 0
+        for part in range(n_parts):
+            m += hsize[part, i]
+        ss = np.empty(m, dtype=np.float64)
+        jj = np.empty(m, dtype=np.int64)
+        nn = np.empty(m, dtype=np.int32)
+        m = 0
+        for part in range(n_parts):
+            for t in range(hsize[part, i]):
+                ss[m] = hs[part, i, t]
+                jj[m] = hj[part, i, t]
+                nn[m] = hn[part, i, t]
+                m += 1
+        _emit(ss, jj, nn, m, k, out_idx, out_sc, out_sup, i)
     return out_idx, out_sc, out_sup
 
 

@@ -172,6 +172,12 @@ def compute_neighbours(
         values = baselines.residuals(matrix)
         mode = _kernels.MODE_CORATED_COSINE
 
+    # Values that float32 holds exactly (ratings on a 1-5 or half-star scale) are streamed
+    # as float32: half the memory traffic, and every product is still formed and summed in
+    # float64, so the result is bit-identical to the float64 path.
+    v32 = values.astype(np.float32)
+    if np.array_equal(v32, values):
+        values = v32
     # user-major (csr) layout with the transformed values, and its item-major transpose
     csr = matrix.csr
     by_user = (csr.indptr, csr.indices, values)
@@ -181,7 +187,11 @@ def compute_neighbours(
     a, t = (by_item, by_user) if kind == "item" else (by_user, by_item)
 
     if mode == _kernels.MODE_DOT:
-        sq = np.bincount(np.repeat(np.arange(n), np.diff(a[0])), weights=a[2] * a[2], minlength=n)
+        sq = np.bincount(
+            np.repeat(np.arange(n), np.diff(a[0])),
+            weights=np.square(a[2], dtype=np.float64),
+            minlength=n,
+        )
         with np.errstate(divide="ignore"):
             inv_norm = np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0)
     else:
@@ -219,6 +229,23 @@ def _run_kernel(a, t, start, stop, n, k, mode, inv_norm, shrinkage, min_support,
     old = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
+        if start == 0 and stop == n and n > 0:
+            # a full run: each symmetric pair once, offered to both rows
+            return _kernels.topk_similar_all(
+                a[0],
+                a[1],
+                a[2],
+                t[0],
+                t[1],
+                t[2],
+                n,
+                k,
+                mode,
+                inv_norm,
+                shrinkage,
+                min_support,
+                threads,
+            )
         return _kernels.topk_similar_rows(
             a[0],
             a[1],
@@ -234,7 +261,6 @@ def _run_kernel(a, t, start, stop, n, k, mode, inv_norm, shrinkage, min_support,
             inv_norm,
             shrinkage,
             min_support,
-            True,
             chunks,
         )
     finally:
