@@ -107,47 +107,53 @@ def _timed_recompute() -> float:
 
 
 def recompute(args) -> dict:
+    """One process per data set: Django and Celery are set up once per process."""
+    if len(args.data) > 1:
+        results = {}
+        for name in args.data:
+            command = [sys.executable, __file__, "recompute", "--data", name, "--repeat",
+                       str(args.repeat), "--shards", str(args.shards), "--ml100k", str(args.ml100k),
+                       "--workers", *map(str, args.workers)]  # fmt: skip
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            results.update(json.loads((OUT / f"pipeline-recompute-{name}.json").read_text()))
+        return results
     from recsite import redis_server
 
+    (name,) = args.data
     WORK.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in args.data:
-        port = redis_server.free_port()
-        redis = redis_server.start(port, WORK / "redis")
-        env = _environment(WORK / f"{name}.sqlite3", port)
-        env["RECOMPUTE_SHARDS"] = str(args.shards)
-        os.environ.update(env)
-        try:
-            db, figures = _database(name, env, args.ml100k)
-            import django
+    port = redis_server.free_port()
+    redis = redis_server.start(port, WORK / "redis")
+    env = _environment(WORK / f"{name}.sqlite3", port)
+    env["RECOMPUTE_SHARDS"] = os.environ["RECOMPUTE_SHARDS"] = str(args.shards)
+    try:
+        _, row = _database(name, env, args.ml100k)
+        import django
 
-            django.setup()
-            from django.db import connections
-
-            connections.close_all()
-            row = {**figures}
-            for workers in args.workers:
-                proc = _worker(env, workers, WORK / f"worker-{name}-{workers}.log")
-                try:
-                    _timed_recompute()  # warm-up: loads the compiled kernels in each process
-                    times = [_timed_recompute() for _ in range(args.repeat)]
-                finally:
-                    proc.terminate()
-                    proc.wait()
-                row[f"workers_{workers}"] = {
-                    "median_seconds": round(statistics.median(times), 2),
-                    "runs": [round(t, 2) for t in times],
-                }
-                median = statistics.median(times)
-                print(f"  {name}: {workers} worker process(es): median {median:.2f} s {times}")
-            if len(args.workers) == 2:
-                a, b = (row[f"workers_{w}"]["median_seconds"] for w in args.workers)
-                row["speedup"] = round(a / b, 2)
-            results[name] = row
-        finally:
-            redis.terminate()
-            redis.wait()
-    return results
+        django.setup()
+        for workers in args.workers:
+            proc = _worker(env, workers, WORK / f"worker-{name}-{workers}.log")
+            try:
+                _timed_recompute()  # warm-up: loads the compiled kernels in each process
+                times = [_timed_recompute() for _ in range(args.repeat)]
+            finally:
+                proc.terminate()
+                proc.wait()
+            median = statistics.median(times)
+            row[f"workers_{workers}"] = {
+                "median_seconds": round(median, 2),
+                "runs": [round(t, 2) for t in times],
+            }
+            print(f"  {name}: {workers} worker process(es): median {median:.2f} s {times}")
+        if len(args.workers) == 2:
+            a, b = (row[f"workers_{w}"]["median_seconds"] for w in args.workers)
+            row["speedup"] = round(a / b, 2)
+    finally:
+        redis.terminate()
+        redis.wait()
+    OUT.mkdir(parents=True, exist_ok=True)
+    result = {name: row}
+    (OUT / f"pipeline-recompute-{name}.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 def _http(method, url, token, body=None):

@@ -18,6 +18,19 @@ from recommendations.engine import Baselines, RatingMatrix, bm25_weight, compute
 
 # Kinds of rows a version holds, and whether they are indexed by item or by user.
 ROW_KINDS = {"ii": "item", "ip": "item", "uu": "user", "ur": "user"}
+# How each kind of neighbour list is computed: for ranking, cosine on BM25 weights (the
+# engine's best top-N configuration on MovieLens 100k); for predicting a rating, shrunk
+# pearson_baseline (its best RMSE). "k" and "shrinkage" name settings in conf.py.
+_LISTS = {
+    "ii": {"bm25": True, "measure": "cosine", "k": "ITEM_K", "shrinkage": None},
+    "uu": {"bm25": True, "measure": "cosine", "k": "USER_K", "shrinkage": None},
+    "ip": {
+        "bm25": False,
+        "measure": "pearson_baseline",
+        "k": "PREDICT_K",
+        "shrinkage": "PREDICT_SHRINKAGE",
+    },
+}
 
 
 def snapshot_ratings(*, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
@@ -93,26 +106,19 @@ def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[
             )
             for u in range(start, stop)
         }
-    if kind == "ii":
-        nb = compute_neighbours(
-            inputs.ranking, kind="item", measure="cosine", k=option("ITEM_K"),
-            shrinkage=0.0, rows=(start, stop),
-        )  # fmt: skip
-        ids = m.item_ids
-    elif kind == "uu":
-        nb = compute_neighbours(
-            inputs.ranking, kind="user", measure="cosine", k=option("USER_K"),
-            shrinkage=0.0, rows=(start, stop),
-        )  # fmt: skip
-        ids = m.user_ids
-    elif kind == "ip":
-        nb = compute_neighbours(
-            m, kind="item", measure="pearson_baseline", k=option("PREDICT_K"),
-            shrinkage=option("PREDICT_SHRINKAGE"), rows=(start, stop), baselines=inputs.baselines,
-        )  # fmt: skip
-        ids = m.item_ids
-    else:
+    if kind not in _LISTS:
         raise ValueError(f"unknown row kind {kind!r}")
+    spec = _LISTS[kind]
+    nb = compute_neighbours(
+        inputs.ranking if spec["bm25"] else m,
+        kind=ROW_KINDS[kind],
+        measure=spec["measure"],
+        k=option(spec["k"]),
+        shrinkage=option(spec["shrinkage"]) if spec["shrinkage"] else 0.0,
+        rows=(start, stop),
+        baselines=inputs.baselines,
+    )
+    ids = m.item_ids if ROW_KINDS[kind] == "item" else m.user_ids
     out = {}
     for r in range(nb.n_rows):
         idx = nb.indices[r]
