@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 REDIS_PORT ?= 6390
 
-.PHONY: help install install-dev run test lint format evaluate bench bench-pipeline clean
+.PHONY: help install install-dev run test lint format evaluate bench bench-pipeline clean loadtest
 
 help:
 	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
@@ -13,6 +13,7 @@ help:
 	@echo "make evaluate  accuracy of the recommendation engine on MovieLens 100k"
 	@echo "make bench     speed and memory of neighbour computation, against implicit"
 	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
+	@echo "make loadtest  the JSON API under wrk: recommendations vs the trivial endpoint"
 	@echo "make format    ruff format and fix"
 
 $(VENV)/bin/python:
@@ -70,3 +71,8 @@ bench-pipeline: install-dev
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+# --- loadtest: gunicorn on loopback, 10k users / 5k items, wrk at 16 connections (bench/loadtest.py)
+loadtest: install-dev
+	$(PY) bench/loadtest.py
+# --- end loadtest

@@ -23,7 +23,7 @@ from recsite.api.throttling import AnonThrottle, AuthThrottle
 _ITEM_NOT_FOUND = "No item with id {}."
 
 
-def _item_or_404(item_id: int, *, active_only: bool = True) -> Item:
+def item_or_404(item_id: int, *, active_only: bool = True) -> Item:
     items = Item.objects.prefetch_related("genres")
     if active_only:
         items = items.filter(is_active=True)
@@ -33,7 +33,7 @@ def _item_or_404(item_id: int, *, active_only: bool = True) -> Item:
     return item
 
 
-def _query(serializer_class, request) -> dict:
+def validated_query(serializer_class, request) -> dict:
     """Validated query parameters; ``?limit=`` is an invalid limit, not "use the default"."""
     # A plain dict: a QueryDict would make DRF read empty values as "not given".
     query = serializer_class(data=dict(request.query_params.items()))
@@ -67,7 +67,7 @@ class ItemListView(generics.GenericAPIView):
         responses=s.ItemSerializer(many=True),
     )
     def get(self, request):
-        query = _query(s.ItemListQuerySerializer, request)
+        query = validated_query(s.ItemListQuerySerializer, request)
         items = selectors.item_list(
             search=query.get("search", ""), genre=query.get("genre", ""), ordering=query["ordering"]
         )
@@ -83,7 +83,7 @@ class ItemDetailView(APIView):
         operation_id="items_retrieve", summary="One item", responses=s.ItemDetailSerializer
     )
     def get(self, request, item_id: int):
-        return Response(s.ItemDetailSerializer(_item_or_404(item_id)).data)
+        return Response(s.ItemDetailSerializer(item_or_404(item_id)).data)
 
 
 class _TopListView(APIView):
@@ -91,7 +91,7 @@ class _TopListView(APIView):
     selector = None
 
     def get(self, request):
-        query = _query(s.TopListQuerySerializer, request)
+        query = validated_query(s.TopListQuerySerializer, request)
         items = type(self).selector(genre=query.get("genre", ""), limit=query["limit"])
         return Response(s.ItemSerializer(items, many=True).data)
 
@@ -139,7 +139,7 @@ class MyRatingListView(generics.GenericAPIView):
         responses=s.RatingSerializer(many=True),
     )
     def get(self, request):
-        query = _query(s.RatingListQuerySerializer, request)
+        query = validated_query(s.RatingListQuerySerializer, request)
         ratings = selectors.user_rating_list(user=request.user, ordering=query["ordering"])
         page = self.paginate_queryset(ratings)
         return self.get_paginated_response(s.RatingSerializer(page, many=True).data)
@@ -172,7 +172,7 @@ class MyRatingDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     def _rating_or_404(self, request, item_id: int):
-        item = _item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False)
         rating = selectors.user_rating_for_item(user=request.user, item=item)
         if rating is None:
             raise exceptions.NotFound(f"You have not rated item {item_id}.")
@@ -192,7 +192,7 @@ class MyRatingDetailView(APIView):
         },
     )
     def put(self, request, item_id: int):
-        item = _item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False)
         data = s.RatingScoreSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         existed = selectors.user_rating_for_item(user=request.user, item=item) is not None
@@ -224,7 +224,7 @@ class MyRatingDetailView(APIView):
         responses={204: OpenApiResponse(description="Removed.")},
     )
     def delete(self, request, item_id: int):
-        item = _item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False)
         if not services.rating_delete(user=request.user, item=item):
             raise exceptions.NotFound(f"You have not rated item {item_id}.")
         return Response(status=status.HTTP_204_NO_CONTENT)

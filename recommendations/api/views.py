@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.api.views import _item_or_404, _query
+from catalog.api.views import item_or_404, validated_query
 from recommendations import services
 from recommendations.api import serializers as s
 from recsite.api.errors import ErrorSerializer
@@ -25,7 +25,7 @@ class MyRecommendationsView(APIView):
         responses=s.RecommendationListSerializer,
     )
     def get(self, request):
-        query = _query(s.RecommendationQuerySerializer, request)
+        query = validated_query(s.RecommendationQuerySerializer, request)
         result = services.recommendations_for_user(
             user=request.user,
             limit=query["limit"],
@@ -47,7 +47,7 @@ class MySimilarUsersView(APIView):
         responses=s.SimilarUserSerializer(many=True),
     )
     def get(self, request):
-        query = _query(s.LimitQuerySerializer, request)
+        query = validated_query(s.LimitQuerySerializer, request)
         users = services.similar_users(user=request.user, limit=query["limit"])
         return Response(s.SimilarUserSerializer(users, many=True).data)
 
@@ -63,8 +63,8 @@ class SimilarItemsView(APIView):
         responses=s.SimilarItemSerializer(many=True),
     )
     def get(self, request, item_id: int):
-        query = _query(s.LimitQuerySerializer, request)
-        item = _item_or_404(item_id)
+        query = validated_query(s.LimitQuerySerializer, request)
+        item = item_or_404(item_id)
         similar = services.similar_items(item=item, limit=query["limit"], user=request.user)
         return Response(s.SimilarItemSerializer(similar, many=True).data)
 
@@ -79,7 +79,7 @@ class PredictedRatingView(APIView):
         responses=s.PredictedRatingSerializer,
     )
     def get(self, request, item_id: int):
-        item = _item_or_404(item_id)
+        item = item_or_404(item_id)
         prediction = services.predicted_rating(user=request.user, item=item)
         body = {
             "item": item.pk,

@@ -1,0 +1,257 @@
+"""Load test of the JSON API: personal recommendations against the trivial endpoint.
+
+    python bench/loadtest.py [--users 10000] [--items 5000] [--duration 15] [--connections 16]
+
+Builds (once, then reused from var/loadtest/) a SQLite catalogue with ``seed_demo``, starts
+a private Redis, publishes a neighbour model with ``manage.py recompute``, serves the
+product with gunicorn on 127.0.0.1 (DEBUG off, throttling off), then drives it with wrk
+for a bounded time at 16 connections:
+
+- ``GET /api/v1/health/`` (database + Redis + model version): the ceiling;
+- ``GET /api/v1/me/recommendations/`` as many different users (a token per request,
+  picked at random from every user with enough ratings for personal suggestions).
+
+Prints requests/s and p50/p99 latency for each, their ratio, and checks every response
+was a 2xx. Numbers also go to bench/out/loadtest.json. Only loopback is ever targeted.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "var" / "loadtest"
+OUT = ROOT / "bench" / "out"
+HOST = "127.0.0.1"
+
+WRK_SCRIPT = """
+local tokens = {}
+for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  local token = tokens[math.random(#tokens)]
+  return wrk.format("GET", "%(path)s", {["Authorization"] = "Token " .. token})
+end
+"""
+
+
+def environment(db: Path, redis_port: int, workers: int) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
+        "DEBUG": "0",
+        "SECRET_KEY": "loadtest-only-not-a-secret",
+        "ALLOWED_HOSTS": HOST,
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
+        "RECOMPUTE_ON_WORKER_START": "0",
+        "API_THROTTLE_ANON": "off",
+        "API_THROTTLE_USER": "off",
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(workers),
+    }
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def prepare_catalogue(env: dict, db: Path, users: int, items: int) -> None:
+    marker = db.with_suffix(".json")
+    wanted = {"users": users, "items": items}
+    if db.exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
+        print(f"Reusing the catalogue in {db} ({users} users, {items} items).", flush=True)
+        return
+    for path in db.parent.glob(db.name + "*"):
+        path.unlink()
+    marker.unlink(missing_ok=True)
+    started = time.monotonic()
+    manage(env, "migrate", "--noinput")
+    print(manage(env, "seed_demo", "--users", str(users), "--items", str(items)).splitlines()[0])
+    print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+    marker.write_text(json.dumps(wanted))
+
+
+TOKENS_CODE = """
+import django, sys
+django.setup()
+from django.db.models import Count
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from recommendations.conf import get
+users = (get_user_model().objects.annotate(n=Count("ratings"))
+         .filter(n__gte=get("MIN_RATINGS_FOR_PERSONAL")).order_by("pk")[: int(sys.argv[1])])
+for user in users:
+    print(Token.objects.get_or_create(user=user)[0].key)
+"""
+
+
+def tokens_file(env: dict, limit: int) -> Path:
+    result = subprocess.run(
+        [sys.executable, "-c", TOKENS_CODE, str(limit)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = WORK / "tokens.txt"
+    path.write_text(result.stdout)
+    return path
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def parse_wrk(output: str) -> dict:
+    def seconds(value: str, unit: str) -> float:
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for pct, text in latency.items():
+        value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+        result[f"p{pct}_ms"] = seconds(value, unit)
+    result["requests"] = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non_2xx"] = int(errors.group(1)) if errors else 0
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    result["socket_errors"] = socket_errors.group(1) if socket_errors else ""
+    return result
+
+
+def run_wrk(url: str, *, duration: int, connections: int, script: Path | None) -> dict:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    if script is not None:
+        args += ["-s", str(script)]
+    output = subprocess.run(
+        [*args, url], capture_output=True, text=True, check=True, timeout=duration + 30
+    ).stdout
+    return parse_wrk(output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--tokens", type=int, default=5000, help="distinct users driven")
+    options = parser.parse_args()
+
+    from recsite import redis_server
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    db = WORK / "db.sqlite3"
+    redis_port, web_port = redis_server.free_port(), redis_server.free_port()
+    env = environment(db, redis_port, options.workers)
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(redis_server.start(redis_port, WORK / "redis"))
+        prepare_catalogue(env, db, options.users, options.items)
+        started = time.monotonic()
+        print(manage(env, "recompute", "--verbosity", "0").strip())
+        print(f"  recompute took {time.monotonic() - started:.0f} s", flush=True)
+        tokens = tokens_file(env, options.tokens)
+        n_tokens = len(tokens.read_text().split())
+        script = WORK / "recommendations.lua"
+        path = "/api/v1/me/recommendations/?limit=10"
+        script.write_text(WRK_SCRIPT % {"tokens": tokens, "path": path})
+
+        gunicorn = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "recsite.wsgi:application",
+            "--bind", f"{HOST}:{web_port}",
+            "--workers", str(options.workers),
+            "--access-logfile", "/dev/null",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        web = subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True)
+        procs.append(web)
+        base = f"http://{HOST}:{web_port}"
+        wait_for(f"{base}/api/v1/health/")
+        health = json.load(urllib.request.urlopen(f"{base}/api/v1/health/"))
+        print(f"gunicorn: {options.workers} workers on {base}; health: {health}", flush=True)
+
+        # Warm-up: imports, numba kernels, connection pools in every worker.
+        for url, lua in [(f"{base}/api/v1/health/", None), (f"{base}{path}", script)]:
+            run_wrk(url, duration=3, connections=options.connections, script=lua)
+
+        results = {}
+        for name, url, lua in [
+            ("health", f"{base}/api/v1/health/", None),
+            ("recommendations", f"{base}{path}", script),
+        ]:
+            results[name] = run_wrk(
+                url, duration=options.duration, connections=options.connections, script=lua
+            )
+        sample = urllib.request.Request(
+            f"{base}{path}",
+            headers={"Authorization": f"Token {tokens.read_text().split()[0]}"},
+        )
+        source = json.load(urllib.request.urlopen(sample))["source"]
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+    ratio = results["recommendations"]["rps"] / results["health"]["rps"]
+    print()
+    print(
+        f"wrk -t2 -c{options.connections} -d{options.duration}s, gunicorn {options.workers} "
+        f"workers, {options.users} users / {options.items} items, {n_tokens} distinct users "
+        f"(sample answer source: {source})"
+    )
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx")
+    print(f"{header[0]:<18}" + "".join(f"{h:>10}" for h in header[1:]))
+    for name, r in results.items():
+        print(
+            f"{name:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+            f"{r['requests']:>10}{r['non_2xx']:>10}"
+        )
+    p99 = results["recommendations"]["p99_ms"]
+    print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
+    report = {
+        "options": vars(options),
+        "distinct_users": n_tokens,
+        "results": results,
+        "ratio": ratio,
+        "source": source,
+    }
+    (OUT / "loadtest.json").write_text(json.dumps(report, indent=2))
+    if any(r["non_2xx"] or r["socket_errors"] for r in results.values()):
+        raise SystemExit("some requests failed (non-2xx or socket errors)")
+
+
+if __name__ == "__main__":
+    main()
