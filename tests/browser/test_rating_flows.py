@@ -1,0 +1,152 @@
+"""What a person does in the browser: sign up, rate, watch the panels, with and without JS."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from catalog.models import Item, Rating
+from catalog.tests.factories import ItemFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _log_in(page, live_server, username, password="a-long-pass-phrase"):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("main").get_by_role("button", name="Log in").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def _panel_items(panel) -> list[str]:
+    return panel.locator("[data-card-item]").evaluate_all(
+        "cards => cards.map(c => c.dataset.cardItem)"
+    )
+
+
+def test_sign_up_rate_five_items_and_watch_the_panel_fill_in(page, live_server, published_model):
+    page.goto(live_server.url)
+    page.get_by_role("link", name="Sign up").first.click()
+    page.locator("#id_username").fill("newcomer")
+    page.locator("#id_password1").fill("correct horse 42")
+    page.locator("#id_password2").fill("correct horse 42")
+    page.locator("main").get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Rate a few things you know")).to_be_visible()
+    panel = page.locator("#panel-people-like-you")
+    expect(panel).to_have_attribute("data-source", "popular")
+    expect(panel).to_contain_text("Rate at least")
+    # From here on the page must never reload: the panel fills in by itself.
+    page.evaluate("window.__sameDocument = true")
+
+    strip = page.locator("[data-onboarding]")
+    cards = strip.locator("[data-card-item]")
+    for n in range(5):
+        card = cards.nth(n)
+        card.get_by_title("5 stars" if n % 2 else "4 stars", exact=True).click()
+        expect(card.locator("[data-rating-status]")).to_contain_text("You rated")
+        if n < 4:
+            expect(strip.locator("[data-my-rating-count]")).to_have_text(str(n + 1))
+    expect(strip.locator("[data-onboarding-progress]")).to_contain_text("Done")
+
+    panel = page.locator("#panel-people-like-you")
+    expect(panel).to_have_attribute("data-source", "personal")
+    expect(panel).to_contain_text("People like you also liked")
+    expect(panel.locator(".reason").first).to_contain_text(
+        re.compile(r"\d+ (people|person) with your taste rated it \d\.\d on average")
+    )
+    assert page.evaluate("window.__sameDocument") is True
+    me = get_user_model().objects.get(username="newcomer")
+    assert Rating.objects.filter(user=me).count() == 5
+
+    # Rate one of the suggestions: it leaves the panel and the list changes.
+    before = _panel_items(panel)
+    first = panel.locator("[data-card-item]").first
+    first.get_by_title("4.5 stars", exact=True).click()
+    expect(panel.locator(f'[data-card-item="{before[0]}"]')).to_have_count(0)
+    after = _panel_items(page.locator("#panel-people-like-you"))
+    assert after and after != before
+    assert Rating.objects.get(user=me, item_id=int(before[0])).score == 4.5
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_keyboard_only_rating(page, live_server, transactional_db):
+    item = ItemFactory(title="Keyboard Classic")
+    user = UserFactory(username="keys")
+    _log_in(page, live_server, "keys")
+    page.goto(f"{live_server.url}{item.get_absolute_url()}")
+    page.evaluate("window.__sameDocument = true")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('star-input')"):
+            break
+    else:
+        pytest.fail("Tab never reached the star rating control")
+    focused = page.evaluate("document.activeElement.labels[0].textContent")
+    assert focused == "0.5 stars"
+    for _ in range(7):  # 0.5 -> 4 in half steps
+        page.keyboard.press("ArrowRight")
+    mine = page.locator("article.item")
+    expect(mine.get_by_role("radio", name="4 stars", exact=True)).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-my-rating-text]")).to_have_text("You rated this 4.")
+    expect(page.locator("#live-messages")).to_contain_text("You rated Keyboard Classic (2000) 4.")
+    expect(page.get_by_role("button", name="Remove my rating")).to_be_visible()
+    assert Rating.objects.get(user=user, item=item).score == 4.0
+    # Changing it with the keyboard too, and removing it.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-my-rating-text]")).to_have_text("You rated this 3.5.")
+    page.get_by_role("button", name="Remove my rating").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-my-rating-text]")).to_contain_text("You have not rated this yet")
+    assert not Rating.objects.filter(user=user).exists()
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_the_plain_form_works_without_javascript(browser, live_server, transactional_db):
+    item = ItemFactory(title="No Script Needed")
+    user = UserFactory(username="nojs")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _log_in(page, live_server, "nojs")
+        page.goto(f"{live_server.url}{item.get_absolute_url()}")
+        mine = page.locator("article.item")
+        save = mine.get_by_role("button", name="Save rating")
+        expect(save).to_be_visible()
+        mine.get_by_title("3.5 stars", exact=True).click()
+        save.click()
+        expect(page.locator(".message")).to_have_text("You rated No Script Needed (2000) 3.5.")
+        expect(page.locator("[data-my-rating-text]")).to_have_text("You rated this 3.5.")
+        expect(mine.get_by_role("radio", name="3.5 stars")).to_be_checked()
+        assert Rating.objects.get(user=user, item=item).score == 3.5
+        # Not interested, and its undo, are plain forms as well.
+        page.get_by_role("button", name="Not interested").click()
+        expect(page.get_by_role("button", name="Undo “Not interested”")).to_be_visible()
+        page.get_by_role("button", name="Undo “Not interested”").click()
+        expect(page.get_by_role("button", name="Not interested")).to_be_visible()
+        page.get_by_role("button", name="Remove my rating").click()
+        expect(page.locator(".message")).to_contain_text("was removed")
+        assert not Rating.objects.exists()
+        assert Item.objects.get(pk=item.pk).rating_count == 0
+    finally:
+        context.close()
+
+
+def test_my_ratings_edit_and_delete_in_place(page, live_server, transactional_db):
+    from catalog import services
+
+    user = UserFactory(username="lister")
+    keep, drop = ItemFactory(title="Keeper"), ItemFactory(title="Dropper")
+    services.rating_upsert(user=user, item=keep, score=2)
+    services.rating_upsert(user=user, item=drop, score=3)
+    _log_in(page, live_server, "lister")
+    page.goto(f"{live_server.url}/items/mine/")
+    row = page.locator(f'[data-card-item="{keep.pk}"]')
+    row.get_by_title("4.5 stars", exact=True).click()
+    expect(row.locator("[data-rating-status]")).to_have_text("You rated 4.5")
+    page.get_by_role("button", name="Delete my rating of Dropper").click()
+    expect(page.locator(f'[data-card-item="{drop.pk}"]')).to_have_count(0)
+    assert dict(Rating.objects.values_list("item__title", "score")) == {"Keeper": 4.5}
