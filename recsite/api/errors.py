@@ -11,7 +11,7 @@ are named with dots (``items.0.score``), errors of the whole body with ``non_fie
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -33,7 +33,7 @@ class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Machine-readable: invalid, parse_error, not_authenticated, "
         "authentication_failed, permission_denied, not_found, method_not_allowed, "
-        "not_acceptable, unsupported_media_type, throttled, unavailable, server_error."
+        "not_acceptable, too_large, unsupported_media_type, throttled, server_error."
     )
     message = serializers.CharField(help_text="One line for people.")
     fields = serializers.DictField(
@@ -86,8 +86,18 @@ def _summary(fields: dict[str, list[dict]]) -> str:
     return f"{name}: {message}"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
 def exception_handler(exc, context):
     """DRF's handler (status, headers such as Retry-After), then the one error shape."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError(f"Bad request: {exc}")
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -19,6 +19,8 @@ class AutoSchema(openapi.AutoSchema):
         has_params = bool(self.get_override_parameters()) or self._is_list_view()
         if self.method in ("POST", "PUT", "PATCH") or has_params or self._get_paginator():
             codes.append("400")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes += ["413", "415"]  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE; not JSON
         if "{" in self.path or self._get_paginator():
             codes.append("404")
         return codes

@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.PageNumberPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["recsite.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "recsite.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "recsite.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

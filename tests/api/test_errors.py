@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from catalog.tests.factories import UserFactory
+from catalog.tests.factories import ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,19 @@ def test_validation_error_lists_every_field_with_code_and_message():
 def test_malformed_query_parameters_are_400s_naming_the_parameter(query):
     error = assert_error(APIClient().get("/api/v1/items/", query), 400, "invalid")
     assert set(error["fields"]) == set(query)
+
+
+def test_oversized_and_absurdly_nested_bodies_are_client_errors_not_500s():
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    path = f"/api/v1/me/ratings/{ItemFactory().pk}/"
+    big = b'{"score": 4, "padding": "' + b"a" * 3_000_000 + b'"}'
+    assert_error(client.put(path, big, content_type="application/json"), 413, "too_large")
+    deep = b"[" * 100_000 + b"]" * 100_000
+    error = assert_error(
+        client.put(path, deep, content_type="application/json"), 400, "parse_error"
+    )
+    assert "nested too deeply" in error["message"]
 
 
 def test_an_unexpected_exception_is_a_logged_json_500(monkeypatch, caplog):
