@@ -111,9 +111,12 @@ def recompute(args) -> dict:
     if len(args.data) > 1:
         results = {}
         for name in args.data:
-            command = [sys.executable, __file__, "recompute", "--data", name, "--repeat",
-                       str(args.repeat), "--shards", str(args.shards), "--ml100k", str(args.ml100k),
-                       "--workers", *map(str, args.workers)]  # fmt: skip
+            command = [
+                sys.executable, __file__, "recompute", "--data", name,
+                "--repeat", str(args.repeat), "--shards", str(args.shards),
+                "--ml100k", str(args.ml100k), "--threads", str(args.threads),
+                "--workers", *map(str, args.workers),
+            ]  # fmt: skip
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             results.update(json.loads((OUT / f"pipeline-recompute-{name}.json").read_text()))
         return results
@@ -125,6 +128,9 @@ def recompute(args) -> dict:
     redis = redis_server.start(port, WORK / "redis")
     env = _environment(WORK / f"{name}.sqlite3", port)
     env["RECOMPUTE_SHARDS"] = os.environ["RECOMPUTE_SHARDS"] = str(args.shards)
+    if args.threads:
+        # Kernel threads per worker process; 1 shows what each added process brings.
+        env["NUMBA_NUM_THREADS"] = str(args.threads)
     try:
         _, row = _database(name, env, args.ml100k)
         import django
@@ -151,6 +157,7 @@ def recompute(args) -> dict:
         redis.terminate()
         redis.wait()
     OUT.mkdir(parents=True, exist_ok=True)
+    row["threads_per_worker"] = args.threads or "all"
     result = {name: row}
     (OUT / f"pipeline-recompute-{name}.json").write_text(json.dumps(result, indent=2))
     return result
@@ -267,6 +274,9 @@ def main() -> None:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="kernel threads per worker process (0: all cores)"
+    )
     parser.add_argument("--ratings", type=int, default=40)
     parser.add_argument(
         "--ml100k",
