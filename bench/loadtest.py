@@ -208,9 +208,12 @@ def main() -> None:
             ("health", f"{base}/api/v1/health/", None),
             ("recommendations", f"{base}{path}", script),
         ]:
+            # Other work on the machine skews every number: say how busy it was.
+            load_before = os.getloadavg()[0]
             results[name] = run_wrk(
                 url, duration=options.duration, connections=options.connections, script=lua
             )
+            results[name]["load_before"] = load_before
         sample = urllib.request.Request(
             f"{base}{path}",
             headers={"Authorization": f"Token {tokens.read_text().split()[0]}"},
@@ -232,12 +235,12 @@ def main() -> None:
         f"workers, {options.users} users / {options.items} items, {n_tokens} distinct users "
         f"(sample answer source: {source})"
     )
-    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx")
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "load 1m")
     print(f"{header[0]:<18}" + "".join(f"{h:>10}" for h in header[1:]))
     for name, r in results.items():
         print(
             f"{name:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-            f"{r['requests']:>10}{r['non_2xx']:>10}"
+            f"{r['requests']:>10}{r['non_2xx']:>10}{r['load_before']:>10.1f}"
         )
     p99 = results["recommendations"]["p99_ms"]
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")

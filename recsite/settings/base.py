@@ -218,7 +218,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recsite API",
-    "DESCRIPTION": "Catalogue, ratings and collaborative-filtering recommendations.",
+    "DESCRIPTION": "Catalogue, ratings and collaborative-filtering recommendations. "
+    "Sign in with `POST /api/v1/auth/token/` and send `Authorization: Token <token>`; "
+    "the site's own pages use their session instead. Every error is "
+    '`{"error": {"status", "code", "message", "fields"}}`.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
