@@ -56,10 +56,26 @@ class ItemSerializer(serializers.ModelSerializer):
         model = Item
         fields = ["id", "title", "year", "genres", "average", "count"]
 
+    def to_representation(self, item):
+        # The declared fields (and so the schema) spelled out by hand: lists of items are
+        # the API's hottest output, and DRF's field-by-field walk costs ~0.3 ms an item.
+        # tests/api/test_fast_serializers.py checks both give the same JSON.
+        return {
+            "id": item.pk,
+            "title": item.title,
+            "year": item.year,
+            "genres": [{"name": g.name, "slug": g.slug} for g in item.genres.all()],
+            "average": item.rating_average,
+            "count": item.rating_count,
+        }
+
 
 class ItemDetailSerializer(ItemSerializer):
     class Meta(ItemSerializer.Meta):
         fields = [*ItemSerializer.Meta.fields, "description"]
+
+    def to_representation(self, item):
+        return {**super().to_representation(item), "description": item.description}
 
 
 class ItemRefSerializer(serializers.ModelSerializer):
@@ -68,6 +84,9 @@ class ItemRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Item
         fields = ["id", "title", "year"]
+
+    def to_representation(self, item):
+        return {"id": item.pk, "title": item.title, "year": item.year}
 
 
 class ItemListQuerySerializer(serializers.Serializer):
