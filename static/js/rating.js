@@ -107,7 +107,19 @@
       }
     }
     announce(data.message);
+    followUps = 0;
     refreshPanels();
+  }
+
+  // A worker folds each rating into the model a moment after it is saved; a panel still
+  // showing its fallback ("popular") right after a rating is fetched again a little later.
+  var FOLLOW_UP_MS = [1500, 4000];
+  var followUps = FOLLOW_UP_MS.length;
+  function followUp() {
+    if (followUps >= FOLLOW_UP_MS.length) return;
+    if (!document.querySelector('[data-panel-url][data-source="popular"]')) return;
+    setTimeout(refreshPanels, FOLLOW_UP_MS[followUps]);
+    followUps += 1;
   }
 
   var refreshing = null;
@@ -144,7 +156,11 @@
       var again = refreshing.again;
       refreshing = null;
       document.dispatchEvent(new CustomEvent("panels:refreshed"));
-      if (again) refreshPanels();
+      if (again) {
+        refreshPanels();
+      } else {
+        followUp();
+      }
     });
   }
 
