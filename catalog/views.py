@@ -57,19 +57,21 @@ def home(request):
         "popular": popular,
         "onboarding_target": ONBOARDING_RATINGS,
     }
+    my_count = 0
     if request.user.is_authenticated:
         my_count = selectors.user_rating_list(user=request.user).count()
         context["my_rating_count"] = my_count
-        if my_count < ONBOARDING_RATINGS:
-            known = _without(
-                selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden)),
-                hidden,
-                limit=ONBOARDING_ITEMS,
-            )
-            context["onboarding_items"] = known
-            _mark_my_scores(request.user, [*known, *top_rated, *popular])
-        else:
-            _mark_my_scores(request.user, [*top_rated, *popular])
+    known = []
+    if my_count < ONBOARDING_RATINGS:
+        # Signed out too: the strip shows what rating a few well-known items leads to.
+        known = _without(
+            selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden)),
+            hidden,
+            limit=ONBOARDING_ITEMS,
+        )
+        context["onboarding_items"] = known
+    if request.user.is_authenticated:
+        _mark_my_scores(request.user, [*known, *top_rated, *popular])
     return render(request, "catalog/home.html", context)
 
 
