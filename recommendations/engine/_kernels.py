@@ -377,6 +377,9 @@ def _sym_part(
     hsize,
     ts,
     tj,
+    bounds,
+    block_cols,
+    n_blocks,
 ):
     """Rows part, part + n_parts, ...: each pair (i, j > i) is computed once and offered to
     both rows' heaps in this part's table (hs/hj/hn/hsize/ts/tj[part])."""
@@ -388,44 +391,139 @@ def _sym_part(
     ps, pj, pn, psz = hs[part], hj[part], hn[part], hsize[part]
     thr_s, thr_j = ts[part], tj[part]
     for i in range(part, n, n_parts):
-        if a_indptr[i + 1] - a_indptr[i] > lo_q.size:
-            lo_q = np.empty(a_indptr[i + 1] - a_indptr[i], dtype=np.int64)
-        dense, m = _row(
-            i,
-            True,
-            a_indptr,
-            a_indices,
-            a_data,
-            t_indptr,
-            t_indices,
-            t_data,
-            n,
-            mode,
-            w,
-            acc,
-            touched,
-            lo_q,
-        )
+        p0 = a_indptr[i]
+        p1 = a_indptr[i + 1]
+        if p1 - p0 > lo_q.size:
+            lo_q = np.empty(p1 - p0, dtype=np.int64)
+        work = 0
+        for p in range(p0, p1):
+            f = a_indices[p]
+            lo = _first_above(t_indices, t_indptr[f], t_indptr[f + 1], i)
+            lo_q[p - p0] = lo
+            work += t_indptr[f + 1] - lo
         inv_i = inv_norm[i] if mode == MODE_DOT else 0.0
-        lo_scan = i + 1 if dense else 0
-        hi_scan = n if dense else m
-        for t in range(lo_scan, hi_scan):
-            j = t if dense else touched[t]
-            b = j * w
-            cnt = acc[b + cw]
-            if cnt == 0.0:
-                continue
-            nn = int(cnt)
-            if nn >= min_support:
-                inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
-                s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
-                if np.isfinite(s):
-                    if _beats(thr_s, thr_j, i, s, j):
-                        _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
-                    if _beats(thr_s, thr_j, j, s, i):
-                        _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
-            for tt in range(w):
-                acc[b + tt] = 0.0
+        if work * 4 < n:
+            # sparse row: track the touched columns, accumulate, finalise those
+            m = 0
+            for p in range(p0, p1):
+                for q in range(lo_q[p - p0], t_indptr[a_indices[p] + 1]):
+                    j = t_indices[q]
+                    if acc[j * w + cw] == 0.0:
+                        acc[j * w + cw] = -1.0
+                        touched[m] = j
+                        m += 1
+            for t in range(m):
+                acc[touched[t] * w + cw] = 0.0
+            for p in range(p0, p1):
+                f = a_indices[p]
+                _accumulate(
+                    mode, acc, w, a_data[p], t_indices, t_data, lo_q[p - p0], t_indptr[f + 1]
+                )
+            for t in range(m):
+                _sym_visit(
+                    mode,
+                    acc,
+                    w,
+                    i,
+                    touched[t],
+                    inv_i,
+                    inv_norm,
+                    shrinkage,
+                    min_support,
+                    k,
+                    ps,
+                    pj,
+                    pn,
+                    psz,
+                    thr_s,
+                    thr_j,
+                )
+            continue
+        # dense row: column blocks small enough to stay in cache, each accumulated from
+        # every feature (positions from the precomputed block bounds) and then scanned
+        b0 = (i + 1) // block_cols
+        for blk in range(b0, n_blocks):
+            c1 = min(n, (blk + 1) * block_cols)
+            for p in range(p0, p1):
+                f = a_indices[p]
+                lo = max(lo_q[p - p0], bounds[f, blk])
+                hi = bounds[f, blk + 1]
+                if lo < hi:
+                    _accumulate(mode, acc, w, a_data[p], t_indices, t_data, lo, hi)
+            for j in range(max(i + 1, blk * block_cols), c1):
+                _sym_visit(
+                    mode,
+                    acc,
+                    w,
+                    i,
+                    j,
+                    inv_i,
+                    inv_norm,
+                    shrinkage,
+                    min_support,
+                    k,
+                    ps,
+                    pj,
+                    pn,
+                    psz,
+                    thr_s,
+                    thr_j,
+                )
+
+
+@njit(cache=True)
+def _sym_visit(
+    mode,
+    acc,
+    w,
+    i,
+    j,
+    inv_i,
+    inv_norm,
+    shrinkage,
+    min_support,
+    k,
+    ps,
+    pj,
+    pn,
+    psz,
+    thr_s,
+    thr_j,
+):
+    """Finalise pair (i, j): score it, offer it to both rows, reset its record."""
+    b = j * w
+    cnt = acc[b + w - 1]
+    if cnt == 0.0:
+        return
+    nn = int(cnt)
+    if nn >= min_support:
+        inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
+        s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
+        if np.isfinite(s):
+            if _beats(thr_s, thr_j, i, s, j):
+                _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
+            if _beats(thr_s, thr_j, j, s, i):
+                _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+    for tt in range(w):
+        acc[b + tt] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def _block_bounds(t_indptr, t_indices, block_cols, n_blocks):
+    """bounds[f, b] = first position in feature f's column with index >= b * block_cols."""
+    n_f = t_indptr.shape[0] - 1
+    bounds = np.empty((n_f, n_blocks + 1), dtype=np.int64)
+    for f in prange(n_f):
+        lo = t_indptr[f]
+        hi = t_indptr[f + 1]
+        q = lo
+        for b in range(n_blocks + 1):
+            limit = b * block_cols
+            while q < hi and t_indices[q] < limit:
+                q += 1
+            bounds[f, b] = q
+        bounds[f, n_blocks] = hi
+    return bounds
 
 
 @njit(cache=True, parallel=True)
@@ -443,6 +541,7 @@ def topk_similar_all(
     shrinkage,
     min_support,
     n_parts,
+    block_cols,
 ):
     """Same result as ``topk_similar_rows(0, n)`` with half the accumulation work.
 
@@ -459,6 +558,8 @@ def topk_similar_all(
     hsize = np.zeros((n_parts, n), dtype=np.int64)
     ts = np.full((n_parts, n), -np.inf, dtype=np.float64)
     tj = np.zeros((n_parts, n), dtype=np.int64)
+    n_blocks = max(1, (n + block_cols - 1) // block_cols)
+    bounds = _block_bounds(t_indptr, t_indices, block_cols, n_blocks)
     for part in prange(n_parts):
         _sym_part(
             part,
@@ -481,6 +582,9 @@ def topk_similar_all(
             hsize,
             ts,
             tj,
+            bounds,
+            block_cols,
+            n_blocks,
         )
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_sc = np.full((n, k), np.nan, dtype=np.float64)

@@ -205,3 +205,18 @@ def test_to_csr_keeps_positive_scores():
     assert s.shape == (3, 3)
     assert np.all(s.data > 0)
     assert s[0, 1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("measure", MEASURES)
+def test_cache_blocking_does_not_change_results(kind, measure, monkeypatch):
+    """Full runs split dense rows into column blocks; tiny blocks give identical lists."""
+    from recommendations.engine import similarity
+
+    m, _, _ = _setup(12, n_users=70, n_items=50, density=0.5)
+    ref = compute_neighbours(m, kind=kind, measure=measure, k=9, shrinkage=3.0)
+    monkeypatch.setattr(similarity, "_block_cols", lambda mode: 7)
+    got = compute_neighbours(m, kind=kind, measure=measure, k=9, shrinkage=3.0)
+    assert np.array_equal(got.indices, ref.indices)
+    assert np.array_equal(got.scores, ref.scores, equal_nan=True)
+    assert np.array_equal(got.support, ref.support)
