@@ -156,3 +156,35 @@ def test_panel_queries_are_bounded(client, published, django_assert_num_queries)
     item = Item.objects.order_by("-rating_count").first()
     with django_assert_num_queries(10):
         client.get(item.get_absolute_url())
+
+
+def test_pages_and_panels_never_compute_similarities(client, published, monkeypatch):
+    """Requests read neighbour lists from the store; the heavy work is the workers' alone."""
+    from recommendations import build
+    from recommendations.engine import similarity
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a request computed similarities")
+
+    monkeypatch.setattr(similarity, "compute_neighbours", forbidden)
+    monkeypatch.setattr(build, "compute_rows", forbidden)
+    monkeypatch.setattr(build, "snapshot_ratings", forbidden)
+    client.force_login(published)
+    item = Item.objects.order_by("-rating_count").first()
+    page = client.get(reverse("home")).content.decode()
+    assert 'data-source="personal"' in page
+    assert (
+        "People who liked this also liked" in client.get(item.get_absolute_url()).content.decode()
+    )
+    for name in ["panel_people_like_you", "panel_because_you_rated"]:
+        assert client.get(reverse(f"recommendations:{name}")).status_code == 200
+    assert (
+        client.get(reverse("recommendations:panel_also_liked", args=[item.pk])).status_code == 200
+    )
+    # Rating in the background (no worker here: the update is queued, not run) is cheap too.
+    response = client.post(
+        reverse("catalog:rating_submit", args=[item.pk]),
+        {"score": "4.5"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
