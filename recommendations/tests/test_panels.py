@@ -181,7 +181,7 @@ def test_pages_and_panels_never_compute_similarities(client, published, monkeypa
     assert (
         client.get(reverse("recommendations:panel_also_liked", args=[item.pk])).status_code == 200
     )
-    # Rating in the background (no worker here: the update is queued, not run) is cheap too.
+    # A background rating only saves; the model update runs after commit, in a worker.
     response = client.post(
         reverse("catalog:rating_submit", args=[item.pk]),
         {"score": "4.5"},

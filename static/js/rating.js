@@ -99,6 +99,9 @@
       document.querySelectorAll("[data-my-rating-count]").forEach(function (el) {
         el.textContent = data.my_rating_count;
       });
+      document.querySelectorAll("[data-my-rating-count-text]").forEach(function (el) {
+        el.textContent = "You have rated " + plural(data.my_rating_count, "item") + ".";
+      });
       var strip = document.querySelector("[data-onboarding]");
       if (strip && data.my_rating_count >= Number(strip.dataset.target)) {
         strip.classList.add("is-done");

@@ -149,4 +149,5 @@ def test_my_ratings_edit_and_delete_in_place(page, live_server, transactional_db
     expect(row.locator("[data-rating-status]")).to_have_text("You rated 4.5")
     page.get_by_role("button", name="Delete my rating of Dropper").click()
     expect(page.locator(f'[data-card-item="{drop.pk}"]')).to_have_count(0)
+    expect(page.get_by_text("You have rated 1 item.")).to_be_visible()
     assert dict(Rating.objects.values_list("item__title", "score")) == {"Keeper": 4.5}
