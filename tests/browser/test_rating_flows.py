@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from catalog.models import Item, Rating
+from catalog.models import HiddenItem, Item, Rating
 from catalog.tests.factories import ItemFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,6 +68,14 @@ def test_sign_up_rate_five_items_and_watch_the_panel_fill_in(page, live_server, 
     after = _panel_items(page.locator("#panel-people-like-you"))
     assert after and after != before
     assert Rating.objects.get(user=me, item_id=int(before[0])).score == 4.5
+
+    # "Not interested" takes a suggestion away for good, also without a reload.
+    panel = page.locator("#panel-people-like-you")
+    unwanted = _panel_items(panel)[0]
+    panel.locator(f'[data-card-item="{unwanted}"]').get_by_role("button").click()
+    expect(page.locator("#live-messages")).to_contain_text("will not be suggested to you again")
+    expect(page.locator(f'#panel-people-like-you [data-card-item="{unwanted}"]')).to_have_count(0)
+    assert HiddenItem.objects.filter(user=me, item_id=int(unwanted)).exists()
     assert page.evaluate("window.__sameDocument") is True
 
 
