@@ -1,27 +1,50 @@
-"""Throttles whose rates are read from ``settings.API_THROTTLE_RATES`` on every request.
+"""Throttles whose rates are read from ``settings.API_THROTTLE_RATES`` on every request,
+and whose counters live in the ``api-throttle`` cache (Redis), shared by every worker.
 
-DRF's own classes read their rates once, at import; these follow the settings, so a test
-(or an operator's environment) can change them.
+DRF's own classes read their rates once, at import, and count in the default cache, which
+is per process: with four web workers a client would get four times its budget. When the
+throttle cache cannot be reached the request is let through (logged): a Redis outage must
+not take the API down with it.
 """
 
+import logging
+
 from django.conf import settings
+from django.core.cache import caches
 from rest_framework import throttling
 
+logger = logging.getLogger(__name__)
 
-class _RateFromSettings:
+CACHE_ALIAS = "api-throttle"
+
+
+class _SharedThrottle:
+    @property
+    def cache(self):
+        return caches[CACHE_ALIAS if CACHE_ALIAS in settings.CACHES else "default"]
+
     def get_rate(self):
         return settings.API_THROTTLE_RATES.get(self.scope)
 
+    def allow_request(self, request, view):
+        import redis
 
-class AnonThrottle(_RateFromSettings, throttling.AnonRateThrottle):
+        try:
+            return super().allow_request(request, view)
+        except (redis.RedisError, OSError) as error:
+            logger.warning("throttle cache unavailable, request let through: %s", error)
+            return True
+
+
+class AnonThrottle(_SharedThrottle, throttling.AnonRateThrottle):
     """Anonymous clients, per address (API_THROTTLE_ANON)."""
 
 
-class UserThrottle(_RateFromSettings, throttling.UserRateThrottle):
+class UserThrottle(_SharedThrottle, throttling.UserRateThrottle):
     """Signed-in users, per user (API_THROTTLE_USER)."""
 
 
-class AuthThrottle(_RateFromSettings, throttling.SimpleRateThrottle):
+class AuthThrottle(_SharedThrottle, throttling.SimpleRateThrottle):
     """Registration and token requests, per client address whoever is signed in."""
 
     scope = "auth"

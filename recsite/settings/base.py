@@ -196,6 +196,17 @@ API_THROTTLE_RATES = {
     # Registration and token requests, per client address: slows password guessing.
     "auth": _throttle_rate("API_THROTTLE_AUTH", "20/min"),
 }
+# Throttle counters in Redis, shared by every web worker (recsite/api/throttling.py).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    **globals().get("CACHES", {}),
+    "api-throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "api-throttle",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    },
+}
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 REST_FRAMEWORK = {

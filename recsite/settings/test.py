@@ -46,3 +46,4 @@ WHITENOISE_USE_FINDERS = True
 
 # --- API: throttling out of the way; its own tests set low rates with override_settings.
 API_THROTTLE_RATES = {"anon": None, "user": None, "auth": None}
+CACHES["api-throttle"]["LOCATION"] = REDIS_URL  # noqa: F405 - the test Redis

@@ -1,7 +1,6 @@
 """Throttles per anonymous client and per user, with rates from settings."""
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -11,10 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_counters(redis_client):
+    """Counters live in the real (test) Redis, emptied around each test."""
+    return redis_client
 
 
 @override_settings(API_THROTTLE_RATES={"anon": "3/min", "user": "5/min", "auth": None})
@@ -48,8 +46,36 @@ def test_token_and_register_share_a_tighter_budget_per_address():
     assert client.post("/api/v1/auth/token/", body).status_code == 429
 
 
+@override_settings(API_THROTTLE_RATES={"anon": "2/min", "user": None, "auth": None})
+def test_counters_are_shared_through_redis_like_between_two_web_workers(redis_client):
+    from django.core.cache import caches
+
+    assert APIClient().get("/api/v1/items/").status_code == 200
+    assert any(b"throttle_anon" in key for key in redis_client.keys("*"))
+    # Another worker process has its own cache connections but sees the same counter.
+    caches["api-throttle"].close()
+    assert APIClient().get("/api/v1/items/").status_code == 200
+    assert APIClient().get("/api/v1/items/").status_code == 429
+
+
+def test_an_unreachable_throttle_cache_lets_requests_through(caplog):
+    from django.conf import settings
+
+    from recsite import redis_server
+
+    dead = {**settings.CACHES["api-throttle"]}
+    dead["LOCATION"] = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+    rates = {"anon": "1/min", "user": None, "auth": None}
+    with override_settings(
+        CACHES={**settings.CACHES, "api-throttle": dead}, API_THROTTLE_RATES=rates
+    ):
+        statuses = [APIClient().get("/api/v1/items/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert "throttle cache unavailable" in caplog.text
+
+
 @pytest.mark.parametrize("value", ["lots", "10/fortnight", "-1/min"])
-def test_bad_rate_in_the_environment_fails_loudly(monkeypatch, value):
+def test_rates_come_from_the_environment_and_bad_ones_fail_loudly(monkeypatch, value):
     import importlib
 
     from django.core.exceptions import ImproperlyConfigured
@@ -59,5 +85,10 @@ def test_bad_rate_in_the_environment_fails_loudly(monkeypatch, value):
     monkeypatch.setenv("API_THROTTLE_USER", value)
     with pytest.raises(ImproperlyConfigured, match="API_THROTTLE_USER"):
         importlib.reload(base)
+    monkeypatch.setenv("API_THROTTLE_USER", "7/min")
+    monkeypatch.setenv("API_THROTTLE_ANON", "off")
+    importlib.reload(base)
+    assert base.API_THROTTLE_RATES["user"] == "7/min" and base.API_THROTTLE_RATES["anon"] is None
     monkeypatch.delenv("API_THROTTLE_USER")
+    monkeypatch.delenv("API_THROTTLE_ANON")
     importlib.reload(base)
