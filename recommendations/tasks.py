@@ -29,8 +29,12 @@ def recompute(run_id: int) -> str | None:
     if prepared is None:
         return None
     version, plan = prepared
+    # The errback also fires when a hard time limit kills the shard's process, where the
+    # shard's own error handling never runs.
     header = [
-        recompute_shard.si(run_id, version, kind, start, stop).set(**_limits())
+        recompute_shard.si(run_id, version, kind, start, stop)
+        .set(**_limits())
+        .on_error(recompute_shard_failed.s(run_id))
         for kind, start, stop in plan
     ]
     chord(header)(recompute_publish.si(run_id).set(**_limits()))
@@ -42,6 +46,12 @@ def recompute_shard(run_id: int, version: str, kind: str, start: int, stop: int)
     return services.recompute_shard(
         run_id=run_id, version=version, kind=kind, start=start, stop=stop
     )
+
+
+@shared_task
+def recompute_shard_failed(request, exc, traceback, run_id: int) -> None:
+    """Errback of a shard (Celery passes the failed request, exception and traceback)."""
+    services.recompute_fail(run_id=run_id, error=exc)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
