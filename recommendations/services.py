@@ -136,32 +136,47 @@ def recommendations_for_user(
     return _personal(user=user, limit=limit, genre=genre, user_weight=option("USER_WEIGHT"))
 
 
-def people_like_you(*, user, limit: int = 10, genre: str = "") -> RecommendationList:
-    """Items that people with similar ratings liked: user-user evidence only."""
-    return _personal(user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False)
+def people_like_you(
+    *, user, limit: int = 10, genre: str = "", fallback: bool = True
+) -> RecommendationList:
+    """Items that people with similar ratings liked: user-user evidence only.
+
+    With ``fallback=False`` a non-personal answer carries only its note (no popular
+    items), for panels that show the note and nothing else.
+    """
+    return _personal(
+        user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False, fallback=fallback
+    )
 
 
-def _personal(*, user, limit, genre, user_weight, item_part=True) -> RecommendationList:
+def _personal(
+    *, user, limit, genre, user_weight, item_part=True, fallback=True
+) -> RecommendationList:
+    def popular(exclude=(), note=""):
+        if not fallback:
+            return RecommendationList([], POPULAR, None, note)
+        return popular_items(genre=genre, limit=limit, exclude=exclude, note=note)
+
     if not user.is_authenticated:
-        return popular_items(genre=genre, limit=limit)
+        return popular()
     rated, scores = _live_ratings(user)
     needed = option("MIN_RATINGS_FOR_PERSONAL")
     if rated.size < needed:
-        note = f"Rate at least {needed} items to get personal suggestions."
-        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+        return popular(rated.tolist(), f"Rate at least {needed} items to get personal suggestions.")
     model, note = _live()
     if model is None:
-        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+        return popular(rated.tolist(), note)
     hidden = _hidden(user)
     try:
         result = _score(model, user.pk, rated, scores, hidden, genre, limit, user_weight, item_part)
     except store.RedisUnavailable as error:
         logger.warning("Redis failed mid-request: %s", error)
         note = "Personal recommendations are briefly unavailable; showing popular items."
-        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+        return popular(rated.tolist(), note)
     if not result:
-        note = "Not enough overlap with other people yet; rate a few more items."
-        return popular_items(genre=genre, limit=limit, exclude=rated.tolist(), note=note)
+        return popular(
+            rated.tolist(), "Not enough overlap with other people yet; rate a few more items."
+        )
     return RecommendationList(result, PERSONAL, model.version)
 
 

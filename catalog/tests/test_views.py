@@ -313,7 +313,7 @@ def test_queries_per_page_are_bounded_with_20_items(client, django_assert_num_qu
     """No N+1: each page runs a fixed number of queries, whatever the number of items.
 
     Signed in, 20 items, no model published (test_panels counts the panels with one):
-    item list 7, home 18 (5 of them the panel's popular fallback), item page 13,
+    item list 7, home 13, item page 13,
     My ratings 5, home signed out 8 (2 of them the onboarding strip). Each signed-in
     count includes the session and the user.
     """
@@ -323,7 +323,7 @@ def test_queries_per_page_are_bounded_with_20_items(client, django_assert_num_qu
     with django_assert_num_queries(7):
         page = client.get(reverse("catalog:item_list"))
     assert len(page.context["page"]) == 20
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(13):
         page = client.get(reverse("home"))
     assert len(page.context["popular"]) == 12
     with django_assert_num_queries(13):

@@ -47,7 +47,7 @@ def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZ
     """User-based suggestions, or (source "popular") a note saying what to do first."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
-    recs = services.people_like_you(user=user, limit=limit)
+    recs = services.people_like_you(user=user, limit=limit, fallback=False)
     return {
         "show": True,
         "recs": recs,
