@@ -99,7 +99,7 @@ def _emit(ss, jj, nn, m, k, out_idx, out_sc, out_sup, row):
         out_sup[row, t] = nn[c]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _score(mode, acc, b, nn, inv_i, inv_j, shrinkage):
     """Similarity from the accumulated sums at acc[b:]; NaN when undefined."""
     if mode == MODE_DOT:
@@ -419,25 +419,25 @@ def _sym_part(
                 _accumulate(
                     mode, acc, w, a_data[p], t_indices, t_data, lo_q[p - p0], t_indptr[f + 1]
                 )
+            # (pair finalisation is written out inline: a call per pair costs more
+            # than the work, numba reference-counts every array argument)
             for t in range(m):
-                _sym_visit(
-                    mode,
-                    acc,
-                    w,
-                    i,
-                    touched[t],
-                    inv_i,
-                    inv_norm,
-                    shrinkage,
-                    min_support,
-                    k,
-                    ps,
-                    pj,
-                    pn,
-                    psz,
-                    thr_s,
-                    thr_j,
-                )
+                j = touched[t]
+                b = j * w
+                cnt = acc[b + cw]
+                if cnt == 0.0:
+                    continue
+                nn = int(cnt)
+                if nn >= min_support:
+                    inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
+                    s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
+                    if np.isfinite(s):
+                        if _beats(thr_s, thr_j, i, s, j):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
+                        if _beats(thr_s, thr_j, j, s, i):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+                for tt in range(w):
+                    acc[b + tt] = 0.0
             continue
         # dense row: column blocks small enough to stay in cache, each accumulated from
         # every feature (positions from the precomputed block bounds) and then scanned
@@ -450,62 +450,23 @@ def _sym_part(
                 hi = bounds[f, blk + 1]
                 if lo < hi:
                     _accumulate(mode, acc, w, a_data[p], t_indices, t_data, lo, hi)
-            for j in range(max(i + 1, blk * block_cols), c1):
-                _sym_visit(
-                    mode,
-                    acc,
-                    w,
-                    i,
-                    j,
-                    inv_i,
-                    inv_norm,
-                    shrinkage,
-                    min_support,
-                    k,
-                    ps,
-                    pj,
-                    pn,
-                    psz,
-                    thr_s,
-                    thr_j,
-                )
-
-
-@njit(cache=True)
-def _sym_visit(
-    mode,
-    acc,
-    w,
-    i,
-    j,
-    inv_i,
-    inv_norm,
-    shrinkage,
-    min_support,
-    k,
-    ps,
-    pj,
-    pn,
-    psz,
-    thr_s,
-    thr_j,
-):
-    """Finalise pair (i, j): score it, offer it to both rows, reset its record."""
-    b = j * w
-    cnt = acc[b + w - 1]
-    if cnt == 0.0:
-        return
-    nn = int(cnt)
-    if nn >= min_support:
-        inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
-        s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
-        if np.isfinite(s):
-            if _beats(thr_s, thr_j, i, s, j):
-                _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
-            if _beats(thr_s, thr_j, j, s, i):
-                _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
-    for tt in range(w):
-        acc[b + tt] = 0.0
+            for jj in range(max(i + 1, blk * block_cols), c1):
+                j = jj
+                b = j * w
+                cnt = acc[b + cw]
+                if cnt == 0.0:
+                    continue
+                nn = int(cnt)
+                if nn >= min_support:
+                    inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
+                    s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
+                    if np.isfinite(s):
+                        if _beats(thr_s, thr_j, i, s, j):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
+                        if _beats(thr_s, thr_j, j, s, i):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+                for tt in range(w):
+                    acc[b + tt] = 0.0
 
 
 @njit(cache=True, parallel=True)
