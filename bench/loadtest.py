@@ -1,6 +1,7 @@
 """Load test of the JSON API: personal recommendations against the trivial endpoint.
 
     python bench/loadtest.py [--users 10000] [--items 5000] [--duration 15] [--connections 16]
+    LOADTEST_DATABASE_URL=postgres://... python bench/loadtest.py   # another database
 
 Builds (once, then reused from var/loadtest/) a SQLite catalogue with ``seed_demo``, starts
 a private Redis, publishes a neighbour model with ``manage.py recompute``, serves the
@@ -52,7 +53,7 @@ def environment(db: Path, redis_port: int, workers: int) -> dict:
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_URL": os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{db}",
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "RECOMPUTE_ON_WORKER_START": "0",
         "API_THROTTLE_ANON": "off",
@@ -72,6 +73,12 @@ def manage(env: dict, *args: str) -> str:
 
 
 def prepare_catalogue(env: dict, db: Path, users: int, items: int) -> None:
+    if not env["DATABASE_URL"].startswith("sqlite:"):
+        # A database of the caller's (LOADTEST_DATABASE_URL): seeded once, when empty.
+        manage(env, "migrate", "--noinput")
+        out = manage(env, "seed_demo", "--if-empty", "--users", str(users), "--items", str(items))
+        print(out.splitlines()[0], flush=True)
+        return
     marker = db.with_suffix(".json")
     wanted = {"users": users, "items": items}
     if db.exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
