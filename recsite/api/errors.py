@@ -19,6 +19,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def exception_handler(exc, context):
     if response is None:
         # A bug, not the client's fault; still JSON, and logged with its traceback.
         logger.exception("Unhandled error in %s", context.get("view"), exc_info=exc)
+        set_rollback()  # as DRF does for its own errors, under ATOMIC_REQUESTS
         return Response(
             error_body(
                 status_code=500, code="server_error", message="Something went wrong on our side."
