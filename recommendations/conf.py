@@ -19,7 +19,8 @@ DEFAULTS = {
     # must exceed the longest single shard.
     "LOCK_TTL_SECONDS": 300,
     "BUILD_TTL_SECONDS": 3 * 3600,  # an unpublished version's keys expire after this
-    "OLD_VERSION_GRACE_SECONDS": 120,
+    "OLD_VERSION_GRACE_SECONDS": 120,  # must exceed LIVE_CACHE_SECONDS
+    "LIVE_CACHE_SECONDS": 1.0,  # how long a web process reuses the live pointer it read
     "SNAPSHOT_DIR": "",  # shared folder for the ratings snapshot; empty: keep it in Redis
     "TASK_SOFT_TIME_LIMIT": 1800,
     "TASK_TIME_LIMIT": 1900,

@@ -182,8 +182,7 @@ def _personal(
 
 def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, item_part):
     """Run the engine's ``recommend`` on the slice of the model this user touches."""
-    item_lists = model.item_neighbours(rated.tolist()) if item_part else {}
-    user_list = model.user_neighbours([user_id]).get(user_id)
+    item_lists, user_list = model.lists_for_user(user_id, rated.tolist() if item_part else [])
     neighbours = user_list["id"] if user_list is not None else np.empty(0, np.int64)
     their_ratings = model.user_ratings(neighbours.tolist())
 
@@ -224,10 +223,13 @@ def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, ite
         sc[u0] = user_list["score"]
         user_nb = Neighbours(idx, sc, np.zeros_like(idx), kind="user", measure="cosine")
 
-    candidates = Item.objects.filter(pk__in=item_ids.tolist(), is_active=True)
+    # Rather than fetch every candidate's row, exclude the few items that may not be shown.
+    unshown = np.concatenate([hidden, _inactive_item_ids()])
+    allowed = None
     if genre:
-        candidates = candidates.filter(genres__slug=genre)
-    allowed = matrix.item_indices(list(candidates.values_list("pk", flat=True)))
+        in_genre = Item.objects.filter(pk__in=item_ids.tolist(), genres__slug=genre)
+        allowed = matrix.item_indices(list(in_genre.values_list("pk", flat=True)))
+        allowed = allowed[allowed >= 0]
     result = recommend(
         matrix.item_indices(rated),
         scores,
@@ -236,9 +238,10 @@ def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, ite
         matrix=matrix if user_nb is not None else None,
         user=u0,
         n_items=n_items,
-        hidden=matrix.item_indices(hidden),
-        candidates=allowed[allowed >= 0],
-        n=limit,
+        hidden=matrix.item_indices(unshown),
+        candidates=allowed,
+        # A few spare places: an item deleted since the model was built is skipped below.
+        n=limit + 5,
         user_weight=user_weight if item_nb is not None else 1.0,
     )
     if result.items.size == 0:
@@ -255,7 +258,9 @@ def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, ite
         raters = csc.indices[column]
         from_neighbours = raters != u0
         their = csc.data[column][from_neighbours]
-        because_items = [objects[int(matrix.item_ids[b])] for b in b_items]
+        if int(item_id) not in objects:
+            continue
+        because_items = [objects[i] for i in map(int, matrix.item_ids[b_items]) if i in objects]
         suggestions.append(
             Suggestion(
                 item=objects[int(item_id)],
@@ -265,7 +270,15 @@ def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, ite
                 because_users=[int(matrix.user_ids[v]) for v in b_users],
             )
         )
+        if len(suggestions) == limit:
+            break
     return suggestions
+
+
+def _inactive_item_ids() -> np.ndarray:
+    """Items hidden from the catalogue by staff: few, so cheaper to exclude than to list."""
+    ids = Item.objects.filter(is_active=False).values_list("pk", flat=True)
+    return np.fromiter(ids, dtype=np.int64)
 
 
 def _reason(neighbour_scores: np.ndarray, because_items: list[Item]) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -109,6 +110,18 @@ class LiveModel:
         raw = client().hmget(version_key(self.version, kind), ids)
         return {i: decode(value) for i, value in zip(ids, raw, strict=True)}
 
+    def lists_for_user(self, user_id: int, item_ids: Iterable[int]):
+        """({item id: item-item list}, the user's user-user list) in one round trip."""
+        item_ids = list(dict.fromkeys(int(i) for i in item_ids))
+        pipe = client().pipeline(transaction=False)
+        if item_ids:
+            pipe.hmget(version_key(self.version, "ii"), item_ids)
+        pipe.hget(version_key(self.version, "uu"), user_id)
+        replies = pipe.execute()
+        items = replies[0] if item_ids else []
+        lists = {i: decode_neighbours(raw) for i, raw in zip(item_ids, items, strict=True)}
+        return lists, decode_neighbours(replies[-1])
+
     def item_neighbours(self, item_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
         return self._many("ii", item_ids, decode_neighbours)
 
@@ -130,11 +143,20 @@ class LiveModel:
         return values[0], values[1], dict(zip(item_ids, values[2:], strict=True))
 
 
+_live_cache: dict[str, tuple[float, LiveModel]] = {}
+
+
 def live_model() -> LiveModel | None:
     """The published model, or None when nothing is published yet.
 
-    Raises one of ``RedisUnavailable`` when Redis cannot be reached; callers fall back.
+    A process reuses what it read for ``LIVE_CACHE_SECONDS`` (a new version shows that
+    much later; the old one stays readable for its grace period). Raises one of
+    ``RedisUnavailable`` when Redis cannot be reached; callers fall back.
     """
+    ttl = option("LIVE_CACHE_SECONDS")
+    cached = _live_cache.get(settings.REDIS_URL)
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
     r = client()
     version = r.get(key("live"))
     if version is None:
@@ -143,7 +165,10 @@ def live_model() -> LiveModel | None:
     meta = r.get(version_key(version, "meta"))
     if meta is None:  # the pointer outlived its version: treat as unpublished
         return None
-    return LiveModel(version=version, meta=json.loads(meta))
+    model = LiveModel(version=version, meta=json.loads(meta))
+    if ttl > 0:
+        _live_cache[settings.REDIS_URL] = (time.monotonic(), model)
+    return model
 
 
 # -- writing a version ------------------------------------------------------------------

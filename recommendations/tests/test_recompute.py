@@ -110,3 +110,20 @@ def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_red
     assert all("with your taste" in s.reason for s in panel.suggestions)
     rated = set(Rating.objects.filter(user=newcomer).values_list("item_id", flat=True))
     assert not rated & {s.item.pk for s in panel.suggestions}
+
+
+def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_catalogue):
+    from django.contrib.auth import get_user_model
+
+    services.recompute_sync()
+    demo = get_user_model().objects.get(username="demo")
+    first = services.recommendations_for_user(user=demo, limit=6).suggestions
+    assert len(first) == 6
+    hidden_by_staff, deleted = first[0].item, first[1].item
+    Item.objects.filter(pk=hidden_by_staff.pk).update(is_active=False)
+    deleted_pk = deleted.pk
+    deleted.delete()  # the published model still names it
+    again = services.recommendations_for_user(user=demo, limit=6).suggestions
+    shown = {s.item.pk for s in again}
+    assert len(again) == 6
+    assert hidden_by_staff.pk not in shown and deleted_pk not in shown

@@ -23,6 +23,7 @@ RECOMMENDATIONS = {
     "SHARDS": 2,
     "DEBOUNCE_SECONDS": 0.05,
     "RECOMPUTE_ON_WORKER_START": False,
+    "LIVE_CACHE_SECONDS": 0,  # tests flip versions and read them back at once
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker process can share the test database.
