@@ -132,8 +132,17 @@ def _hidden(user) -> np.ndarray:
 def recommendations_for_user(
     *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True
 ) -> RecommendationList:
-    """The blended top-N (user-user and item-item evidence), the product's main list."""
-    return _personal(user=user, limit=limit, genre=genre, user_weight=option("USER_WEIGHT"))
+    """The blended top-N (user-user and item-item evidence), the product's main list.
+
+    With ``exclude_rated=False`` items the user rated may appear too, scored like the rest.
+    """
+    return _personal(
+        user=user,
+        limit=limit,
+        genre=genre,
+        user_weight=option("USER_WEIGHT"),
+        exclude_rated=exclude_rated,
+    )
 
 
 def people_like_you(
@@ -150,7 +159,7 @@ def people_like_you(
 
 
 def _personal(
-    *, user, limit, genre, user_weight, item_part=True, fallback=True
+    *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True
 ) -> RecommendationList:
     def popular(exclude=(), note=""):
         if not fallback:
@@ -168,7 +177,10 @@ def _personal(
         return popular(rated.tolist(), note)
     hidden = _hidden(user)
     try:
-        result = _score(model, user.pk, rated, scores, hidden, genre, limit, user_weight, item_part)
+        result = _score(
+            model, user.pk, rated, scores, hidden, genre, limit, user_weight, item_part,
+            exclude_rated,
+        )  # fmt: skip
     except store.RedisUnavailable as error:
         logger.warning("Redis failed mid-request: %s", error)
         note = "Personal recommendations are briefly unavailable; showing popular items."
@@ -180,7 +192,9 @@ def _personal(
     return RecommendationList(result, PERSONAL, model.version)
 
 
-def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, item_part):
+def _score(
+    model, user_id, rated, scores, hidden, genre, limit, user_weight, item_part, exclude_rated
+):
     """Run the engine's ``recommend`` on the slice of the model this user touches."""
     item_lists, user_list = model.lists_for_user(user_id, rated.tolist() if item_part else [])
     neighbours = user_list["id"] if user_list is not None else np.empty(0, np.int64)
@@ -243,6 +257,7 @@ def _score(model, user_id, rated, scores, hidden, genre, limit, user_weight, ite
         # A few spare places: an item deleted since the model was built is skipped below.
         n=limit + 5,
         user_weight=user_weight if item_nb is not None else 1.0,
+        exclude_rated=exclude_rated,
     )
     if result.items.size == 0:
         return []

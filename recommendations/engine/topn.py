@@ -131,6 +131,7 @@ def recommend(
     weighting: str = "rating",
     alpha: float = 1.0,
     n_reasons: int = 3,
+    exclude_rated: bool = True,
 ) -> Recommendations:
     """Top-n unrated, unhidden items for one user, with reasons.
 
@@ -148,6 +149,8 @@ def recommend(
         user_weight: weight of the user part in the blend (0..1).
         weighting, alpha: see the module docstring.
         n_reasons: reasons kept per item.
+        exclude_rated: when False, the user's rated items compete with the rest (their
+            evidence is scored like any other item's).
     """
     rated = np.asarray(rated_items, dtype=np.int64).ravel()
     w = _weights(rated_scores, weighting).ravel()
@@ -159,7 +162,8 @@ def recommend(
         else:
             raise ValueError("n_items is needed without matrix or item_neighbours")
     mask = _candidate_mask(n_items, candidates)
-    mask[rated[(rated >= 0) & (rated < n_items)]] = False
+    if exclude_rated:
+        mask[rated[(rated >= 0) & (rated < n_items)]] = False
     if hidden is not None:
         h = np.asarray(hidden, dtype=np.int64).ravel()
         mask[h[(h >= 0) & (h < n_items)]] = False

@@ -127,3 +127,15 @@ def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_cata
     shown = {s.item.pk for s in again}
     assert len(again) == 6
     assert hidden_by_staff.pk not in shown and deleted_pk not in shown
+
+
+def test_exclude_rated_off_lets_rated_items_compete(rec_redis, demo_catalogue):
+    from django.contrib.auth import get_user_model
+
+    services.recompute_sync()
+    demo = get_user_model().objects.get(username="demo")
+    rated = set(Rating.objects.filter(user=demo).values_list("item_id", flat=True))
+    default = services.recommendations_for_user(user=demo, limit=20)
+    assert not rated & {s.item.pk for s in default.suggestions}
+    everything = services.recommendations_for_user(user=demo, limit=20, exclude_rated=False)
+    assert rated & {s.item.pk for s in everything.suggestions}
