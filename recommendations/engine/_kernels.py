@@ -380,6 +380,7 @@ def _sym_part(
     bounds,
     block_cols,
     n_blocks,
+    a_to_t,
 ):
     """Rows part, part + n_parts, ...: each pair (i, j > i) is computed once and offered to
     both rows' heaps in this part's table (hs/hj/hn/hsize/ts/tj[part])."""
@@ -398,7 +399,9 @@ def _sym_part(
         work = 0
         for p in range(p0, p1):
             f = a_indices[p]
-            lo = _first_above(t_indices, t_indptr[f], t_indptr[f + 1], i)
+            # entry p (row i, feature f) sits at a_to_t[p] in f's column: the pairs j > i
+            # start right after it (no search needed)
+            lo = a_to_t[p] + 1
             lo_q[p - p0] = lo
             work += t_indptr[f + 1] - lo
         inv_i = inv_norm[i] if mode == MODE_DOT else 0.0
@@ -503,8 +506,11 @@ def topk_similar_all(
     min_support,
     n_parts,
     block_cols,
+    a_to_t,
 ):
     """Same result as ``topk_similar_rows(0, n)`` with half the accumulation work.
+
+    ``a_to_t[p]`` is the position in the transpose (t_*) of A's entry p.
 
     Similarities are symmetric, so each pair is computed once (from its lower row) and
     offered to both rows. Each of the n_parts threads keeps its own (n, k) heaps, merged
@@ -546,6 +552,7 @@ def topk_similar_all(
             bounds,
             block_cols,
             n_blocks,
+            a_to_t,
         )
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_sc = np.full((n, k), np.nan, dtype=np.float64)
