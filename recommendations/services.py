@@ -530,24 +530,30 @@ def recompute_publish(*, run_id: int) -> str:
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
+    store.lock_release(_holder(run_id))
     RecomputeRun.objects.filter(pk=run_id).update(
         status=RecomputeRun.Status.SUCCEEDED, finished=timezone.now()
     )
-    store.lock_release(_holder(run_id))
     return run.version
 
 
 def recompute_fail(*, run_id: int, error) -> None:
-    """Mark the run failed, drop its half-built version, free the lock. Never raises."""
+    """Drop the run's half-built version, free the lock, then mark it failed. Never raises.
+
+    The status comes last, so whoever sees "failed" also sees the lock free.
+    """
     message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
     try:
         run = RecomputeRun.objects.get(pk=run_id)
+        try:
+            if run.version:
+                store.discard(run.version)
+            store.lock_release(_holder(run_id))
+        except Exception:
+            logger.exception("could not clean up after recompute run %s", run_id)
         RecomputeRun.objects.filter(
             pk=run_id, status__in=[RecomputeRun.Status.RUNNING, RecomputeRun.Status.QUEUED]
         ).update(status=RecomputeRun.Status.FAILED, finished=timezone.now(), error=message[:2000])
-        if run.version:
-            store.discard(run.version)
-        store.lock_release(_holder(run_id))
     except Exception:
         logger.exception("could not record the failure of recompute run %s", run_id)
 
