@@ -220,3 +220,17 @@ def test_cache_blocking_does_not_change_results(kind, measure, monkeypatch):
     assert np.array_equal(got.indices, ref.indices)
     assert np.array_equal(got.scores, ref.scores, equal_nan=True)
     assert np.array_equal(got.support, ref.support)
+
+
+def test_csc_permutation_matches_a_stable_sort():
+    """The csr -> csc entry map equals a stable argsort of the column indices, including
+    for an entry whose value is 0."""
+    from recommendations.engine.similarity import _csc_permutation
+
+    dense, mask, u, i, s = random_ratings(13, n_users=30, n_items=20)
+    s = s.copy()
+    s[0] = 0.0
+    m = RatingMatrix.from_arrays(u, i, s)
+    perm = _csc_permutation(m)
+    assert np.array_equal(perm, np.argsort(m.csr.indices, kind="stable"))
+    assert np.array_equal(m.csr.data[perm], m.csc.data)
