@@ -451,7 +451,6 @@ def _holder(run_id: int) -> str:
 
 def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
     """Claim the lock, snapshot the ratings, plan the shards. None when another run is active."""
-    run = RecomputeRun.objects.get(pk=run_id)
     if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
         holder = store.lock_holder() or "another run"
         RecomputeRun.objects.filter(pk=run_id).update(
@@ -488,7 +487,6 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
-    del run
     return version, plan
 
 
