@@ -451,6 +451,8 @@ def _holder(run_id: int) -> str:
 
 def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
     """Claim the lock, snapshot the ratings, plan the shards. None when another run is active."""
+    if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
+        raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
     if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
         holder = store.lock_holder() or "another run"
         RecomputeRun.objects.filter(pk=run_id).update(
