@@ -11,7 +11,7 @@ help:
 	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
 	@echo "make test      install dev requirements, ruff, then the pytest suite"
 	@echo "make evaluate  accuracy of the recommendation engine on MovieLens 100k"
-	@echo "make bench     speed and memory of neighbour computation, against implicit"
+	@echo "make bench     speed and memory of neighbour computation, against implicit (ARGS=--quick)"
 	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
 	@echo "make loadtest  the JSON API under wrk: recommendations vs the trivial endpoint"
 	@echo "make format    ruff format and fix"
@@ -62,8 +62,9 @@ format: install-dev
 evaluate: install-dev
 	$(PY) -m recommendations.engine.evaluate
 
+# `make bench ARGS=--quick` runs MovieLens 100k and 1M only; the full suite takes ~25 min.
 bench: install-dev
-	$(PY) -m recommendations.engine.bench
+	$(PY) -m recommendations.engine.bench $(ARGS)
 
 bench-pipeline: install-dev
 	$(PY) bench/pipeline.py recompute
