@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.db.models import F, FloatField
+from django.db.models import Count, F, FloatField
 from django.db.models.functions import Cast, NullIf
 
 from catalog.models import Genre, HiddenItem, Item, Rating
+from catalog.services import item_stats_refresh
 
 
 @admin.register(Genre)
@@ -12,8 +13,6 @@ class GenreAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(_item_count=Count("items"))
 
     @admin.display(description="items", ordering="_item_count")
@@ -95,22 +94,16 @@ class RatingAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def save_model(self, request, obj, form, change):
-        from catalog.services import item_stats_refresh
-
         super().save_model(request, obj, form, change)
         item_ids = {obj.item_id, *([form.initial.get("item")] if change else [])}
         item_stats_refresh(item_ids=[pk for pk in item_ids if pk])
 
     def delete_model(self, request, obj):
-        from catalog.services import item_stats_refresh
-
         item_id = obj.item_id
         super().delete_model(request, obj)
         item_stats_refresh(item_ids=[item_id])
 
     def delete_queryset(self, request, queryset):
-        from catalog.services import item_stats_refresh
-
         item_ids = list(queryset.values_list("item_id", flat=True).distinct())
         super().delete_queryset(request, queryset)
         item_stats_refresh(item_ids=item_ids)

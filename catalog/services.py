@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from catalog.models import ALLOWED_SCORES, HiddenItem, Item, Rating, is_allowed_score
 from catalog.signals import rating_changed
@@ -83,9 +84,6 @@ def item_stats_refresh(*, item_ids=None) -> int:
     Used after bulk imports, which write ratings without touching items row by row.
     One UPDATE with correlated subqueries; returns the number of items updated.
     """
-    from django.db.models import Count, OuterRef, Subquery, Sum, Value
-    from django.db.models.functions import Coalesce
-
     per_item = Rating.objects.filter(item=OuterRef("pk")).values("item")
     items = Item.objects.all() if item_ids is None else Item.objects.filter(pk__in=item_ids)
     return items.update(

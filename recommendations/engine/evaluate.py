@@ -181,25 +181,19 @@ def top_n_for(cfg: RankingConfig, train: RatingMatrix, users: np.ndarray, n: int
         est[rated.nonzero()] = -np.inf
         # stable sort: ties by lower item index
         return np.argsort(-est, axis=1, kind="stable")[:, :n]
-    item_nb = user_nb = None
-    if cfg.item:
-        src = bm25_weight(train) if cfg.item.get("bm25") else train
-        item_nb = compute_neighbours(
-            src,
-            kind="item",
-            measure=cfg.item["measure"],
-            k=cfg.item["k"],
-            shrinkage=cfg.item["shrinkage"],
+    weighted = (
+        bm25_weight(train) if any(p and p.get("bm25") for p in (cfg.item, cfg.user)) else None
+    )
+
+    def lists(part, kind):
+        if not part:
+            return None
+        src = weighted if part.get("bm25") else train
+        return compute_neighbours(
+            src, kind=kind, measure=part["measure"], k=part["k"], shrinkage=part["shrinkage"]
         )
-    if cfg.user:
-        src = bm25_weight(train) if cfg.user.get("bm25") else train
-        user_nb = compute_neighbours(
-            src,
-            kind="user",
-            measure=cfg.user["measure"],
-            k=cfg.user["k"],
-            shrinkage=cfg.user["shrinkage"],
-        )
+
+    item_nb, user_nb = lists(cfg.item, "item"), lists(cfg.user, "user")
     return recommend_batch(
         train,
         users,
