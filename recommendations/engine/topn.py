@@ -96,7 +96,8 @@ def _item_part(nb, rated, w, n_items, alpha):
 
 
 def _user_part(nb, matrix, user, weighting, alpha):
-    """(scores (n_items,), neighbour users (K,), their weights (K,)) for the user part."""
+    """(scores (n_items,), (neighbour users (K,), the items they rated, whose each is))
+    for the user part."""
     vs, sims = nb.row(user)
     sims = sims.astype(np.float64)
     keep = sims > 0
@@ -107,7 +108,8 @@ def _user_part(nb, matrix, user, weighting, alpha):
     pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
     cols = csr.indices[pos]
     w = _weights(csr.data[pos], weighting) * np.repeat(sims, lens)
-    return np.bincount(cols, weights=w, minlength=matrix.n_items), vs, sims
+    owner = np.repeat(np.arange(vs.size), lens)
+    return np.bincount(cols, weights=w, minlength=matrix.n_items), (vs, cols, owner)
 
 
 def _normalise(part, candidate_mask):
@@ -175,15 +177,14 @@ def recommend(
         item_info = (r_items, idx, contrib)
     use_user = user_neighbours is not None and matrix is not None and user is not None and user >= 0
     if use_user:
-        s_u, vs, sims = _user_part(user_neighbours, matrix, user, weighting, alpha)
-        user_info = (vs, sims)
+        s_u, user_info = _user_part(user_neighbours, matrix, user, weighting, alpha)
         total += user_weight * _normalise(s_u, mask)
     if item_info is not None:
         total += (1.0 - user_weight if use_user else 1.0) * _normalise(s_i, mask)
     total = np.where(mask, total, 0.0)
     top = _top(total, n)
-    because_items = [_item_reasons(item_info, j, n_reasons) for j in top]
-    because_users = [_user_reasons(user_info, matrix, j, n_reasons) for j in top]
+    because_items = _item_reasons(item_info, top, n_items, n_reasons)
+    because_users = _user_reasons(user_info, top, n_items, n_reasons)
     return Recommendations(top, total[top], because_items, because_users)
 
 
@@ -212,25 +213,38 @@ def _top(scores, n):
     return pos[order][:n]
 
 
-def _item_reasons(info, j, n_reasons):
+def _item_reasons(info, top, n_items, n_reasons):
+    """Per top item, the user's rated items that contributed most (ties: lower index)."""
     if info is None:
-        return np.empty(0, np.int64)
+        return [np.empty(0, np.int64) for _ in top]
     rated, idx, contrib = info
-    rows, cols = np.nonzero((idx == j) & (contrib > 0))
-    c = contrib[rows, cols]
-    order = np.lexsort((rated[rows], -c))[:n_reasons]
-    return rated[rows[order]]
+    position = np.full(n_items + 1, -1, dtype=np.int64)  # the last slot catches idx == -1
+    position[top] = np.arange(top.size)
+    at = position[idx]
+    rows, cols = np.nonzero((at >= 0) & (contrib > 0))
+    at, c, who = at[rows, cols], contrib[rows, cols], rated[rows]
+    order = np.lexsort((who, -c, at))
+    return _grouped(at[order], who[order], top.size, n_reasons)
 
 
-def _user_reasons(info, matrix, j, n_reasons):
+def _user_reasons(info, top, n_items, n_reasons):
+    """Per top item, the most similar neighbours who rated it (their list order)."""
     if info is None:
-        return np.empty(0, np.int64)
-    vs, sims = info
-    col = matrix.csc
-    raters = col.indices[col.indptr[j] : col.indptr[j + 1]]
-    hit = np.isin(vs, raters)
-    # vs are already ordered by similarity (best first), ties by lower index
-    return vs[hit][:n_reasons]
+        return [np.empty(0, np.int64) for _ in top]
+    vs, cols, owner = info
+    position = np.full(n_items, -1, dtype=np.int64)
+    position[top] = np.arange(top.size)
+    at = position[cols]
+    hit = at >= 0
+    at, owner = at[hit], owner[hit]
+    order = np.lexsort((owner, at))
+    return _grouped(at[order], vs[owner[order]].astype(np.int64), top.size, n_reasons)
+
+
+def _grouped(keys, values, n_groups, n_first):
+    """The first ``n_first`` values of each key 0..n_groups-1 (``keys`` sorted)."""
+    bounds = np.searchsorted(keys, np.arange(n_groups + 1))
+    return [values[a : min(b, a + n_first)] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def recommend_batch(
