@@ -55,6 +55,12 @@ class Item(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("catalog:item_detail", args=[self.pk])
 
+    def card_genres(self) -> list[Genre]:
+        """The genres a list shows: those ``catalog.selectors.item_cards`` read along with
+        the item, else ``genres.all()`` (which list queries prefetch)."""
+        cached = self.__dict__.get("_card_genres")
+        return cached if cached is not None else list(self.genres.all())
+
     @property
     def rating_average(self) -> float | None:
         if not self.rating_count:

@@ -6,7 +6,7 @@ from django.db.models import Count, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from catalog.models import ALLOWED_SCORES, HiddenItem, Item, Rating, is_allowed_score
-from catalog.signals import rating_changed
+from catalog.signals import hidden_changed, rating_changed
 
 
 def parse_score(value) -> float:
@@ -92,12 +92,26 @@ def item_stats_refresh(*, item_ids=None) -> int:
     )
 
 
+def _send_hidden_changed(*, user_id: int, item_id: int, hidden: bool) -> None:
+    transaction.on_commit(
+        lambda: hidden_changed.send(
+            sender=HiddenItem, user_id=user_id, item_id=item_id, hidden=hidden
+        )
+    )
+
+
+@transaction.atomic
 def item_hide(*, user, item: Item) -> bool:
     """Mark ``item`` "Not interested" for ``user``; returns False when it already was."""
     _, created = HiddenItem.objects.get_or_create(user=user, item=item)
+    if created:
+        _send_hidden_changed(user_id=user.pk, item_id=item.pk, hidden=True)
     return created
 
 
+@transaction.atomic
 def item_unhide(*, user, item: Item) -> bool:
     deleted, _ = HiddenItem.objects.filter(user=user, item=item).delete()
+    if deleted:
+        _send_hidden_changed(user_id=user.pk, item_id=item.pk, hidden=False)
     return bool(deleted)

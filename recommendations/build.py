@@ -14,7 +14,14 @@ import numpy as np
 
 from recommendations import store
 from recommendations.conf import get as option
-from recommendations.engine import Baselines, RatingMatrix, bm25_weight, compute_neighbours
+from recommendations.engine import (
+    Baselines,
+    Neighbours,
+    RatingMatrix,
+    bm25_weight,
+    compute_neighbours,
+    recommend,
+)
 
 # Kinds of rows a version holds, and whether they are indexed by item or by user.
 ROW_KINDS = {"ii": "item", "ip": "item", "uu": "user", "ur": "user"}
@@ -56,6 +63,30 @@ def snapshot_ratings(*, progress: Callable[[int], None] | None = None) -> dict[s
     }
 
 
+def snapshot_list_context() -> dict[str, np.ndarray]:
+    """What stored recommendation lists depend on besides ratings, as snapshot arrays.
+
+    Every user's taste stamp, hidden items and the inactive items. Read *before* the
+    ratings: a rating that lands in between is then in the ratings but not in the stamp,
+    so its list is stale on arrival and the site computes that user's list live.
+    """
+    from catalog.models import HiddenItem, Item
+    from catalog.selectors import user_taste_stamps
+
+    stamps = user_taste_stamps()
+    hidden = np.array(
+        list(HiddenItem.objects.order_by().values_list("user_id", "item_id")), dtype=np.int64
+    ).reshape(-1, 2)
+    inactive = Item.objects.filter(is_active=False).values_list("pk", flat=True)
+    return {
+        "stamp_user": np.fromiter(stamps.keys(), dtype=np.int64, count=len(stamps)),
+        "stamp": np.array(list(stamps.values()), dtype="S"),
+        "hidden_user": hidden[:, 0].copy(),
+        "hidden_item": hidden[:, 1].copy(),
+        "inactive": np.fromiter(inactive, dtype=np.int64),
+    }
+
+
 def _flush(batch, chunks_u, chunks_i, chunks_s, progress):
     if not batch:
         return
@@ -84,6 +115,57 @@ class ModelInputs:
         return self.matrix.n_items if ROW_KINDS[kind] == "item" else self.matrix.n_users
 
 
+@dataclass(frozen=True, eq=False)
+class ListInputs:
+    """What the stored lists of one version are computed from, besides ``ModelInputs``."""
+
+    item_lists: Neighbours  # "ii", dense, in the matrix's item index space
+    user_lists: Neighbours  # "uu", dense, in its user index space
+    stamps: dict[int, str]  # user id -> taste stamp when the snapshot was taken
+    hidden: dict[int, np.ndarray]  # user id -> item indices they hid
+    inactive: np.ndarray  # item indices hidden from the catalogue
+
+    @classmethod
+    def load(cls, version: str, inputs: ModelInputs, arrays: dict[str, np.ndarray]) -> ListInputs:
+        m = inputs.matrix
+        hidden_index = m.item_indices(arrays["hidden_item"])
+        known = hidden_index >= 0
+        hidden: dict[int, list[int]] = {}
+        for user_id, j in zip(
+            arrays["hidden_user"][known].tolist(), hidden_index[known].tolist(), strict=True
+        ):
+            hidden.setdefault(user_id, []).append(j)
+        inactive = m.item_indices(arrays["inactive"])
+        return cls(
+            item_lists=_stored_neighbours(version, "ii", m.n_items, m.item_indices),
+            user_lists=_stored_neighbours(version, "uu", m.n_users, m.user_indices),
+            stamps=dict(
+                zip(
+                    arrays["stamp_user"].tolist(),
+                    np.char.decode(arrays["stamp"], "ascii").tolist(),
+                    strict=True,
+                )
+            ),
+            hidden={u: np.array(js, dtype=np.int64) for u, js in hidden.items()},
+            inactive=inactive[inactive >= 0],
+        )
+
+
+def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighbours:
+    """A kind of neighbour rows read back from the store into the engine's dense form."""
+    rows = {}
+    for row_id, raw in store.read_rows(version, kind):
+        rows[row_id] = store.decode_neighbours(raw)
+    k = max((len(nb) for nb in rows.values()), default=0) or 1
+    indices = np.full((n_rows, k), -1, dtype=np.int32)
+    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
+    for r, nb in zip(to_index(list(rows)).tolist(), rows.values(), strict=True):
+        if r >= 0 and len(nb):
+            indices[r, : len(nb)] = to_index(nb["id"])
+            scores[r, : len(nb)] = nb["score"]
+    return Neighbours(indices, scores, np.zeros_like(indices), kind=ROW_KINDS[kind])
+
+
 def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
     """(kind, start, stop) row ranges covering every kind in about ``shards`` parts each."""
     plan = []
@@ -92,6 +174,85 @@ def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
         bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
         plan += [(kind, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return plan
+
+
+def ready_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
+    """(\"ready\", start, stop) user ranges for the stored lists, in about ``shards`` parts."""
+    n = inputs.matrix.n_users
+    bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
+    return [("ready", int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def compute_ready(
+    inputs: ModelInputs, lists: ListInputs, start: int, stop: int
+) -> dict[int, bytes]:
+    """Stored top-N lists of users ``start..stop-1`` who have enough ratings, by user id.
+
+    Each is exactly what ``services.recommendations_for_user`` computes live for that
+    user from this version (the same ``recommend`` call on the same numbers), kept with
+    the user's taste stamp.
+    """
+    m = inputs.matrix
+    csr = m.csr
+    length = option("READY_LIST_LENGTH")
+    needed = option("MIN_RATINGS_FOR_PERSONAL")
+    out = {}
+    for u in range(start, stop):
+        user_id = int(m.user_ids[u])
+        lo, hi = csr.indptr[u], csr.indptr[u + 1]
+        stamp = lists.stamps.get(user_id)
+        if stamp is None or hi - lo < needed:
+            continue
+        neighbours, _ = lists.user_lists.row(u)
+        hidden = lists.hidden.get(user_id)
+        unshown = lists.inactive if hidden is None else np.concatenate([hidden, lists.inactive])
+        result = recommend(
+            csr.indices[lo:hi],
+            csr.data[lo:hi],
+            item_neighbours=lists.item_lists,
+            user_neighbours=lists.user_lists if neighbours.size else None,
+            matrix=m,
+            user=u,
+            n_items=m.n_items,
+            hidden=unshown,
+            n=length,
+            user_weight=option("USER_WEIGHT"),
+        )
+        out[user_id] = store.encode_ready(stamp, ready_rows(result, m, neighbours))
+    return out
+
+
+def ready_rows(result, matrix: RatingMatrix, neighbours: np.ndarray) -> np.ndarray:
+    """``recommend``'s result as READY_DTYPE rows with database ids.
+
+    ``neighbours``: the user's neighbour indices in ``matrix``; their ratings of each
+    suggested item make its "N people with your taste rated it X" line.
+    """
+    rows = np.zeros(result.items.size, dtype=store.READY_DTYPE)
+    if not result.items.size:
+        return rows
+    rows["item"] = matrix.item_ids[result.items]
+    rows["score"] = result.scores
+    csr = matrix.csr
+    neighbours = np.asarray(neighbours, dtype=np.int64)
+    starts, stops = csr.indptr[neighbours], csr.indptr[neighbours + 1]
+    lengths = stops - starts
+    pos = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    items, scores = csr.indices[pos], csr.data[pos]
+    rows["people"] = np.bincount(items, minlength=matrix.n_items)[result.items]
+    rows["people_sum"] = np.bincount(items, weights=scores, minlength=matrix.n_items)[result.items]
+    rows["because_items"] = _padded_ids(result.because_items, matrix.item_ids)
+    rows["because_users"] = _padded_ids(result.because_users, matrix.user_ids)
+    return rows
+
+
+def _padded_ids(groups: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
+    """(len(groups), REASONS) database ids of the first indices of each group, -1 padded."""
+    out = np.full((len(groups), store.REASONS), -1, dtype=np.int64)
+    for row, group in zip(out, groups, strict=True):
+        group = group[: store.REASONS]
+        row[: group.size] = ids[group]
+    return out
 
 
 def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[int, bytes]:
@@ -147,6 +308,7 @@ def with_user_ratings(
     """The snapshot with ``user_id``'s ratings replaced by the given ones."""
     keep = arrays["user"] != user_id
     return {
+        **arrays,
         "user": np.concatenate([arrays["user"][keep], np.full(len(items), user_id, np.int64)]),
         "item": np.concatenate([arrays["item"][keep], np.asarray(items, np.int64)]),
         "score": np.concatenate([arrays["score"][keep], np.asarray(scores, np.float32)]),

@@ -16,6 +16,9 @@ DEFAULTS = {
     "PREDICT_SHRINKAGE": 100.0,
     "USER_WEIGHT": 0.7,  # share of the user-user part in the top-N blend
     "MIN_RATINGS_FOR_PERSONAL": 3,  # below this, panels show popular items instead
+    # Each user's top-N list is stored ready to serve, this long. A request for more than
+    # fits (after skipping items deactivated since) is computed live instead.
+    "READY_LIST_LENGTH": 30,
     # The recompute.
     "SHARDS": 4,  # row ranges per kind; each is one Celery task
     # A crashed worker's lock lapses after this long unextended; shards extend it, so it

@@ -1,4 +1,4 @@
-"""Signal receivers: a committed rating change queues the incremental model update."""
+"""Signal receivers: a committed rating or "Not interested" change queues the update."""
 
 import logging
 
@@ -14,6 +14,15 @@ def queue_incremental_update(sender, *, user_id: int, item_id: int, **kwargs) ->
     Runs after commit. Rating must never fail because Redis or the broker is down: the
     next full recompute catches up, so errors are logged, not raised.
     """
+    _queue(user_id, item_id)
+
+
+def queue_list_refresh(sender, *, user_id: int, item_id: int, **kwargs) -> None:
+    """An item hidden or unhidden: only the user's stored recommendation list is redone."""
+    _queue(user_id, None)
+
+
+def _queue(user_id: int, item_id: int | None) -> None:
     from recommendations import tasks
 
     try:

@@ -29,6 +29,7 @@ from recommendations.models import RecomputeRun
 logger = logging.getLogger(__name__)
 
 PERSONAL, POPULAR = "personal", "popular"
+_UNAVAILABLE = "Personal recommendations are briefly unavailable; showing popular items."
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _live() -> tuple[store.LiveModel | None, str]:
         model = store.live_model()
     except store.RedisUnavailable as error:
         logger.warning("Redis unavailable, serving popular items: %s", error)
-        return None, "Personal recommendations are briefly unavailable; showing popular items."
+        return None, _UNAVAILABLE
     if model is None:
         return None, "Recommendations are being prepared; showing popular items."
     return model, ""
@@ -118,31 +119,74 @@ def popular_items(
 
 
 def _live_ratings(user) -> tuple[np.ndarray, np.ndarray]:
-    rows = list(Rating.objects.filter(user=user).values_list("item_id", "score"))
+    """The user's (item ids, scores), by item id: the order the stored lists use too, so
+    both sum the same evidence in the same order."""
+    ratings = Rating.objects.filter(user_id=getattr(user, "pk", user)).order_by("item_id")
+    rows = list(ratings.values_list("item_id", "score"))
     items = np.array([r[0] for r in rows], dtype=np.int64)
     return items, np.array([r[1] for r in rows], dtype=np.float64)
 
 
 def _hidden(user) -> np.ndarray:
-    ids = HiddenItem.objects.filter(user=user).values_list("item_id", flat=True)
+    ids = HiddenItem.objects.filter(user_id=getattr(user, "pk", user)).values_list(
+        "item_id", flat=True
+    )
     return np.fromiter(ids, dtype=np.int64)
 
 
 # -- personal recommendations ---------------------------------------------------------------
 def recommendations_for_user(
-    *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True
+    *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True, explain: bool = False
 ) -> RecommendationList:
     """The blended top-N (user-user and item-item evidence), the product's main list.
 
     With ``exclude_rated=False`` items the user rated may appear too, scored like the rest.
+    With ``explain`` each suggestion names the user's items and the neighbours behind it.
+
+    The plain request (no genre, rated items excluded) is served from the user's stored
+    list when its taste stamp still matches: one Redis read and a few small queries
+    instead of the live computation, with the same answer.
     """
+    live = None
+    if user.is_authenticated and not genre and exclude_rated:
+        live = _live()
+        try:
+            stored = _from_ready_list(live[0], user.pk, limit, explain)
+        except store.RedisUnavailable as error:  # don't wait for Redis a second time
+            logger.warning("Redis failed mid-request: %s", error)
+            live, stored = (None, _UNAVAILABLE), None
+        if stored is not None:
+            return stored
     return _personal(
         user=user,
         limit=limit,
         genre=genre,
         user_weight=option("USER_WEIGHT"),
         exclude_rated=exclude_rated,
+        explain=explain,
+        live=live,
     )
+
+
+def _from_ready_list(
+    model, user_id: int, limit: int, explain: bool = False
+) -> RecommendationList | None:
+    """The user's stored list, if it is still exactly what a live computation would give.
+
+    Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
+    """
+    if model is None:
+        return None
+    stored = model.ready_list(user_id)
+    if stored is None:
+        return None
+    stamp, rows = stored
+    if stamp != catalog_selectors.user_taste_stamp(user_id=user_id):
+        return None  # a rating or "Not interested" since: its update is on the way
+    suggestions, complete = _present(rows, limit, explain=explain)
+    if not suggestions or not complete:
+        return None
+    return RecommendationList(suggestions, PERSONAL, model.version)
 
 
 def people_like_you(
@@ -159,8 +203,9 @@ def people_like_you(
 
 
 def _personal(
-    *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True
-) -> RecommendationList:
+    *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True,
+    explain=False, live=None,
+) -> RecommendationList:  # fmt: skip
     def popular(exclude=(), note=""):
         if not fallback:
             return RecommendationList([], POPULAR, None, note)
@@ -172,19 +217,20 @@ def _personal(
     needed = option("MIN_RATINGS_FOR_PERSONAL")
     if rated.size < needed:
         return popular(rated.tolist(), f"Rate at least {needed} items to get personal suggestions.")
-    model, note = _live()
+    model, note = live if live is not None else _live()
     if model is None:
         return popular(rated.tolist(), note)
     hidden = _hidden(user)
     try:
-        result = _score(
-            model, user.pk, rated, scores, hidden, genre, limit, user_weight, item_part,
-            exclude_rated,
+        # A few spare places: an item deleted since the model was built is skipped.
+        rows = _rank(
+            model, user.pk, rated, scores, hidden, genre, limit + _SPARE, user_weight,
+            item_part, exclude_rated,
         )  # fmt: skip
     except store.RedisUnavailable as error:
         logger.warning("Redis failed mid-request: %s", error)
-        note = "Personal recommendations are briefly unavailable; showing popular items."
-        return popular(rated.tolist(), note)
+        return popular(rated.tolist(), _UNAVAILABLE)
+    result, _ = _present(rows, limit, explain=explain)
     if not result:
         return popular(
             rated.tolist(), "Not enough overlap with other people yet; rate a few more items."
@@ -192,10 +238,13 @@ def _personal(
     return RecommendationList(result, PERSONAL, model.version)
 
 
-def _score(
-    model, user_id, rated, scores, hidden, genre, limit, user_weight, item_part, exclude_rated
-):
-    """Run the engine's ``recommend`` on the slice of the model this user touches."""
+def _rank(
+    model, user_id, rated, scores, hidden, genre, n, user_weight, item_part, exclude_rated
+) -> np.ndarray:
+    """Run the engine's ``recommend`` on the slice of the model this user touches.
+
+    Returns the top ``n`` as ``store.READY_DTYPE`` rows (database ids), best first.
+    """
     item_lists, user_list = model.lists_for_user(user_id, rated.tolist() if item_part else [])
     neighbours = user_list["id"] if user_list is not None else np.empty(0, np.int64)
     their_ratings = model.user_ratings(neighbours.tolist())
@@ -254,40 +303,59 @@ def _score(
         n_items=n_items,
         hidden=matrix.item_indices(unshown),
         candidates=allowed,
-        # A few spare places: an item deleted since the model was built is skipped below.
-        n=limit + 5,
+        n=n,
         user_weight=user_weight if item_nb is not None else 1.0,
         exclude_rated=exclude_rated,
     )
-    if result.items.size == 0:
-        return []
-    ids = matrix.item_ids[result.items]
-    because = {int(matrix.item_ids[j]) for b in result.because_items for j in b}
-    objects = Item.objects.prefetch_related("genres").in_bulk([*ids.tolist(), *because])
-    csc = matrix.csc
-    suggestions = []
-    for j, item_id, score, b_items, b_users in zip(
-        result.items, ids, result.scores, result.because_items, result.because_users, strict=True
-    ):
-        column = slice(csc.indptr[j], csc.indptr[j + 1])
-        raters = csc.indices[column]
-        from_neighbours = raters != u0
-        their = csc.data[column][from_neighbours]
-        if int(item_id) not in objects:
+    return build.ready_rows(result, matrix, matrix.user_indices(neighbours))
+
+
+# Rows ranked beyond the limit, for items deleted or deactivated since the model was built.
+_SPARE = 5
+
+
+def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
+    """Up to ``limit`` suggestions (items, reasons) from ranked rows, skipping items gone
+    or inactive since the rows were ranked; and whether the answer is complete (False
+    when rows ran out and a truncated list might have held more).
+
+    With ``explain`` each carries the user's items and the neighbours behind it; without,
+    only the item a reason line names is read.
+    """
+    suggestions: list[Suggestion] = []
+    start = 0
+    while len(suggestions) < limit and start < len(rows):
+        chunk = rows[start : start + limit - len(suggestions)]
+        start += len(chunk)
+        suggestions += _suggestions(chunk, explain)
+    complete = len(suggestions) == limit or len(rows) < option("READY_LIST_LENGTH")
+    return suggestions, complete
+
+
+def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
+    because = rows["because_items"] if explain else rows["because_items"][rows["people"] == 0]
+    cards = catalog_selectors.item_cards([*rows["item"].tolist(), *because.ravel().tolist()])
+    out = []
+    for row in rows:
+        item = cards.get(int(row["item"]))
+        if item is None or not item.is_active:
             continue
-        because_items = [objects[i] for i in map(int, matrix.item_ids[b_items]) if i in objects]
-        suggestions.append(
+        people = int(row["people"])
+        because_items = []
+        if explain or not people:
+            because_items = [cards[i] for i in row["because_items"].tolist() if i in cards]
+        out.append(
             Suggestion(
-                item=objects[int(item_id)],
-                score=float(score),
-                reason=_reason(their, because_items),
-                because_items=because_items,
-                because_users=[int(matrix.user_ids[v]) for v in b_users],
+                item=item,
+                score=float(row["score"]),
+                reason=_reason(people, float(row["people_sum"]), because_items),
+                because_items=because_items if explain else [],
+                because_users=[u for u in row["because_users"].tolist() if u >= 0]
+                if explain
+                else [],
             )
         )
-        if len(suggestions) == limit:
-            break
-    return suggestions
+    return out
 
 
 def _inactive_item_ids() -> np.ndarray:
@@ -296,11 +364,11 @@ def _inactive_item_ids() -> np.ndarray:
     return np.fromiter(ids, dtype=np.int64)
 
 
-def _reason(neighbour_scores: np.ndarray, because_items: list[Item]) -> str:
-    if neighbour_scores.size:
-        n, mean = neighbour_scores.size, float(neighbour_scores.mean())
-        people = "1 person" if n == 1 else f"{n} people"
-        return f"{people} with your taste rated it {mean:.1f} on average"
+def _reason(people: int, people_sum: float, because_items: list[Item]) -> str:
+    if people:
+        mean = people_sum / people
+        who = "1 person" if people == 1 else f"{people} people"
+        return f"{who} with your taste rated it {mean:.1f} on average"
     if because_items:
         return f"Because you rated {because_items[0].title}"
     return "Close to what you rate highly"
@@ -449,8 +517,12 @@ def _holder(run_id: int) -> str:
     return f"run:{run_id}"
 
 
-def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
-    """Claim the lock, snapshot the ratings, plan the shards. None when another run is active."""
+def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] | None:
+    """Claim the lock, snapshot the ratings, plan the shards. None when another run is active.
+
+    Returns the version and its two stages of (kind, start, stop) shards: the neighbour
+    rows, then the stored lists (which read the first stage's rows).
+    """
     if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
         raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
     if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
@@ -473,15 +545,19 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
         RecomputeRun.objects.filter(pk=run_id).update(
             status=RecomputeRun.Status.RUNNING, started=started, version=version
         )
-        arrays = build.snapshot_ratings(progress=progress)
+        context = build.snapshot_list_context()  # before the ratings: see its docstring
+        arrays = {**build.snapshot_ratings(progress=progress), **context}
         inputs = build.ModelInputs.from_snapshot(arrays)
         _cache_inputs(version, arrays, inputs)
         ttl = option("BUILD_TTL_SECONDS")
         store.snapshot_put(version, arrays, ttl=ttl)
         store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
-        plan = build.shard_plan(inputs, option("SHARDS"))
+        stages = [
+            build.shard_plan(inputs, option("SHARDS")),
+            build.ready_plan(inputs, option("SHARDS")),
+        ]
         RecomputeRun.objects.filter(pk=run_id).update(
-            shards_total=len(plan),
+            shards_total=sum(map(len, stages)),
             n_ratings=inputs.matrix.nnz,
             n_users=inputs.matrix.n_users,
             n_items=inputs.matrix.n_items,
@@ -489,7 +565,7 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list] | None:
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
-    return version, plan
+    return version, stages
 
 
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
@@ -498,7 +574,10 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
         raise RuntimeError(f"run {run_id} no longer holds the recompute lock; shard abandoned")
     try:
         inputs = _inputs_for(version)
-        rows = build.compute_rows(inputs, kind, start, stop)
+        if kind == "ready":
+            rows = build.compute_ready(inputs, _list_inputs_for(version), start, stop)
+        else:
+            rows = build.compute_rows(inputs, kind, start, stop)
         store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
         RecomputeRun.objects.filter(pk=run_id).update(shards_done=F("shards_done") + 1)
         store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
@@ -521,9 +600,17 @@ def recompute_publish(*, run_id: int) -> str:
             "n_ratings": inputs.matrix.nnz,
             "n_users": inputs.matrix.n_users,
             "n_items": inputs.matrix.n_items,
+            "n_ready_lists": store.rows_written(run.version).get("ready", 0),
             "settings": {
                 name: option(name)
-                for name in ("ITEM_K", "USER_K", "PREDICT_K", "PREDICT_SHRINKAGE", "USER_WEIGHT")
+                for name in (
+                    "ITEM_K",
+                    "USER_K",
+                    "PREDICT_K",
+                    "PREDICT_SHRINKAGE",
+                    "USER_WEIGHT",
+                    "READY_LIST_LENGTH",
+                )  # fmt: skip
             },
         }
         store.publish(run.version, meta, expected_rows=expected)
@@ -563,11 +650,13 @@ def recompute_sync(*, trigger: str = "manual", requested_by=None, progress=None)
     run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
     prepared = recompute_prepare(run_id=run.pk)
     if prepared is not None:
-        version, plan = prepared
-        for kind, start, stop in plan:
-            recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
-            if progress is not None:
-                progress(1, len(plan))
+        version, stages = prepared
+        total = sum(map(len, stages))
+        for stage in stages:
+            for kind, start, stop in stage:
+                recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
+                if progress is not None:
+                    progress(1, total)
         recompute_publish(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -576,11 +665,21 @@ def recompute_sync(*, trigger: str = "manual", requested_by=None, progress=None)
 # Per-process cache of the inputs of the version being built or updated: shards of one
 # run that land on the same worker process derive them once.
 _INPUTS: dict[str, tuple[dict, build.ModelInputs]] = {}
+_LIST_INPUTS: dict[str, build.ListInputs] = {}
 
 
 def _cache_inputs(version: str, arrays: dict, inputs: build.ModelInputs) -> None:
     _INPUTS.clear()
+    _LIST_INPUTS.clear()
     _INPUTS[version] = (arrays, inputs)
+
+
+def _list_inputs_for(version: str) -> build.ListInputs:
+    """The finished neighbour rows of ``version`` and the list context, once per process."""
+    inputs = _inputs_for(version)
+    if version not in _LIST_INPUTS:
+        _LIST_INPUTS[version] = build.ListInputs.load(version, inputs, _INPUTS[version][0])
+    return _LIST_INPUTS[version]
 
 
 def _inputs_for(version: str) -> build.ModelInputs:
@@ -592,11 +691,13 @@ def _inputs_for(version: str) -> build.ModelInputs:
 
 # -- the incremental update after a rating ------------------------------------------------------
 def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
-    """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version.
+    """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version,
+    then the user's stored list.
 
     The worker patches the live version's snapshot with the user's current ratings, so the
     user's "people like you" list and the rated items' "also liked" lists reflect the new
-    rating before the next full recompute. Returns the version updated, or None.
+    rating before the next full recompute. With no ``item_ids`` (an item hidden or
+    unhidden) only the stored list is redone. Returns the version updated, or None.
     """
     try:
         model = store.live_model()
@@ -606,12 +707,19 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     if model is None:
         return None
     version = model.version
+    if item_ids and not _update_rows(version, user_id, item_ids):
+        return None
+    ready_list_refresh(model, user_id)
+    return version
+
+
+def _update_rows(version: str, user_id: int, item_ids: list[int]) -> bool:
     if version not in _INPUTS:
         try:
             _inputs_for(version)
         except LookupError:
             logger.warning("no snapshot for live version %s; incremental update skipped", version)
-            return None
+            return False
     arrays, _ = _INPUTS[version]
     rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
     items = np.array([r[0] for r in rows], dtype=np.int64)
@@ -619,6 +727,7 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     arrays = build.with_user_ratings(arrays, user_id, items, scores)
     inputs = build.ModelInputs.from_snapshot(arrays)
     _INPUTS[version] = (arrays, inputs)
+    _LIST_INPUTS.pop(version, None)
     u = inputs.matrix.user_index(user_id)
     if u is not None:
         for kind in ("uu", "ur"):
@@ -630,4 +739,20 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
             for kind in ("ii", "ip"):
                 rows = build.compute_rows(inputs, kind, i, i + 1)
                 store.write_rows(version, kind, rows, ttl=None, count=False)
-    return version
+    return True
+
+
+def ready_list_refresh(model: store.LiveModel, user_id: int) -> None:
+    """Store ``user_id``'s list as computed live now, with the taste stamp read first (so a
+    change landing meanwhile leaves the list visibly stale, never silently)."""
+    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    rated, scores = _live_ratings(user_id)
+    if rated.size < option("MIN_RATINGS_FOR_PERSONAL"):
+        store.client().hdel(store.version_key(model.version, "ready"), user_id)
+        return
+    rows = _rank(
+        model, user_id, rated, scores, _hidden(user_id), "", option("READY_LIST_LENGTH"),
+        option("USER_WEIGHT"), True, True,
+    )  # fmt: skip
+    entry = {user_id: store.encode_ready(stamp, rows)}
+    store.write_rows(model.version, "ready", entry, ttl=None, count=False)

@@ -9,6 +9,8 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
     rec:v:<version>:ip          hash item id -> item-item neighbours for rating prediction
     rec:v:<version>:uu          hash user id -> user-user neighbours ("people like you")
     rec:v:<version>:ur          hash user id -> that user's ratings (for the user part)
+    rec:v:<version>:ready       hash user id -> the user's top-N list, ready to serve, with
+                                the taste stamp it was computed at (see ``encode_ready``)
     rec:v:<version>:bias        hash "mu" | "u:<id>" | "i:<id>" -> baseline bias (float64 bytes)
     rec:v:<version>:rows        hash kind -> rows written so far (completeness check)
     rec:v:<version>:snapshot    the ratings the version was computed from (np.savez bytes;
@@ -26,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,7 +41,21 @@ from recommendations.conf import get as option
 
 NEIGHBOUR_DTYPE = np.dtype([("id", "<i8"), ("score", "<f4"), ("support", "<i4")])
 RATING_DTYPE = np.dtype([("item", "<i8"), ("score", "<f4")])
-KINDS = ("ii", "ip", "uu", "ur")
+# One stored suggestion: the item, its blended score, how many of the user's neighbours
+# rated it and the sum of their scores (the "N people rated it X" line), and up to
+# REASONS of the user's own items and neighbours behind it (-1 pads).
+REASONS = 3
+READY_DTYPE = np.dtype(
+    [
+        ("item", "<i8"),
+        ("score", "<f8"),
+        ("people", "<i4"),
+        ("people_sum", "<f8"),
+        ("because_items", "<i8", (REASONS,)),
+        ("because_users", "<i8", (REASONS,)),
+    ]
+)
+KINDS = ("ii", "ip", "uu", "ur", "ready")
 VERSION_KEYS = ("meta", "bias", "rows", "snapshot", *KINDS)
 
 # What readers treat as "Redis is not there": they fall back instead of failing.
@@ -95,6 +111,18 @@ def decode_ratings(raw: bytes | None) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=RATING_DTYPE)
 
 
+def encode_ready(stamp: str, rows: np.ndarray) -> bytes:
+    """A stored list: the user's taste stamp (ASCII), "|", then READY_DTYPE rows."""
+    return stamp.encode("ascii") + b"|" + np.asarray(rows, dtype=READY_DTYPE).tobytes()
+
+
+def decode_ready(raw: bytes | None) -> tuple[str, np.ndarray] | None:
+    if raw is None:
+        return None
+    stamp, _, rows = raw.partition(b"|")
+    return stamp.decode("ascii"), np.frombuffer(rows, dtype=READY_DTYPE)
+
+
 # -- reading ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LiveModel:
@@ -121,6 +149,10 @@ class LiveModel:
         items = replies[0] if item_ids else []
         lists = {i: decode_neighbours(raw) for i, raw in zip(item_ids, items, strict=True)}
         return lists, decode_neighbours(replies[-1])
+
+    def ready_list(self, user_id: int) -> tuple[str, np.ndarray] | None:
+        """(stamp, rows) of the user's stored list; None when this version has none."""
+        return decode_ready(client().hget(version_key(self.version, "ready"), user_id))
 
     def item_neighbours(self, item_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
         return self._many("ii", item_ids, decode_neighbours)
@@ -189,6 +221,12 @@ def write_rows(
         pipe.expire(name, ttl)
         pipe.expire(version_key(version, "rows"), ttl)
     pipe.execute()
+
+
+def read_rows(version: str, kind: str) -> Iterator[tuple[int, bytes]]:
+    """Every (id, encoded row) of ``kind`` in ``version``, streamed in batches."""
+    for field, value in client().hscan_iter(version_key(version, kind), count=5000):
+        yield int(field), value
 
 
 def write_biases(version: str, biases: Mapping[str, float], *, ttl: int | None) -> None:
@@ -312,11 +350,13 @@ def snapshot_drop(version: str) -> None:
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------
-def pending_add(user_id: int, item_id: int) -> bool:
-    """Note ``item_id`` as changed for ``user_id``; True when no update is queued yet."""
+def pending_add(user_id: int, item_id: int | None) -> bool:
+    """Note ``item_id`` as changed for ``user_id`` (None: only the user's list is stale);
+    True when no update is queued yet."""
     pipe = client().pipeline(transaction=True)
-    pipe.sadd(key("pending", user_id), item_id)
-    pipe.expire(key("pending", user_id), 3600)
+    if item_id is not None:
+        pipe.sadd(key("pending", user_id), item_id)
+        pipe.expire(key("pending", user_id), 3600)
     pipe.set(key("queued", user_id), 1, nx=True, ex=60)
     return bool(pipe.execute()[-1])
 

@@ -24,11 +24,24 @@ def _limits() -> dict:
 
 @shared_task(soft_time_limit=1800, time_limit=1900)
 def recompute(run_id: int) -> str | None:
-    """Prepare a run, then fan its shards out as a chord whose callback publishes."""
+    """Prepare a run, then fan out its neighbour shards, then its list shards (which read
+    the neighbour rows), each stage a chord; the last callback publishes."""
     prepared = services.recompute_prepare(run_id=run_id)
     if prepared is None:
         return None
-    version, plan = prepared
+    version, (neighbour_plan, list_plan) = prepared
+    then = recompute_stage.si(run_id, version, list_plan).set(**_limits())
+    _fan_out(run_id, version, neighbour_plan, then)
+    return version
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def recompute_stage(run_id: int, version: str, plan: list) -> None:
+    """The second stage: the stored lists, then publish."""
+    _fan_out(run_id, version, plan, recompute_publish.si(run_id).set(**_limits()))
+
+
+def _fan_out(run_id: int, version: str, plan: list, callback) -> None:
     # The errback also fires when a hard time limit kills the shard's process, where the
     # shard's own error handling never runs.
     header = [
@@ -37,8 +50,7 @@ def recompute(run_id: int) -> str | None:
         .on_error(recompute_shard_failed.s(run_id))
         for kind, start, stop in plan
     ]
-    chord(header)(recompute_publish.si(run_id).set(**_limits()))
-    return version
+    chord(header)(callback)
 
 
 @shared_task(soft_time_limit=1800, time_limit=1900)

@@ -64,7 +64,7 @@ class ItemSerializer(serializers.ModelSerializer):
             "id": item.pk,
             "title": item.title,
             "year": item.year,
-            "genres": [{"name": g.name, "slug": g.slug} for g in item.genres.all()],
+            "genres": [{"name": g.name, "slug": g.slug} for g in item.card_genres()],
             "average": item.rating_average,
             "count": item.rating_count,
         }

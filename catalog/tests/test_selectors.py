@@ -55,3 +55,66 @@ def test_top_rated_damps_items_with_few_ratings(rated_catalogue):
 def test_top_rated_is_empty_without_ratings():
     ItemFactory()
     assert selectors.item_top_rated() == []
+
+
+# -- hand-written reads: the taste stamp and item cards ----------------------------------
+def test_the_taste_stamp_moves_with_every_change_to_ratings_or_hidden_items():
+    from datetime import UTC, datetime
+
+    from catalog.importers.loader import ratings_bulk_upsert
+
+    user = UserFactory()
+    items = [ItemFactory() for _ in range(3)]
+    seen = {selectors.user_taste_stamp(user_id=user.pk)}
+
+    def changed():
+        stamp = selectors.user_taste_stamp(user_id=user.pk)
+        assert stamp not in seen
+        assert selectors.user_taste_stamps()[user.pk] == stamp  # the batch form agrees
+        seen.add(stamp)
+
+    services.rating_upsert(user=user, item=items[0], score=4)
+    changed()
+    services.rating_upsert(user=user, item=items[1], score=3)
+    changed()
+    services.rating_upsert(user=user, item=items[0], score=2.5)
+    changed()
+    none_hidden = selectors.user_taste_stamp(user_id=user.pk)
+    services.item_hide(user=user, item=items[2])
+    changed()
+    one_hidden = selectors.user_taste_stamp(user_id=user.pk)
+    services.item_hide(user=user, item=items[1])
+    changed()
+    # Back to an earlier hidden set: its stamp again (lists made for it are right again).
+    services.item_unhide(user=user, item=items[1])
+    assert selectors.user_taste_stamp(user_id=user.pk) == one_hidden
+    services.item_unhide(user=user, item=items[2])
+    assert selectors.user_taste_stamp(user_id=user.pk) == none_hidden
+    services.rating_delete(user=user, item=items[0])
+    changed()
+    # An imported rating with an old time, replacing an older stored one.
+    old = datetime(2001, 1, 1, tzinfo=UTC)
+    ratings_bulk_upsert({(user.pk, items[2].pk): (old, 5.0)})
+    changed()
+    ratings_bulk_upsert({(user.pk, items[2].pk): (datetime(2002, 1, 1, tzinfo=UTC), 1.0)})
+    changed()
+    # Another user's change leaves this stamp alone.
+    services.rating_upsert(user=UserFactory(), item=items[1], score=5)
+    assert selectors.user_taste_stamp(user_id=user.pk) in seen
+
+
+def test_item_cards_read_what_the_orm_reads():
+    drama, war = GenreFactory(name="War", slug="war"), GenreFactory(name="Drama", slug="drama")
+    with_genres = ItemFactory(title="Both", year=1999, genres=[drama, war])
+    plain = ItemFactory(title="None", year=None, is_active=False)
+    services.rating_upsert(user=UserFactory(), item=with_genres, score=4.5)
+    cards = selectors.item_cards([plain.pk, with_genres.pk, with_genres.pk, 10**9])
+    assert set(cards) == {plain.pk, with_genres.pk}
+    for item in (with_genres, plain):
+        item.refresh_from_db()
+        card = cards[item.pk]
+        for field in ("pk", "title", "year", "is_active", "rating_count", "rating_sum"):
+            assert getattr(card, field) == getattr(item, field), field
+        assert card.card_genres() == list(item.genres.all())  # in name order
+        assert card.rating_average == item.rating_average
+    assert cards[plain.pk].is_active is False

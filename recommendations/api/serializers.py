@@ -68,6 +68,16 @@ class RecommendationListSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True, help_text="Why the fallback was served.")
     results = SuggestionSerializer(many=True, source="suggestions")
 
+    def to_representation(self, result):
+        # By hand for speed, like SuggestionSerializer; the declared fields stay the schema.
+        suggestion = SuggestionSerializer(context=self.context).to_representation
+        return {
+            "source": result.source,
+            "model_version": result.model_version,
+            "note": result.note,
+            "results": [suggestion(s) for s in result.suggestions],
+        }
+
 
 _item = ItemSerializer().to_representation
 _ref = ItemRefSerializer().to_representation

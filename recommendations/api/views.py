@@ -31,6 +31,7 @@ class MyRecommendationsView(APIView):
             limit=query["limit"],
             genre=query.get("genre", ""),
             exclude_rated=query["exclude_rated"],
+            explain=query["explain"],
         )
         context = {"explain": query["explain"]}
         return Response(s.RecommendationListSerializer(result, context=context).data)

@@ -11,8 +11,10 @@ def rec_redis(redis_client):
     """The empty test Redis (the test settings point the store at it), no cached inputs."""
     store._client_for.cache_clear()
     services._INPUTS.clear()
+    services._LIST_INPUTS.clear()
     yield redis_client
     services._INPUTS.clear()
+    services._LIST_INPUTS.clear()
 
 
 @pytest.fixture

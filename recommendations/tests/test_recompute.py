@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
     run = services.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
-    assert run.shards_done == run.shards_total == 8  # 4 kinds x 2 shards in the test settings
+    # 4 kinds x 2 shards, then the stored lists in 2 shards (the test settings)
+    assert run.shards_done == run.shards_total == 10
     n_users = Rating.objects.values("user").distinct().count()
     n_items = Rating.objects.values("item").distinct().count()
     assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
@@ -39,7 +40,7 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(rec_redis, demo_cata
     before = handle.item_neighbours([item])[item].copy()
 
     run = RecomputeRun.objects.create()
-    version, plan = services.recompute_prepare(run_id=run.pk)
+    version, (plan, _) = services.recompute_prepare(run_id=run.pk)
     for kind, start, stop in plan[: len(plan) // 2]:
         services.recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
     # Half built: the pointer still names the first version, and reads follow the pointer.
@@ -79,7 +80,7 @@ def test_a_run_whose_worker_died_is_marked_failed_by_the_next(rec_redis, demo_ca
 
 def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalogue):
     run = RecomputeRun.objects.create()
-    version, plan = services.recompute_prepare(run_id=run.pk)
+    version, _ = services.recompute_prepare(run_id=run.pk)
     with pytest.raises(ValueError, match="unknown row kind"):
         services.recompute_shard(run_id=run.pk, version=version, kind="zz", start=0, stop=1)
     run.refresh_from_db()

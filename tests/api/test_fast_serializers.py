@@ -8,8 +8,12 @@ from rest_framework import serializers
 from catalog import services
 from catalog.api.serializers import ItemDetailSerializer, ItemRefSerializer, ItemSerializer
 from catalog.tests.factories import GenreFactory, ItemFactory, UserFactory
-from recommendations.api.serializers import BecauseSerializer, SuggestionSerializer
-from recommendations.services import Suggestion
+from recommendations.api.serializers import (
+    BecauseSerializer,
+    RecommendationListSerializer,
+    SuggestionSerializer,
+)
+from recommendations.services import RecommendationList, Suggestion
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +47,20 @@ def test_suggestion_serializer_matches_the_generic_walk(items, explain):
     assert fast == generic(serializer, suggestion)
     if explain:
         assert fast["because"] == BecauseSerializer(suggestion).data
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_recommendation_list_serializer_matches_the_generic_walk(items, explain):
+    suggestion = Suggestion(items[0], 4.25, "why", because_items=[items[1]], because_users=[3])
+    result = RecommendationList([suggestion], "personal", "v1", note="")
+    serializer = RecommendationListSerializer(context={"explain": explain})
+    assert serializer.to_representation(result) == generic(serializer, result)
+
+
+def test_item_cards_serialize_like_orm_items(items):
+    from catalog.selectors import item_cards
+
+    cards = item_cards([item.pk for item in items])
+    for item in items:
+        orm = type(item).objects.prefetch_related("genres").get(pk=item.pk)
+        assert ItemSerializer().to_representation(cards[item.pk]) == generic(ItemSerializer(), orm)
