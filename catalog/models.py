@@ -23,7 +23,26 @@ class Genre(models.Model):
         return self.name
 
 
-class Item(models.Model):
+class ItemDisplay:
+    """How an item is named, linked and averaged: shared by ``Item`` and the lighter
+    ``catalog.cards.ItemCard`` that lists read."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:item_detail", args=[self.pk])
+
+    @property
+    def rating_average(self) -> float | None:
+        if not self.rating_count:
+            return None
+        return self.rating_sum / self.rating_count
+
+
+class Item(ItemDisplay, models.Model):
     title = models.CharField(max_length=300, db_index=True)
     description = models.TextField(blank=True)
     year = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -49,23 +68,9 @@ class Item(models.Model):
             )
         ]
 
-    def __str__(self) -> str:
-        return f"{self.title} ({self.year})" if self.year else self.title
-
-    def get_absolute_url(self) -> str:
-        return reverse("catalog:item_detail", args=[self.pk])
-
     def card_genres(self) -> list[Genre]:
-        """The genres a list shows: those ``catalog.selectors.item_cards`` read along with
-        the item, else ``genres.all()`` (which list queries prefetch)."""
-        cached = self.__dict__.get("_card_genres")
-        return cached if cached is not None else list(self.genres.all())
-
-    @property
-    def rating_average(self) -> float | None:
-        if not self.rating_count:
-            return None
-        return self.rating_sum / self.rating_count
+        """The genres a list shows (list queries prefetch them); as ``ItemCard``'s."""
+        return list(self.genres.all())
 
 
 class Rating(models.Model):

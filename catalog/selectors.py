@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import F, FloatField, QuerySet
 from django.db.models.functions import Cast, NullIf
 
+from catalog.cards import GenreCard, ItemCard
 from catalog.models import Genre, HiddenItem, Item, Rating
 
 ITEM_ORDERINGS = {
@@ -195,25 +196,16 @@ def user_taste_stamps() -> dict[int, str]:
     return stamps
 
 
-# In the model's field order, as ``Model.from_db`` wants them.
-_CARD_FIELDS = tuple(
-    f.attname
-    for f in Item._meta.concrete_fields
-    if f.attname in {"id", "title", "year", "is_active", "rating_count", "rating_sum"}
-)
-_IS_ACTIVE = _CARD_FIELDS.index("is_active")
-
-
-def item_cards(item_ids) -> dict[int, Item]:
-    """Items as lists show them, by id, in one statement: the card fields (others are
-    deferred) and the genres, in name order, for ``item.card_genres()``."""
+def item_cards(item_ids) -> dict[int, ItemCard]:
+    """Cards of the given items (any that exist), by id, in one statement; genres in
+    name order."""
     ids = list(dict.fromkeys(int(i) for i in item_ids))
     if not ids:
         return {}
     t = _sql_names()
-    columns = ", ".join(f"i.{connection.ops.quote_name(f)}" for f in _CARD_FIELDS)
     sql = (
-        f"SELECT {columns}, g.id, g.name, g.slug FROM {t['item']} i"
+        "SELECT i.id, i.title, i.year, i.is_active, i.rating_count, i.rating_sum,"
+        f" g.id, g.name, g.slug FROM {t['item']} i"
         f" LEFT JOIN {t['item_genre']} ig ON ig.{t['ig_item']} = i.id"
         f" LEFT JOIN {t['genre']} g ON g.id = ig.{t['ig_genre']}"
         f" WHERE i.id IN ({', '.join(['%s'] * len(ids))}) ORDER BY i.id, g.name"
@@ -221,22 +213,16 @@ def item_cards(item_ids) -> dict[int, Item]:
     with connection.cursor() as cursor:
         cursor.execute(sql, ids)
         rows = cursor.fetchall()
-    items: dict[int, Item] = {}
-    genres: dict[int, Genre] = {}  # one object per genre, shared by the items
-    width = len(_CARD_FIELDS)
-    for row in rows:
-        item = items.get(row[0])
-        if item is None:
-            values = list(row[:width])
-            values[_IS_ACTIVE] = bool(values[_IS_ACTIVE])  # SQLite answers 0 or 1
-            item = items[row[0]] = Item.from_db(connection.alias, _CARD_FIELDS, values)
-            item._card_genres = []
-        genre_id = row[width]
+    cards: dict[int, ItemCard] = {}
+    genres: dict[int, GenreCard] = {}  # one object per genre, shared by the cards
+    for item_id, title, year, active, count, total, genre_id, name, slug in rows:
+        card = cards.get(item_id)
+        if card is None:
+            # SQLite answers booleans as 0 or 1.
+            card = cards[item_id] = ItemCard(item_id, title, year, bool(active), count, total)
         if genre_id is not None:
             genre = genres.get(genre_id)
             if genre is None:
-                genre = genres[genre_id] = Genre.from_db(
-                    connection.alias, ("id", "name", "slug"), row[width:]
-                )
-            item._card_genres.append(genre)
-    return items
+                genre = genres[genre_id] = GenreCard(genre_id, name, slug)
+            card.genres.append(genre)
+    return cards

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
+from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
 from recommendations import build, store
 from recommendations.conf import get as option
@@ -34,10 +35,10 @@ _UNAVAILABLE = "Personal recommendations are briefly unavailable; showing popula
 
 @dataclass(frozen=True)
 class Suggestion:
-    item: Item
+    item: Item | ItemCard
     score: float
     reason: str
-    because_items: list[Item] = field(default_factory=list)
+    because_items: list[Item | ItemCard] = field(default_factory=list)
     because_users: list[int] = field(default_factory=list)
 
 
@@ -364,7 +365,7 @@ def _inactive_item_ids() -> np.ndarray:
     return np.fromiter(ids, dtype=np.int64)
 
 
-def _reason(people: int, people_sum: float, because_items: list[Item]) -> str:
+def _reason(people: int, people_sum: float, because_items: list[ItemCard]) -> str:
     if people:
         mean = people_sum / people
         who = "1 person" if people == 1 else f"{people} people"

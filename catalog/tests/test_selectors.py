@@ -115,6 +115,8 @@ def test_item_cards_read_what_the_orm_reads():
         card = cards[item.pk]
         for field in ("pk", "title", "year", "is_active", "rating_count", "rating_sum"):
             assert getattr(card, field) == getattr(item, field), field
-        assert card.card_genres() == list(item.genres.all())  # in name order
+        names = [(g.id, g.name, g.slug) for g in card.card_genres()]
+        assert names == [(g.id, g.name, g.slug) for g in item.genres.all()]  # name order
         assert card.rating_average == item.rating_average
+        assert (str(card), card.get_absolute_url()) == (str(item), item.get_absolute_url())
     assert cards[plain.pk].is_active is False

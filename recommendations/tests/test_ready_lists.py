@@ -63,7 +63,9 @@ def test_without_explain_the_evidence_is_left_out(published):
 
 
 def test_a_new_rating_makes_the_list_stale_until_the_update_redoes_it(published):
-    first = services.recommendations_for_user(user=published, limit=5).suggestions[0].item
+    first = Item.objects.get(
+        pk=services.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
+    )
     catalog_services.rating_upsert(user=published, item=first, score=2)
     assert stored(published) is None  # stale: served live meanwhile, without the rated item
     after = services.recommendations_for_user(user=published, limit=5)
@@ -92,7 +94,9 @@ def test_a_deleted_rating_or_an_import_makes_the_list_stale(published):
 
 
 def test_hiding_an_item_refreshes_the_stored_list(published, django_capture_on_commit_callbacks):
-    first = services.recommendations_for_user(user=published, limit=5).suggestions[0].item
+    first = Item.objects.get(
+        pk=services.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
+    )
     with django_capture_on_commit_callbacks(execute=True):
         catalog_services.item_hide(user=published, item=first)
     assert stored(published) is None

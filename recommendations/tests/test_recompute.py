@@ -123,7 +123,7 @@ def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_cata
     hidden_by_staff, deleted = first[0].item, first[1].item
     Item.objects.filter(pk=hidden_by_staff.pk).update(is_active=False)
     deleted_pk = deleted.pk
-    deleted.delete()  # the published model still names it
+    Item.objects.filter(pk=deleted_pk).delete()  # the published model still names it
     again = services.recommendations_for_user(user=demo, limit=6).suggestions
     shown = {s.item.pk for s in again}
     assert len(again) == 6
