@@ -18,6 +18,7 @@ from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.api.services import account_register, auth_token_get_or_create
 from catalog.models import Item
+from recsite.api.query import validated_query
 from recsite.api.throttling import AnonThrottle, AuthThrottle
 
 _ITEM_NOT_FOUND = "No item with id {}."
@@ -31,14 +32,6 @@ def item_or_404(item_id: int, *, active_only: bool = True) -> Item:
     if item is None:
         raise exceptions.NotFound(_ITEM_NOT_FOUND.format(item_id))
     return item
-
-
-def validated_query(serializer_class, request) -> dict:
-    """Validated query parameters; ``?limit=`` is an invalid limit, not "use the default"."""
-    # A plain dict: a QueryDict would make DRF read empty values as "not given".
-    query = serializer_class(data=dict(request.query_params.items()))
-    query.is_valid(raise_exception=True)
-    return query.validated_data
 
 
 def _upsert(*, user, item: Item, score: float):

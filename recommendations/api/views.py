@@ -8,10 +8,11 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.api.views import item_or_404, validated_query
+from catalog.api.views import item_or_404
 from recommendations import services
 from recommendations.api import serializers as s
 from recsite.api.errors import ErrorSerializer
+from recsite.api.query import validated_query
 
 
 @extend_schema(tags=["recommendations"])
