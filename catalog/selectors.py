@@ -1,8 +1,9 @@
 """Reads of the catalogue that pages and the API share."""
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import F, FloatField, QuerySet
 from django.db.models.functions import Cast, NullIf
 
@@ -123,7 +124,12 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _sql_names():
-    q = connection.ops.quote_name
+    return _quoted_names(connection.alias)
+
+
+@cache
+def _quoted_names(alias):
+    q = connections[alias].ops.quote_name
     through = Item.genres.through
     return {
         "item": q(Item._meta.db_table),

@@ -337,23 +337,23 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
     because = rows["because_items"] if explain else rows["because_items"][rows["people"] == 0]
     cards = catalog_selectors.item_cards([*rows["item"].tolist(), *because.ravel().tolist()])
     out = []
-    for row in rows:
-        item = cards.get(int(row["item"]))
+    columns = (rows[name].tolist() for name in store.READY_DTYPE.names)
+    for item_id, score, people, people_sum, because_ids, because_users in zip(
+        *columns, strict=True
+    ):
+        item = cards.get(item_id)
         if item is None or not item.is_active:
             continue
-        people = int(row["people"])
         because_items = []
         if explain or not people:
-            because_items = [cards[i] for i in row["because_items"].tolist() if i in cards]
+            because_items = [cards[i] for i in because_ids if i in cards]
         out.append(
             Suggestion(
                 item=item,
-                score=float(row["score"]),
-                reason=_reason(people, float(row["people_sum"]), because_items),
+                score=score,
+                reason=_reason(people, people_sum, because_items),
                 because_items=because_items if explain else [],
-                because_users=[u for u in row["because_users"].tolist() if u >= 0]
-                if explain
-                else [],
+                because_users=[u for u in because_users if u >= 0] if explain else [],
             )
         )
     return out

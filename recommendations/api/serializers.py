@@ -41,21 +41,29 @@ class SuggestionSerializer(serializers.Serializer):
 
     @extend_schema_field(BecauseSerializer(allow_null=True))
     def get_because(self, suggestion):
-        if not self.context.get("explain"):
-            return None
-        return {
-            "items": [_ref(item) for item in suggestion.because_items],
-            "users": [int(u) for u in suggestion.because_users],
-        }
+        return _because(suggestion, self.context.get("explain"))
 
     def to_representation(self, suggestion):
         # By hand for speed, like ItemSerializer; the declared fields stay the schema.
-        return {
-            "item": _item(suggestion.item),
-            "score": float(suggestion.score),
-            "reason": suggestion.reason,
-            "because": self.get_because(suggestion),
-        }
+        return _suggestion(suggestion, self.context.get("explain"))
+
+
+def _suggestion(suggestion, explain) -> dict:
+    return {
+        "item": _item(suggestion.item),
+        "score": float(suggestion.score),
+        "reason": suggestion.reason,
+        "because": _because(suggestion, explain),
+    }
+
+
+def _because(suggestion, explain) -> dict | None:
+    if not explain:
+        return None
+    return {
+        "items": [_ref(item) for item in suggestion.because_items],
+        "users": [int(u) for u in suggestion.because_users],
+    }
 
 
 class RecommendationListSerializer(serializers.Serializer):
@@ -70,12 +78,12 @@ class RecommendationListSerializer(serializers.Serializer):
 
     def to_representation(self, result):
         # By hand for speed, like SuggestionSerializer; the declared fields stay the schema.
-        suggestion = SuggestionSerializer(context=self.context).to_representation
+        explain = self.context.get("explain")
         return {
             "source": result.source,
             "model_version": result.model_version,
             "note": result.note,
-            "results": [suggestion(s) for s in result.suggestions],
+            "results": [_suggestion(s, explain) for s in result.suggestions],
         }
 
 
