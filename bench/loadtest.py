@@ -174,6 +174,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (more than 1: gthread)"
+    )
     parser.add_argument("--tokens", type=int, default=5000, help="distinct users driven")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each endpoint (median)")
     options = parser.parse_args()
@@ -203,6 +206,7 @@ def main() -> None:
             "recsite.wsgi:application",
             "--bind", f"{HOST}:{web_port}",
             "--workers", str(options.workers),
+            "--threads", str(options.threads),
             "--log-level", "warning",
         ]  # fmt: skip
         web = subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True)
