@@ -218,29 +218,20 @@ def compute_ready(
             n=length,
             user_weight=option("USER_WEIGHT"),
         )
-        out[user_id] = store.encode_ready(stamp, ready_rows(result, m, neighbours))
+        out[user_id] = store.encode_ready(stamp, ready_rows(result, m))
     return out
 
 
-def ready_rows(result, matrix: RatingMatrix, neighbours: np.ndarray) -> np.ndarray:
-    """``recommend``'s result as READY_DTYPE rows with database ids.
-
-    ``neighbours``: the user's neighbour indices in ``matrix``; their ratings of each
-    suggested item make its "N people with your taste rated it X" line.
-    """
+def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
+    """``recommend``'s result as READY_DTYPE rows with database ids (the neighbour counts
+    and sums make the "N people with your taste rated it X" line)."""
     rows = np.zeros(result.items.size, dtype=store.READY_DTYPE)
     if not result.items.size:
         return rows
     rows["item"] = matrix.item_ids[result.items]
     rows["score"] = result.scores
-    csr = matrix.csr
-    neighbours = np.asarray(neighbours, dtype=np.int64)
-    starts, stops = csr.indptr[neighbours], csr.indptr[neighbours + 1]
-    lengths = stops - starts
-    pos = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    items, scores = csr.indices[pos], csr.data[pos]
-    rows["people"] = np.bincount(items, minlength=matrix.n_items)[result.items]
-    rows["people_sum"] = np.bincount(items, weights=scores, minlength=matrix.n_items)[result.items]
+    rows["people"] = result.neighbour_counts
+    rows["people_sum"] = result.neighbour_sums
     rows["because_items"] = _padded_ids(result.because_items, matrix.item_ids)
     rows["because_users"] = _padded_ids(result.because_users, matrix.user_ids)
     return rows

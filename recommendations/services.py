@@ -308,7 +308,7 @@ def _rank(
         user_weight=user_weight if item_nb is not None else 1.0,
         exclude_rated=exclude_rated,
     )
-    return build.ready_rows(result, matrix, matrix.user_indices(neighbours))
+    return build.ready_rows(result, matrix)
 
 
 # Rows ranked beyond the limit, for items deleted or deactivated since the model was built.

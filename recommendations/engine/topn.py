@@ -48,12 +48,17 @@ class Recommendations:
             contributed most (item part), strongest first.
         because_users: per item, int64 array of neighbour user indices that contributed
             most (user part), strongest first.
+        neighbour_counts: int64 (m,) how many of the user's neighbours rated each item
+            (zeros without a user part).
+        neighbour_sums: float64 (m,) the sum of those neighbours' ratings of it.
     """
 
     items: np.ndarray
     scores: np.ndarray
     because_items: list = field(default_factory=list)
     because_users: list = field(default_factory=list)
+    neighbour_counts: np.ndarray | None = None
+    neighbour_sums: np.ndarray | None = None
 
 
 def bm25_weight(matrix: RatingMatrix, *, k1: float = 100.0, b: float = 0.8) -> RatingMatrix:
@@ -96,8 +101,8 @@ def _item_part(nb, rated, w, n_items, alpha):
 
 
 def _user_part(nb, matrix, user, weighting, alpha):
-    """(scores (n_items,), (neighbour users (K,), the items they rated, whose each is))
-    for the user part."""
+    """(scores (n_items,), (neighbour users (K,), the items they rated, whose rating each
+    is, the rating)) for the user part."""
     vs, sims = nb.row(user)
     sims = sims.astype(np.float64)
     keep = sims > 0
@@ -106,10 +111,10 @@ def _user_part(nb, matrix, user, weighting, alpha):
     starts, stops = csr.indptr[vs], csr.indptr[vs + 1]
     lens = stops - starts
     pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-    cols = csr.indices[pos]
-    w = _weights(csr.data[pos], weighting) * np.repeat(sims, lens)
+    cols, ratings = csr.indices[pos], csr.data[pos]
+    w = _weights(ratings, weighting) * np.repeat(sims, lens)
     owner = np.repeat(np.arange(vs.size), lens)
-    return np.bincount(cols, weights=w, minlength=matrix.n_items), (vs, cols, owner)
+    return np.bincount(cols, weights=w, minlength=matrix.n_items), (vs, cols, owner, ratings)
 
 
 def _normalise(part, candidate_mask):
@@ -184,8 +189,8 @@ def recommend(
     total = np.where(mask, total, 0.0)
     top = _top(total, n)
     because_items = _item_reasons(item_info, top, n_items, n_reasons)
-    because_users = _user_reasons(user_info, top, n_items, n_reasons)
-    return Recommendations(top, total[top], because_items, because_users)
+    because_users, counts, sums = _user_reasons(user_info, top, n_items, n_reasons)
+    return Recommendations(top, total[top], because_items, because_users, counts, sums)
 
 
 def _candidate_mask(n_items, candidates):
@@ -228,17 +233,25 @@ def _item_reasons(info, top, n_items, n_reasons):
 
 
 def _user_reasons(info, top, n_items, n_reasons):
-    """Per top item, the most similar neighbours who rated it (their list order)."""
+    """Per top item: the most similar neighbours who rated it (their list order), and how
+    many neighbours rated it and the sum of their ratings."""
     if info is None:
-        return [np.empty(0, np.int64) for _ in top]
-    vs, cols, owner = info
+        return (
+            [np.empty(0, np.int64) for _ in top],
+            np.zeros(top.size, np.int64),
+            np.zeros(top.size),
+        )
+    vs, cols, owner, ratings = info
     position = np.full(n_items, -1, dtype=np.int64)
     position[top] = np.arange(top.size)
     at = position[cols]
     hit = at >= 0
-    at, owner = at[hit], owner[hit]
+    at, owner, ratings = at[hit], owner[hit], ratings[hit]
     order = np.lexsort((owner, at))
-    return _grouped(at[order], vs[owner[order]].astype(np.int64), top.size, n_reasons)
+    at = at[order]
+    counts = np.bincount(at, minlength=top.size)
+    sums = np.bincount(at, weights=ratings[order].astype(np.float64), minlength=top.size)
+    return _grouped(at, vs[owner[order]].astype(np.int64), top.size, n_reasons), counts, sums
 
 
 def _grouped(keys, values, n_groups, n_first):

@@ -100,9 +100,15 @@ def test_user_reasons_are_neighbours_who_rated_the_item(model):
     rec = recommend(items, scores, user_neighbours=user_nb, matrix=m, user=5)
     nbs = set(user_nb.row(5)[0].tolist())
     dense = m.csr.toarray()
-    for j, why in zip(rec.items, rec.because_users, strict=True):
+    vs, sims = user_nb.row(5)
+    positive = vs[sims > 0]
+    for t, (j, why) in enumerate(zip(rec.items, rec.because_users, strict=True)):
         assert why.size >= 1
         assert set(why.tolist()) <= nbs and all(dense[v, j] > 0 for v in why)
+        # How many neighbours rated it, and the sum of their ratings (the reason line).
+        theirs = dense[positive, j]
+        assert rec.neighbour_counts[t] == np.count_nonzero(theirs)
+        assert rec.neighbour_sums[t] == pytest.approx(theirs.sum(), abs=1e-12)
 
 
 def test_no_ratings_and_no_user_gives_empty_result(model):
