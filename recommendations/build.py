@@ -177,7 +177,7 @@ def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
 
 
 def ready_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
-    """(\"ready\", start, stop) user ranges for the stored lists, in about ``shards`` parts."""
+    """("ready", start, stop) user ranges for the stored lists, in about ``shards`` parts."""
     n = inputs.matrix.n_users
     bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
     return [("ready", int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

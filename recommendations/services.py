@@ -710,7 +710,7 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     version = model.version
     if item_ids and not _update_rows(version, user_id, item_ids):
         return None
-    ready_list_refresh(model, user_id)
+    _ready_list_refresh(model, user_id)
     return version
 
 
@@ -743,7 +743,7 @@ def _update_rows(version: str, user_id: int, item_ids: list[int]) -> bool:
     return True
 
 
-def ready_list_refresh(model: store.LiveModel, user_id: int) -> None:
+def _ready_list_refresh(model: store.LiveModel, user_id: int) -> None:
     """Store ``user_id``'s list as computed live now, with the taste stamp read first (so a
     change landing meanwhile leaves the list visibly stale, never silently)."""
     stamp = catalog_selectors.user_taste_stamp(user_id=user_id)

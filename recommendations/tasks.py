@@ -38,7 +38,11 @@ def recompute(run_id: int) -> str | None:
 @shared_task(soft_time_limit=600, time_limit=660)
 def recompute_stage(run_id: int, version: str, plan: list) -> None:
     """The second stage: the stored lists, then publish."""
-    _fan_out(run_id, version, plan, recompute_publish.si(run_id).set(**_limits()))
+    try:
+        _fan_out(run_id, version, plan, recompute_publish.si(run_id).set(**_limits()))
+    except Exception as error:  # e.g. the broker is gone: fail the run, free the lock
+        services.recompute_fail(run_id=run_id, error=error)
+        raise
 
 
 def _fan_out(run_id: int, version: str, plan: list, callback) -> None:
