@@ -168,19 +168,22 @@ def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighb
 
 def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
     """(kind, start, stop) row ranges covering every kind in about ``shards`` parts each."""
-    plan = []
-    for kind in ROW_KINDS:
-        n = inputs.n_rows(kind)
-        bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
-        plan += [(kind, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return plan
+    return [
+        (kind, start, stop)
+        for kind in ROW_KINDS
+        for start, stop in _ranges(inputs.n_rows(kind), shards)
+    ]
 
 
 def ready_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
     """("ready", start, stop) user ranges for the stored lists, in about ``shards`` parts."""
-    n = inputs.matrix.n_users
+    return [("ready", start, stop) for start, stop in _ranges(inputs.matrix.n_users, shards)]
+
+
+def _ranges(n: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` (fewer for tiny ``n``) consecutive ranges of about equal size covering 0..n."""
     bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
-    return [("ready", int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def compute_ready(
