@@ -153,17 +153,23 @@ class ListInputs:
 
 def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighbours:
     """A kind of neighbour rows read back from the store into the engine's dense form."""
-    rows = {}
-    for row_id, raw in store.read_rows(version, kind):
-        rows[row_id] = store.decode_neighbours(raw)
-    k = max((len(nb) for nb in rows.values()), default=0) or 1
+    rows = {row_id: store.decode_neighbours(raw) for row_id, raw in store.read_rows(version, kind)}
+    return dense_neighbours(rows, n_rows, to_index, ROW_KINDS[kind])
+
+
+def dense_neighbours(
+    lists: dict, n_rows: int, to_index, kind: str, measure: str = "cosine"
+) -> Neighbours:
+    """Stored lists ({row id: decoded list, or None when missing}) as the engine's dense
+    ``Neighbours``; ``to_index`` maps ids (rows and neighbours) to the index space."""
+    k = max((len(nb) for nb in lists.values() if nb is not None), default=0) or 1
     indices = np.full((n_rows, k), -1, dtype=np.int32)
     scores = np.full((n_rows, k), np.nan, dtype=np.float32)
-    for r, nb in zip(to_index(list(rows)).tolist(), rows.values(), strict=True):
-        if r >= 0 and len(nb):
+    for r, nb in zip(to_index(list(lists)).tolist(), lists.values(), strict=True):
+        if r >= 0 and nb is not None and len(nb):
             indices[r, : len(nb)] = to_index(nb["id"])
             scores[r, : len(nb)] = nb["score"]
-    return Neighbours(indices, scores, np.zeros_like(indices), kind=ROW_KINDS[kind])
+    return Neighbours(indices, scores, np.zeros_like(indices), kind=kind, measure=measure)
 
 
 def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:

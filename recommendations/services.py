@@ -24,7 +24,7 @@ from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
 from recommendations import build, store
 from recommendations.conf import get as option
-from recommendations.engine import Baselines, Neighbours, RatingMatrix, predict, recommend
+from recommendations.engine import Baselines, RatingMatrix, predict, recommend
 from recommendations.models import RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -269,23 +269,12 @@ def _rank(
 
     item_nb = None
     if item_lists:
-        k = max((len(nb) for nb in item_lists.values() if nb is not None), default=1) or 1
-        idx = np.full((n_items, k), -1, dtype=np.int32)
-        sc = np.full((n_items, k), np.nan, dtype=np.float32)
-        for item_id, nb in item_lists.items():
-            if nb is not None and len(nb):
-                row = matrix.item_index(item_id)
-                idx[row, : len(nb)] = matrix.item_indices(nb["id"])
-                sc[row, : len(nb)] = nb["score"]
-        item_nb = Neighbours(idx, sc, np.zeros_like(idx), kind="item", measure="cosine")
+        item_nb = build.dense_neighbours(item_lists, n_items, matrix.item_indices, "item")
     user_nb = None
     u0 = matrix.user_index(user_id)
     if neighbours.size:
-        idx = np.full((matrix.n_users, neighbours.size), -1, dtype=np.int32)
-        sc = np.full((matrix.n_users, neighbours.size), np.nan, dtype=np.float32)
-        idx[u0] = matrix.user_indices(neighbours)
-        sc[u0] = user_list["score"]
-        user_nb = Neighbours(idx, sc, np.zeros_like(idx), kind="user", measure="cosine")
+        lists = {user_id: user_list}
+        user_nb = build.dense_neighbours(lists, matrix.n_users, matrix.user_indices, "user")
 
     # Rather than fetch every candidate's row, exclude the few items that may not be shown.
     unshown = np.concatenate([hidden, _inactive_item_ids()])
@@ -482,12 +471,9 @@ def predicted_rating(*, user, item: Item) -> PredictedRating:
     baselines.user_bias_ = np.array([bu])
     baselines.item_bias_ = np.array([bi.get(int(i), 0.0) for i in matrix.item_ids])
     target = matrix.item_index(item.pk)
-    idx = np.full((matrix.n_items, max(len(neighbour_ids), 1)), -1, dtype=np.int32)
-    sc = np.full(idx.shape, np.nan, dtype=np.float32)
-    if neighbour_ids:
-        idx[target, : len(neighbour_ids)] = matrix.item_indices(neighbour_ids)
-        sc[target, : len(neighbour_ids)] = nb["score"]
-    lists = Neighbours(idx, sc, np.zeros_like(idx), kind="item", measure="pearson_baseline")
+    lists = build.dense_neighbours(
+        {item.pk: nb}, matrix.n_items, matrix.item_indices, "item", measure="pearson_baseline"
+    )
     p = predict(
         matrix, lists, 0, target, method="baseline", k=40, baselines=baselines, clip=(0.5, 5.0)
     )
