@@ -26,10 +26,9 @@ def parse_score(value) -> float:
     return score
 
 
-def _send_rating_changed(*, user_id: int, item_id: int, score: float | None) -> None:
-    transaction.on_commit(
-        lambda: rating_changed.send(sender=Rating, user_id=user_id, item_id=item_id, score=score)
-    )
+def _send_on_commit(signal, sender, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits (never for a rolled-back one)."""
+    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs))
 
 
 @transaction.atomic
@@ -53,14 +52,14 @@ def rating_upsert(*, user, item: Item, score) -> Rating:
             Item.objects.filter(pk=item.pk).update(
                 rating_count=F("rating_count") + 1, rating_sum=F("rating_sum") + score
             )
-            _send_rating_changed(user_id=user.pk, item_id=item.pk, score=score)
+            _send_on_commit(rating_changed, Rating, user_id=user.pk, item_id=item.pk, score=score)
             return rating
     delta = score - rating.score
     rating.score = score
     rating.save(update_fields=["score", "updated"])
     if delta:
         Item.objects.filter(pk=item.pk).update(rating_sum=F("rating_sum") + delta)
-    _send_rating_changed(user_id=user.pk, item_id=item.pk, score=score)
+    _send_on_commit(rating_changed, Rating, user_id=user.pk, item_id=item.pk, score=score)
     return rating
 
 
@@ -74,7 +73,7 @@ def rating_delete(*, user, item: Item) -> bool:
     Item.objects.filter(pk=item.pk).update(
         rating_count=F("rating_count") - 1, rating_sum=F("rating_sum") - rating.score
     )
-    _send_rating_changed(user_id=user.pk, item_id=item.pk, score=None)
+    _send_on_commit(rating_changed, Rating, user_id=user.pk, item_id=item.pk, score=None)
     return True
 
 
@@ -92,20 +91,12 @@ def item_stats_refresh(*, item_ids=None) -> int:
     )
 
 
-def _send_hidden_changed(*, user_id: int, item_id: int, hidden: bool) -> None:
-    transaction.on_commit(
-        lambda: hidden_changed.send(
-            sender=HiddenItem, user_id=user_id, item_id=item_id, hidden=hidden
-        )
-    )
-
-
 @transaction.atomic
 def item_hide(*, user, item: Item) -> bool:
     """Mark ``item`` "Not interested" for ``user``; returns False when it already was."""
     _, created = HiddenItem.objects.get_or_create(user=user, item=item)
     if created:
-        _send_hidden_changed(user_id=user.pk, item_id=item.pk, hidden=True)
+        _send_on_commit(hidden_changed, HiddenItem, user_id=user.pk, item_id=item.pk, hidden=True)
     return created
 
 
@@ -113,5 +104,5 @@ def item_hide(*, user, item: Item) -> bool:
 def item_unhide(*, user, item: Item) -> bool:
     deleted, _ = HiddenItem.objects.filter(user=user, item=item).delete()
     if deleted:
-        _send_hidden_changed(user_id=user.pk, item_id=item.pk, hidden=False)
+        _send_on_commit(hidden_changed, HiddenItem, user_id=user.pk, item_id=item.pk, hidden=False)
     return bool(deleted)
