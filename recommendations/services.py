@@ -694,13 +694,17 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     if model is None:
         return None
     version = model.version
-    if item_ids and not _update_rows(version, user_id, item_ids):
+    # The stamp before the ratings it vouches for: a change landing in between leaves the
+    # stored list visibly stale, never silently.
+    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    rated, scores = _live_ratings(user_id)
+    if item_ids and not _update_rows(version, user_id, rated, scores, item_ids):
         return None
-    _ready_list_refresh(model, user_id)
+    _ready_list_refresh(model, user_id, stamp, rated, scores)
     return version
 
 
-def _update_rows(version: str, user_id: int, item_ids: list[int]) -> bool:
+def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:
     if version not in _INPUTS:
         try:
             _inputs_for(version)
@@ -708,10 +712,7 @@ def _update_rows(version: str, user_id: int, item_ids: list[int]) -> bool:
             logger.warning("no snapshot for live version %s; incremental update skipped", version)
             return False
     arrays, _ = _INPUTS[version]
-    rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
-    items = np.array([r[0] for r in rows], dtype=np.int64)
-    scores = np.array([r[1] for r in rows], dtype=np.float32)
-    arrays = build.with_user_ratings(arrays, user_id, items, scores)
+    arrays = build.with_user_ratings(arrays, user_id, rated, scores)
     inputs = build.ModelInputs.from_snapshot(arrays)
     _INPUTS[version] = (arrays, inputs)
     _LIST_INPUTS.pop(version, None)
@@ -729,11 +730,8 @@ def _update_rows(version: str, user_id: int, item_ids: list[int]) -> bool:
     return True
 
 
-def _ready_list_refresh(model: store.LiveModel, user_id: int) -> None:
-    """Store ``user_id``'s list as computed live now, with the taste stamp read first (so a
-    change landing meanwhile leaves the list visibly stale, never silently)."""
-    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
-    rated, scores = _live_ratings(user_id)
+def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated, scores) -> None:
+    """Store ``user_id``'s list computed live from ``rated``/``scores``, read after ``stamp``."""
     if rated.size < option("MIN_RATINGS_FOR_PERSONAL"):
         store.client().hdel(store.version_key(model.version, "ready"), user_id)
         return
