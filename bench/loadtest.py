@@ -14,8 +14,9 @@ for a bounded time at 16 connections:
 
 The two endpoints are driven in turn, ``--repeat`` times (3 by default), and each figure
 is the median of its runs, so a burst of other work on the machine skews one run, not the
-result. Prints requests/s and p50/p99 latency for each, their ratio, and checks every
-response was a 2xx. Numbers also go to bench/out/loadtest.json. Only loopback is ever
+result. Both are also timed in-process (``bench/api_inprocess.py``: Django without HTTP)
+and at one connection. Prints requests/s and p50/p99 latency for each, their ratio, and
+checks every response was a 2xx. Numbers also go to bench/out/loadtest.json. Only loopback is ever
 targeted.
 """
 
@@ -201,6 +202,19 @@ def main() -> None:
         path = "/api/v1/me/recommendations/?limit=10"
         script.write_text(WRK_SCRIPT % {"tokens": tokens, "path": path})
 
+        # The server's own work per request, before any HTTP: Django called in-process.
+        inprocess = [
+            json.loads(line)
+            for line in subprocess.run(
+                [sys.executable, "bench/api_inprocess.py", str(tokens), "/api/v1/health/", path],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()
+        ]
+
         gunicorn = [
             str(Path(sys.executable).parent / "gunicorn"),
             "recsite.wsgi:application",
@@ -273,6 +287,11 @@ def main() -> None:
             f"{name} at 1 connection: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
             f"p99 {r['p99_ms']:.2f} ms"
         )
+    for r in inprocess:
+        print(
+            f"in-process {r['path']}: median {r['median_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms "
+            f"({r['requests']} requests, no HTTP)"
+        )
     p99 = results["recommendations"]["p99_ms"]
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
     report = {
@@ -281,6 +300,7 @@ def main() -> None:
         "results": results,
         "runs": runs,
         "one_connection": alone,
+        "in_process": inprocess,
         "ratio": ratio,
         "source": source,
     }
