@@ -119,19 +119,17 @@ def popular_items(
     return RecommendationList(suggestions, POPULAR, None, note)
 
 
-def _live_ratings(user) -> tuple[np.ndarray, np.ndarray]:
+def _live_ratings(user_id: int) -> tuple[np.ndarray, np.ndarray]:
     """The user's (item ids, scores), by item id: the order the stored lists use too, so
     both sum the same evidence in the same order."""
-    ratings = Rating.objects.filter(user_id=getattr(user, "pk", user)).order_by("item_id")
+    ratings = Rating.objects.filter(user_id=user_id).order_by("item_id")
     rows = list(ratings.values_list("item_id", "score"))
     items = np.array([r[0] for r in rows], dtype=np.int64)
     return items, np.array([r[1] for r in rows], dtype=np.float64)
 
 
-def _hidden(user) -> np.ndarray:
-    ids = HiddenItem.objects.filter(user_id=getattr(user, "pk", user)).values_list(
-        "item_id", flat=True
-    )
+def _hidden(user_id: int) -> np.ndarray:
+    ids = HiddenItem.objects.filter(user_id=user_id).values_list("item_id", flat=True)
     return np.fromiter(ids, dtype=np.int64)
 
 
@@ -214,14 +212,14 @@ def _personal(
 
     if not user.is_authenticated:
         return popular()
-    rated, scores = _live_ratings(user)
+    rated, scores = _live_ratings(user.pk)
     needed = option("MIN_RATINGS_FOR_PERSONAL")
     if rated.size < needed:
         return popular(rated.tolist(), f"Rate at least {needed} items to get personal suggestions.")
     model, note = live if live is not None else _live()
     if model is None:
         return popular(rated.tolist(), note)
-    hidden = _hidden(user)
+    hidden = _hidden(user.pk)
     try:
         # A few spare places: an item deleted since the model was built is skipped.
         rows = _rank(
@@ -380,8 +378,8 @@ def because_you_rated(
     model, _ = _live()
     if model is None:
         return []
-    rated, _ = _live_ratings(user)
-    exclude = set(rated.tolist()) | set(_hidden(user).tolist())
+    rated, _ = _live_ratings(user.pk)
+    exclude = set(rated.tolist()) | set(_hidden(user.pk).tolist())
     try:
         lists = model.item_neighbours([r.item_id for r in recent])
     except store.RedisUnavailable:
@@ -407,7 +405,7 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
     """Items people who liked ``item`` also liked; popular items of its genre as a fallback."""
     exclude = {item.pk}
     if user is not None and user.is_authenticated:
-        exclude |= set(_live_ratings(user)[0].tolist()) | set(_hidden(user).tolist())
+        exclude |= set(_live_ratings(user.pk)[0].tolist()) | set(_hidden(user.pk).tolist())
     model, _ = _live()
     nb = None
     if model is not None:
@@ -455,7 +453,7 @@ def predicted_rating(*, user, item: Item) -> PredictedRating:
     model, _ = _live()
     if model is None or not user.is_authenticated:
         return PredictedRating(None, "unavailable")
-    rated, scores = _live_ratings(user)
+    rated, scores = _live_ratings(user.pk)
     try:
         nb = model.prediction_neighbours([item.pk]).get(item.pk)
         neighbour_ids = [] if nb is None else nb["id"].tolist()
