@@ -34,7 +34,8 @@ class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Machine-readable: invalid, parse_error, not_authenticated, "
         "authentication_failed, permission_denied, not_found, method_not_allowed, "
-        "not_acceptable, too_large, unsupported_media_type, throttled, server_error."
+        "not_acceptable, too_large, unsupported_media_type, throttled, locked_out, "
+        "server_error, database_busy."
     )
     message = serializers.CharField(help_text="One line for people.")
     fields = serializers.DictField(
@@ -87,6 +88,17 @@ def _summary(fields: dict[str, list[dict]]) -> str:
     return f"{name}: {message}"
 
 
+class DatabaseBusy(exceptions.APIException):
+    status_code = 503
+    default_code = "database_busy"
+
+    def __init__(self):
+        from recsite.security import BUSY_MESSAGE, BUSY_RETRY_AFTER_SECONDS
+
+        super().__init__(BUSY_MESSAGE)
+        self.wait = BUSY_RETRY_AFTER_SECONDS  # DRF sends it as Retry-After
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is too large."
@@ -95,8 +107,14 @@ class PayloadTooLarge(exceptions.APIException):
 
 def exception_handler(exc, context):
     """DRF's handler (status, headers such as Retry-After), then the one error shape."""
+    from recsite.security import is_database_busy
+
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif is_database_busy(exc):
+        logger.warning("database busy in %s: %s", context.get("view"), exc)
+        set_rollback()
+        exc = DatabaseBusy()
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(f"Bad request: {exc}")
     if isinstance(exc, DjangoValidationError):

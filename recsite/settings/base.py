@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every response: nothing under /api/ leaves as HTML.
+    "recsite.security.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "recsite.security.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "recsite.urls"
@@ -81,13 +84,21 @@ try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+# How long a write waits for another's lock before the request gives up with a 503.
+DB_LOCK_TIMEOUT_SECONDS = env_int("DB_LOCK_TIMEOUT_SECONDS", 20, minimum=1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while a worker or an import writes.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": DB_LOCK_TIMEOUT_SECONDS,
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without it a write queued behind a long lock waits for ever; with it, a 503.
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = (
+        f"{_pg_options.get('options', '')} -c lock_timeout={DB_LOCK_TIMEOUT_SECONDS * 1000}"
+    ).strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -206,6 +217,10 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     },
 }
+# Proxies in front of the site that append to X-Forwarded-For. 0 (the default): the client
+# is the socket's peer and the header is ignored, since anyone can send it. Throttles and
+# the login lockout key on this address (recsite.security.client_address).
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 REST_FRAMEWORK = {
@@ -224,6 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["recsite.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "recsite.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "recsite.api.errors.exception_handler",
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
