@@ -31,12 +31,19 @@ def _send_on_commit(signal, sender, **kwargs) -> None:
     transaction.on_commit(lambda: signal.send(sender=sender, **kwargs))
 
 
-@transaction.atomic
 def rating_upsert(*, user, item: Item, score) -> Rating:
-    """Create or replace ``user``'s rating of ``item`` and keep the item's stats in step.
+    """Create or replace ``user``'s rating of ``item`` and keep the item's stats in step."""
+    rating, _ = rating_create_or_replace(user=user, item=item, score=score)
+    return rating
 
-    Safe under concurrency: the existing row is locked, and a concurrent first rating
-    is caught by the unique constraint and retried as an update.
+
+@transaction.atomic
+def rating_create_or_replace(*, user, item: Item, score) -> tuple[Rating, bool]:
+    """``rating_upsert``, also saying whether this call created the rating.
+
+    Decided inside the transaction that writes, so of simultaneous first ratings exactly
+    one reports created: the existing row is locked, and a concurrent first rating is
+    caught by the unique constraint and retried as an update (created False).
     """
     score = parse_score(score)
     if not item.is_active:
@@ -53,14 +60,14 @@ def rating_upsert(*, user, item: Item, score) -> Rating:
                 rating_count=F("rating_count") + 1, rating_sum=F("rating_sum") + score
             )
             _send_on_commit(rating_changed, Rating, user_id=user.pk, item_id=item.pk, score=score)
-            return rating
+            return rating, True
     delta = score - rating.score
     rating.score = score
     rating.save(update_fields=["score", "updated"])
     if delta:
         Item.objects.filter(pk=item.pk).update(rating_sum=F("rating_sum") + delta)
     _send_on_commit(rating_changed, Rating, user_id=user.pk, item_id=item.pk, score=score)
-    return rating
+    return rating, False
 
 
 @transaction.atomic

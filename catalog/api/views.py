@@ -35,9 +35,10 @@ def item_or_404(item_id: int, *, active_only: bool = True) -> Item:
 
 
 def _upsert(*, user, item: Item, score: float):
-    """``rating_upsert``, with its refusals reported against the ``item`` field."""
+    """``rating_create_or_replace`` (the rating and whether this call created it), with
+    its refusals reported against the ``item`` or ``score`` field."""
     try:
-        return services.rating_upsert(user=user, item=item, score=score)
+        return services.rating_create_or_replace(user=user, item=item, score=score)
     except DjangoValidationError as error:
         field = "score" if error.code in {"invalid", "out_of_range"} else "item"
         raise exceptions.ValidationError(
@@ -150,11 +151,10 @@ class MyRatingListView(generics.GenericAPIView):
         data = s.RatingCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = data.validated_data["item"]
-        existed = selectors.user_rating_for_item(user=request.user, item=item) is not None
-        rating = _upsert(user=request.user, item=item, score=data.validated_data["score"])
+        rating, created = _upsert(user=request.user, item=item, score=data.validated_data["score"])
         return Response(
             s.RatingSerializer(rating).data,
-            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 
@@ -188,11 +188,10 @@ class MyRatingDetailView(APIView):
         item = item_or_404(item_id, active_only=False)
         data = s.RatingScoreSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        existed = selectors.user_rating_for_item(user=request.user, item=item) is not None
-        rating = _upsert(user=request.user, item=item, score=data.validated_data["score"])
+        rating, created = _upsert(user=request.user, item=item, score=data.validated_data["score"])
         return Response(
             s.RatingSerializer(rating).data,
-            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
@@ -206,7 +205,7 @@ class MyRatingDetailView(APIView):
         data = s.RatingPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if "score" in data.validated_data:
-            rating = _upsert(
+            rating, _ = _upsert(
                 user=request.user, item=rating.item, score=data.validated_data["score"]
             )
         return Response(s.RatingSerializer(rating).data)
