@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
+from accounts import usernames
 from catalog.selectors import ITEM_ORDERINGS
 from catalog.services import parse_score
 
@@ -63,3 +64,7 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username",)
+
+    def clean_username(self):
+        # The same rule as the API's register and the importer (accounts.usernames).
+        return usernames.validate_new(self.cleaned_data["username"])

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts import usernames
 from catalog.models import ALLOWED_SCORES, Genre, Item
 from catalog.selectors import ITEM_ORDERINGS
 from catalog.services import parse_score
@@ -153,22 +154,20 @@ class RatingListQuerySerializer(serializers.Serializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, help_text="Letters, digits and @.+-_ only.")
+    username = serializers.CharField(
+        max_length=150,
+        help_text="ASCII letters, digits and @.+-_ only, after NFKC normalisation; "
+        "unique without regard to case.",
+    )
     password = serializers.CharField(
         write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
     )
 
     def validate_username(self, value):
-        user_model = get_user_model()
-        username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
-        for validator in username_field.validators:
-            try:
-                validator(value)
-            except DjangoValidationError as error:
-                raise serializers.ValidationError(error.messages, code=error.code) from None
-        if user_model.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("That username is taken.", code="unique")
-        return value
+        try:
+            return usernames.validate_new(value)  # the same rule as sign-up and the importer
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code=error.code) from None
 
     def validate(self, attrs):
         user = get_user_model()(username=attrs["username"])

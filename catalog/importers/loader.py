@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts import usernames
 from catalog.importers.formats import BadLine, Format, ItemRecord, RatingRecord
 from catalog.models import Genre, Item, Rating
 from catalog.services import item_stats_refresh
@@ -180,7 +181,8 @@ def _user_map(namespace: str) -> _IdMap:
 
     def create(external_ids: list[str]) -> dict[str, int]:
         made = User.objects.bulk_create(
-            User(username=prefix + ext, password=unusable) for ext in external_ids
+            User(username=usernames.validate_generated(prefix + ext), password=unusable)
+            for ext in external_ids
         )
         return {user.username[len(prefix) :]: user.pk for user in made}
 

@@ -4,9 +4,11 @@ import sys
 import time
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from accounts import usernames
 from catalog.importers.formats import FORMATS, BadLine, open_source
 from catalog.importers.loader import import_ratings
 
@@ -36,6 +38,10 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         namespace = namespace or source.name
+        try:  # users are named "<namespace>-<id>": the site's one username rule applies
+            usernames.validate_generated(f"{namespace}-1")
+        except ValidationError:
+            raise CommandError(f"--namespace {namespace!r}: {usernames.INVALID_MESSAGE}") from None
         self.stdout.write(f"Importing {source.ratings_path} as {source.label} ...")
         size = os.path.getsize(source.ratings_path)
         started = time.perf_counter()
@@ -49,6 +55,8 @@ class Command(BaseCommand):
                 )
             except BadLine as error:
                 raise CommandError(f"{error}. Nothing was imported.") from None
+            except ValidationError as error:  # a user id that makes no valid username
+                raise CommandError(f"{error.messages[0]} Nothing was imported.") from None
         elapsed = time.perf_counter() - started
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(
