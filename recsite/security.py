@@ -8,10 +8,12 @@ behind a proxy must set.
 import http
 import logging
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.db import OperationalError
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.template.response import TemplateResponse
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +141,44 @@ def lockout_message() -> str:
         "Too many failed sign-in attempts for this account or from your network. "
         f"Sign-in is locked for {minutes} minutes; staff can unlock it sooner."
     )
+
+
+def lockout_username(request, credentials) -> str | None:
+    """The account an attempt counts against: the name as the username rule normalises
+    it, lower-cased, so "Demo" and "ＤＥＭＯ" are the same account's failures."""
+    from accounts.usernames import normalize
+
+    name = (credentials or {}).get("username")
+    if name is None:
+        name = request.POST.get("username")
+    return normalize(name).lower() if isinstance(name, str) else None
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' check, for logins that come with a request (every login a client can
+    make: the login pages, the API's token). ``authenticate()`` without one comes from
+    code (a test's ``client.login``, a shell), where there is no client to count."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """What a locked-out sign-in gets (``AXES_LOCKOUT_CALLABLE``): status 429 and
+    Retry-After; under /api/ the JSON error, elsewhere the login page it came from with
+    the lockout as the form's error (the admin's login keeps its own template)."""
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    context = getattr(original_response, "context_data", None) or {}
+    form = context.get("form")
+    if request.path.startswith(API_PREFIX) or form is None:
+        response = _api_error(429, "locked_out", lockout_message())
+    else:
+        form.errors.clear()
+        form.add_error(None, lockout_message())
+        response = TemplateResponse(
+            request, original_response.template_name, context, status=429
+        ).render()
+    response["Retry-After"] = retry_after
+    return response

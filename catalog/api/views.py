@@ -18,6 +18,7 @@ from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.api.services import account_register, auth_token_get_or_create
 from catalog.models import Item
+from recsite.api.errors import LockedOut
 from recsite.api.query import validated_query
 from recsite.api.throttling import AnonThrottle, AuthThrottle
 
@@ -263,7 +264,10 @@ class TokenView(APIView):
     def post(self, request):
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # With the request, so django-axes counts the attempt toward the sign-in lockout.
         user = authenticate(request, **data.validated_data)
+        if getattr(request, "axes_locked_out", False):
+            raise LockedOut()  # even with the right password
         if user is None:
             raise exceptions.ValidationError(
                 exceptions.ErrorDetail(

@@ -99,6 +99,21 @@ class DatabaseBusy(exceptions.APIException):
         self.wait = BUSY_RETRY_AFTER_SECONDS  # DRF sends it as Retry-After
 
 
+class LockedOut(exceptions.APIException):
+    """Sign-in refused by the lockout (django-axes), whatever the password."""
+
+    status_code = 429
+    default_code = "locked_out"
+
+    def __init__(self):
+        from django.conf import settings
+
+        from recsite.security import lockout_message
+
+        super().__init__(lockout_message())
+        self.wait = int(settings.AXES_COOLOFF_TIME.total_seconds())  # sent as Retry-After
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is too large."

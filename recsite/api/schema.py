@@ -17,7 +17,10 @@ ERROR_DESCRIPTIONS = {
     "404": "No such object, or a page past the last one (`not_found`).",
     "413": "The request body is larger than the server accepts (`too_large`).",
     "415": "The body is not `application/json` (`unsupported_media_type`).",
-    "429": "Too many requests (`throttled`); the `Retry-After` header says when to retry.",
+    "429": "Too many requests (`throttled`), or sign-in locked after repeated failures "
+    "(`locked_out`, token requests); the `Retry-After` header says when to retry.",
+    "503": "The database was busy with other writes (`database_busy`); retry after the "
+    "`Retry-After` header's seconds.",
 }
 
 
@@ -32,6 +35,8 @@ class AutoSchema(openapi.AutoSchema):
             codes.append("400")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
+        if self.method not in ("GET", "HEAD", "OPTIONS"):
+            codes.append("503")  # a write that timed out waiting for a database lock
         if "{" in self.path or self._get_paginator():
             codes.append("404")
         return codes
