@@ -73,21 +73,20 @@ def test_the_database_refuses_a_case_only_duplicate_whatever_the_path(demo):
         get_user_model().objects.create(username="DEMO")
 
 
-def test_importer_refuses_a_namespace_outside_the_rule(tmp_path):
-    (tmp_path / "r.csv").write_text("user,item,rating\n1,1,4\n")
-    with pytest.raises(CommandError, match="namespace"):
+@pytest.mark.parametrize(
+    "lines, options, named",
+    [
+        (["1,1,4"], ["--namespace", "\uff4d\uff4c"], "namespace"),  # fullwidth "ml"
+        (["1,1,4", f"{CYRILLIC_DEMO},1,3"], ["--format", "csv"], "username"),
+    ],
+    ids=["namespace", "user-id"],
+)
+def test_importer_refuses_names_outside_the_rule_and_imports_nothing(
+    tmp_path, lines, options, named
+):
+    (tmp_path / "r.csv").write_text("user,item,rating\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CommandError, match=named):
         call_command(
-            "import_ratings", str(tmp_path / "r.csv"), "--namespace", "\uff4d\uff4c",
-            verbosity=0, stdout=StringIO(),
-        )  # fmt: skip
-    assert not get_user_model().objects.exists()
-
-
-def test_importer_refuses_user_ids_that_make_a_name_outside_the_rule(tmp_path):
-    (tmp_path / "r.csv").write_text(f"user,item,rating\n1,1,4\n{CYRILLIC_DEMO},1,3\n")
-    with pytest.raises(CommandError, match="username"):
-        call_command(
-            "import_ratings", str(tmp_path / "r.csv"), "--format", "csv",
-            verbosity=0, stdout=StringIO(),
-        )  # fmt: skip
+            "import_ratings", str(tmp_path / "r.csv"), *options, verbosity=0, stdout=StringIO()
+        )
     assert not get_user_model().objects.exists()

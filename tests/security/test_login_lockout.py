@@ -40,11 +40,12 @@ def _signed_in(client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def test_html_login_locks_the_account_and_says_so(demo):
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_login_pages_lock_the_account_and_say_so(demo, path):
     client = Client()
     for _ in range(LIMIT):
-        _html_login(client, "demo", "wrong")
-    response = _html_login(client, "demo", PASSWORD)
+        _html_login(client, "demo", "wrong", path=path)
+    response = _html_login(client, "demo", PASSWORD, path=path)
     assert response.status_code == 429
     assert b"Too many failed sign-in attempts" in response.content
     assert not _signed_in(client)
@@ -71,15 +72,6 @@ def test_a_forged_x_forwarded_for_is_the_same_address(demo):
         _html_login(Client(HTTP_X_FORWARDED_FOR=f"10.0.0.{n}"), f"x{n}", "wrong")
     forged = Client(HTTP_X_FORWARDED_FOR="10.0.0.99")
     assert _html_login(forged, "demo", PASSWORD).status_code == 429
-
-
-def test_admin_login_is_locked_too(demo):
-    client = Client()
-    for _ in range(LIMIT):
-        _html_login(client, "demo", "wrong", path="/admin/login/")
-    response = _html_login(client, "demo", PASSWORD, path="/admin/login/")
-    assert response.status_code == 429
-    assert b"Too many failed sign-in attempts" in response.content
 
 
 def test_api_token_failures_count_toward_the_same_lockout(demo):
