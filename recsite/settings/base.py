@@ -131,7 +131,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "recsite.security.client_address"
 AXES_USERNAME_CALLABLE = "recsite.security.lockout_username"
 AXES_LOCKOUT_CALLABLE = "recsite.security.lockout_response"
-AXES_RESET_ON_SUCCESS = True
+# Not reset by a success: an attacker signing in to their own account between guesses
+# would clear the counts against the account under attack. Counts lapse after the cool-off.
+AXES_RESET_ON_SUCCESS = False
 AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

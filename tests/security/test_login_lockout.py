@@ -100,3 +100,15 @@ def test_staff_unlock_in_the_admin(demo):
     client = Client()
     assert _html_login(client, "demo", PASSWORD).status_code == 302
     assert _signed_in(client)
+
+
+def test_signing_in_to_ones_own_account_does_not_reset_the_count_against_another(demo):
+    """A success resets nothing: else an attacker with an account could sign in to it
+    between guesses and clear the counts against the account under attack."""
+    UserFactory(username="mallory")
+    attacker = Client(REMOTE_ADDR="192.0.2.66")
+    for _ in range(LIMIT - 1):
+        _html_login(attacker, "demo", "wrong")
+    assert _html_login(attacker, "mallory", PASSWORD).status_code == 302
+    _html_login(Client(REMOTE_ADDR="192.0.2.66"), "demo", "wrong")
+    assert _html_login(Client(REMOTE_ADDR="198.51.100.7"), "demo", PASSWORD).status_code == 429
