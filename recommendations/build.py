@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommendations import store
+from recommendations import reasons, store
 from recommendations.conf import get as option
 from recommendations.engine import (
     Baselines,
@@ -226,6 +226,7 @@ def compute_ready(
             hidden=unshown,
             n=length,
             user_weight=option("USER_WEIGHT"),
+            min_neighbour_mean=reasons.evidence_floor(csr.data[lo:hi]),
         )
         out[user_id] = store.encode_ready(stamp, ready_rows(result, m))
     return out
@@ -242,7 +243,9 @@ def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
     rows["people"] = result.neighbour_counts
     rows["people_sum"] = result.neighbour_sums
     rows["because_items"] = _padded_ids(result.because_items, matrix.item_ids)
-    rows["because_users"] = _padded_ids(result.because_users, matrix.user_ids)
+    # because_users stays -1: who rated an item is never shown (recommendations/reasons.py),
+    # so it is not kept either.
+    rows["because_users"] = -1
     return rows
 
 

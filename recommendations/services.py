@@ -22,7 +22,7 @@ from django.utils import timezone
 from catalog import selectors as catalog_selectors
 from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
-from recommendations import build, store
+from recommendations import build, reasons, store
 from recommendations.conf import get as option
 from recommendations.engine import Baselines, RatingMatrix, predict, recommend
 from recommendations.models import RecomputeRun
@@ -30,7 +30,6 @@ from recommendations.models import RecomputeRun
 logger = logging.getLogger(__name__)
 
 PERSONAL, POPULAR = "personal", "popular"
-_UNAVAILABLE = "Personal recommendations are briefly unavailable; showing popular items."
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,9 @@ class Suggestion:
     item: Item | ItemCard
     score: float
     reason: str
+    # The user's own items behind it (with ``explain``). Never the people behind it: see
+    # recommendations/reasons.py.
     because_items: list[Item | ItemCard] = field(default_factory=list)
-    because_users: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class RecommendationList:
     model_version: str | None
     # Why a popular list was served instead of a personal one (shown to people, in words).
     note: str = ""
+    # The answer will change by itself soon (no model yet, Redis away, or this user's
+    # update is on its way): pages check again instead of asking the user to act.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,9 @@ def _live() -> tuple[store.LiveModel | None, str]:
         model = store.live_model()
     except store.RedisUnavailable as error:
         logger.warning("Redis unavailable, serving popular items: %s", error)
-        return None, _UNAVAILABLE
+        return None, reasons.note_unavailable()
     if model is None:
-        return None, "Recommendations are being prepared; showing popular items."
+        return None, reasons.note_preparing()
     return model, ""
 
 
@@ -108,11 +111,7 @@ def popular_items(
         if item.pk in exclude or item.pk in seen:
             continue
         seen.add(item.pk)
-        reason = (
-            f"Rated {item.rating_average:.1f} on average by {item.rating_count} people"
-            if item.rating_count
-            else "New in the catalogue"
-        )
+        reason = reasons.popular_reason(item.rating_count, item.rating_average)
         suggestions.append(Suggestion(item=item, score=item.rating_average or 0.0, reason=reason))
         if len(suggestions) == limit:
             break
@@ -153,7 +152,7 @@ def recommendations_for_user(
             stored = _from_ready_list(live[0], user.pk, limit, explain)
         except store.RedisUnavailable as error:  # don't wait for Redis a second time
             logger.warning("Redis failed mid-request: %s", error)
-            live, stored = (None, _UNAVAILABLE), None
+            live, stored = (None, reasons.note_unavailable()), None
         if stored is not None:
             return stored
     return _personal(
@@ -205,20 +204,21 @@ def _personal(
     *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True,
     explain=False, live=None,
 ) -> RecommendationList:  # fmt: skip
-    def popular(exclude=(), note=""):
+    def popular(exclude=(), note="", pending=False):
         if not fallback:
-            return RecommendationList([], POPULAR, None, note)
-        return popular_items(genre=genre, limit=limit, exclude=exclude, note=note)
+            return RecommendationList([], POPULAR, None, note, pending)
+        fallback_list = popular_items(genre=genre, limit=limit, exclude=exclude, note=note)
+        return RecommendationList(fallback_list.suggestions, POPULAR, None, note, pending)
 
     if not user.is_authenticated:
         return popular()
     rated, scores = _live_ratings(user.pk)
-    needed = option("MIN_RATINGS_FOR_PERSONAL")
+    needed = reasons.personal_threshold()
     if rated.size < needed:
-        return popular(rated.tolist(), f"Rate at least {needed} items to get personal suggestions.")
+        return popular(rated.tolist(), reasons.note_few_ratings(needed))
     model, note = live if live is not None else _live()
     if model is None:
-        return popular(rated.tolist(), note)
+        return popular(rated.tolist(), note, pending=True)
     hidden = _hidden(user.pk)
     try:
         # A few spare places: an item deleted since the model was built is skipped.
@@ -228,13 +228,28 @@ def _personal(
         )  # fmt: skip
     except store.RedisUnavailable as error:
         logger.warning("Redis failed mid-request: %s", error)
-        return popular(rated.tolist(), _UNAVAILABLE)
+        return popular(rated.tolist(), reasons.note_unavailable(), pending=True)
     result, _ = _present(rows, limit, explain=explain)
     if not result:
-        return popular(
-            rated.tolist(), "Not enough overlap with other people yet; rate a few more items."
-        )
+        if _catch_up(model, user.pk, rated):
+            return popular(rated.tolist(), reasons.note_preparing(), pending=True)
+        return popular(rated.tolist(), reasons.note_no_overlap())
     return RecommendationList(result, PERSONAL, model.version)
+
+
+def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:
+    """Whether this user's ratings are on their way into the live model: True when the
+    model has no row for the user (they rated while it was being built, when no update
+    could run), after queueing the update that adds it."""
+    from recommendations import receivers
+
+    try:
+        if model.user_neighbours([user_id]).get(user_id) is not None:
+            return False
+    except store.RedisUnavailable:
+        return False
+    receivers.queue_catch_up(user_id, int(rated[-1]))  # any rated item: the row is redone
+    return True
 
 
 def _rank(
@@ -294,6 +309,7 @@ def _rank(
         n=n,
         user_weight=user_weight if item_nb is not None else 1.0,
         exclude_rated=exclude_rated,
+        min_neighbour_mean=reasons.evidence_floor(scores),
     )
     return build.ready_rows(result, matrix)
 
@@ -321,26 +337,25 @@ def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
 
 
 def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
-    because = rows["because_items"] if explain else rows["because_items"][rows["people"] == 0]
-    cards = catalog_selectors.item_cards([*rows["item"].tolist(), *because.ravel().tolist()])
+    columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
+    named = [reasons.needs_items(p, s) for p, s in zip(columns[2], columns[3], strict=True)]
+    because = rows["because_items"] if explain else rows["because_items"][named]
+    cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
     out = []
-    columns = (rows[name].tolist() for name in store.READY_DTYPE.names)
-    for item_id, score, people, people_sum, because_ids, because_users in zip(
-        *columns, strict=True
+    for (item_id, score, people, people_sum), because_ids in zip(
+        zip(*columns, strict=True), rows["because_items"].tolist(), strict=True
     ):
         item = cards.get(item_id)
         if item is None or not item.is_active:
             continue
-        because_items = []
-        if explain or not people:
-            because_items = [cards[i] for i in because_ids if i in cards]
+        because_items = [cards[i] for i in because_ids if i in cards]
+        title = because_items[0].title if because_items else None
         out.append(
             Suggestion(
                 item=item,
                 score=score,
-                reason=_reason(people, people_sum, because_items),
+                reason=reasons.personal_reason(people, people_sum, title),
                 because_items=because_items if explain else [],
-                because_users=[u for u in because_users if u >= 0] if explain else [],
             )
         )
     return out
@@ -352,20 +367,13 @@ def _inactive_item_ids() -> np.ndarray:
     return np.fromiter(ids, dtype=np.int64)
 
 
-def _reason(people: int, people_sum: float, because_items: list[ItemCard]) -> str:
-    if people:
-        mean = people_sum / people
-        who = "1 person" if people == 1 else f"{people} people"
-        return f"{who} with your taste rated it {mean:.1f} on average"
-    if because_items:
-        return f"Because you rated {because_items[0].title}"
-    return "Close to what you rate highly"
-
-
 def because_you_rated(
     *, user, rows: int = 3, limit: int = 6
 ) -> list[tuple[Item, list[SimilarItem]]]:
-    """For a few of the user's recent high ratings, the items most like each."""
+    """For a few of the user's recent high ratings, the items most like each.
+
+    An item appears in one row only: the row of the most recent rating it is close to.
+    """
     if not user.is_authenticated:
         return []
     recent = list(
@@ -389,13 +397,15 @@ def because_you_rated(
     }
     objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(list(wanted))
     out = []
+    shown: set[int] = set()
     for rating in recent:
         nb = lists.get(rating.item_id)
         similar = [
             SimilarItem(objects[int(i)], float(s), int(n))
             for i, s, n in (nb if nb is not None else [])
-            if int(i) in objects
+            if int(i) in objects and int(i) not in shown
         ][:limit]
+        shown.update(s.item.pk for s in similar)
         if similar:
             out.append((rating.item, similar))
     return out
@@ -730,7 +740,7 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
 
 def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated, scores) -> None:
     """Store ``user_id``'s list computed live from ``rated``/``scores``, read after ``stamp``."""
-    if rated.size < option("MIN_RATINGS_FOR_PERSONAL"):
+    if rated.size < reasons.personal_threshold():
         store.client().hdel(store.version_key(model.version, "ready"), user_id)
         return
     rows = _rank(

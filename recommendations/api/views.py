@@ -60,7 +60,7 @@ class SimilarItemsView(APIView):
 
     @extend_schema(
         operation_id="items_similar",
-        summary="Items people who liked this one also liked (item-based neighbours)",
+        summary="Items people who rated this one also rated (item-based neighbours)",
         parameters=[s.LimitQuerySerializer],
         responses=s.SimilarItemSerializer(many=True),
     )

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
-from recommendations import services
+from recommendations import reasons, services
 
 register = template.Library()
 
@@ -24,14 +24,10 @@ BECAUSE_ROW_SIZE = 6
 
 
 def similar_reason(similar) -> str:
-    """One line under an item-based suggestion: the evidence behind it."""
-    if similar.source == services.PERSONAL and similar.support:
-        people = "1 person" if similar.support == 1 else f"{similar.support} people"
-        return f"{people} rated both"
-    item = similar.item
-    if item.rating_count:
-        return f"Rated {item.rating_average:.1f} on average by {item.rating_count} people"
-    return ""
+    """One line under an item-based suggestion: the evidence behind it (reasons.py)."""
+    if similar.source == services.PERSONAL:
+        return reasons.similar_reason(similar.support)
+    return reasons.popular_reason(similar.item.rating_count, similar.item.rating_average)
 
 
 def _cards(similar_items) -> list[dict]:
@@ -44,7 +40,8 @@ def _panel_url(name: str, page_path: str, *args) -> str:
 
 
 def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
-    """User-based suggestions, or (source "popular") a note saying what to do first."""
+    """User-based suggestions, or (source "popular") a note saying what to do first, or
+    (``pending``) that they are on their way: the page then checks again by itself."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
     recs = services.people_like_you(user=user, limit=limit, fallback=False)
@@ -52,6 +49,7 @@ def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZ
         "show": True,
         "recs": recs,
         "personal": recs.source == services.PERSONAL,
+        "pending": recs.pending,
         "page_path": page_path,
         "panel_url": _panel_url("panel_people_like_you", page_path),
     }
@@ -118,7 +116,7 @@ def because_you_rated(context, user):
 
 @register.inclusion_tag("recommendations/_also_liked.html", takes_context=True)
 def also_liked(context, item, limit=PANEL_SIZE):
-    """``{% also_liked item %}``: "People who liked this also liked" for the current user."""
+    """``{% also_liked item %}``: "People who rated this also rated" for the current user."""
     user = context.get("user")
     return also_liked_context(
         item=item, user=user, page_path=_page_path(context), limit=limit
