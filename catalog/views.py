@@ -165,8 +165,11 @@ def rating_remove(request, pk):
 @require_POST
 def item_hide(request, pk):
     item = get_object_or_404(Item, pk=pk)
-    services.item_hide(user=request.user, item=item)
+    rated = selectors.user_scores_for_items(user=request.user, item_ids=[item.pk]).get(item.pk)
+    services.item_hide(user=request.user, item=item)  # also removes the rating
     message = f"{item} will not be suggested to you again."
+    if rated is not None:
+        message += f" Your rating ({rated:g}) was removed."
     if _wants_json(request):
         return JsonResponse({"item": item.pk, "hidden": True, "message": message})
     messages.success(request, f"{message} Undo it on the item's page or under My ratings.")

@@ -255,6 +255,20 @@ def test_not_interested_hides_an_item_and_can_be_undone(client):
     assert _json_post(client, reverse("catalog:item_hide", args=[item.pk])).json()["hidden"] is True
 
 
+def test_not_interested_on_a_rated_item_says_it_removes_the_rating(client):
+    item, me = ItemFactory(title="Meh"), UserFactory()
+    client.force_login(me)
+    services.rating_upsert(user=me, item=item, score=4.5)
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "Not interested (removes your rating)</button>" in page
+    body = _json_post(client, reverse("catalog:item_hide", args=[item.pk])).json()
+    assert "Your rating (4.5) was removed." in body["message"]
+    assert not Rating.objects.filter(user=me, item=item).exists()
+    # And rating it again takes "Not interested" away.
+    client.post(reverse("catalog:rating_submit", args=[item.pk]), {"score": "4"})
+    assert not HiddenItem.objects.filter(user=me, item=item).exists()
+
+
 def test_not_interested_and_my_ratings_need_login(client):
     item = ItemFactory()
     assert reverse("login") in client.post(reverse("catalog:item_hide", args=[item.pk])).url
