@@ -437,7 +437,12 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
 
 
 def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:
-    """The user's nearest neighbours: ids and similarity only, never their ratings."""
+    """The user's nearest neighbours: ids and similarity only, never their ratings.
+
+    Only neighbours who share at least ``REASON_MIN_PEOPLE`` rated items with the user:
+    a similarity over one or two items would tell what that person rated (rate one item,
+    see who appears, and how close).
+    """
     if not user.is_authenticated:
         return []
     model, _ = _live()
@@ -449,10 +454,8 @@ def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:
         return []
     if nb is None:
         return []
-    return [
-        SimilarUser(int(i), float(s))
-        for i, s in zip(nb["id"][:limit], nb["score"][:limit], strict=True)
-    ]
+    nb = nb[nb["support"] >= reasons.min_people()][:limit]
+    return [SimilarUser(int(i), float(s)) for i, s in zip(nb["id"], nb["score"], strict=True)]
 
 
 def predicted_rating(*, user, item: Item) -> PredictedRating:

@@ -126,7 +126,11 @@ class SimilarItemSerializer(serializers.Serializer):
 
 
 class SimilarUserSerializer(serializers.Serializer):
-    """One of my nearest neighbours: who and how close, never what they rated."""
+    """One of my nearest neighbours: who and how close, never what they rated.
+
+    Listed only when we share at least REASON_MIN_PEOPLE (default 3) rated items: a
+    similarity over one or two items would tell what that person rated.
+    """
 
     user_id = serializers.IntegerField()
     similarity = serializers.FloatField()

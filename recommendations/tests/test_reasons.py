@@ -180,3 +180,21 @@ def test_a_user_the_model_has_not_seen_is_caught_up(rec_redis, demo_catalogue):
     assert store.client().exists(store.key("queued", late.pk))
     services.model_update_for_rating(user_id=late.pk, item_ids=store.pending_take(late.pk))
     assert services.people_like_you(user=late).source == services.PERSONAL
+
+
+def test_similar_users_lists_only_people_sharing_enough_items(rec_redis, demo_catalogue):
+    """Rate one item, and similar-users would list who else rated it: a neighbour is
+    listed only when the two share at least REASON_MIN_PEOPLE rated items."""
+    services.recompute_sync()
+    item = Item.objects.order_by("-rating_count").first()
+    prober = UserFactory()
+    Rating.objects.create(user=prober, item=item, score=5)
+    services.model_update_for_rating(user_id=prober.pk, item_ids=[item.pk])
+    row = store.live_model().user_neighbours([prober.pk])[prober.pk]
+    assert row is not None and len(row)  # the model knows who rated that item too...
+    assert services.similar_users(user=prober, limit=50) == []  # ...and does not say
+    demo = get_user_model().objects.get(username="demo")
+    shown = services.similar_users(user=demo, limit=50)
+    assert shown
+    support = dict(store.live_model().user_neighbours([demo.pk])[demo.pk][["id", "support"]])
+    assert all(support[u.user_id] >= option("REASON_MIN_PEOPLE") for u in shown)
