@@ -97,3 +97,20 @@ def published_model(redis_client, transactional_db, eager_celery):
     assert run.version, run.error
     yield run
     services._INPUTS.clear()
+
+
+@pytest.fixture
+def sign_up(live_server):
+    """Sign up through the site's form as ``username``; lands on the home page."""
+    from playwright.sync_api import expect
+
+    def sign_up(page, username, password="correct horse 42"):
+        page.goto(live_server.url)
+        page.get_by_role("link", name="Sign up").first.click()
+        page.locator("#id_username").fill(username)
+        page.locator("#id_password1").fill(password)
+        page.locator("#id_password2").fill(password)
+        page.locator("main").get_by_role("button", name="Sign up").click()
+        expect(page.get_by_role("heading", name="Rate a few things you know")).to_be_visible()
+
+    return sign_up

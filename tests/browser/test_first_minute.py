@@ -25,17 +25,11 @@ def no_model_yet(redis_client, transactional_db, eager_celery):
 
 
 def test_while_the_first_model_is_prepared_the_page_says_so_and_fills_in_by_itself(
-    page, live_server, no_model_yet
+    page, live_server, sign_up, no_model_yet
 ):
     from recommendations import services
 
-    page.goto(live_server.url)
-    page.get_by_role("link", name="Sign up").first.click()
-    page.locator("#id_username").fill("early")
-    page.locator("#id_password1").fill("correct horse 42")
-    page.locator("#id_password2").fill("correct horse 42")
-    page.locator("main").get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("heading", name="Rate a few things you know")).to_be_visible()
+    sign_up(page, "early")
     page.evaluate("window.__sameDocument = true")
 
     strip = page.locator("[data-onboarding]")

@@ -26,14 +26,8 @@ def _panel_items(panel) -> list[str]:
     )
 
 
-def test_sign_up_rate_three_items_and_watch_the_panel_fill_in(page, live_server, published_model):
-    page.goto(live_server.url)
-    page.get_by_role("link", name="Sign up").first.click()
-    page.locator("#id_username").fill("newcomer")
-    page.locator("#id_password1").fill("correct horse 42")
-    page.locator("#id_password2").fill("correct horse 42")
-    page.locator("main").get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("heading", name="Rate a few things you know")).to_be_visible()
+def test_sign_up_rate_three_items_and_watch_the_panel_fill_in(page, sign_up, published_model):
+    sign_up(page, "newcomer")
     panel = page.locator("#panel-people-like-you")
     expect(panel).to_have_attribute("data-source", "popular")
     expect(panel).to_contain_text("Rate at least")
