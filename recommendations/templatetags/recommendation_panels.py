@@ -5,7 +5,7 @@ render small includable fragments from ``templates/recommendations/``. Each frag
 carries a ``data-panel-url`` (``recommendations.views``) that the rating script fetches
 again after a rating, so a panel refreshes without a page reload.
 
-The panels only call ``recommendations.services``, which read the published model from
+The panels only call ``recommendations.reads``, which read the published model from
 Redis plus the user's live ratings: nothing here computes a similarity.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
-from recommendations import reasons, services
+from recommendations import reads, reasons
 
 register = template.Library()
 
@@ -25,7 +25,7 @@ BECAUSE_ROW_SIZE = 6
 
 def similar_reason(similar) -> str:
     """One line under an item-based suggestion: the evidence behind it (reasons.py)."""
-    if similar.source == services.PERSONAL:
+    if similar.source == reads.PERSONAL:
         return reasons.similar_reason(similar.support)
     return reasons.popular_reason(similar.item.rating_count, similar.item.rating_average)
 
@@ -44,11 +44,11 @@ def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZ
     (``pending``) that they are on their way: the page then checks again by itself."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
-    recs = services.people_like_you(user=user, limit=limit, fallback=False)
+    recs = reads.people_like_you(user=user, limit=limit, fallback=False)
     return {
         "show": True,
         "recs": recs,
-        "personal": recs.source == services.PERSONAL,
+        "personal": recs.source == reads.PERSONAL,
         "pending": recs.pending,
         "page_path": page_path,
         "panel_url": _panel_url("panel_people_like_you", page_path),
@@ -59,7 +59,7 @@ def because_you_rated_context(*, user, page_path: str = "") -> dict:
     """Item-based rows for a few of the user's recent high ratings (none without a model)."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
-    rows = services.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
+    rows = reads.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
     return {
         "show": True,
         "rows": [(rated, _cards(similar)) for rated, similar in rows],
@@ -72,8 +72,8 @@ def also_liked_context(*, item, user, page_path: str = "", limit: int = PANEL_SI
     """Items people who liked ``item`` also liked, leaving out what ``user`` rated or hid."""
     if not getattr(user, "is_authenticated", False):
         user = None
-    similar = services.similar_items(item=item, limit=limit, user=user)
-    personal = any(s.source == services.PERSONAL for s in similar)
+    similar = reads.similar_items(item=item, limit=limit, user=user)
+    personal = any(s.source == reads.PERSONAL for s in similar)
     return {
         "show": True,
         "item": item,

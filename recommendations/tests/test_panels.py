@@ -7,7 +7,7 @@ from django.urls import reverse
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
 from catalog.tests.factories import ItemFactory, UserFactory
-from recommendations import services
+from recommendations import pipeline
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def published(rec_redis, demo_catalogue):
     """The demo catalogue with a model published, and the demo user (a Sci-Fi/Action taste)."""
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.version, run.error
     return get_user_model().objects.get(username="demo")
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
 from catalog.tests.factories import ItemFactory, UserFactory
-from recommendations import reasons, services, store
+from recommendations import pipeline, reads, reasons, store
 from recommendations.conf import get as option
 from recommendations.templatetags import recommendation_panels as panels
 
@@ -26,10 +26,9 @@ def scene(rec_redis, demo_catalogue):
     """The demo catalogue, plus items the demo user's neighbours alone rated: one by one
     neighbour (4.5), one by two (4 and 5), one by five who all disliked it (1.5)."""
     demo = get_user_model().objects.get(username="demo")
-    services.recompute_sync()
+    pipeline.recompute_sync()
     neighbours = [
-        get_user_model().objects.get(pk=n.user_id)
-        for n in services.similar_users(user=demo, limit=5)
+        get_user_model().objects.get(pk=n.user_id) for n in reads.similar_users(user=demo, limit=5)
     ]
     assert len(neighbours) == 5
     items = {name: ItemFactory(title=name) for name in ("one", "two", "disliked")}
@@ -38,8 +37,8 @@ def scene(rec_redis, demo_catalogue):
     catalog_services.rating_upsert(user=neighbours[2], item=items["two"], score=5)
     for v in neighbours:
         catalog_services.rating_upsert(user=v, item=items["disliked"], score=1.5)
-    services.recompute_sync()
-    assert {n.user_id for n in services.similar_users(user=demo, limit=50)} >= {
+    pipeline.recompute_sync()
+    assert {n.user_id for n in reads.similar_users(user=demo, limit=50)} >= {
         v.pk for v in neighbours
     }
     return demo, neighbours, items
@@ -72,13 +71,13 @@ def test_no_reason_quotes_fewer_than_the_minimum_and_no_user_id_is_returned(scen
 def test_the_panels_and_stored_lists_follow_the_same_rule(scene, client):
     demo, _, items = scene
     lists = [
-        services.people_like_you(user=demo, limit=500),  # every candidate
-        services.recommendations_for_user(user=demo, limit=option("READY_LIST_LENGTH")),
-        services._from_ready_list(store.live_model(), demo.pk, 30),  # the stored list
+        reads.people_like_you(user=demo, limit=500),  # every candidate
+        reads.recommendations_for_user(user=demo, limit=option("READY_LIST_LENGTH")),
+        reads._from_ready_list(store.live_model(), demo.pk, 30),  # the stored list
     ]
     assert lists[2] is not None
     for result in lists:
-        assert result.source == services.PERSONAL
+        assert result.source == reads.PERSONAL
         for s in result.suggestions:
             assert all(n >= option("REASON_MIN_PEOPLE") for n in _aggregates(s.reason)), s
     client.force_login(demo)
@@ -91,7 +90,7 @@ def test_the_panels_and_stored_lists_follow_the_same_rule(scene, client):
 def test_the_minimum_is_a_setting(scene, settings):
     demo, _, items = scene
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "REASON_MIN_PEOPLE": 2}
-    result = services.people_like_you(user=demo, limit=100)
+    result = reads.people_like_you(user=demo, limit=100)
     reason = {s.item.pk: s.reason for s in result.suggestions}[items["two"].pk]
     assert reason == "2 people with your taste rated it 4.5 on average"
 
@@ -102,35 +101,35 @@ def test_an_item_the_neighbours_disliked_is_not_suggested(scene):
     demo, _, items = scene
     disliked = items["disliked"].pk
     assert disliked not in {
-        s.item.pk for s in services.people_like_you(user=demo, limit=100).suggestions
+        s.item.pk for s in reads.people_like_you(user=demo, limit=100).suggestions
     }
     for limit in (10, 100):  # the stored list, and a live computation
-        result = services.recommendations_for_user(user=demo, limit=limit)
-        assert result.source == services.PERSONAL
+        result = reads.recommendations_for_user(user=demo, limit=limit)
+        assert result.source == reads.PERSONAL
         assert disliked not in {s.item.pk for s in result.suggestions}
     stored = store.live_model().ready_list(demo.pk)[1]
     assert disliked not in stored["item"].tolist()
     # Every suggestion that quotes an average quotes a liked one (4 or more).
-    for s in services.people_like_you(user=demo, limit=100).suggestions:
+    for s in reads.people_like_you(user=demo, limit=100).suggestions:
         for mean in re.findall(r"rated it (\d\.\d) on average", s.reason):
             assert float(mean) >= reasons.LIKED
 
 
 def test_because_you_rated_rows_never_repeat_an_item(client, rec_redis, demo_catalogue):
     demo = get_user_model().objects.get(username="demo")
-    services.recompute_sync()
-    rows = services.because_you_rated(user=demo, rows=3, limit=20)
+    pipeline.recompute_sync()
+    rows = reads.because_you_rated(user=demo, rows=3, limit=20)
     assert len(rows) == 3
     shown = [s.item.pk for _, similar in rows for s in similar]
     assert len(shown) == len(set(shown))
 
 
 def test_also_rated_says_rated_and_counts_only_enough_people(client, rec_redis, demo_catalogue):
-    services.recompute_sync()
+    pipeline.recompute_sync()
     item = Item.objects.order_by("-rating_count").first()
     page = client.get(item.get_absolute_url()).content.decode()
     assert "People who rated this also rated" in page and "who liked" not in page
-    similar = services.similar_items(item=item, limit=50)
+    similar = reads.similar_items(item=item, limit=50)
     for s in similar:
         line = panels.similar_reason(s)
         assert (line == "") == (s.support < option("REASON_MIN_PEOPLE")), (line, s.support)
@@ -170,31 +169,31 @@ def test_evidence_floor_is_the_users_mean_or_neutral_whichever_is_lower():
 def test_a_user_the_model_has_not_seen_is_caught_up(rec_redis, demo_catalogue):
     """Rated while the model was being built (no update could run): the panel says the
     suggestions are on their way and queues the update that adds the user."""
-    services.recompute_sync()
+    pipeline.recompute_sync()
     late = UserFactory()
     for item in Item.objects.order_by("-rating_count")[: reasons.personal_threshold()]:
         Rating.objects.create(user=late, item=item, score=5)
-    result = services.people_like_you(user=late, fallback=False)
-    assert result.source == services.POPULAR and result.pending
+    result = reads.people_like_you(user=late, fallback=False)
+    assert result.source == reads.POPULAR and result.pending
     assert "being prepared" in result.note
     assert store.client().exists(store.key("queued", late.pk))
-    services.model_update_for_rating(user_id=late.pk, item_ids=store.pending_take(late.pk))
-    assert services.people_like_you(user=late).source == services.PERSONAL
+    pipeline.model_update_for_rating(user_id=late.pk, item_ids=store.pending_take(late.pk))
+    assert reads.people_like_you(user=late).source == reads.PERSONAL
 
 
 def test_similar_users_lists_only_people_sharing_enough_items(rec_redis, demo_catalogue):
     """Rate one item, and similar-users would list who else rated it: a neighbour is
     listed only when the two share at least REASON_MIN_PEOPLE rated items."""
-    services.recompute_sync()
+    pipeline.recompute_sync()
     item = Item.objects.order_by("-rating_count").first()
     prober = UserFactory()
     Rating.objects.create(user=prober, item=item, score=5)
-    services.model_update_for_rating(user_id=prober.pk, item_ids=[item.pk])
+    pipeline.model_update_for_rating(user_id=prober.pk, item_ids=[item.pk])
     row = store.live_model().user_neighbours([prober.pk])[prober.pk]
     assert row is not None and len(row)  # the model knows who rated that item too...
-    assert services.similar_users(user=prober, limit=50) == []  # ...and does not say
+    assert reads.similar_users(user=prober, limit=50) == []  # ...and does not say
     demo = get_user_model().objects.get(username="demo")
-    shown = services.similar_users(user=demo, limit=50)
+    shown = reads.similar_users(user=demo, limit=50)
     assert shown
     support = dict(store.live_model().user_neighbours([demo.pk])[demo.pk][["id", "support"]])
     assert all(support[u.user_id] >= option("REASON_MIN_PEOPLE") for u in shown)

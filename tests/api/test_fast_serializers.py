@@ -13,7 +13,7 @@ from recommendations.api.serializers import (
     RecommendationListSerializer,
     SuggestionSerializer,
 )
-from recommendations.services import RecommendationList, Suggestion
+from recommendations.reads import RecommendationList, Suggestion
 
 pytestmark = pytest.mark.django_db
 

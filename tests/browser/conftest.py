@@ -88,15 +88,15 @@ def published_model(redis_client, transactional_db, eager_celery):
     """A small demo catalogue with a recommendation model published in the test Redis."""
     from django.core.management import call_command
 
-    from recommendations import services, store
+    from recommendations import pipeline, store
 
     store._client_for.cache_clear()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     call_command("seed_demo", "--items", "150", "--users", "120", verbosity=0, stdout=StringIO())
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.version, run.error
     yield run
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
 
 
 @pytest.fixture

@@ -14,20 +14,20 @@ def no_model_yet(redis_client, transactional_db, eager_celery):
     """The demo catalogue in the database, and an empty Redis: no model published."""
     from django.core.management import call_command
 
-    from recommendations import services, store
+    from recommendations import pipeline, store
 
     store._client_for.cache_clear()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     call_command("seed_demo", "--items", "150", "--users", "120", verbosity=0, stdout=StringIO())
     assert store.live_model() is None
     yield
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
 
 
 def test_while_the_first_model_is_prepared_the_page_says_so_and_fills_in_by_itself(
     page, live_server, sign_up, no_model_yet
 ):
-    from recommendations import services
+    from recommendations import pipeline
 
     sign_up(page, "early")
     page.evaluate("window.__sameDocument = true")
@@ -58,7 +58,7 @@ def test_while_the_first_model_is_prepared_the_page_says_so_and_fills_in_by_itse
     page.evaluate("window.__sameDocument = true")
 
     # The first model is published (what the worker does on a fresh install).
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.version, run.error
 
     # The panel turns personal by itself: no click, no reload; the rows follow.

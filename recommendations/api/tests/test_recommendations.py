@@ -1,5 +1,5 @@
 """me/recommendations, me/similar-users, items/{id}/similar and predicted-rating, served
-from a model published in the real test Redis through recommendations.services."""
+from a model published in the real test Redis through recommendations.reads."""
 
 import pytest
 from django.test import override_settings
