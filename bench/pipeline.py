@@ -92,10 +92,10 @@ def _worker(env, concurrency: int, log: Path) -> subprocess.Popen:
 
 
 def _timed_recompute() -> float:
-    from recommendations import services
+    from recommendations import pipeline
     from recommendations.models import RecomputeRun
 
-    run = services.recompute_start(trigger="bench")
+    run = pipeline.recompute_start(trigger="bench")
     while True:
         run = RecomputeRun.objects.get(pk=run.pk)
         if run.status in ("succeeded", "failed", "skipped"):
@@ -189,9 +189,9 @@ def freshness(args) -> dict:
 
         from catalog.api.services import auth_token_get_or_create
         from catalog.models import Item, Rating
-        from recommendations import services
+        from recommendations import pipeline
 
-        services.recompute_sync(trigger="bench")
+        pipeline.recompute_sync(trigger="bench")
         user = get_user_model().objects.get(username="ml100k-1")
         token = auth_token_get_or_create(user=user).key
         web_port = redis_server.free_port()

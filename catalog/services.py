@@ -44,10 +44,14 @@ def rating_create_or_replace(*, user, item: Item, score) -> tuple[Rating, bool]:
     Decided inside the transaction that writes, so of simultaneous first ratings exactly
     one reports created: the existing row is locked, and a concurrent first rating is
     caught by the unique constraint and retried as an update (created False).
+
+    Rating an item clears "Not interested" for it (in the same transaction): someone who
+    rates a thing is interested enough to have an opinion.
     """
     score = parse_score(score)
     if not item.is_active:
         raise ValidationError("This item is no longer available for rating.", code="inactive")
+    item_unhide(user=user, item=item)
     rating = Rating.objects.select_for_update().filter(user=user, item=item).first()
     if rating is None:
         try:
@@ -100,7 +104,14 @@ def item_stats_refresh(*, item_ids=None) -> int:
 
 @transaction.atomic
 def item_hide(*, user, item: Item) -> bool:
-    """Mark ``item`` "Not interested" for ``user``; returns False when it already was."""
+    """Mark ``item`` "Not interested" for ``user``; returns False when it already was.
+
+    It also removes the user's rating of it, if any (in the same transaction, with the
+    item's stats and signal as ``rating_delete``): "Not interested" in something one
+    rated 4.5 is a change of mind, and a rating and "Not interested" together would
+    contradict each other. The item page says so on the button.
+    """
+    rating_delete(user=user, item=item)
     _, created = HiddenItem.objects.get_or_create(user=user, item=item)
     if created:
         _send_on_commit(hidden_changed, HiddenItem, user_id=user.pk, item_id=item.pk, hidden=True)

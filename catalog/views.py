@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -14,10 +15,17 @@ from catalog.models import Item
 
 PAGE_SIZE = 24
 MY_RATINGS_PAGE_SIZE = 50
-# Below this many ratings the home page asks the user to rate well-known items first:
-# with fewer, "people like you" has too little to go on.
-ONBOARDING_RATINGS = 5
 ONBOARDING_ITEMS = 10
+
+
+def onboarding_target() -> int:
+    """Below this many ratings the home page asks the user to rate well-known items first.
+
+    The one threshold for "personal" (RECOMMENDATIONS["MIN_RATINGS_FOR_PERSONAL"], env
+    MIN_RATINGS_FOR_PERSONAL): the panels and the API serve popular items below it too.
+    Read from the settings, as catalog never imports recommendations.
+    """
+    return settings.RECOMMENDATIONS["MIN_RATINGS_FOR_PERSONAL"]
 
 
 def _wants_json(request) -> bool:
@@ -55,14 +63,14 @@ def home(request):
         "genre": genre,
         "top_rated": top_rated,
         "popular": popular,
-        "onboarding_target": ONBOARDING_RATINGS,
+        "onboarding_target": onboarding_target(),
     }
     my_count = 0
     if request.user.is_authenticated:
         my_count = selectors.user_rating_list(user=request.user).count()
         context["my_rating_count"] = my_count
     known = []
-    if my_count < ONBOARDING_RATINGS:
+    if my_count < context["onboarding_target"]:
         # Signed out too: the strip shows what rating a few well-known items leads to.
         known = _without(
             selectors.item_most_popular(limit=ONBOARDING_ITEMS + len(hidden)),
@@ -165,8 +173,11 @@ def rating_remove(request, pk):
 @require_POST
 def item_hide(request, pk):
     item = get_object_or_404(Item, pk=pk)
-    services.item_hide(user=request.user, item=item)
+    rated = selectors.user_scores_for_items(user=request.user, item_ids=[item.pk]).get(item.pk)
+    services.item_hide(user=request.user, item=item)  # also removes the rating
     message = f"{item} will not be suggested to you again."
+    if rated is not None:
+        message += f" Your rating ({rated:g}) was removed."
     if _wants_json(request):
         return JsonResponse({"item": item.pk, "hidden": True, "message": message})
     messages.success(request, f"{message} Undo it on the item's page or under My ratings.")
@@ -209,7 +220,7 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
             request,
-            f"Welcome, {user.username}! Rate {ONBOARDING_RATINGS} items you know to get "
+            f"Welcome, {user.username}! Rate {onboarding_target()} items you know to get "
             "personal suggestions.",
         )
         return redirect("home")

@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from recommendations import services
+from recommendations import pipeline, reads
 from recommendations.models import RecomputeRun
 
 
@@ -39,9 +39,9 @@ class RecomputeRunAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
-        latest = services.recompute_latest()
+        latest = pipeline.recompute_latest()
         extra_context["recompute_active"] = bool(latest and latest.is_active)
-        extra_context["model_status"] = services.model_status()
+        extra_context["model_status"] = reads.model_status()
         return super().changelist_view(request, extra_context)
 
     def recompute_now_view(self, request):
@@ -54,7 +54,7 @@ class RecomputeRunAdmin(admin.ModelAdmin):
         if not request.user.has_perm("recommendations.add_recomputerun"):
             self.message_user(request, "You may not start a recompute.", messages.ERROR)
             return
-        run = services.recompute_start(requested_by=request.user, trigger="admin")
+        run = pipeline.recompute_start(requested_by=request.user, trigger="admin")
         self.message_user(
             request, f"Recompute #{run.pk} queued; this page shows its progress.", messages.SUCCESS
         )

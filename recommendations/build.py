@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommendations import store
+from recommendations import ranking, store
 from recommendations.conf import get as option
 from recommendations.engine import (
     Baselines,
@@ -20,7 +20,6 @@ from recommendations.engine import (
     RatingMatrix,
     bm25_weight,
     compute_neighbours,
-    recommend,
 )
 
 # Kinds of rows a version holds, and whether they are indexed by item or by user.
@@ -154,22 +153,7 @@ class ListInputs:
 def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighbours:
     """A kind of neighbour rows read back from the store into the engine's dense form."""
     rows = {row_id: store.decode_neighbours(raw) for row_id, raw in store.read_rows(version, kind)}
-    return dense_neighbours(rows, n_rows, to_index, ROW_KINDS[kind])
-
-
-def dense_neighbours(
-    lists: dict, n_rows: int, to_index, kind: str, measure: str = "cosine"
-) -> Neighbours:
-    """Stored lists ({row id: decoded list, or None when missing}) as the engine's dense
-    ``Neighbours``; ``to_index`` maps ids (rows and neighbours) to the index space."""
-    k = max((len(nb) for nb in lists.values() if nb is not None), default=0) or 1
-    indices = np.full((n_rows, k), -1, dtype=np.int32)
-    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
-    for r, nb in zip(to_index(list(lists)).tolist(), lists.values(), strict=True):
-        if r >= 0 and nb is not None and len(nb):
-            indices[r, : len(nb)] = to_index(nb["id"])
-            scores[r, : len(nb)] = nb["score"]
-    return Neighbours(indices, scores, np.zeros_like(indices), kind=kind, measure=measure)
+    return ranking.dense_neighbours(rows, n_rows, to_index, ROW_KINDS[kind])
 
 
 def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
@@ -197,14 +181,15 @@ def compute_ready(
 ) -> dict[int, bytes]:
     """Stored top-N lists of users ``start..stop-1`` who have enough ratings, by user id.
 
-    Each is exactly what ``services.recommendations_for_user`` computes live for that
-    user from this version (the same ``recommend`` call on the same numbers), kept with
-    the user's taste stamp.
+    Each is exactly what ``reads.recommendations_for_user`` computes live for that user
+    from this version (the same ``ranking.rank`` on the same numbers), kept with the
+    user's taste stamp.
     """
     m = inputs.matrix
     csr = m.csr
     length = option("READY_LIST_LENGTH")
     needed = option("MIN_RATINGS_FOR_PERSONAL")
+    user_weight = option("USER_WEIGHT")
     out = {}
     for u in range(start, stop):
         user_id = int(m.user_ids[u])
@@ -215,43 +200,16 @@ def compute_ready(
         neighbours, _ = lists.user_lists.row(u)
         hidden = lists.hidden.get(user_id)
         unshown = lists.inactive if hidden is None else np.concatenate([hidden, lists.inactive])
-        result = recommend(
-            csr.indices[lo:hi],
-            csr.data[lo:hi],
-            item_neighbours=lists.item_lists,
-            user_neighbours=lists.user_lists if neighbours.size else None,
+        sl = ranking.UserSlice(
             matrix=m,
             user=u,
-            n_items=m.n_items,
-            hidden=unshown,
-            n=length,
-            user_weight=option("USER_WEIGHT"),
+            rated=csr.indices[lo:hi],
+            scores=csr.data[lo:hi],
+            item_neighbours=lists.item_lists,
+            user_neighbours=lists.user_lists if neighbours.size else None,
         )
-        out[user_id] = store.encode_ready(stamp, ready_rows(result, m))
-    return out
-
-
-def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
-    """``recommend``'s result as READY_DTYPE rows with database ids (the neighbour counts
-    and sums make the "N people with your taste rated it X" line)."""
-    rows = np.zeros(result.items.size, dtype=store.READY_DTYPE)
-    if not result.items.size:
-        return rows
-    rows["item"] = matrix.item_ids[result.items]
-    rows["score"] = result.scores
-    rows["people"] = result.neighbour_counts
-    rows["people_sum"] = result.neighbour_sums
-    rows["because_items"] = _padded_ids(result.because_items, matrix.item_ids)
-    rows["because_users"] = _padded_ids(result.because_users, matrix.user_ids)
-    return rows
-
-
-def _padded_ids(groups: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
-    """(len(groups), REASONS) database ids of the first indices of each group, -1 padded."""
-    out = np.full((len(groups), store.REASONS), -1, dtype=np.int64)
-    for row, group in zip(out, groups, strict=True):
-        group = group[: store.REASONS]
-        row[: group.size] = ids[group]
+        rows = ranking.rank(sl, hidden=unshown, n=length, user_weight=user_weight)
+        out[user_id] = store.encode_ready(stamp, rows)
     return out
 
 

@@ -15,7 +15,12 @@ DEFAULTS = {
     "PREDICT_K": 200,
     "PREDICT_SHRINKAGE": 100.0,
     "USER_WEIGHT": 0.7,  # share of the user-user part in the top-N blend
-    "MIN_RATINGS_FOR_PERSONAL": 3,  # below this, panels show popular items instead
+    # The one threshold for "personal": below this many ratings the home page asks for
+    # ratings (onboarding), and panels and the API serve popular items instead.
+    "MIN_RATINGS_FOR_PERSONAL": 3,
+    # Privacy: a reason quotes an aggregate over other people (an average, a count of
+    # people who rated both) only when it covers at least this many (see reasons.py).
+    "REASON_MIN_PEOPLE": 3,
     # Each user's top-N list is stored ready to serve, this long. A request for more than
     # fits (after skipping items deactivated since) is computed live instead.
     "READY_LIST_LENGTH": 30,

@@ -22,6 +22,13 @@ def queue_list_refresh(sender, *, user_id: int, item_id: int, **kwargs) -> None:
     _queue(user_id, None)
 
 
+def queue_catch_up(user_id: int, item_id: int) -> None:
+    """A reader found no row for this user in the live model (they rated while it was
+    being built, when no update could run): queue the update that adds it, debounced
+    like a rating's, so repeated reads queue it once."""
+    _queue(user_id, item_id)
+
+
 def _queue(user_id: int, item_id: int | None) -> None:
     from recommendations import tasks
 

@@ -1,4 +1,4 @@
-"""Celery tasks: thin adapters that take ids and call services (see services.py).
+"""Celery tasks: thin adapters that take ids and call the pipeline (see pipeline.py).
 
 Time limits come from the RECOMMENDATIONS settings at the moment a task is queued; the
 decorator values are only the fallback for a task queued by hand.
@@ -9,7 +9,7 @@ import logging
 from celery import chord, shared_task
 from celery.signals import worker_ready
 
-from recommendations import services, store
+from recommendations import pipeline, store
 from recommendations.conf import get as option
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def _limits() -> dict:
 def recompute(run_id: int) -> str | None:
     """Prepare a run, then fan out its neighbour shards, then its list shards (which read
     the neighbour rows), each stage a chord; the last callback publishes."""
-    prepared = services.recompute_prepare(run_id=run_id)
+    prepared = pipeline.recompute_prepare(run_id=run_id)
     if prepared is None:
         return None
     version, (neighbour_plan, list_plan) = prepared
@@ -41,7 +41,7 @@ def recompute_stage(run_id: int, version: str, plan: list) -> None:
     try:
         _fan_out(run_id, version, plan, recompute_publish.si(run_id).set(**_limits()))
     except Exception as error:  # e.g. the broker is gone: fail the run, free the lock
-        services.recompute_fail(run_id=run_id, error=error)
+        pipeline.recompute_fail(run_id=run_id, error=error)
         raise
 
 
@@ -59,7 +59,7 @@ def _fan_out(run_id: int, version: str, plan: list, callback) -> None:
 
 @shared_task(soft_time_limit=1800, time_limit=1900)
 def recompute_shard(run_id: int, version: str, kind: str, start: int, stop: int) -> int:
-    return services.recompute_shard(
+    return pipeline.recompute_shard(
         run_id=run_id, version=version, kind=kind, start=start, stop=stop
     )
 
@@ -67,18 +67,18 @@ def recompute_shard(run_id: int, version: str, kind: str, start: int, stop: int)
 @shared_task
 def recompute_shard_failed(request, exc, traceback, run_id: int) -> None:
     """Errback of a shard (Celery passes the failed request, exception and traceback)."""
-    services.recompute_fail(run_id=run_id, error=exc)
+    pipeline.recompute_fail(run_id=run_id, error=exc)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
 def recompute_publish(run_id: int) -> str:
-    return services.recompute_publish(run_id=run_id)
+    return pipeline.recompute_publish(run_id=run_id)
 
 
 @shared_task
 def scheduled_recompute() -> int:
     """What beat runs: record a run and start it."""
-    run = services.recompute_start(trigger="schedule")
+    run = pipeline.recompute_start(trigger="schedule")
     return run.pk
 
 
@@ -86,7 +86,7 @@ def scheduled_recompute() -> int:
 def model_update(user_id: int) -> str | None:
     """Refresh one user's row and their changed items' rows in the live version."""
     item_ids = store.pending_take(user_id)
-    return services.model_update_for_rating(user_id=user_id, item_ids=item_ids)
+    return pipeline.model_update_for_rating(user_id=user_id, item_ids=item_ids)
 
 
 @worker_ready.connect
@@ -96,6 +96,6 @@ def _first_model(sender=None, **kwargs) -> None:
         return
     try:
         if store.live_model() is None and store.lock_holder() is None:
-            services.recompute_start(trigger="first start")
+            pipeline.recompute_start(trigger="first start")
     except Exception as error:  # the worker must start even if this check cannot run
         logger.warning("could not check for a published model: %s", error)

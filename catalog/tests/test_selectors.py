@@ -64,7 +64,7 @@ def test_the_taste_stamp_moves_with_every_change_to_ratings_or_hidden_items():
     from catalog.importers.loader import ratings_bulk_upsert
 
     user = UserFactory()
-    items = [ItemFactory() for _ in range(3)]
+    items = [ItemFactory() for _ in range(4)]
     seen = {selectors.user_taste_stamp(user_id=user.pk)}
 
     def changed():
@@ -83,10 +83,10 @@ def test_the_taste_stamp_moves_with_every_change_to_ratings_or_hidden_items():
     services.item_hide(user=user, item=items[2])
     changed()
     one_hidden = selectors.user_taste_stamp(user_id=user.pk)
-    services.item_hide(user=user, item=items[1])
+    services.item_hide(user=user, item=items[3])  # unrated: hiding a rated one unrates it
     changed()
     # Back to an earlier hidden set: its stamp again (lists made for it are right again).
-    services.item_unhide(user=user, item=items[1])
+    services.item_unhide(user=user, item=items[3])
     assert selectors.user_taste_stamp(user_id=user.pk) == one_hidden
     services.item_unhide(user=user, item=items[2])
     assert selectors.user_taste_stamp(user_id=user.pk) == none_hidden

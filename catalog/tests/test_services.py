@@ -89,3 +89,54 @@ def test_hiding_an_item_is_idempotent_and_reversible():
     assert user_hidden_item_ids(user=user) == {item.pk}
     assert services.item_unhide(user=user, item=item) is True
     assert user_hidden_item_ids(user=user) == set()
+
+
+def _record(signal):
+    sent = []
+
+    def receiver(sender, **kwargs):
+        sent.append({k: v for k, v in kwargs.items() if k != "signal"})
+
+    signal.connect(receiver, weak=False, dispatch_uid=f"test-{id(sent)}")
+    return sent, lambda: signal.disconnect(dispatch_uid=f"test-{id(sent)}")
+
+
+def test_rating_a_hidden_item_clears_not_interested(django_capture_on_commit_callbacks):
+    from catalog.selectors import user_hidden_item_ids
+    from catalog.signals import hidden_changed
+
+    user, item = UserFactory(), ItemFactory()
+    services.item_hide(user=user, item=item)
+    hides, stop = _record(hidden_changed)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.rating_upsert(user=user, item=item, score=4.5)
+    finally:
+        stop()
+    assert user_hidden_item_ids(user=user) == set()
+    assert Rating.objects.get(user=user, item=item).score == 4.5
+    assert hides == [{"user_id": user.pk, "item_id": item.pk, "hidden": False}]
+
+
+def test_not_interested_removes_the_rating_and_keeps_stats_in_step(
+    django_capture_on_commit_callbacks,
+):
+    from catalog.selectors import user_hidden_item_ids
+    from catalog.signals import hidden_changed
+
+    user, other, item = UserFactory(), UserFactory(), ItemFactory()
+    services.rating_upsert(user=user, item=item, score=4.5)
+    services.rating_upsert(user=other, item=item, score=2)
+    rates, stop_rates = _record(rating_changed)
+    hides, stop_hides = _record(hidden_changed)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.item_hide(user=user, item=item) is True
+    finally:
+        stop_rates()
+        stop_hides()
+    assert not Rating.objects.filter(user=user, item=item).exists()
+    assert user_hidden_item_ids(user=user) == {item.pk}
+    assert _stats(item) == (1, 2.0)
+    assert rates == [{"user_id": user.pk, "item_id": item.pk, "score": None}]
+    assert hides == [{"user_id": user.pk, "item_id": item.pk, "hidden": True}]

@@ -161,7 +161,15 @@ def _json_post(client, url, data=None):
     return client.post(url, data or {}, HTTP_ACCEPT="application/json")
 
 
-def test_home_asks_a_new_user_to_rate_well_known_items_until_they_have_five(client):
+def test_home_asks_a_new_user_to_rate_well_known_items_until_the_personal_threshold(
+    client, settings
+):
+    """One threshold for "personal": the onboarding strip asks for exactly as many
+    ratings as the panels and the API need (RECOMMENDATIONS["MIN_RATINGS_FOR_PERSONAL"])."""
+    from recommendations.reasons import personal_threshold
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MIN_RATINGS_FOR_PERSONAL": 4}
+    assert personal_threshold() == 4
     items = [ItemFactory(title=f"Famous {n}") for n in range(12)]
     for n, item in enumerate(items):
         for _ in range(12 - n):
@@ -170,18 +178,20 @@ def test_home_asks_a_new_user_to_rate_well_known_items_until_they_have_five(clie
     client.force_login(me)
     page = client.get(reverse("home")).content.decode()
     assert "Rate a few things you know" in page
-    assert "<strong data-my-rating-count>0</strong> of 5 rated" in page
+    assert "<strong data-my-rating-count>0</strong> of 4 rated" in page
+    assert 'data-target="4"' in page
     # The best known come first, each with its own star control.
     assert page.index("Famous 0") < page.index("Famous 5")
     assert page.count(f'data-rating-form data-item="{items[0].pk}"') >= 1
-    for item in items[:4]:
+    for item in items[:3]:
         services.rating_upsert(user=me, item=item, score=3)
     page = client.get(reverse("home")).content.decode()
-    assert "<strong data-my-rating-count>4</strong> of 5 rated" in page
+    assert "<strong data-my-rating-count>3</strong> of 4 rated" in page
+    assert "Rate at least 4 items to get personal suggestions." in page  # the panel agrees
     services.rating_upsert(user=me, item=items[4], score=3)
     page = client.get(reverse("home")).content.decode()
     assert "Rate a few things you know" not in page
-    assert 'id="panel-people-like-you"' in page
+    assert 'id="panel-people-like-you"' in page and "Rate at least" not in page
 
 
 def test_rating_in_the_background_returns_json_for_the_page_to_update(client):
@@ -253,6 +263,20 @@ def test_not_interested_hides_an_item_and_can_be_undone(client):
     client.post(reverse("catalog:item_unhide", args=[item.pk]))
     assert not HiddenItem.objects.exists()
     assert _json_post(client, reverse("catalog:item_hide", args=[item.pk])).json()["hidden"] is True
+
+
+def test_not_interested_on_a_rated_item_says_it_removes_the_rating(client):
+    item, me = ItemFactory(title="Meh"), UserFactory()
+    client.force_login(me)
+    services.rating_upsert(user=me, item=item, score=4.5)
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "Not interested (removes your rating)</button>" in page
+    body = _json_post(client, reverse("catalog:item_hide", args=[item.pk])).json()
+    assert "Your rating (4.5) was removed." in body["message"]
+    assert not Rating.objects.filter(user=me, item=item).exists()
+    # And rating it again takes "Not interested" away.
+    client.post(reverse("catalog:rating_submit", args=[item.pk]), {"score": "4"})
+    assert not HiddenItem.objects.filter(user=me, item=item).exists()
 
 
 def test_not_interested_and_my_ratings_need_login(client):

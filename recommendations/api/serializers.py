@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.api.serializers import ItemRefSerializer, ItemSerializer, TopListQuerySerializer
+from recommendations import reasons
 from recommendations.models import RecomputeRun
 
 
@@ -14,7 +15,7 @@ class RecommendationQuerySerializer(TopListQuerySerializer):
     explain = serializers.BooleanField(
         required=False,
         default=False,
-        help_text="Add `because`: my rated items and the neighbour users behind each one.",
+        help_text="Add `because`: my own rated items behind each suggestion.",
     )
 
 
@@ -23,21 +24,35 @@ class LimitQuerySerializer(serializers.Serializer):
 
 
 class BecauseSerializer(serializers.Serializer):
+    """The evidence behind a suggestion that is the caller's own: never other people.
+
+    `because` lists the caller's rated items that point at the suggestion most (the
+    item-based part of the ranking, strongest first, at most 3). It names no other
+    person: the people-based part shows only in `reason`, as an aggregate over at least
+    `REASON_MIN_PEOPLE` people (default 3), because an average over one or two people
+    next to who they are would tell anyone what those people rated.
+    """
+
     items = ItemRefSerializer(
-        many=True, source="because_items", help_text="My rated items it is close to."
-    )
-    users = serializers.ListField(
-        child=serializers.IntegerField(),
-        source="because_users",
-        help_text="Ids of people with my taste who rated it (ids only, never their ratings).",
+        many=True,
+        source="because_items",
+        help_text="My rated items it is closest to, strongest first (at most 3). "
+        "Never other people's ids or ratings.",
     )
 
 
 class SuggestionSerializer(serializers.Serializer):
     item = ItemSerializer()
     score = serializers.FloatField(help_text="Ranking score; comparable within one list.")
-    reason = serializers.CharField(help_text="One line for people.")
-    because = serializers.SerializerMethodField()
+    reason = serializers.CharField(
+        help_text='One line for people. It quotes an aggregate over other people ("4 '
+        'people with your taste rated it 4.3 on average") only when it covers at least '
+        "REASON_MIN_PEOPLE people (default 3) and their average is 4 or more; otherwise it "
+        'names one of my items ("Because you rated ...") or says it in words.'
+    )
+    because = serializers.SerializerMethodField(
+        help_text="With `explain=true`: my own items behind the suggestion; else null."
+    )
 
     @extend_schema_field(BecauseSerializer(allow_null=True))
     def get_because(self, suggestion):
@@ -60,10 +75,7 @@ def _suggestion(suggestion, explain) -> dict:
 def _because(suggestion, explain) -> dict | None:
     if not explain:
         return None
-    return {
-        "items": [_ref(item) for item in suggestion.because_items],
-        "users": [int(u) for u in suggestion.because_users],
-    }
+    return {"items": [_ref(item) for item in suggestion.because_items]}
 
 
 class RecommendationListSerializer(serializers.Serializer):
@@ -74,6 +86,11 @@ class RecommendationListSerializer(serializers.Serializer):
     )
     model_version = serializers.CharField(allow_null=True)
     note = serializers.CharField(allow_blank=True, help_text="Why the fallback was served.")
+    pending = serializers.BooleanField(
+        help_text="True when the fallback is temporary and will turn personal by itself "
+        "(the model is being prepared, or my latest ratings are being added to it): ask "
+        "again in a few seconds. False when the answer holds until I rate more."
+    )
     results = SuggestionSerializer(many=True, source="suggestions")
 
     def to_representation(self, result):
@@ -83,6 +100,7 @@ class RecommendationListSerializer(serializers.Serializer):
             "source": result.source,
             "model_version": result.model_version,
             "note": result.note,
+            "pending": result.pending,
             "results": [_suggestion(s, explain) for s in result.suggestions],
         }
 
@@ -96,11 +114,24 @@ class SimilarItemSerializer(serializers.Serializer):
     score = serializers.FloatField(
         allow_null=True, help_text="Similarity; null when the list is the popular fallback."
     )
-    support = serializers.IntegerField(help_text="People who rated both items.")
+    support = serializers.SerializerMethodField(
+        help_text="People who rated both items (whatever they gave); null when fewer than "
+        "REASON_MIN_PEOPLE (default 3), so that no one can tell what one person rated."
+    )
     source = serializers.ChoiceField(choices=["personal", "popular"])
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_support(self, similar):
+        return reasons.shown_support(similar.support)
 
 
 class SimilarUserSerializer(serializers.Serializer):
+    """One of my nearest neighbours: who and how close, never what they rated.
+
+    Listed only when we share at least REASON_MIN_PEOPLE (default 3) rated items: a
+    similarity over one or two items would tell what that person rated.
+    """
+
     user_id = serializers.IntegerField()
     similarity = serializers.FloatField()
 

@@ -1,5 +1,6 @@
-"""JSON views of recommendations. Thin: every answer comes from ``recommendations.services``,
-the same functions the pages use; nothing here scores or ranks.
+"""JSON views of recommendations. Thin: every answer comes from ``recommendations.reads``
+(``pipeline`` for a recompute), the same functions the pages use; nothing here scores or
+ranks.
 """
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -9,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api.views import item_or_404
-from recommendations import services
+from recommendations import pipeline, reads
 from recommendations.api import serializers as s
 from recsite.api.errors import ErrorSerializer
 from recsite.api.query import validated_query
@@ -27,7 +28,7 @@ class MyRecommendationsView(APIView):
     )
     def get(self, request):
         query = validated_query(s.RecommendationQuerySerializer, request)
-        result = services.recommendations_for_user(
+        result = reads.recommendations_for_user(
             user=request.user,
             limit=query["limit"],
             genre=query.get("genre", ""),
@@ -50,7 +51,7 @@ class MySimilarUsersView(APIView):
     )
     def get(self, request):
         query = validated_query(s.LimitQuerySerializer, request)
-        users = services.similar_users(user=request.user, limit=query["limit"])
+        users = reads.similar_users(user=request.user, limit=query["limit"])
         return Response(s.SimilarUserSerializer(users, many=True).data)
 
 
@@ -60,14 +61,14 @@ class SimilarItemsView(APIView):
 
     @extend_schema(
         operation_id="items_similar",
-        summary="Items people who liked this one also liked (item-based neighbours)",
+        summary="Items people who rated this one also rated (item-based neighbours)",
         parameters=[s.LimitQuerySerializer],
         responses=s.SimilarItemSerializer(many=True),
     )
     def get(self, request, item_id: int):
         query = validated_query(s.LimitQuerySerializer, request)
         item = item_or_404(item_id)
-        similar = services.similar_items(item=item, limit=query["limit"], user=request.user)
+        similar = reads.similar_items(item=item, limit=query["limit"], user=request.user)
         return Response(s.SimilarItemSerializer(similar, many=True).data)
 
 
@@ -82,7 +83,7 @@ class PredictedRatingView(APIView):
     )
     def get(self, request, item_id: int):
         item = item_or_404(item_id)
-        prediction = services.predicted_rating(user=request.user, item=item)
+        prediction = reads.predicted_rating(user=request.user, item=item)
         body = {
             "item": item.pk,
             "score": prediction.score,
@@ -110,7 +111,7 @@ class RecomputeView(APIView):
         },
     )
     def get(self, request):
-        run = services.recompute_latest()
+        run = pipeline.recompute_latest()
         if run is None:
             raise exceptions.NotFound("No recompute has run yet.")
         return Response(s.RecomputeRunSerializer(run).data)
@@ -122,5 +123,5 @@ class RecomputeView(APIView):
         responses={202: s.RecomputeRunSerializer},
     )
     def post(self, request):
-        run = services.recompute_start(requested_by=request.user, trigger="api")
+        run = pipeline.recompute_start(requested_by=request.user, trigger="api")
         return Response(s.RecomputeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -139,6 +139,7 @@ def recommend(
     alpha: float = 1.0,
     n_reasons: int = 3,
     exclude_rated: bool = True,
+    min_neighbour_mean: float | None = None,
 ) -> Recommendations:
     """Top-n unrated, unhidden items for one user, with reasons.
 
@@ -158,6 +159,9 @@ def recommend(
         n_reasons: reasons kept per item.
         exclude_rated: when False, the user's rated items compete with the rest (their
             evidence is scored like any other item's).
+        min_neighbour_mean: when set, items that the user's neighbours rated below this
+            on average are left out (negative evidence: the user part counts any rating
+            as evidence for an item, a low one too). Needs the user part.
     """
     rated = np.asarray(rated_items, dtype=np.int64).ravel()
     w = _weights(rated_scores, weighting).ravel()
@@ -183,6 +187,11 @@ def recommend(
     use_user = user_neighbours is not None and matrix is not None and user is not None and user >= 0
     if use_user:
         s_u, user_info = _user_part(user_neighbours, matrix, user, weighting, alpha)
+        if min_neighbour_mean is not None:
+            _, cols, _, ratings = user_info
+            counts = np.bincount(cols, minlength=n_items)[:n_items]
+            sums = np.bincount(cols, weights=ratings.astype(np.float64), minlength=n_items)
+            mask &= ~((counts > 0) & (sums[:n_items] < min_neighbour_mean * counts))
         total += user_weight * _normalise(s_u, mask)
     if item_info is not None:
         total += (1.0 - user_weight if use_user else 1.0) * _normalise(s_i, mask)

@@ -5,7 +5,7 @@ render small includable fragments from ``templates/recommendations/``. Each frag
 carries a ``data-panel-url`` (``recommendations.views``) that the rating script fetches
 again after a rating, so a panel refreshes without a page reload.
 
-The panels only call ``recommendations.services``, which read the published model from
+The panels only call ``recommendations.reads``, which read the published model from
 Redis plus the user's live ratings: nothing here computes a similarity.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
-from recommendations import services
+from recommendations import reads, reasons
 
 register = template.Library()
 
@@ -24,14 +24,10 @@ BECAUSE_ROW_SIZE = 6
 
 
 def similar_reason(similar) -> str:
-    """One line under an item-based suggestion: the evidence behind it."""
-    if similar.source == services.PERSONAL and similar.support:
-        people = "1 person" if similar.support == 1 else f"{similar.support} people"
-        return f"{people} rated both"
-    item = similar.item
-    if item.rating_count:
-        return f"Rated {item.rating_average:.1f} on average by {item.rating_count} people"
-    return ""
+    """One line under an item-based suggestion: the evidence behind it (reasons.py)."""
+    if similar.source == reads.PERSONAL:
+        return reasons.similar_reason(similar.support)
+    return reasons.popular_reason(similar.item.rating_count, similar.item.rating_average)
 
 
 def _cards(similar_items) -> list[dict]:
@@ -44,14 +40,16 @@ def _panel_url(name: str, page_path: str, *args) -> str:
 
 
 def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZE) -> dict:
-    """User-based suggestions, or (source "popular") a note saying what to do first."""
+    """User-based suggestions, or (source "popular") a note saying what to do first, or
+    (``pending``) that they are on their way: the page then checks again by itself."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
-    recs = services.people_like_you(user=user, limit=limit, fallback=False)
+    recs = reads.people_like_you(user=user, limit=limit, fallback=False)
     return {
         "show": True,
         "recs": recs,
-        "personal": recs.source == services.PERSONAL,
+        "personal": recs.source == reads.PERSONAL,
+        "pending": recs.pending,
         "page_path": page_path,
         "panel_url": _panel_url("panel_people_like_you", page_path),
     }
@@ -61,7 +59,7 @@ def because_you_rated_context(*, user, page_path: str = "") -> dict:
     """Item-based rows for a few of the user's recent high ratings (none without a model)."""
     if not getattr(user, "is_authenticated", False):  # "" when a template has no user
         return {"show": False}
-    rows = services.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
+    rows = reads.because_you_rated(user=user, rows=BECAUSE_ROWS, limit=BECAUSE_ROW_SIZE)
     return {
         "show": True,
         "rows": [(rated, _cards(similar)) for rated, similar in rows],
@@ -74,8 +72,8 @@ def also_liked_context(*, item, user, page_path: str = "", limit: int = PANEL_SI
     """Items people who liked ``item`` also liked, leaving out what ``user`` rated or hid."""
     if not getattr(user, "is_authenticated", False):
         user = None
-    similar = services.similar_items(item=item, limit=limit, user=user)
-    personal = any(s.source == services.PERSONAL for s in similar)
+    similar = reads.similar_items(item=item, limit=limit, user=user)
+    personal = any(s.source == reads.PERSONAL for s in similar)
     return {
         "show": True,
         "item": item,
@@ -118,7 +116,7 @@ def because_you_rated(context, user):
 
 @register.inclusion_tag("recommendations/_also_liked.html", takes_context=True)
 def also_liked(context, item, limit=PANEL_SIZE):
-    """``{% also_liked item %}``: "People who liked this also liked" for the current user."""
+    """``{% also_liked item %}``: "People who rated this also rated" for the current user."""
     user = context.get("user")
     return also_liked_context(
         item=item, user=user, page_path=_page_path(context), limit=limit

@@ -3,18 +3,16 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from recommendations import services, store
+from recommendations import pipeline, store
 
 
 @pytest.fixture
 def rec_redis(redis_client):
     """The empty test Redis (the test settings point the store at it), no cached inputs."""
     store._client_for.cache_clear()
-    services._INPUTS.clear()
-    services._LIST_INPUTS.clear()
+    pipeline.model_state_clear()
     yield redis_client
-    services._INPUTS.clear()
-    services._LIST_INPUTS.clear()
+    pipeline.model_state_clear()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.urls import reverse
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
 from catalog.tests.factories import ItemFactory, UserFactory
-from recommendations import services
+from recommendations import pipeline
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def published(rec_redis, demo_catalogue):
     """The demo catalogue with a model published, and the demo user (a Sci-Fi/Action taste)."""
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.version, run.error
     return get_user_model().objects.get(username="demo")
 
@@ -30,10 +30,11 @@ def test_home_fills_people_like_you_with_a_reason_per_item(client, published):
     page = client.get(reverse("home")).content.decode()
     panel = _panel(page, "panel-people-like-you")
     assert 'data-source="personal"' in panel
-    assert "People like you also liked" in panel
+    assert "From people with your taste" in panel
     cards = panel.count('class="card suggestion"')
     assert 1 <= cards <= 8
-    assert panel.count("with your taste rated it") == cards
+    assert panel.count('class="reason"') == cards
+    assert "with your taste rated it" in panel
     # Only items the user has not rated, each with stars to rate it and "Not interested".
     mine = set(Rating.objects.filter(user=published).values_list("item_id", flat=True))
     for item_id in mine:
@@ -55,7 +56,7 @@ def test_item_page_shows_people_who_liked_this_also_liked(client, published):
     item = Item.objects.order_by("-rating_count").first()
     page = client.get(item.get_absolute_url()).content.decode()
     panel = _panel(page, "panel-also-liked")
-    assert "People who liked this also liked" in panel and 'data-source="personal"' in panel
+    assert "People who rated this also rated" in panel and 'data-source="personal"' in panel
     assert f'data-card-item="{item.pk}"' not in panel
 
 
@@ -112,7 +113,7 @@ def test_without_a_model_the_panel_says_what_to_do(client, rec_redis):
     for _ in range(4):
         catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
     panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
-    assert "Recommendations are being prepared" in panel and "rate more items" in panel
+    assert "being prepared" in panel and "rate more items" in panel and "data-pending" in panel
 
 
 def test_when_redis_is_down_pages_still_work(client, settings, rec_redis):
@@ -138,7 +139,7 @@ def test_signed_out_pages_have_no_personal_panels(client, published):
     assert client.get(reverse("recommendations:panel_people_like_you")).content.strip() == b""
     item = Item.objects.order_by("-rating_count").first()
     page = client.get(item.get_absolute_url()).content.decode()
-    assert "People who liked this also liked" in page and "data-hide-form" not in page
+    assert "People who rated this also rated" in page and "data-hide-form" not in page
 
 
 def test_panel_queries_are_bounded(client, published, django_assert_num_queries):
@@ -174,7 +175,7 @@ def test_pages_and_panels_never_compute_similarities(client, published, monkeypa
     page = client.get(reverse("home")).content.decode()
     assert 'data-source="personal"' in page
     assert (
-        "People who liked this also liked" in client.get(item.get_absolute_url()).content.decode()
+        "People who rated this also rated" in client.get(item.get_absolute_url()).content.decode()
     )
     for name in ["panel_people_like_you", "panel_because_you_rated"]:
         assert client.get(reverse(f"recommendations:{name}")).status_code == 200

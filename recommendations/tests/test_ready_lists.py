@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from catalog import services as catalog_services
 from catalog.importers.loader import ratings_bulk_upsert
 from catalog.models import Item, Rating
-from recommendations import services, store
+from recommendations import pipeline, reads, store
 from recommendations.conf import get as option
 
 pytestmark = pytest.mark.django_db
@@ -17,26 +17,25 @@ pytestmark = pytest.mark.django_db
 
 def shown(result):
     return [
-        (s.item.pk, s.score, s.reason, [b.pk for b in s.because_items], s.because_users)
-        for s in result.suggestions
+        (s.item.pk, s.score, s.reason, [b.pk for b in s.because_items]) for s in result.suggestions
     ]
 
 
 def live(user, limit=10, **kwargs):
     """The live computation, bypassing the stored list."""
-    return services._personal(
+    return reads._personal(
         user=user, limit=limit, genre="", user_weight=option("USER_WEIGHT"), **kwargs
     )
 
 
 def stored(user, limit=10, explain=True):
     """The stored list, or None when it would not be served."""
-    return services._from_ready_list(store.live_model(), user.pk, limit, explain)
+    return reads._from_ready_list(store.live_model(), user.pk, limit, explain)
 
 
 @pytest.fixture
 def published(rec_redis, demo_catalogue):
-    services.recompute_sync()
+    pipeline.recompute_sync()
     return get_user_model().objects.get(username="demo")
 
 
@@ -54,25 +53,25 @@ def test_every_stored_list_is_what_the_live_computation_gives(published):
 
 
 def test_without_explain_the_evidence_is_left_out(published):
-    result = services.recommendations_for_user(user=published, limit=5)
-    assert result.source == services.PERSONAL
-    assert all(s.because_items == [] and s.because_users == [] for s in result.suggestions)
-    explained = services.recommendations_for_user(user=published, limit=5, explain=True)
+    result = reads.recommendations_for_user(user=published, limit=5)
+    assert result.source == reads.PERSONAL
+    assert all(s.because_items == [] for s in result.suggestions)
+    explained = reads.recommendations_for_user(user=published, limit=5, explain=True)
     assert [s.item.pk for s in explained.suggestions] == [s.item.pk for s in result.suggestions]
-    assert any(s.because_items or s.because_users for s in explained.suggestions)
+    assert any(s.because_items for s in explained.suggestions)
 
 
 def test_a_new_rating_makes_the_list_stale_until_the_update_redoes_it(published):
     first = Item.objects.get(
-        pk=services.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
+        pk=reads.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
     )
     catalog_services.rating_upsert(user=published, item=first, score=2)
     assert stored(published) is None  # stale: served live meanwhile, without the rated item
-    after = services.recommendations_for_user(user=published, limit=5)
-    assert after.source == services.PERSONAL
+    after = reads.recommendations_for_user(user=published, limit=5)
+    assert after.source == reads.PERSONAL
     assert first.pk not in {s.item.pk for s in after.suggestions}
 
-    services.model_update_for_rating(user_id=published.pk, item_ids=[first.pk])
+    pipeline.model_update_for_rating(user_id=published.pk, item_ids=[first.pk])
     refreshed = stored(published)
     assert refreshed is not None
     assert shown(refreshed) == shown(live(published, explain=True))
@@ -83,7 +82,7 @@ def test_a_deleted_rating_or_an_import_makes_the_list_stale(published):
     rating = Rating.objects.filter(user=published).order_by("updated").first()
     catalog_services.rating_delete(user=published, item=rating.item)
     assert stored(published) is None
-    services.model_update_for_rating(user_id=published.pk, item_ids=[rating.item_id])
+    pipeline.model_update_for_rating(user_id=published.pk, item_ids=[rating.item_id])
     assert stored(published) is not None
 
     # An import may carry an old time: the stamp still moves when a score does.
@@ -95,17 +94,17 @@ def test_a_deleted_rating_or_an_import_makes_the_list_stale(published):
 
 def test_hiding_an_item_refreshes_the_stored_list(published, django_capture_on_commit_callbacks):
     first = Item.objects.get(
-        pk=services.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
+        pk=reads.recommendations_for_user(user=published, limit=5).suggestions[0].item.pk
     )
     with django_capture_on_commit_callbacks(execute=True):
         catalog_services.item_hide(user=published, item=first)
     assert stored(published) is None
     assert first.pk not in {
-        s.item.pk for s in services.recommendations_for_user(user=published).suggestions
+        s.item.pk for s in reads.recommendations_for_user(user=published).suggestions
     }
     # The receiver queued the update (debounced); run it as the worker would.
     assert store.pending_take(published.pk) == []
-    services.model_update_for_rating(user_id=published.pk, item_ids=[])
+    pipeline.model_update_for_rating(user_id=published.pk, item_ids=[])
     refreshed = stored(published)
     assert refreshed is not None and first.pk not in {s.item.pk for s in refreshed.suggestions}
 
@@ -129,13 +128,13 @@ def test_an_item_deactivated_since_is_skipped_and_the_list_still_served(publishe
 def test_requests_the_stored_list_cannot_answer_are_computed_live(published):
     length = option("READY_LIST_LENGTH")
     assert stored(published, limit=length + 1) is None
-    longer = services.recommendations_for_user(user=published, limit=length + 1)
+    longer = reads.recommendations_for_user(user=published, limit=length + 1)
     assert len(longer.suggestions) == length + 1
     assert shown(longer) == shown(live(published, length + 1))
 
     genre = published.ratings.first().item.genres.first().slug
-    by_genre = services.recommendations_for_user(user=published, genre=genre, limit=5)
-    assert by_genre.source == services.PERSONAL
+    by_genre = reads.recommendations_for_user(user=published, genre=genre, limit=5)
+    assert by_genre.source == reads.PERSONAL
     assert all(genre in [g.slug for g in s.item.card_genres()] for s in by_genre.suggestions)
 
 
@@ -143,6 +142,6 @@ def test_a_user_below_the_threshold_has_no_stored_list(published):
     newcomer = get_user_model().objects.create_user("newcomer", password="x")
     for item in Item.objects.order_by("-rating_count")[:2]:
         catalog_services.rating_upsert(user=newcomer, item=item, score=4)
-    services.model_update_for_rating(user_id=newcomer.pk, item_ids=[])
+    pipeline.model_update_for_rating(user_id=newcomer.pk, item_ids=[])
     assert store.live_model().ready_list(newcomer.pk) is None
-    assert services.recommendations_for_user(user=newcomer).source == services.POPULAR
+    assert reads.recommendations_for_user(user=newcomer).source == reads.POPULAR

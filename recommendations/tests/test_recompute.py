@@ -6,14 +6,14 @@ from django.contrib.auth import get_user_model
 
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
-from recommendations import services, store
+from recommendations import pipeline, reads, store
 from recommendations.models import RecomputeRun
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
     # 4 kinds x 2 shards, then the stored lists in 2 shards (the test settings)
     assert run.shards_done == run.shards_total == 10
@@ -34,34 +34,34 @@ def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
 
 
 def test_readers_see_the_old_or_the_new_version_never_a_mix(rec_redis, demo_catalogue):
-    first = services.recompute_sync()
+    first = pipeline.recompute_sync()
     handle = store.live_model()
     item = Rating.objects.first().item_id
     before = handle.item_neighbours([item])[item].copy()
 
     run = RecomputeRun.objects.create()
-    version, (plan, _) = services.recompute_prepare(run_id=run.pk)
+    version, (plan, _) = pipeline.recompute_prepare(run_id=run.pk)
     for kind, start, stop in plan[: len(plan) // 2]:
-        services.recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
+        pipeline.recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
     # Half built: the pointer still names the first version, and reads follow the pointer.
     assert store.live_model().version == first.version
     assert np.array_equal(store.live_model().item_neighbours([item])[item], before)
     with pytest.raises(store.IncompleteModel):
-        services.recompute_publish(run_id=run.pk)
+        pipeline.recompute_publish(run_id=run.pk)
     assert store.live_model().version == first.version
     run.refresh_from_db()
     assert run.status == RecomputeRun.Status.FAILED and "incomplete" in run.error
     # A handle taken before a flip keeps reading its own version through the grace period.
-    second = services.recompute_sync()
+    second = pipeline.recompute_sync()
     assert store.live_model().version == second.version != first.version
     assert np.array_equal(handle.item_neighbours([item])[item], before)
 
 
 def test_the_lock_stops_a_second_concurrent_recompute(rec_redis, demo_catalogue):
     first = RecomputeRun.objects.create()
-    assert services.recompute_prepare(run_id=first.pk) is not None
+    assert pipeline.recompute_prepare(run_id=first.pk) is not None
     second = RecomputeRun.objects.create()
-    assert services.recompute_prepare(run_id=second.pk) is None
+    assert pipeline.recompute_prepare(run_id=second.pk) is None
     second.refresh_from_db()
     assert second.status == RecomputeRun.Status.SKIPPED
     assert f"run:{first.pk}" in second.error
@@ -69,9 +69,9 @@ def test_the_lock_stops_a_second_concurrent_recompute(rec_redis, demo_catalogue)
 
 def test_a_run_whose_worker_died_is_marked_failed_by_the_next(rec_redis, demo_catalogue):
     lost = RecomputeRun.objects.create()
-    services.recompute_prepare(run_id=lost.pk)  # ... and its worker never comes back
+    pipeline.recompute_prepare(run_id=lost.pk)  # ... and its worker never comes back
     rec_redis.delete(store.key("lock"))  # what the lapse of its TTL does
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED
     lost.refresh_from_db()
     assert lost.status == RecomputeRun.Status.FAILED
@@ -80,9 +80,9 @@ def test_a_run_whose_worker_died_is_marked_failed_by_the_next(rec_redis, demo_ca
 
 def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalogue):
     run = RecomputeRun.objects.create()
-    version, _ = services.recompute_prepare(run_id=run.pk)
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
     with pytest.raises(ValueError, match="unknown row kind"):
-        services.recompute_shard(run_id=run.pk, version=version, kind="zz", start=0, stop=1)
+        pipeline.recompute_shard(run_id=run.pk, version=version, kind="zz", start=0, stop=1)
     run.refresh_from_db()
     assert run.status == RecomputeRun.Status.FAILED
     assert store.lock_holder() is None
@@ -90,24 +90,24 @@ def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalo
 
 
 def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_redis, demo_catalogue):
-    services.recompute_sync()
+    pipeline.recompute_sync()
     newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
     horror = list(Item.objects.filter(genres__name="Horror").order_by("-rating_count")[:4])
     for item in horror[:3]:
         catalog_services.rating_upsert(user=newcomer, item=item, score=5)
     # Not in the published model yet: no user-user list, so no "people like you" evidence.
     assert store.live_model().user_neighbours([newcomer.pk])[newcomer.pk] is None
-    assert services.people_like_you(user=newcomer).source == services.POPULAR
+    assert reads.people_like_you(user=newcomer).source == reads.POPULAR
 
     catalog_services.rating_upsert(user=newcomer, item=horror[3], score=4.5)
     store.pending_add(newcomer.pk, horror[3].pk)
     changed = store.pending_take(newcomer.pk)
-    services.model_update_for_rating(user_id=newcomer.pk, item_ids=changed)
+    pipeline.model_update_for_rating(user_id=newcomer.pk, item_ids=changed)
 
     lists = store.live_model().user_neighbours([newcomer.pk])[newcomer.pk]
     assert lists is not None and len(lists) > 0
-    panel = services.people_like_you(user=newcomer, limit=5)
-    assert panel.source == services.PERSONAL
+    panel = reads.people_like_you(user=newcomer, limit=5)
+    assert panel.source == reads.PERSONAL
     assert all("with your taste" in s.reason for s in panel.suggestions)
     rated = set(Rating.objects.filter(user=newcomer).values_list("item_id", flat=True))
     assert not rated & {s.item.pk for s in panel.suggestions}
@@ -116,15 +116,15 @@ def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_red
 def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_catalogue):
     from django.contrib.auth import get_user_model
 
-    services.recompute_sync()
+    pipeline.recompute_sync()
     demo = get_user_model().objects.get(username="demo")
-    first = services.recommendations_for_user(user=demo, limit=6).suggestions
+    first = reads.recommendations_for_user(user=demo, limit=6).suggestions
     assert len(first) == 6
     hidden_by_staff, deleted = first[0].item, first[1].item
     Item.objects.filter(pk=hidden_by_staff.pk).update(is_active=False)
     deleted_pk = deleted.pk
     Item.objects.filter(pk=deleted_pk).delete()  # the published model still names it
-    again = services.recommendations_for_user(user=demo, limit=6).suggestions
+    again = reads.recommendations_for_user(user=demo, limit=6).suggestions
     shown = {s.item.pk for s in again}
     assert len(again) == 6
     assert hidden_by_staff.pk not in shown and deleted_pk not in shown
@@ -133,10 +133,10 @@ def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_cata
 def test_exclude_rated_off_lets_rated_items_compete(rec_redis, demo_catalogue):
     from django.contrib.auth import get_user_model
 
-    services.recompute_sync()
+    pipeline.recompute_sync()
     demo = get_user_model().objects.get(username="demo")
     rated = set(Rating.objects.filter(user=demo).values_list("item_id", flat=True))
-    default = services.recommendations_for_user(user=demo, limit=20)
+    default = reads.recommendations_for_user(user=demo, limit=20)
     assert not rated & {s.item.pk for s in default.suggestions}
-    everything = services.recommendations_for_user(user=demo, limit=20, exclude_rated=False)
+    everything = reads.recommendations_for_user(user=demo, limit=20, exclude_rated=False)
     assert rated & {s.item.pk for s in everything.suggestions}

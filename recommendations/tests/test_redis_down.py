@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from catalog.models import Item
-from recommendations import services, store
+from recommendations import pipeline, reads, store
 from recsite import redis_server
 
 pytestmark = pytest.mark.django_db
@@ -44,13 +44,13 @@ def own_redis(settings, tmp_path):
     settings.REDIS_URL = f"redis://127.0.0.1:{own.port}/0"
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "REDIS_TIMEOUT": 0.3}
     own.start()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     yield own
     if own.proc.poll() is None:
         own.thaw()
         own.stop()
     store._client_for.cache_clear()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
 
 
 @pytest.fixture
@@ -63,13 +63,13 @@ def demo(demo_catalogue, client):
 def _every_read(user):
     item = Item.objects.order_by("-rating_count").first()
     return {
-        "recommendations": services.recommendations_for_user(user=user).source,
-        "people_like_you": services.people_like_you(user=user).source,
-        "similar": {s.source for s in services.similar_items(item=item)},
-        "because": services.because_you_rated(user=user),
-        "similar_users": services.similar_users(user=user),
-        "predicted": services.predicted_rating(user=user, item=item).source,
-        "status": services.model_status()["redis"],
+        "recommendations": reads.recommendations_for_user(user=user).source,
+        "people_like_you": reads.people_like_you(user=user).source,
+        "similar": {s.source for s in reads.similar_items(item=item)},
+        "because": reads.because_you_rated(user=user),
+        "similar_users": reads.similar_users(user=user),
+        "predicted": reads.predicted_rating(user=user, item=item).source,
+        "status": reads.model_status()["redis"],
     }
 
 
@@ -90,41 +90,41 @@ def _pages_answer(client, item):
 def test_with_redis_killed_everything_falls_back_to_labelled_popular_items_then_recovers(
     own_redis, demo, client
 ):
-    services.recompute_sync()
-    assert services.recommendations_for_user(user=demo).source == services.PERSONAL
+    pipeline.recompute_sync()
+    assert reads.recommendations_for_user(user=demo).source == reads.PERSONAL
     item = Item.objects.order_by("-rating_count").first()
 
     own_redis.stop()
-    reads = _every_read(demo)
-    assert reads["recommendations"] == reads["people_like_you"] == services.POPULAR
-    assert reads["similar"] == {services.POPULAR}
-    assert reads["because"] == [] and reads["similar_users"] == []
-    assert reads["predicted"] == "unavailable" and reads["status"] == "down"
-    fallback = services.recommendations_for_user(user=demo)
+    seen = _every_read(demo)
+    assert seen["recommendations"] == seen["people_like_you"] == reads.POPULAR
+    assert seen["similar"] == {reads.POPULAR}
+    assert seen["because"] == [] and seen["similar_users"] == []
+    assert seen["predicted"] == "unavailable" and seen["status"] == "down"
+    fallback = reads.recommendations_for_user(user=demo)
     assert "unavailable" in fallback.note and fallback.suggestions
     _pages_answer(client, item)
 
     # Redis returns empty (no persistence): the same client reconnects by itself, pages say
     # a model is being prepared, and the next recompute brings personal results back.
     own_redis.start()
-    assert services.model_status()["redis"] == "up"
-    assert "being prepared" in services.recommendations_for_user(user=demo).note
-    services.recompute_sync()
-    assert services.recommendations_for_user(user=demo).source == services.PERSONAL
+    assert reads.model_status()["redis"] == "up"
+    assert "being prepared" in reads.recommendations_for_user(user=demo).note
+    pipeline.recompute_sync()
+    assert reads.recommendations_for_user(user=demo).source == reads.PERSONAL
 
 
 def test_a_frozen_redis_times_out_into_the_fallback_and_recovers_with_its_data(
     own_redis, demo, client
 ):
-    services.recompute_sync()
+    pipeline.recompute_sync()
     item = Item.objects.order_by("-rating_count").first()
     own_redis.freeze()
     try:
-        assert services.recommendations_for_user(user=demo).source == services.POPULAR
+        assert reads.recommendations_for_user(user=demo).source == reads.POPULAR
         _pages_answer(client, item)
     finally:
         own_redis.thaw()
-    assert services.recommendations_for_user(user=demo).source == services.PERSONAL
+    assert reads.recommendations_for_user(user=demo).source == reads.PERSONAL
 
 
 def test_rating_still_works_while_redis_is_down(

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from catalog import services as catalog_services
 from catalog.models import Item
-from recommendations import services, store
+from recommendations import pipeline, reads, store
 from recommendations.models import RecomputeRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,7 +36,7 @@ def test_a_worker_runs_the_sharded_recompute_and_publishes(
     rec_redis, demo_catalogue, celery_worker_factory
 ):
     worker = celery_worker_factory(concurrency=2)
-    run = services.recompute_start(trigger="test")
+    run = pipeline.recompute_start(trigger="test")
     done = _wait_for(lambda: _run(run.pk).status in ("succeeded", "failed"), 120, "the run", worker)
     run = _run(run.pk)
     assert done and run.status == "succeeded", run.error
@@ -47,7 +47,7 @@ def test_a_worker_runs_the_sharded_recompute_and_publishes(
 def test_a_rating_reaches_the_panel_through_the_worker(
     rec_redis, demo_catalogue, celery_worker_factory
 ):
-    services.recompute_sync()
+    pipeline.recompute_sync()
     worker = celery_worker_factory()
     newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
     items = list(Item.objects.filter(genres__name="Comedy").order_by("-rating_count")[:4])
@@ -60,16 +60,16 @@ def test_a_rating_reaches_the_panel_through_the_worker(
         worker,
     )
     assert len(lists) > 0
-    assert services.people_like_you(user=newcomer).source == services.PERSONAL
+    assert reads.people_like_you(user=newcomer).source == reads.PERSONAL
 
 
 def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeeds(
     rec_redis, demo_catalogue, celery_worker_factory, tmp_path
 ):
-    live = services.recompute_sync().version
+    live = pipeline.recompute_sync().version
     slow = {"NUMBA_CACHE_DIR": tmp_path / "numba-empty", "RECOMPUTE_LOCK_TTL_SECONDS": 3}
     worker = celery_worker_factory(**slow)
-    lost = services.recompute_start(trigger="test")
+    lost = pipeline.recompute_start(trigger="test")
     _wait_for(lambda: _run(lost.pk).status == "running", 60, "the run to start", worker)
     worker.kill()
     assert _run(lost.pk).status == "running"  # killed mid-run, before its last shard
@@ -78,7 +78,7 @@ def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeed
 
     _wait_for(lambda: store.lock_holder() is None, 10, "the dead worker's lock to lapse")
     celery_worker_factory()
-    retry = services.recompute_start(trigger="test")
+    retry = pipeline.recompute_start(trigger="test")
     _wait_for(lambda: _run(retry.pk).status in ("succeeded", "failed"), 120, "the retry")
     assert _run(retry.pk).status == "succeeded", _run(retry.pk).error
     assert store.live_model().version == _run(retry.pk).version != live
@@ -89,11 +89,11 @@ def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeed
 def test_a_shard_over_its_time_limit_is_stopped_and_the_run_fails(
     rec_redis, demo_catalogue, celery_worker_factory, tmp_path
 ):
-    live = services.recompute_sync().version
+    live = pipeline.recompute_sync().version
     worker = celery_worker_factory(
         NUMBA_CACHE_DIR=tmp_path / "numba-empty", RECOMPUTE_TIME_LIMIT_SECONDS=2
     )
-    run = services.recompute_start(trigger="test")
+    run = pipeline.recompute_start(trigger="test")
     _wait_for(lambda: _run(run.pk).status == "failed", 60, "the run to fail", worker)
     run = _run(run.pk)
     assert "TimeLimitExceeded" in run.error

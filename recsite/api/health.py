@@ -62,7 +62,7 @@ def _redis_state() -> str:
 def _model_version() -> str | None:
     """The live model's version from the recommendations pipeline; None when there is none."""
     try:
-        from recommendations.services import model_status
+        from recommendations.reads import model_status
     except ImportError:  # a build without the recommendations pipeline
         return None
     try:

@@ -187,6 +187,8 @@ RECOMMENDATIONS = {
     "TASK_TIME_LIMIT": env_int("RECOMPUTE_TIME_LIMIT_SECONDS", 1900, minimum=1),
     "TASK_SOFT_TIME_LIMIT": max(1, env_int("RECOMPUTE_TIME_LIMIT_SECONDS", 1900) * 19 // 20),
     "RECOMPUTE_ON_WORKER_START": env_bool("RECOMPUTE_ON_WORKER_START", True),
+    "MIN_RATINGS_FOR_PERSONAL": env_int("MIN_RATINGS_FOR_PERSONAL", 3, minimum=1),
+    "REASON_MIN_PEOPLE": env_int("REASON_MIN_PEOPLE", 3, minimum=2),
 }
 
 # Security: strict by default whenever DEBUG is off; each can be relaxed from the

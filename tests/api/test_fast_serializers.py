@@ -13,7 +13,7 @@ from recommendations.api.serializers import (
     RecommendationListSerializer,
     SuggestionSerializer,
 )
-from recommendations.services import RecommendationList, Suggestion
+from recommendations.reads import RecommendationList, Suggestion
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_item_serializers_match_the_generic_walk(items, serializer_class):
 
 @pytest.mark.parametrize("explain", [False, True])
 def test_suggestion_serializer_matches_the_generic_walk(items, explain):
-    suggestion = Suggestion(items[0], 4.25, "why", because_items=[items[1]], because_users=[3])
+    suggestion = Suggestion(items[0], 4.25, "why", because_items=[items[1]])
     serializer = SuggestionSerializer(context={"explain": explain})
     fast = serializer.to_representation(suggestion)
     assert fast == generic(serializer, suggestion)
@@ -51,7 +51,7 @@ def test_suggestion_serializer_matches_the_generic_walk(items, explain):
 
 @pytest.mark.parametrize("explain", [False, True])
 def test_recommendation_list_serializer_matches_the_generic_walk(items, explain):
-    suggestion = Suggestion(items[0], 4.25, "why", because_items=[items[1]], because_users=[3])
+    suggestion = Suggestion(items[0], 4.25, "why", because_items=[items[1]])
     result = RecommendationList([suggestion], "personal", "v1", note="")
     serializer = RecommendationListSerializer(context={"explain": explain})
     assert serializer.to_representation(result) == generic(serializer, result)

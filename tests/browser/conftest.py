@@ -88,12 +88,29 @@ def published_model(redis_client, transactional_db, eager_celery):
     """A small demo catalogue with a recommendation model published in the test Redis."""
     from django.core.management import call_command
 
-    from recommendations import services, store
+    from recommendations import pipeline, store
 
     store._client_for.cache_clear()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     call_command("seed_demo", "--items", "150", "--users", "120", verbosity=0, stdout=StringIO())
-    run = services.recompute_sync()
+    run = pipeline.recompute_sync()
     assert run.version, run.error
     yield run
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
+
+
+@pytest.fixture
+def sign_up(live_server):
+    """Sign up through the site's form as ``username``; lands on the home page."""
+    from playwright.sync_api import expect
+
+    def sign_up(page, username, password="correct horse 42"):
+        page.goto(live_server.url)
+        page.get_by_role("link", name="Sign up").first.click()
+        page.locator("#id_username").fill(username)
+        page.locator("#id_password1").fill(password)
+        page.locator("#id_password2").fill(password)
+        page.locator("main").get_by_role("button", name="Sign up").click()
+        expect(page.get_by_role("heading", name="Rate a few things you know")).to_be_visible()
+
+    return sign_up

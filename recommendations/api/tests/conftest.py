@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from recommendations import services, store
+from recommendations import pipeline, store
 
 
 @pytest.fixture(scope="module")
@@ -19,16 +19,16 @@ def published_model(django_db_setup, django_db_blocker, redis_url):
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     store._client_for.cache_clear()
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     with django_db_blocker.unblock():
         call_command(
             "seed_demo", "--items", "150", "--users", "120", verbosity=0, stdout=StringIO()
         )
-        run = services.recompute_sync()
+        run = pipeline.recompute_sync()
         assert run.version, run.error
         yield run.version
         call_command("flush", "--noinput", verbosity=0)
-    services._INPUTS.clear()
+    pipeline.model_state_clear()
     client.flushdb()
 
 

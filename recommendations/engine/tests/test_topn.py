@@ -135,3 +135,24 @@ def test_fallbacks_rank_by_count_and_damped_mean():
     mask = np.zeros(m.n_items, bool)
     mask[[2, 3]] = True
     assert most_popular(m, candidates=mask)[0].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("floor", [2.5, 3.0, 3.5])
+def test_items_the_neighbours_rated_low_on_average_are_left_out(model, floor):
+    """min_neighbour_mean drops exactly the items whose neighbours' mean rating (dense
+    brute force) is below it; the rest keep their blended order."""
+    m, item_nb, user_nb = model
+    dense = m.csr.toarray()
+    for u in range(0, m.n_users, 7):
+        items, scores = m.user_row(u)
+        kw = {"item_neighbours": item_nb, "user_neighbours": user_nb, "matrix": m, "user": u}
+        vs, sims = user_nb.row(u)
+        theirs = dense[vs[sims > 0]]
+        counts = np.count_nonzero(theirs, axis=0)
+        means = theirs.sum(axis=0) / np.maximum(counts, 1)
+        negative = set(np.flatnonzero((counts > 0) & (means < floor)).tolist())
+        plain = recommend(items, scores, n=m.n_items, **kw)
+        kept = recommend(items, scores, n=m.n_items, min_neighbour_mean=floor, **kw)
+        assert not set(kept.items.tolist()) & negative
+        assert set(kept.items.tolist()) == set(plain.items.tolist()) - negative
+        assert (kept.neighbour_sums >= floor * kept.neighbour_counts - 1e-9).all()

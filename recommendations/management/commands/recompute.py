@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations import services, store
+from recommendations import pipeline, store
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         except store.RedisUnavailable as error:
             raise CommandError(f"Redis is unavailable: {error}") from None
         if queue:
-            run = services.recompute_start(trigger="command")
+            run = pipeline.recompute_start(trigger="command")
             self.stdout.write(f"Recompute #{run.pk} queued; follow it in the admin.")
             return
         with tqdm(desc="shards", unit="shard", disable=verbosity < 1) as bar:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done)
 
-            run = services.recompute_sync(trigger="command", progress=progress)
+            run = pipeline.recompute_sync(trigger="command", progress=progress)
         if run.status != run.Status.SUCCEEDED:
             raise CommandError(f"Recompute #{run.pk} {run.status}: {run.error}")
         seconds = run.duration.total_seconds()

@@ -1,0 +1,303 @@
+"""The pipeline that keeps the published model fresh: the full recompute (prepare, shards,
+publish) and the incremental update after a rating, with the per-process model state
+they share (:class:`ModelState`).
+
+Reads never come here: pages and the API use ``reads``; both rank through ``ranking``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog import selectors as catalog_selectors
+from recommendations import build, ranking, reads, store
+from recommendations.conf import get as option
+from recommendations.models import RecomputeRun
+
+logger = logging.getLogger(__name__)
+
+
+# -- the recompute ----------------------------------------------------------------------------
+def recompute_start(*, requested_by=None, trigger: str = "manual") -> RecomputeRun:
+    """Record a run and queue it on Celery once the transaction commits."""
+    from recommendations import tasks
+
+    run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
+    transaction.on_commit(lambda: tasks.recompute.delay(run.pk))
+    return run
+
+
+def recompute_latest() -> RecomputeRun | None:
+    return RecomputeRun.objects.order_by("-created", "-id").first()
+
+
+def _holder(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] | None:
+    """Claim the lock, snapshot the ratings, plan the shards. None when another run is active.
+
+    Returns the version and its two stages of (kind, start, stop) shards: the neighbour
+    rows, then the stored lists (which read the first stage's rows).
+    """
+    if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
+        raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
+    if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
+        holder = store.lock_holder() or "another run"
+        RecomputeRun.objects.filter(pk=run_id).update(
+            status=RecomputeRun.Status.SKIPPED,
+            finished=timezone.now(),
+            error=f"Another recompute ({holder}) was running.",
+        )
+        return None
+    # Holding the lock, no other run can be alive: any still marked running lost its worker.
+    RecomputeRun.objects.filter(status=RecomputeRun.Status.RUNNING).exclude(pk=run_id).update(
+        status=RecomputeRun.Status.FAILED,
+        finished=timezone.now(),
+        error="Its worker stopped before it finished (the lock lapsed).",
+    )
+    try:
+        started = timezone.now()
+        version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}"
+        RecomputeRun.objects.filter(pk=run_id).update(
+            status=RecomputeRun.Status.RUNNING, started=started, version=version
+        )
+        context = build.snapshot_list_context()  # before the ratings: see its docstring
+        arrays = {**build.snapshot_ratings(progress=progress), **context}
+        inputs = build.ModelInputs.from_snapshot(arrays)
+        _model_state_set(ModelState(version, arrays, inputs))
+        ttl = option("BUILD_TTL_SECONDS")
+        store.snapshot_put(version, arrays, ttl=ttl)
+        store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
+        stages = [
+            build.shard_plan(inputs, option("SHARDS")),
+            build.ready_plan(inputs, option("SHARDS")),
+        ]
+        RecomputeRun.objects.filter(pk=run_id).update(
+            shards_total=sum(map(len, stages)),
+            n_ratings=inputs.matrix.nnz,
+            n_users=inputs.matrix.n_users,
+            n_items=inputs.matrix.n_items,
+        )
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+    return version, stages
+
+
+def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
+    """Compute and store one row range of the new version; returns the rows written."""
+    if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
+        raise RuntimeError(f"run {run_id} no longer holds the recompute lock; shard abandoned")
+    try:
+        state = model_state(version)
+        if kind == "ready":
+            rows = build.compute_ready(state.inputs, state.list_inputs(), start, stop)
+        else:
+            rows = build.compute_rows(state.inputs, kind, start, stop)
+        store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
+        RecomputeRun.objects.filter(pk=run_id).update(shards_done=F("shards_done") + 1)
+        store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
+        return len(rows)
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+
+
+def recompute_publish(*, run_id: int) -> str:
+    """Check the new version is complete, flip the live pointer, release the lock."""
+    run = RecomputeRun.objects.get(pk=run_id)
+    try:
+        inputs = model_state(run.version).inputs
+        expected = {kind: inputs.n_rows(kind) for kind in build.ROW_KINDS}
+        meta = {
+            "version": run.version,
+            "run": run_id,
+            "created": datetime.now(UTC).isoformat(),
+            "n_ratings": inputs.matrix.nnz,
+            "n_users": inputs.matrix.n_users,
+            "n_items": inputs.matrix.n_items,
+            "n_ready_lists": store.rows_written(run.version).get("ready", 0),
+            "settings": {
+                name: option(name)
+                for name in (
+                    "ITEM_K",
+                    "USER_K",
+                    "PREDICT_K",
+                    "PREDICT_SHRINKAGE",
+                    "USER_WEIGHT",
+                    "READY_LIST_LENGTH",
+                )  # fmt: skip
+            },
+        }
+        store.publish(run.version, meta, expected_rows=expected)
+    except Exception as error:
+        recompute_fail(run_id=run_id, error=error)
+        raise
+    store.lock_release(_holder(run_id))
+    RecomputeRun.objects.filter(pk=run_id).update(
+        status=RecomputeRun.Status.SUCCEEDED, finished=timezone.now()
+    )
+    return run.version
+
+
+def recompute_fail(*, run_id: int, error) -> None:
+    """Drop the run's half-built version, free the lock, then mark it failed. Never raises.
+
+    The status comes last, so whoever sees "failed" also sees the lock free.
+    """
+    message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    try:
+        run = RecomputeRun.objects.get(pk=run_id)
+        try:
+            if run.version:
+                store.discard(run.version)
+            store.lock_release(_holder(run_id))
+        except Exception:
+            logger.exception("could not clean up after recompute run %s", run_id)
+        RecomputeRun.objects.filter(
+            pk=run_id, status__in=[RecomputeRun.Status.RUNNING, RecomputeRun.Status.QUEUED]
+        ).update(status=RecomputeRun.Status.FAILED, finished=timezone.now(), error=message[:2000])
+    except Exception:
+        logger.exception("could not record the failure of recompute run %s", run_id)
+
+
+def recompute_sync(*, trigger: str = "manual", requested_by=None, progress=None) -> RecomputeRun:
+    """Run a whole recompute in this process (management command, tests, first start)."""
+    run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
+    prepared = recompute_prepare(run_id=run.pk)
+    if prepared is not None:
+        version, stages = prepared
+        total = sum(map(len, stages))
+        for stage in stages:
+            for kind, start, stop in stage:
+                recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
+                if progress is not None:
+                    progress(1, total)
+        recompute_publish(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+# -- the model state a worker process holds ------------------------------------------------
+@dataclass(eq=False)
+class ModelState:
+    """What one worker process holds of one version: the ratings snapshot, the engine
+    inputs derived from it and, once the neighbour stage is written, the stored lists'
+    inputs.
+
+    Lifetime: one per process at a time. It is made on the first shard or update of a
+    version this process sees (:func:`model_state`), or handed over by the run that took
+    the snapshot; a different version replaces it; incremental updates patch it; tests
+    drop it with :func:`model_state_clear`. Shards of one run that land on the same
+    process derive the inputs once.
+    """
+
+    version: str
+    arrays: dict
+    inputs: build.ModelInputs
+    _lists: build.ListInputs | None = field(default=None, repr=False)
+
+    def list_inputs(self) -> build.ListInputs:
+        """The finished neighbour rows of the version and the list context, read once."""
+        if self._lists is None:
+            self._lists = build.ListInputs.load(self.version, self.inputs, self.arrays)
+        return self._lists
+
+
+_state: ModelState | None = None
+
+
+def model_state(version: str) -> ModelState:
+    """This process's state of ``version``, loaded from its snapshot when it is not held.
+
+    Raises ``LookupError`` when the version's snapshot is gone.
+    """
+    global _state
+    if _state is None or _state.version != version:
+        _state = None  # free the old version's arrays before loading the new ones
+        arrays = store.snapshot_get(version)
+        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays))
+    return _state
+
+
+def _model_state_set(state: ModelState) -> None:
+    global _state
+    _state = state
+
+
+def model_state_clear() -> None:
+    """Forget what this process holds (tests; a worker never needs to)."""
+    global _state
+    _state = None
+
+
+# -- the incremental update after a rating ------------------------------------------------------
+def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
+    """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version,
+    then the user's stored list.
+
+    The worker patches the live version's snapshot with the user's current ratings, so the
+    user's "people like you" list and the rated items' "also liked" lists reflect the new
+    rating before the next full recompute. With no ``item_ids`` (an item hidden or
+    unhidden) only the stored list is redone. Returns the version updated, or None.
+    """
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable:
+        logger.warning("Redis unavailable; incremental update of user %s skipped", user_id)
+        return None
+    if model is None:
+        return None
+    version = model.version
+    # The stamp before the ratings it vouches for: a change landing in between leaves the
+    # stored list visibly stale, never silently.
+    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    rated, scores = reads._live_ratings(user_id)
+    if item_ids and not _update_rows(version, user_id, rated, scores, item_ids):
+        return None
+    _ready_list_refresh(model, user_id, stamp, rated, scores)
+    return version
+
+
+def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:
+    try:
+        state = model_state(version)
+    except LookupError:
+        logger.warning("no snapshot for live version %s; incremental update skipped", version)
+        return False
+    arrays = build.with_user_ratings(state.arrays, user_id, rated, scores)
+    inputs = build.ModelInputs.from_snapshot(arrays)
+    _model_state_set(ModelState(version, arrays, inputs))
+    u = inputs.matrix.user_index(user_id)
+    if u is not None:
+        for kind in ("uu", "ur"):
+            rows = build.compute_rows(inputs, kind, u, u + 1)
+            store.write_rows(version, kind, rows, ttl=None, count=False)
+    for item_id in item_ids:
+        i = inputs.matrix.item_index(item_id)
+        if i is not None:
+            for kind in ("ii", "ip"):
+                rows = build.compute_rows(inputs, kind, i, i + 1)
+                store.write_rows(version, kind, rows, ttl=None, count=False)
+    return True
+
+
+def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated, scores) -> None:
+    """Store ``user_id``'s list computed live from ``rated``/``scores``, read after ``stamp``."""
+    if rated.size < option("MIN_RATINGS_FOR_PERSONAL"):
+        store.client().hdel(store.version_key(model.version, "ready"), user_id)
+        return
+    rows = ranking.rank_from_store(
+        model, user_id, rated, scores, hidden=reads._hidden(user_id),
+        n=option("READY_LIST_LENGTH"), user_weight=option("USER_WEIGHT"),
+    )  # fmt: skip
+    entry = {user_id: store.encode_ready(stamp, rows)}
+    store.write_rows(model.version, "ready", entry, ttl=None, count=False)

@@ -1,0 +1,201 @@
+"""Ranking: one user's slice of the model turned into their ranked list.
+
+:func:`rank` is the only place a personal list is ranked. A request (``reads``), the
+incremental update and the stored lists of a full recompute (``build.compute_ready``) all
+call it, so a stored list is what the live path would compute by construction, not by
+a test keeping two copies equal. The slice differs only in where it comes from:
+:func:`slice_from_store` reads it from the published model in Redis (a small local index
+space), the recompute hands over the whole model's index space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommendations import reasons, store
+from recommendations.engine import Neighbours, RatingMatrix, recommend
+
+
+@dataclass(frozen=True, eq=False)
+class UserSlice:
+    """What ranking one user reads, in one index space (``matrix``'s).
+
+    ``matrix`` holds at least the user's neighbours' ratings (the user part reads them);
+    ``user`` is the user's row in it; ``rated``/``scores`` are the user's ratings as item
+    indices (int64) and scores (float64), by item id. ``item_neighbours`` are the rated
+    items' lists (None: no item part), ``user_neighbours`` the user's (None: no user part).
+    """
+
+    matrix: RatingMatrix
+    user: int | None
+    rated: np.ndarray
+    scores: np.ndarray
+    item_neighbours: Neighbours | None
+    user_neighbours: Neighbours | None
+
+
+def rank(
+    sl: UserSlice,
+    *,
+    hidden: np.ndarray,
+    n: int,
+    user_weight: float,
+    candidates: np.ndarray | None = None,
+    exclude_rated: bool = True,
+) -> np.ndarray:
+    """The top ``n`` of the engine's ``recommend`` as ``store.READY_DTYPE`` rows (database
+    ids), best first. ``hidden`` and ``candidates`` are item indices in the slice's space."""
+    result = recommend(
+        sl.rated,
+        sl.scores,
+        item_neighbours=sl.item_neighbours,
+        user_neighbours=sl.user_neighbours,
+        matrix=sl.matrix if sl.user_neighbours is not None else None,
+        user=sl.user,
+        n_items=sl.matrix.n_items,
+        hidden=hidden,
+        candidates=candidates,
+        n=n,
+        user_weight=user_weight if sl.item_neighbours is not None else 1.0,
+        exclude_rated=exclude_rated,
+        # No suggestion on negative evidence: see recommendations/reasons.py.
+        min_neighbour_mean=reasons.evidence_floor(sl.scores),
+    )
+    return ready_rows(result, sl.matrix)
+
+
+def rank_from_store(
+    model: store.LiveModel,
+    user_id: int,
+    rated: np.ndarray,
+    scores: np.ndarray,
+    *,
+    hidden: np.ndarray,
+    n: int,
+    user_weight: float,
+    genre: str = "",
+    item_part: bool = True,
+    exclude_rated: bool = True,
+) -> np.ndarray:
+    """:func:`rank` on the slice of the published model ``user_id`` touches, with their live
+    ratings (item ids ``rated``, ``scores``); ``hidden`` item ids and inactive items are
+    never ranked, ``genre`` (a slug) restricts the candidates.
+
+    Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
+    """
+    from catalog.models import Item
+
+    sl = slice_from_store(model, user_id, rated, scores, item_part=item_part)
+    # Rather than fetch every candidate's row, exclude the few items that may not be shown.
+    unshown = np.concatenate([hidden, _inactive_item_ids()])
+    allowed = None
+    if genre:
+        ids = sl.matrix.item_ids.tolist()
+        in_genre = Item.objects.filter(pk__in=ids, genres__slug=genre).values_list("pk", flat=True)
+        allowed = sl.matrix.item_indices(list(in_genre))
+        allowed = allowed[allowed >= 0]
+    return rank(
+        sl,
+        hidden=sl.matrix.item_indices(unshown),
+        candidates=allowed,
+        n=n,
+        user_weight=user_weight,
+        exclude_rated=exclude_rated,
+    )
+
+
+def _inactive_item_ids() -> np.ndarray:
+    """Items hidden from the catalogue by staff: few, so cheaper to exclude than to list."""
+    from catalog.models import Item
+
+    ids = Item.objects.filter(is_active=False).values_list("pk", flat=True)
+    return np.fromiter(ids, dtype=np.int64)
+
+
+def slice_from_store(
+    model: store.LiveModel, user_id: int, rated: np.ndarray, scores: np.ndarray, *, item_part=True
+) -> UserSlice:
+    """The slice of the published ``model`` that ranking ``user_id`` touches, with the
+    user's live ratings (item ids ``rated``, ``scores``): their items' lists, their own
+    list and their neighbours' stored ratings, in a local index space.
+
+    Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
+    """
+    item_lists, user_list = model.lists_for_user(user_id, rated.tolist() if item_part else [])
+    neighbours = user_list["id"] if user_list is not None else np.empty(0, np.int64)
+    their_ratings = model.user_ratings(neighbours.tolist())
+
+    # Local index spaces: items and users this request can see.
+    pieces = [rated] + [nb["id"] for nb in item_lists.values() if nb is not None]
+    pieces += [r["item"] for r in their_ratings.values() if r is not None]
+    item_ids = np.unique(np.concatenate(pieces))
+    users = [user_id, *neighbours.tolist()]
+    # The local ratings matrix: the neighbours' stored ratings plus this user's live ones.
+    parts_u, parts_i, parts_s = [np.full(rated.size, user_id)], [rated], [scores]
+    for v in users[1:]:
+        theirs = their_ratings.get(v)
+        if theirs is not None:
+            parts_u.append(np.full(len(theirs), v))
+            parts_i.append(theirs["item"])
+            parts_s.append(theirs["score"])
+    mu, mi, ms = (np.concatenate(p) for p in (parts_u, parts_i, parts_s))
+    matrix = RatingMatrix.from_arrays(mu, mi, ms, users=users, items=item_ids)
+
+    item_nb = None
+    if item_lists:
+        item_nb = dense_neighbours(item_lists, matrix.n_items, matrix.item_indices, "item")
+    user_nb = None
+    if neighbours.size:
+        lists = {user_id: user_list}
+        user_nb = dense_neighbours(lists, matrix.n_users, matrix.user_indices, "user")
+    return UserSlice(
+        matrix=matrix,
+        user=matrix.user_index(user_id),
+        rated=matrix.item_indices(rated),
+        scores=scores,
+        item_neighbours=item_nb,
+        user_neighbours=user_nb,
+    )
+
+
+def dense_neighbours(
+    lists: dict, n_rows: int, to_index, kind: str, measure: str = "cosine"
+) -> Neighbours:
+    """Stored lists ({row id: decoded list, or None when missing}) as the engine's dense
+    ``Neighbours``; ``to_index`` maps ids (rows and neighbours) to the index space."""
+    k = max((len(nb) for nb in lists.values() if nb is not None), default=0) or 1
+    indices = np.full((n_rows, k), -1, dtype=np.int32)
+    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
+    for r, nb in zip(to_index(list(lists)).tolist(), lists.values(), strict=True):
+        if r >= 0 and nb is not None and len(nb):
+            indices[r, : len(nb)] = to_index(nb["id"])
+            scores[r, : len(nb)] = nb["score"]
+    return Neighbours(indices, scores, np.zeros_like(indices), kind=kind, measure=measure)
+
+
+def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
+    """``recommend``'s result as READY_DTYPE rows with database ids (the neighbour counts
+    and sums make the "N people with your taste rated it X" line)."""
+    rows = np.zeros(result.items.size, dtype=store.READY_DTYPE)
+    if not result.items.size:
+        return rows
+    rows["item"] = matrix.item_ids[result.items]
+    rows["score"] = result.scores
+    rows["people"] = result.neighbour_counts
+    rows["people_sum"] = result.neighbour_sums
+    rows["because_items"] = _padded_ids(result.because_items, matrix.item_ids)
+    # because_users stays -1: who rated an item is never shown (recommendations/reasons.py),
+    # so it is not kept either.
+    rows["because_users"] = -1
+    return rows
+
+
+def _padded_ids(groups: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
+    """(len(groups), REASONS) database ids of the first indices of each group, -1 padded."""
+    out = np.full((len(groups), store.REASONS), -1, dtype=np.int64)
+    for row, group in zip(out, groups, strict=True):
+        group = group[: store.REASONS]
+        row[: group.size] = ids[group]
+    return out

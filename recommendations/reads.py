@@ -1,0 +1,425 @@
+"""Recommendations for pages and the API: the reads (the recompute that keeps them fresh
+is ``pipeline``, the ranking they share with it is ``ranking``).
+
+Reads never compute similarities: they take neighbour lists from the published model in
+Redis (``store``) and combine them with the user's live ratings from the database, so a
+new rating changes the item-based evidence at once. The scoring is ``ranking.rank``
+run on a small local slice of the model. When Redis is down or no model is
+published yet, every read falls back to popular items from the database, labelled
+``source="popular"``, and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from catalog import selectors as catalog_selectors
+from catalog.cards import ItemCard
+from catalog.models import HiddenItem, Item, Rating
+from recommendations import ranking, reasons, store
+from recommendations.conf import get as option
+from recommendations.engine import Baselines, RatingMatrix, predict
+
+logger = logging.getLogger(__name__)
+
+PERSONAL, POPULAR = "personal", "popular"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    item: Item | ItemCard
+    score: float
+    reason: str
+    # The user's own items behind it (with ``explain``). Never the people behind it: see
+    # recommendations/reasons.py.
+    because_items: list[Item | ItemCard] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    suggestions: list[Suggestion]
+    source: str  # PERSONAL or POPULAR
+    model_version: str | None
+    # Why a popular list was served instead of a personal one (shown to people, in words).
+    note: str = ""
+    # The answer will change by itself soon (no model yet, Redis away, or this user's
+    # update is on its way): pages check again instead of asking the user to act.
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class SimilarItem:
+    item: Item
+    score: float | None  # None when the list is a popular fallback
+    support: int = 0  # people who rated both
+    source: str = PERSONAL
+
+
+@dataclass(frozen=True)
+class SimilarUser:
+    user_id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class PredictedRating:
+    score: float | None
+    source: str  # "neighbours", "baseline" or "unavailable"
+    neighbours: list[tuple[Item, float, float]] = field(default_factory=list)
+
+
+# -- the live model, or a reason why not --------------------------------------------------
+def _live() -> tuple[store.LiveModel | None, str]:
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable as error:
+        logger.warning("Redis unavailable, serving popular items: %s", error)
+        return None, reasons.note_unavailable()
+    if model is None:
+        return None, reasons.note_preparing()
+    return model, ""
+
+
+def model_status() -> dict:
+    """For health checks: is Redis up, and which version is live."""
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable as error:
+        return {"redis": "down", "error": str(error), "model_version": None}
+    if model is None:
+        return {"redis": "up", "model_version": None}
+    return {"redis": "up", "model_version": model.version, "model": model.meta}
+
+
+def popular_items(
+    *, genre: str = "", limit: int = 10, exclude=(), note: str = ""
+) -> RecommendationList:
+    """Best by damped mean, then most rated, from the database: the fallback of every panel."""
+    exclude = set(exclude)
+    seen: set[int] = set()
+    suggestions = []
+    ranked = catalog_selectors.item_top_rated(genre=genre, limit=limit + len(exclude))
+    ranked += catalog_selectors.item_most_popular(genre=genre, limit=limit + len(exclude))
+    for item in ranked:
+        if item.pk in exclude or item.pk in seen:
+            continue
+        seen.add(item.pk)
+        reason = reasons.popular_reason(item.rating_count, item.rating_average)
+        suggestions.append(Suggestion(item=item, score=item.rating_average or 0.0, reason=reason))
+        if len(suggestions) == limit:
+            break
+    return RecommendationList(suggestions, POPULAR, None, note)
+
+
+def _live_ratings(user_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The user's (item ids, scores), by item id: the order the stored lists use too, so
+    both sum the same evidence in the same order."""
+    ratings = Rating.objects.filter(user_id=user_id).order_by("item_id")
+    rows = list(ratings.values_list("item_id", "score"))
+    items = np.array([r[0] for r in rows], dtype=np.int64)
+    return items, np.array([r[1] for r in rows], dtype=np.float64)
+
+
+def _hidden(user_id: int) -> np.ndarray:
+    ids = HiddenItem.objects.filter(user_id=user_id).values_list("item_id", flat=True)
+    return np.fromiter(ids, dtype=np.int64)
+
+
+# -- personal recommendations ---------------------------------------------------------------
+def recommendations_for_user(
+    *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True, explain: bool = False
+) -> RecommendationList:
+    """The blended top-N (user-user and item-item evidence), the product's main list.
+
+    With ``exclude_rated=False`` items the user rated may appear too, scored like the rest.
+    With ``explain`` each suggestion names the user's items and the neighbours behind it.
+
+    The plain request (no genre, rated items excluded) is served from the user's stored
+    list when its taste stamp still matches: one Redis read and a few small queries
+    instead of the live computation, with the same answer.
+    """
+    live = None
+    if user.is_authenticated and not genre and exclude_rated:
+        live = _live()
+        try:
+            stored = _from_ready_list(live[0], user.pk, limit, explain)
+        except store.RedisUnavailable as error:  # don't wait for Redis a second time
+            logger.warning("Redis failed mid-request: %s", error)
+            live, stored = (None, reasons.note_unavailable()), None
+        if stored is not None:
+            return stored
+    return _personal(
+        user=user,
+        limit=limit,
+        genre=genre,
+        user_weight=option("USER_WEIGHT"),
+        exclude_rated=exclude_rated,
+        explain=explain,
+        live=live,
+    )
+
+
+def _from_ready_list(
+    model, user_id: int, limit: int, explain: bool = False
+) -> RecommendationList | None:
+    """The user's stored list, if it is still exactly what a live computation would give.
+
+    Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
+    """
+    if model is None:
+        return None
+    stored = model.ready_list(user_id)
+    if stored is None:
+        return None
+    stamp, rows = stored
+    if stamp != catalog_selectors.user_taste_stamp(user_id=user_id):
+        return None  # a rating or "Not interested" since: its update is on the way
+    suggestions, complete = _present(rows, limit, explain=explain)
+    if not suggestions or not complete:
+        return None
+    return RecommendationList(suggestions, PERSONAL, model.version)
+
+
+def people_like_you(
+    *, user, limit: int = 10, genre: str = "", fallback: bool = True
+) -> RecommendationList:
+    """Items that people with similar ratings liked: user-user evidence only.
+
+    With ``fallback=False`` a non-personal answer carries only its note (no popular
+    items), for panels that show the note and nothing else.
+    """
+    return _personal(
+        user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False, fallback=fallback
+    )
+
+
+def _personal(
+    *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True,
+    explain=False, live=None,
+) -> RecommendationList:  # fmt: skip
+    def popular(exclude=(), note="", pending=False):
+        if not fallback:
+            return RecommendationList([], POPULAR, None, note, pending)
+        fallback_list = popular_items(genre=genre, limit=limit, exclude=exclude, note=note)
+        return RecommendationList(fallback_list.suggestions, POPULAR, None, note, pending)
+
+    if not user.is_authenticated:
+        return popular()
+    rated, scores = _live_ratings(user.pk)
+    needed = reasons.personal_threshold()
+    if rated.size < needed:
+        return popular(rated.tolist(), reasons.note_few_ratings(needed))
+    model, note = live if live is not None else _live()
+    if model is None:
+        return popular(rated.tolist(), note, pending=True)
+    hidden = _hidden(user.pk)
+    try:
+        # A few spare places: an item deleted since the model was built is skipped.
+        rows = ranking.rank_from_store(
+            model, user.pk, rated, scores, hidden=hidden, n=limit + _SPARE,
+            user_weight=user_weight, genre=genre, item_part=item_part, exclude_rated=exclude_rated,
+        )  # fmt: skip
+    except store.RedisUnavailable as error:
+        logger.warning("Redis failed mid-request: %s", error)
+        return popular(rated.tolist(), reasons.note_unavailable(), pending=True)
+    result, _ = _present(rows, limit, explain=explain)
+    if not result:
+        if _catch_up(model, user.pk, rated):
+            return popular(rated.tolist(), reasons.note_preparing(), pending=True)
+        return popular(rated.tolist(), reasons.note_no_overlap())
+    return RecommendationList(result, PERSONAL, model.version)
+
+
+def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:
+    """Whether this user's ratings are on their way into the live model: True when the
+    model has no row for the user (they rated while it was being built, when no update
+    could run), after queueing the update that adds it."""
+    from recommendations import receivers
+
+    try:
+        if model.user_neighbours([user_id]).get(user_id) is not None:
+            return False
+    except store.RedisUnavailable:
+        return False
+    receivers.queue_catch_up(user_id, int(rated[-1]))  # any rated item: the row is redone
+    return True
+
+
+# Rows ranked beyond the limit, for items deleted or deactivated since the model was built.
+_SPARE = 5
+
+
+def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
+    """Up to ``limit`` suggestions (items, reasons) from ranked rows, skipping items gone
+    or inactive since the rows were ranked; and whether the answer is complete (False
+    when rows ran out and a truncated list might have held more).
+
+    With ``explain`` each carries the user's items and the neighbours behind it; without,
+    only the item a reason line names is read.
+    """
+    suggestions: list[Suggestion] = []
+    start = 0
+    while len(suggestions) < limit and start < len(rows):
+        chunk = rows[start : start + limit - len(suggestions)]
+        start += len(chunk)
+        suggestions += _suggestions(chunk, explain)
+    complete = len(suggestions) == limit or len(rows) < option("READY_LIST_LENGTH")
+    return suggestions, complete
+
+
+def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
+    columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
+    named = [reasons.needs_items(p, s) for p, s in zip(columns[2], columns[3], strict=True)]
+    because = rows["because_items"] if explain else rows["because_items"][named]
+    cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
+    out = []
+    for (item_id, score, people, people_sum), because_ids in zip(
+        zip(*columns, strict=True), rows["because_items"].tolist(), strict=True
+    ):
+        item = cards.get(item_id)
+        if item is None or not item.is_active:
+            continue
+        because_items = [cards[i] for i in because_ids if i in cards]
+        title = because_items[0].title if because_items else None
+        out.append(
+            Suggestion(
+                item=item,
+                score=score,
+                reason=reasons.personal_reason(people, people_sum, title),
+                because_items=because_items if explain else [],
+            )
+        )
+    return out
+
+
+def because_you_rated(
+    *, user, rows: int = 3, limit: int = 6
+) -> list[tuple[Item, list[SimilarItem]]]:
+    """For a few of the user's recent high ratings, the items most like each.
+
+    An item appears in one row only: the row of the most recent rating it is close to.
+    """
+    if not user.is_authenticated:
+        return []
+    recent = list(
+        Rating.objects.filter(user=user, score__gte=4.0, item__is_active=True)
+        .select_related("item")
+        .order_by("-updated", "-id")[:rows]
+    )
+    if not recent:
+        return []
+    model, _ = _live()
+    if model is None:
+        return []
+    rated, _ = _live_ratings(user.pk)
+    exclude = set(rated.tolist()) | set(_hidden(user.pk).tolist())
+    try:
+        lists = model.item_neighbours([r.item_id for r in recent])
+    except store.RedisUnavailable:
+        return []
+    wanted = {
+        int(i) for nb in lists.values() if nb is not None for i in nb["id"] if int(i) not in exclude
+    }
+    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(list(wanted))
+    out = []
+    shown: set[int] = set()
+    for rating in recent:
+        nb = lists.get(rating.item_id)
+        similar = [
+            SimilarItem(objects[int(i)], float(s), int(n))
+            for i, s, n in (nb if nb is not None else [])
+            if int(i) in objects and int(i) not in shown
+        ][:limit]
+        shown.update(s.item.pk for s in similar)
+        if similar:
+            out.append((rating.item, similar))
+    return out
+
+
+def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem]:
+    """Items people who liked ``item`` also liked; popular items of its genre as a fallback."""
+    exclude = {item.pk}
+    if user is not None and user.is_authenticated:
+        exclude |= set(_live_ratings(user.pk)[0].tolist()) | set(_hidden(user.pk).tolist())
+    model, _ = _live()
+    nb = None
+    if model is not None:
+        try:
+            nb = model.item_neighbours([item.pk]).get(item.pk)
+        except store.RedisUnavailable:
+            nb = None
+    if nb is None:
+        genre = item.genres.first()
+        fallback = popular_items(genre=genre.slug if genre else "", limit=limit, exclude=exclude)
+        return [SimilarItem(s.item, None, 0, POPULAR) for s in fallback.suggestions]
+    ids = [int(i) for i in nb["id"] if int(i) not in exclude]
+    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(ids)
+    return [
+        SimilarItem(objects[int(i)], float(s), int(n))
+        for i, s, n in nb
+        if int(i) in objects and int(i) not in exclude
+    ][:limit]
+
+
+def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:
+    """The user's nearest neighbours: ids and similarity only, never their ratings.
+
+    Only neighbours who share at least ``REASON_MIN_PEOPLE`` rated items with the user:
+    a similarity over one or two items would tell what that person rated (rate one item,
+    see who appears, and how close).
+    """
+    if not user.is_authenticated:
+        return []
+    model, _ = _live()
+    if model is None:
+        return []
+    try:
+        nb = model.user_neighbours([user.pk]).get(user.pk)
+    except store.RedisUnavailable:
+        return []
+    if nb is None:
+        return []
+    nb = nb[nb["support"] >= reasons.min_people()][:limit]
+    return [SimilarUser(int(i), float(s)) for i, s in zip(nb["id"], nb["score"], strict=True)]
+
+
+def predicted_rating(*, user, item: Item) -> PredictedRating:
+    """k-NN with baselines, item-based: ``b_ui + sum s_ij (r_uj - b_uj) / sum s_ij``.
+
+    Uses the model's pearson_baseline lists and baselines with the user's live ratings.
+    """
+    model, _ = _live()
+    if model is None or not user.is_authenticated:
+        return PredictedRating(None, "unavailable")
+    rated, scores = _live_ratings(user.pk)
+    try:
+        nb = model.prediction_neighbours([item.pk]).get(item.pk)
+        neighbour_ids = [] if nb is None else nb["id"].tolist()
+        mu, bu, bi = model.biases(user_id=user.pk, item_ids=[item.pk, *rated.tolist()])
+    except store.RedisUnavailable:
+        return PredictedRating(None, "unavailable")
+    item_ids = np.unique(np.concatenate([[item.pk], rated, np.asarray(neighbour_ids, np.int64)]))
+    matrix = RatingMatrix.from_arrays(
+        np.full(rated.size, user.pk), rated, scores, users=[user.pk], items=item_ids
+    )
+    baselines = Baselines()
+    baselines.global_mean_ = mu
+    baselines.user_bias_ = np.array([bu])
+    baselines.item_bias_ = np.array([bi.get(int(i), 0.0) for i in matrix.item_ids])
+    target = matrix.item_index(item.pk)
+    lists = ranking.dense_neighbours(
+        {item.pk: nb}, matrix.n_items, matrix.item_indices, "item", measure="pearson_baseline"
+    )
+    p = predict(
+        matrix, lists, 0, target, method="baseline", k=40, baselines=baselines, clip=(0.5, 5.0)
+    )
+    used = [int(matrix.item_ids[j]) for j in p.neighbours]
+    objects = Item.objects.in_bulk(used)
+    mine = dict(zip(rated.tolist(), scores.tolist(), strict=True))
+    contributions = [
+        (objects[i], float(s), mine[i]) for i, s in zip(used, p.similarities, strict=True)
+    ]
+    return PredictedRating(round(p.value, 3), "neighbours" if used else "baseline", contributions)

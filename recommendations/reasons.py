@@ -1,0 +1,146 @@
+"""What a suggestion says about itself, and the rules that keep it honest and private.
+
+Every sentence a person reads about why an item is suggested is built here, through
+gettext, from numbers the ranking already has. Three rules:
+
+- **Privacy.** An aggregate over other people ("4 people with your taste rated it 4.3 on
+  average", "12 people rated both", "Rated 3.9 on average by 7 people") is shown only
+  when it covers at least ``REASON_MIN_PEOPLE`` people (default 3). Below that the
+  sentence falls back to the user's own items ("Because you rated X") or to words with
+  no number in them. No page or API response puts user ids next to a per-item
+  aggregate: with one person behind an average and their id beside it, anyone could
+  read that person's rating.
+- **"Liked" means 4 or more.** A sentence says "liked" or "rated highly" only of
+  ratings of at least ``LIKED`` (4.0); the neighbours' average is quoted as a selling
+  point only when it is at least that.
+- **No negative evidence.** The ranking counts any neighbour's rating as evidence for an
+  item, a low one too; items whose neighbours rated them below ``evidence_floor`` on
+  average are not suggested at all (the engine's ``min_neighbour_mean``, applied in the
+  same ``recommend`` call by the live path and the stored lists).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from recommendations.conf import get as option
+
+# A rating of this or more is "liked" (the "Because you rated" rows and the sentences).
+LIKED = 4.0
+# Below this (or the user's own mean, when that is lower) the neighbours' average is
+# evidence against an item: 3 of 5 stars, "fine", on a 0.5 to 5 scale.
+NEUTRAL = 3.0
+
+
+def min_people() -> int:
+    """How many people an aggregate must cover to be shown (``REASON_MIN_PEOPLE``)."""
+    return option("REASON_MIN_PEOPLE")
+
+
+def personal_threshold() -> int:
+    """Ratings a user needs before suggestions are personal: onboarding, panels, API."""
+    return option("MIN_RATINGS_FOR_PERSONAL")
+
+
+def evidence_floor(scores) -> float:
+    """The neighbours' mean rating below which an item is not suggested to this user.
+
+    The lower of ``NEUTRAL`` and the user's own mean: for someone who rates harshly, a
+    neighbour's 2.5 can still be good news; for everyone else, below 3 is not. Exact for
+    scores in half steps, whatever their dtype or order, so the live path and the
+    stored lists get the same floor.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not scores.size:
+        return NEUTRAL
+    return min(NEUTRAL, float(scores.sum()) / scores.size)
+
+
+def _average_is_a_reason(people: int, people_sum: float) -> bool:
+    return people >= min_people() and people_sum >= LIKED * people
+
+
+def needs_items(people: int, people_sum: float) -> bool:
+    """Whether ``personal_reason`` will name one of the user's items (so read them)."""
+    return not _average_is_a_reason(people, people_sum)
+
+
+def personal_reason(people: int, people_sum: float, because_title: str | None) -> str:
+    """The line under a personal suggestion.
+
+    ``people`` of the user's neighbours rated the item, ``people_sum`` is the sum of
+    their ratings; ``because_title`` names the user's own item that contributed most
+    (None when the item part did not contribute).
+    """
+    if _average_is_a_reason(people, people_sum):
+        return ngettext(
+            "%(count)d person with your taste rated it %(mean).1f on average",
+            "%(count)d people with your taste rated it %(mean).1f on average",
+            people,
+        ) % {"count": people, "mean": people_sum / people}
+    if because_title:
+        return _("Because you rated %(title)s") % {"title": because_title}
+    if people >= min_people():
+        return ngettext(
+            "Rated by %(count)d person with your taste",
+            "Rated by %(count)d people with your taste",
+            people,
+        ) % {"count": people}
+    if people:
+        return _("From people whose ratings look like yours")
+    return _("Close to what you rate highly")
+
+
+def similar_reason(support: int) -> str:
+    """The line under an item-based suggestion ("also rated", "Because you rated"):
+    how many people rated both, when that is enough people to say; else nothing.
+
+    The neighbour lists count people who *rated* both items, whatever they gave, so the
+    sentence says "rated", never "liked".
+    """
+    if support >= min_people():
+        return ngettext("%(count)d person rated both", "%(count)d people rated both", support) % {
+            "count": support
+        }
+    return ""
+
+
+def popular_reason(rating_count: int, rating_average: float) -> str:
+    """The line under a popular (non-personal) suggestion."""
+    if rating_count >= min_people():
+        return ngettext(
+            "Rated %(mean).1f on average by %(count)d person",
+            "Rated %(mean).1f on average by %(count)d people",
+            rating_count,
+        ) % {"count": rating_count, "mean": rating_average}
+    if rating_count:
+        return _("Only a few ratings so far")
+    return _("New in the catalogue")
+
+
+def shown_support(support: int) -> int | None:
+    """``support`` (people who rated both items) for the API, or None below the minimum."""
+    return support if support >= min_people() else None
+
+
+# -- the notes a non-personal panel or list carries -----------------------------------------
+def note_unavailable() -> str:
+    return _("Personal recommendations are briefly unavailable; showing popular items.")
+
+
+def note_preparing() -> str:
+    return _("Your personal suggestions are being prepared; showing popular items meanwhile.")
+
+
+def note_few_ratings(needed: int) -> str:
+    return ngettext(
+        "Rate at least %(count)d item to get personal suggestions.",
+        "Rate at least %(count)d items to get personal suggestions.",
+        needed,
+    ) % {"count": needed}
+
+
+def note_no_overlap() -> str:
+    return _("Not enough overlap with other people yet; rate a few more items.")
