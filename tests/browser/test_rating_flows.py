@@ -20,6 +20,14 @@ def _log_in(page, live_server, username, password="a-long-pass-phrase"):
     expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
+def rate_on_card(card, score: float) -> None:
+    """Click the half star for ``score`` on a card's compact control (a CSS star meter:
+    five stars, ten half-star hit areas, no element per star)."""
+    meter = card.locator("[data-star-meter]")
+    box = meter.bounding_box()
+    meter.click(position={"x": box["width"] * (score * 2 - 0.5) / 10, "y": box["height"] / 2})
+
+
 def _panel_items(panel) -> list[str]:
     return panel.locator("[data-card-item]").evaluate_all(
         "cards => cards.map(c => c.dataset.cardItem)"
@@ -44,7 +52,7 @@ def test_sign_up_rate_five_items_and_watch_the_panel_fill_in(page, live_server, 
     cards = strip.locator("[data-card-item]")
     for n in range(5):
         card = cards.nth(n)
-        card.get_by_title("5 stars" if n % 2 else "4 stars", exact=True).click()
+        rate_on_card(card, 5 if n % 2 else 4)
         expect(card.locator("[data-rating-status]")).to_contain_text("You rated")
         if n < 4:
             expect(strip.locator("[data-my-rating-count]")).to_have_text(str(n + 1))
@@ -63,7 +71,7 @@ def test_sign_up_rate_five_items_and_watch_the_panel_fill_in(page, live_server, 
     # Rate one of the suggestions: it leaves the panel and the list changes.
     before = _panel_items(panel)
     first = panel.locator("[data-card-item]").first
-    first.get_by_title("4.5 stars", exact=True).click()
+    rate_on_card(first, 4.5)
     expect(panel.locator(f'[data-card-item="{before[0]}"]')).to_have_count(0)
     after = _panel_items(page.locator("#panel-people-like-you"))
     assert after and after != before
@@ -72,7 +80,9 @@ def test_sign_up_rate_five_items_and_watch_the_panel_fill_in(page, live_server, 
     # "Not interested" takes a suggestion away for good, also without a reload.
     panel = page.locator("#panel-people-like-you")
     unwanted = _panel_items(panel)[0]
-    panel.locator(f'[data-card-item="{unwanted}"]').get_by_role("button").click()
+    panel.locator(f'[data-card-item="{unwanted}"]').get_by_role(
+        "button", name="Not interested"
+    ).click()
     expect(page.locator("#live-messages")).to_contain_text("will not be suggested to you again")
     expect(page.locator(f'#panel-people-like-you [data-card-item="{unwanted}"]')).to_have_count(0)
     assert HiddenItem.objects.filter(user=me, item_id=int(unwanted)).exists()
@@ -153,7 +163,7 @@ def test_my_ratings_edit_and_delete_in_place(page, live_server, transactional_db
     _log_in(page, live_server, "lister")
     page.goto(f"{live_server.url}/items/mine/")
     row = page.locator(f'[data-card-item="{keep.pk}"]')
-    row.get_by_title("4.5 stars", exact=True).click()
+    rate_on_card(row, 4.5)
     expect(row.locator("[data-rating-status]")).to_have_text("You rated 4.5")
     page.get_by_role("button", name="Delete my rating of Dropper").click()
     expect(page.locator(f'[data-card-item="{drop.pk}"]')).to_have_count(0)
