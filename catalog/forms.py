@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
 from catalog.selectors import ITEM_ORDERINGS
@@ -59,7 +59,31 @@ class MyRatingsForm(forms.Form):
         return self.cleaned_data.get("sort") or "-updated"
 
 
+# The id of the error summary templates/registration/_form.html shows above a form.
+FORM_ERRORS_ID = "form-errors"
+
+
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username",)
+
+    def validate_password_for_user(self, user, password_field_name="password1"):
+        # Django files "too short" and "too common" under the confirmation field; they are
+        # about the password itself, so they go under it.
+        super().validate_password_for_user(user, password_field_name=password_field_name)
+
+
+class LoginForm(AuthenticationForm):
+    """Log-in whose one error ("enter a correct username and password") is about both
+    fields: each is marked invalid and described by the message, for screen readers."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            for name in ("username", "password"):
+                self.fields[name].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": FORM_ERRORS_ID}
+                )
+            raise

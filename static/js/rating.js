@@ -309,6 +309,16 @@
     save(input.form);
   });
 
+  // A link in a form's error summary (templates/registration/_form.html) puts the focus in
+  // the field it names; a link alone only scrolls there.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".form-errors a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.matches("[data-rating-form], [data-remove-form], [data-hide-form]")) {
