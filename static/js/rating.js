@@ -285,7 +285,8 @@
       clearTimeout(timers.get(form));
       var status = form.querySelector("[data-rating-status]");
       if (!input.value) return;
-      if (status) status.textContent = formatScore(input.value) + " stars: press Enter to save";
+      var stars = formatScore(input.value) + (Number(input.value) === 1 ? " star" : " stars");
+      if (status) status.textContent = stars + ": press Enter to save";
       timers.set(
         form,
         setTimeout(function () {

@@ -128,6 +128,36 @@ def test_keyboard_only_rating(page, live_server, transactional_db):
     assert page.evaluate("window.__sameDocument") is True
 
 
+def test_keyboard_only_rating_on_a_card(page, live_server, transactional_db):
+    """A card's compact control: Tab reaches its stars, arrows step in half stars (the
+    meter follows), Enter saves; nothing else on the page moves."""
+    item = ItemFactory(title="Card Keys")
+    user = UserFactory(username="cardkeys")
+    _log_in(page, live_server, "cardkeys")
+    page.goto(f"{live_server.url}/items/")
+    page.evaluate("window.__sameDocument = true")
+    stars = page.get_by_role("combobox", name="Stars for Card Keys")
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if stars.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        pytest.fail("Tab never reached the card's stars")
+    card = page.locator(f'[data-card-item="{item.pk}"]')
+    for _ in range(3):  # not rated -> 0.5 -> 1 -> 1.5
+        page.keyboard.press("ArrowRight")
+    expect(stars).to_have_value("1.5")
+    expect(card.locator(".star-fill")).to_have_class("star-fill s3")
+    expect(card.locator("[data-rating-status]")).to_have_text("1.5 stars: press Enter to save")
+    page.keyboard.press("ArrowLeft")
+    expect(card.locator("[data-rating-status]")).to_have_text("1 star: press Enter to save")
+    page.keyboard.press("Enter")
+    expect(card.locator("[data-rating-status]")).to_have_text("You rated 1")
+    expect(page.locator("#live-messages")).to_contain_text("You rated Card Keys (2000) 1.")
+    assert Rating.objects.get(user=user, item=item).score == 1.0
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_the_plain_form_works_without_javascript(browser, live_server, transactional_db):
     item = ItemFactory(title="No Script Needed")
     user = UserFactory(username="nojs")
@@ -154,6 +184,27 @@ def test_the_plain_form_works_without_javascript(browser, live_server, transacti
         expect(page.locator(".message")).to_contain_text("was removed")
         assert not Rating.objects.exists()
         assert Item.objects.get(pk=item.pk).rating_count == 0
+    finally:
+        context.close()
+
+
+def test_a_card_rates_without_javascript(browser, live_server, transactional_db):
+    """The compact control is a plain form too: pick a score, press its Save button."""
+    item = ItemFactory(title="Plain Card")
+    user = UserFactory(username="plaincard")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _log_in(page, live_server, "plaincard")
+        page.goto(f"{live_server.url}/items/?sort=title")
+        card = page.locator(f'[data-card-item="{item.pk}"]')
+        card.get_by_role("combobox", name="Stars for Plain Card").select_option("3.5")
+        card.get_by_role("button", name="Save rating for Plain Card").click()
+        expect(page.locator(".message")).to_have_text("You rated Plain Card (2000) 3.5.")
+        assert page.url.endswith("/items/?sort=title")
+        card = page.locator(f'[data-card-item="{item.pk}"]')
+        expect(card.get_by_role("combobox", name="Stars for Plain Card")).to_have_value("3.5")
+        assert Rating.objects.get(user=user, item=item).score == 3.5
     finally:
         context.close()
 
