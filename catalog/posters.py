@@ -118,6 +118,15 @@ def _title_lines(title: str) -> tuple[list[str], int]:
     return lines, size
 
 
+def _starfield(r, count: int, smallest: float, spread: float) -> list[str]:
+    """``count`` white dots scattered over the picture: the night sky of two motifs."""
+    return [
+        f'<circle cx="{int(r() * 200)}" cy="{int(r() * 200)}" '
+        f'r="{smallest + r() * spread:.1f}" fill="#fff"/>'
+        for _ in range(count)
+    ]
+
+
 def _motif(kind: str, accent: str, rng: random.Random) -> list[str]:
     r = rng.random
     shapes = []
@@ -185,11 +194,7 @@ def _motif(kind: str, accent: str, rng: random.Random) -> list[str]:
         cx, cy = 60 + int(r() * 80), 70 + int(r() * 30)
         shapes.append(f'<circle cx="{cx}" cy="{cy}" r="36" fill="{accent}"/>')
         shapes.append(f'<circle cx="{cx + 16}" cy="{cy - 10}" r="32" fill="#1a1038"/>')
-        for _ in range(12):
-            shapes.append(
-                f'<circle cx="{int(r() * 200)}" cy="{int(r() * 200)}" '
-                f'r="{1 + r() * 1.5:.1f}" fill="#fff"/>'
-            )
+        shapes.extend(_starfield(r, 12, 1.0, 1.5))
     elif kind == "woods":
         shapes.append(
             f'<circle cx="{50 + int(r() * 100)}" cy="70" r="34" fill="{accent}" opacity=".85"/>'
@@ -222,11 +227,7 @@ def _motif(kind: str, accent: str, rng: random.Random) -> list[str]:
         shapes.append(f'<circle cx="{cx - 22}" cy="{cy}" r="44" fill="{accent}" opacity=".7"/>')
         shapes.append(f'<circle cx="{cx + 22}" cy="{cy}" r="44" fill="#ffd6e0" opacity=".55"/>')
     elif kind == "planet":
-        for _ in range(16):
-            shapes.append(
-                f'<circle cx="{int(r() * 200)}" cy="{int(r() * 200)}" '
-                f'r="{0.8 + r() * 1.4:.1f}" fill="#fff"/>'
-            )
+        shapes.extend(_starfield(r, 16, 0.8, 1.4))
         cx, cy = 60 + int(r() * 80), 80 + int(r() * 40)
         shapes.append(f'<circle cx="{cx}" cy="{cy}" r="38" fill="{accent}"/>')
         shapes.append(

@@ -158,55 +158,54 @@ def test_keyboard_only_rating_on_a_card(page, live_server, transactional_db):
     assert page.evaluate("window.__sameDocument") is True
 
 
-def test_the_plain_form_works_without_javascript(browser, live_server, transactional_db):
+@pytest.fixture
+def no_js_page(browser):
+    context = browser.new_context(java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+def test_the_plain_form_works_without_javascript(no_js_page, live_server, transactional_db):
     item = ItemFactory(title="No Script Needed")
     user = UserFactory(username="nojs")
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    try:
-        _log_in(page, live_server, "nojs")
-        page.goto(f"{live_server.url}{item.get_absolute_url()}")
-        mine = page.locator("article.item")
-        save = mine.get_by_role("button", name="Save rating")
-        expect(save).to_be_visible()
-        mine.get_by_title("3.5 stars", exact=True).click()
-        save.click()
-        expect(page.locator(".message")).to_have_text("You rated No Script Needed (2000) 3.5.")
-        expect(page.locator("[data-my-rating-text]")).to_have_text("You rated this 3.5.")
-        expect(mine.get_by_role("radio", name="3.5 stars")).to_be_checked()
-        assert Rating.objects.get(user=user, item=item).score == 3.5
-        # Not interested, and its undo, are plain forms as well.
-        page.get_by_role("button", name="Not interested").click()
-        expect(page.get_by_role("button", name="Undo “Not interested”")).to_be_visible()
-        page.get_by_role("button", name="Undo “Not interested”").click()
-        expect(page.get_by_role("button", name="Not interested")).to_be_visible()
-        page.get_by_role("button", name="Remove my rating").click()
-        expect(page.locator(".message")).to_contain_text("was removed")
-        assert not Rating.objects.exists()
-        assert Item.objects.get(pk=item.pk).rating_count == 0
-    finally:
-        context.close()
+    page = no_js_page
+    _log_in(page, live_server, "nojs")
+    page.goto(f"{live_server.url}{item.get_absolute_url()}")
+    mine = page.locator("article.item")
+    save = mine.get_by_role("button", name="Save rating")
+    expect(save).to_be_visible()
+    mine.get_by_title("3.5 stars", exact=True).click()
+    save.click()
+    expect(page.locator(".message")).to_have_text("You rated No Script Needed (2000) 3.5.")
+    expect(page.locator("[data-my-rating-text]")).to_have_text("You rated this 3.5.")
+    expect(mine.get_by_role("radio", name="3.5 stars")).to_be_checked()
+    assert Rating.objects.get(user=user, item=item).score == 3.5
+    # Not interested, and its undo, are plain forms as well.
+    page.get_by_role("button", name="Not interested").click()
+    expect(page.get_by_role("button", name="Undo “Not interested”")).to_be_visible()
+    page.get_by_role("button", name="Undo “Not interested”").click()
+    expect(page.get_by_role("button", name="Not interested")).to_be_visible()
+    page.get_by_role("button", name="Remove my rating").click()
+    expect(page.locator(".message")).to_contain_text("was removed")
+    assert not Rating.objects.exists()
+    assert Item.objects.get(pk=item.pk).rating_count == 0
 
 
-def test_a_card_rates_without_javascript(browser, live_server, transactional_db):
+def test_a_card_rates_without_javascript(no_js_page, live_server, transactional_db):
     """The compact control is a plain form too: pick a score, press its Save button."""
     item = ItemFactory(title="Plain Card")
     user = UserFactory(username="plaincard")
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    try:
-        _log_in(page, live_server, "plaincard")
-        page.goto(f"{live_server.url}/items/?sort=title")
-        card = page.locator(f'[data-card-item="{item.pk}"]')
-        card.get_by_role("combobox", name="Stars for Plain Card").select_option("3.5")
-        card.get_by_role("button", name="Save rating for Plain Card").click()
-        expect(page.locator(".message")).to_have_text("You rated Plain Card (2000) 3.5.")
-        assert page.url.endswith("/items/?sort=title")
-        card = page.locator(f'[data-card-item="{item.pk}"]')
-        expect(card.get_by_role("combobox", name="Stars for Plain Card")).to_have_value("3.5")
-        assert Rating.objects.get(user=user, item=item).score == 3.5
-    finally:
-        context.close()
+    page = no_js_page
+    _log_in(page, live_server, "plaincard")
+    page.goto(f"{live_server.url}/items/?sort=title")
+    card = page.locator(f'[data-card-item="{item.pk}"]')
+    card.get_by_role("combobox", name="Stars for Plain Card").select_option("3.5")
+    card.get_by_role("button", name="Save rating for Plain Card").click()
+    expect(page.locator(".message")).to_have_text("You rated Plain Card (2000) 3.5.")
+    assert page.url.endswith("/items/?sort=title")
+    card = page.locator(f'[data-card-item="{item.pk}"]')
+    expect(card.get_by_role("combobox", name="Stars for Plain Card")).to_have_value("3.5")
+    assert Rating.objects.get(user=user, item=item).score == 3.5
 
 
 def test_my_ratings_edit_and_delete_in_place(page, live_server, transactional_db):
