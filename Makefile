@@ -28,8 +28,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
+# axe-core for the browser accessibility test (tests/browser/test_accessibility.py), at the
+# version package-lock.json pins. Without npm the test skips and says why.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --ignore-scripts && touch $@; \
+	else echo "npm not found: the axe-core accessibility check will skip"; fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev node_modules/.installed
 
 # DEBUG is on for `make run` (a developer's machine); production sets its own env.
 run: export DEBUG ?= 1
@@ -71,7 +78,7 @@ bench-pipeline: install-dev
 	$(PY) bench/pipeline.py freshness
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache node_modules
 
 # --- loadtest: gunicorn on loopback, 10k users / 5k items, wrk at 16 connections (bench/loadtest.py)
 loadtest: install-dev

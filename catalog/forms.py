@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
 from accounts import usernames
@@ -60,6 +60,10 @@ class MyRatingsForm(forms.Form):
         return self.cleaned_data.get("sort") or "-updated"
 
 
+# The id of the error summary templates/registration/_form.html shows above a form.
+FORM_ERRORS_ID = "form-errors"
+
+
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -68,3 +72,23 @@ class SignUpForm(UserCreationForm):
     def clean_username(self):
         # The same rule as the API's register and the importer (accounts.usernames).
         return usernames.validate_new(self.cleaned_data["username"])
+
+    def validate_password_for_user(self, user, password_field_name="password1"):
+        # Django files "too short" and "too common" under the confirmation field; they are
+        # about the password itself, so they go under it.
+        super().validate_password_for_user(user, password_field_name=password_field_name)
+
+
+class LoginForm(AuthenticationForm):
+    """Log-in whose one error ("enter a correct username and password") is about both
+    fields: each is marked invalid and described by the message, for screen readers."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            for name in ("username", "password"):
+                self.fields[name].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": FORM_ERRORS_ID}
+                )
+            raise

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from catalog import blurbs, posters
+
 # Every score a rating may hold: 0.5 to 5 in half steps. Halves are exact in binary
 # floating point, so membership is an exact test in Python and in SQL alike.
 ALLOWED_SCORES = tuple(step / 2 for step in range(1, 11))
@@ -34,6 +36,17 @@ class ItemDisplay:
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:item_detail", args=[self.pk])
+
+    @property
+    def poster_url(self) -> str:
+        """The item's generated poster; the query changes when its title or genres do."""
+        names = [genre.name for genre in self.card_genres()]
+        version = posters.digest(self.title, self.year, names)
+        return f"{reverse('catalog:item_poster', args=[self.pk])}?v={version}"
+
+    @property
+    def poster_alt(self) -> str:
+        return posters.alt_text(self.title, [genre.name for genre in self.card_genres()])
 
     @property
     def rating_average(self) -> float | None:
@@ -71,6 +84,14 @@ class Item(ItemDisplay, models.Model):
     def card_genres(self) -> list[Genre]:
         """The genres a list shows (list queries prefetch them); as ``ItemCard``'s."""
         return list(self.genres.all())
+
+    @property
+    def blurb(self) -> str:
+        """The description, or for an import without one a true sentence made from its
+        title, year and genres (written at display time, so every import gets one)."""
+        if self.description:
+            return self.description
+        return blurbs.listing(self.title, self.year, [g.name for g in self.card_genres()])
 
 
 class Rating(models.Model):

@@ -4,12 +4,13 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from catalog import selectors, services
+from catalog import posters, selectors, services
 from catalog.forms import MY_RATINGS_SORTS, ItemFilterForm, MyRatingsForm, RatingForm, SignUpForm
 from catalog.models import Item
 
@@ -116,6 +117,26 @@ def _item_context(request, item, form=None):
 def item_detail(request, pk):
     item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk, is_active=True)
     return render(request, "catalog/item_detail.html", _item_context(request, item))
+
+
+# A poster URL carries its drawing's digest, so a matching request may be cached for good.
+POSTER_CACHE_SECONDS = 365 * 24 * 3600
+
+
+@require_safe
+def item_poster(request, pk):
+    """The item's poster, drawn on request (``catalog.posters``): an SVG of a few KB."""
+    item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk, is_active=True)
+    names = [genre.name for genre in item.genres.all()]
+    svg = posters.poster_svg(title=item.title, year=item.year, genres=names)
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    if request.GET.get("v") == posters.digest(item.title, item.year, names):
+        response["Cache-Control"] = f"public, max-age={POSTER_CACHE_SECONDS}, immutable"
+    else:  # an old or missing digest: the picture may change, keep it briefly
+        patch_cache_control(response, public=True, max_age=300)
+    # Opened on its own, an SVG is a document: it may run nothing and load nothing.
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 def _rating_payload(request, item_pk: int, score: float | None, message: str) -> dict:

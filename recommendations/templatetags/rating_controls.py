@@ -1,8 +1,14 @@
 """``{% rating_control item score %}``: the accessible star rating form, in any template.
 
-The control is a radio group (one radio per half star) inside a plain form, so it works
-with the keyboard, with screen readers and without JavaScript; ``static/js/rating.js``
-makes it submit in the background.
+Two variants, both plain forms that work with the keyboard, with screen readers and
+without JavaScript (``static/js/rating.js`` makes them save in the background):
+
+- the full control (an item's own page): a radio group, one radio per half star;
+- ``compact=True`` (cards and list rows, dozens a page): one ``<select>`` of the ten
+  scores beside a star meter drawn by CSS. Ten radios and labels a card made the
+  signed-in home 118 KB of HTML; with the script on, the meter takes pointer clicks and
+  the (visually hidden) select keeps the keyboard: arrows step through half stars, Enter
+  saves.
 """
 
 import itertools
@@ -18,11 +24,11 @@ _ids = itertools.count(1)
 
 
 def _steps(score):
-    score = None if score in (None, "") else float(score)
     for step in ALLOWED_SCORES:
         yield {
             "value": str(step),
             "key": f"{step:g}".replace(".", "-"),
+            "short": f"{step:g}",
             "label": f"{step:g} star{'s' if step != 1 else ''}",
             "side": "left" if step % 1 else "right",
             "checked": score == step,
@@ -33,14 +39,15 @@ def _steps(score):
 def rating_control(context, item, score=None, compact=False, next_url=""):
     """Stars for ``item`` with ``score`` (the user's current one, or None) checked.
 
-    ``compact`` makes the small variant for cards; ``next_url`` is where the plain form
+    ``compact`` makes the light variant for cards; ``next_url`` is where the plain form
     returns to (default: the item's page).
     """
-    if score == "":  # a missing rating's score, as the template engine passes it
-        score = None
+    score = None if score in (None, "") else float(score)  # "" for a missing rating
     return {
         "item": item,
         "score": score,
+        # Half stars filled on the meter: the CSS classes s0 to s10.
+        "fill": round(score * 2) if score else 0,
         "steps": list(_steps(score)),
         "compact": compact,
         "next_url": next_url,

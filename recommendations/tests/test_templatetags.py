@@ -33,21 +33,50 @@ def test_rating_control_is_a_labelled_radio_group_with_the_score_checked():
     ids = re.findall(r'id="(rate-[^"]+)"', html)
     assert sorted(ids) == sorted(re.findall(r'for="(rate-[^"]+)"', html))
     assert "<legend>" in html and f'action="/items/{item.pk}/rate/"' in html
-    # Without JavaScript the form has a submit button.
-    assert '<button type="submit" class="rating-save">Save rating</button>' in html
+    # Without JavaScript the form has a submit button, named for its item.
+    assert (
+        '<button type="submit" class="rating-save">Save rating'
+        '<span class="visually-hidden"> for Dune</span></button>'
+    ) in html
 
 
-def test_rating_controls_for_the_same_item_never_share_ids():
+def test_full_rating_controls_for_the_same_item_never_share_ids():
     item = ItemFactory()
     html = _render(
-        "{% load rating_controls %}{% rating_control item compact=True %}"
-        "{% rating_control item compact=True next_url='/back/' %}",
+        "{% load rating_controls %}{% rating_control item %}"
+        "{% rating_control item next_url='/back/' %}",
         item=item,
     )
     ids = re.findall(r'id="(rate-[^"]+)"', html)
     assert len(ids) == 20 == len(set(ids))
     assert "checked" not in html and 'name="next" value="/back/"' in html
-    assert f'<legend class="visually-hidden">Rate {item.title}</legend>' in html
+
+
+def test_the_compact_control_is_one_select_and_a_star_meter_not_ten_radios():
+    """Cards carry dozens of these: one labelled <select> of the ten scores (the keyboard
+    and no-JavaScript control) and a two-element star meter, under 1 KB a card."""
+    item = ItemFactory(title="Solaris")
+    html = _render(
+        "{% load rating_controls %}{% rating_control item 4.5 compact=True next_url='/' %}",
+        item=item,
+    )
+    assert 'type="radio"' not in html and html.count("<select") == 1
+    assert 'aria-label="Stars for Solaris"' in html
+    options = re.findall(r"<option( selected)?>([\d.]+)", html)
+    assert [value for _, value in options] == [f"{n / 2:g}" for n in range(1, 11)]
+    assert [value for selected, value in options if selected] == ["4.5"]
+    assert '<option value="">Rate…' in html  # "not rated" is a choice of its own
+    assert '<span class="star-fill s9">' in html  # nine half stars filled
+    assert 'Save<span class="visually-hidden"> rating for Solaris</span>' in html
+    assert len(html.strip().encode()) < 1024
+
+
+def test_an_unrated_compact_control_selects_nothing_and_fills_no_star():
+    html = _render(
+        "{% load rating_controls %}{% rating_control item None compact=True %}",
+        item=ItemFactory(),
+    )
+    assert " selected" not in html and '<span class="star-fill s0">' in html
 
 
 def test_panel_tags_render_in_any_template(rec_redis):

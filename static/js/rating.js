@@ -6,6 +6,11 @@
 // itself a moment after the last arrow press); the page updates in place and every
 // recommendation panel on it ([data-panel-url]) is fetched again. If the server answers
 // anything but JSON (say, a login redirect), the form is submitted the plain way.
+//
+// Two controls (recommendations/templatetags/rating_controls.py): the full one is a
+// radio group; the compact one on cards is a <select> (kept for the keyboard and screen
+// readers, visually hidden) beside a star meter [data-star-meter] that takes the pointer:
+// the half star under it is worked out from where it is.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -14,6 +19,8 @@
   var lastPointer = 0;
   var timers = new WeakMap();
 
+  var TOAST_MS = 6000;
+  var toastTimer = null;
   function announce(text) {
     var region = document.getElementById("live-messages");
     if (!region) return;
@@ -22,6 +29,32 @@
     p.className = "message";
     p.textContent = text;
     region.appendChild(p);
+    // The region sits at the top of the page; a rating made further down would confirm
+    // out of view (on a phone most of all), so for a while it floats at the bottom.
+    region.classList.add("is-toast");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () {
+      region.classList.remove("is-toast");
+    }, TOAST_MS);
+  }
+
+  // --- the compact control's star meter
+  function meterFill(form, score) {
+    var fill = form.querySelector(".star-fill");
+    if (fill) fill.className = "star-fill s" + Math.round(Number(score || 0) * 2);
+  }
+
+  function meterScore(meter, event) {
+    var box = meter.getBoundingClientRect();
+    var halves = Math.ceil(((event.clientX - box.left) / box.width) * 10);
+    return Math.min(10, Math.max(1, halves)) / 2;
+  }
+
+  function selectedScore(form) {
+    var select = form.querySelector(".star-select");
+    if (select) return select.value;
+    var radio = form.querySelector(".star-input:checked");
+    return radio ? radio.value : "";
   }
 
   function post(form) {
@@ -81,6 +114,9 @@
       f.querySelectorAll(".star-input").forEach(function (input) {
         input.checked = data.score !== null && Number(input.value) === Number(data.score);
       });
+      var select = f.querySelector(".star-select");
+      if (select) select.value = data.score === null ? "" : formatScore(data.score);
+      meterFill(f, data.score);
       var status = f.querySelector("[data-rating-status]");
       if (status) {
         status.textContent = data.score === null ? "" : "You rated " + formatScore(data.score);
@@ -169,7 +205,7 @@
 
   function save(form) {
     clearTimeout(timers.get(form));
-    if (form.dataset.ratingForm !== undefined && !form.querySelector(".star-input:checked")) {
+    if (form.dataset.ratingForm !== undefined && !selectedScore(form)) {
       return;
     }
     form.classList.add("is-saving");
@@ -206,17 +242,51 @@
     true
   );
 
+  document.addEventListener("pointermove", function (event) {
+    var meter = event.target.closest && event.target.closest("[data-star-meter]");
+    if (!meter) return;
+    meter.classList.add("is-preview");
+    meterFill(meter.closest("form"), meterScore(meter, event));
+  });
+
+  document.addEventListener(
+    "pointerout",
+    function (event) {
+      var meter = event.target.closest && event.target.closest("[data-star-meter]");
+      if (!meter || meter.contains(event.relatedTarget)) return;
+      var form = meter.closest("form");
+      meter.classList.remove("is-preview");
+      meterFill(form, selectedScore(form));
+    },
+    true
+  );
+
+  document.addEventListener("click", function (event) {
+    var meter = event.target.closest && event.target.closest("[data-star-meter]");
+    if (!meter) return;
+    var form = meter.closest("form");
+    form.querySelector(".star-select").value = formatScore(meterScore(meter, event));
+    meter.classList.remove("is-preview");
+    meterFill(form, selectedScore(form));
+    save(form);
+  });
+
   document.addEventListener("change", function (event) {
     var input = event.target;
-    if (!input.classList || !input.classList.contains("star-input")) return;
+    if (!input.classList) return;
+    var isSelect = input.classList.contains("star-select");
+    if (!isSelect && !input.classList.contains("star-input")) return;
     var form = input.form;
-    if (Date.now() - lastPointer < 1000) {
+    if (isSelect) meterFill(form, input.value);
+    if (!isSelect && Date.now() - lastPointer < 1000) {
       save(form);
     } else {
       // Arrow keys step through every half star: wait until the user settles.
       clearTimeout(timers.get(form));
       var status = form.querySelector("[data-rating-status]");
-      if (status) status.textContent = formatScore(input.value) + " stars: press Enter to save";
+      if (!input.value) return;
+      var stars = formatScore(input.value) + (Number(input.value) === 1 ? " star" : " stars");
+      if (status) status.textContent = stars + ": press Enter to save";
       timers.set(
         form,
         setTimeout(function () {
@@ -228,12 +298,26 @@
 
   document.addEventListener("keydown", function (event) {
     var input = event.target;
-    if (event.key !== "Enter" || !input.classList || !input.classList.contains("star-input")) {
+    if (event.key !== "Enter" || !input.classList) return;
+    if (input.classList.contains("star-select")) {
+      event.preventDefault();
+      save(input.form);
       return;
     }
+    if (!input.classList.contains("star-input")) return;
     event.preventDefault();
     if (!input.checked) input.checked = true;
     save(input.form);
+  });
+
+  // A link in a form's error summary (templates/registration/_form.html) puts the focus in
+  // the field it names; a link alone only scrolls there.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".form-errors a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
   });
 
   document.addEventListener("submit", function (event) {
