@@ -27,6 +27,7 @@ class ItemFilterForm(forms.Form):
     sort = forms.ChoiceField(
         required=False,
         choices=[
+            ("relevance", "Best match"),
             ("-count", "Most rated"),
             ("-average", "Highest average"),
             ("title", "Title A–Z"),
@@ -36,8 +37,9 @@ class ItemFilterForm(forms.Form):
     )
 
     def clean_sort(self):
-        sort = self.cleaned_data.get("sort") or "-count"
-        return sort if sort in ITEM_ORDERINGS else "-count"
+        # No choice: best match for a search, else most rated (the selector decides).
+        sort = self.cleaned_data.get("sort") or "relevance"
+        return sort if sort in ITEM_ORDERINGS else "relevance"
 
 
 # Sort keys for "My ratings": the URL value, its label and the selector's ordering.

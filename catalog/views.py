@@ -81,7 +81,7 @@ def item_list(request):
     items = selectors.item_list(
         search=filters.get("q", ""),
         genre=filters.get("genre", ""),
-        ordering=filters.get("sort") or "-count",
+        ordering=filters.get("sort") or "relevance",
     )
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
