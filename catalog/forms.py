@@ -64,4 +64,5 @@ class MyRatingsForm(forms.Form):
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
-        fields = ("username",)
+        fields = ("username", "email")
+        help_texts = {"email": "Optional; only used to send a link if you forget your password."}

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from catalog import views as catalog_views
+from recsite.views import favicon
 
 urlpatterns = [
     path("", catalog_views.home, name="home"),
@@ -10,7 +11,9 @@ urlpatterns = [
     path("recommendations/", include("recommendations.urls")),
     path("accounts/signup/", catalog_views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("recsite.api.urls")),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the SVG.
+    path("favicon.ico", favicon, name="favicon"),
 ]

@@ -1,0 +1,9 @@
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    # Resolved per request, not at import: the hashed name exists only after collectstatic.
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
