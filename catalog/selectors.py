@@ -85,6 +85,16 @@ def search_words(query: str) -> list[str]:
     return [word for word in dict.fromkeys(words) if word not in SEARCH_STOP_WORDS]
 
 
+def search_corrections(query: str) -> dict[str, list[str]]:
+    """The words of ``query`` that start no title word, each with the title words a
+    search uses in its place (empty when none is close)."""
+    return {
+        word: spellings[1:]
+        for word in search_words(query)
+        if (spellings := _spellings(word))[1:] or not _starts_a_title_word(word)
+    }
+
+
 def _matching(items: QuerySet[Item], query: str) -> QuerySet[Item]:
     words = search_words(query)
     if not words:
