@@ -6,13 +6,18 @@ from django.utils.html import format_html
 from recommendations import services
 from recommendations.models import RecomputeRun
 
+# Errors in the runs list are cut to this many characters (the full text is on the run's
+# page and in the cell's tooltip), so status, duration and progress fit at 1280 px.
+ERROR_PREVIEW_CHARS = 60
+
 
 @admin.register(RecomputeRun)
 class RecomputeRunAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "status", "trigger", "started", "finished", "duration_display",
-        "progress_display", "n_ratings", "n_users", "n_items", "short_error",
+        "id", "status", "trigger", "started_display", "duration_display",
+        "progress_display", "counts_display", "short_error",
     ]  # fmt: skip
+    list_display_links = ["id"]
     list_filter = ["status", "trigger"]
     readonly_fields = [
         "status", "trigger", "requested_by", "created", "started", "finished",
@@ -26,6 +31,14 @@ class RecomputeRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Runs are the pipeline's history; deleting one (or "Delete selected") is never
+        # what staff want, and a running one is still being written by a worker.
+        return False
+
+    class Media:
+        css = {"all": ["css/admin-runs.css"]}
 
     def get_urls(self):
         extra = [
@@ -63,6 +76,16 @@ class RecomputeRunAdmin(admin.ModelAdmin):
     def recompute_now(self, request, queryset):
         self._start(request)
 
+    @admin.display(description="started", ordering="started")
+    def started_display(self, obj):
+        return obj.started.strftime("%Y-%m-%d %H:%M:%S") if obj.started else "—"
+
+    @admin.display(description="ratings · users · items")
+    def counts_display(self, obj):
+        if obj.n_ratings is None:
+            return "—"
+        return f"{obj.n_ratings:,} · {obj.n_users:,} · {obj.n_items:,}"
+
     @admin.display(description="duration")
     def duration_display(self, obj):
         if obj.duration is None:
@@ -81,4 +104,8 @@ class RecomputeRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+        if len(obj.error) <= ERROR_PREVIEW_CHARS:
+            return obj.error
+        return format_html(
+            '<span title="{}">{}…</span>', obj.error, obj.error[:ERROR_PREVIEW_CHARS]
+        )

@@ -5,6 +5,10 @@ from django.urls import include, path
 from catalog import views as catalog_views
 from recsite.views import favicon
 
+admin.site.site_header = "Recsite administration"
+admin.site.site_title = "Recsite admin"
+admin.site.index_title = "Catalogue, ratings and recommendations"
+
 urlpatterns = [
     path("", catalog_views.home, name="home"),
     path("items/", include("catalog.urls")),
