@@ -2,11 +2,12 @@
 
 import difflib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from django.db import connection, connections
-from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, NullIf
 
@@ -87,24 +88,23 @@ def search_words(query: str) -> list[str]:
 
 def search_corrections(query: str) -> dict[str, list[str]]:
     """The words of ``query`` that start no title word, each with the title words a
-    search uses in its place (empty when none is close)."""
+    search uses in their place (empty when none is close)."""
     return {
-        word: spellings[1:]
-        for word in search_words(query)
-        if (spellings := _spellings(word))[1:] or not _starts_a_title_word(word)
+        word.text: word.terms[1:]
+        for word in (_search_word(text) for text in search_words(query))
+        if not word.known
     }
 
 
 def _matching(items: QuerySet[Item], query: str) -> QuerySet[Item]:
-    words = search_words(query)
+    words = [_search_word(text) for text in search_words(query)]
     if not words:
         return items.filter(title__iexact=query.strip()).annotate(relevance=Value(1.0))
-    alternatives = [_spellings(word) for word in words]
     if connection.vendor == "sqlite":
         # Each word as a prefix, its spellings OR'd, all words AND'ed; every term quoted,
         # and made of letters and digits only, so no FTS5 operator comes from the user.
         match = " AND ".join(
-            "(" + " OR ".join(f'"{term}"*' for term in terms) + ")" for terms in alternatives
+            "(" + " OR ".join(f'"{term}"*' for term in word.terms) + ")" for word in words
         )
         fts = search_index.FTS_TABLE
         item_table = Item._meta.db_table
@@ -122,25 +122,31 @@ def _matching(items: QuerySet[Item], query: str) -> QuerySet[Item]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchRank, SearchVector, TrigramWordSimilarity
 
-        # Each word must match: by the full-text index (as a prefix, or one of its
-        # spellings) or, failing that, by trigram similarity to a word of the title.
+        # Every word must match the full-text index (as a prefix, or one of its
+        # spellings); a word that starts no title word may instead be close to one by
+        # pg_trgm's word similarity. Known words never need the trigram test, so their
+        # searches stay on the GIN index.
         vector = SearchVector("title", config="simple")
+        found = _tsquery([word.terms for word in words])
         items = items.annotate(search_vector=vector)
         similarities = []
-        for n, (word, terms) in enumerate(zip(words, alternatives, strict=True)):
-            similarity = f"similarity_{n}"
-            items = items.annotate(
-                **{similarity: TrigramWordSimilarity(Value(word), "title")}
-            ).filter(
-                Q(search_vector=_tsquery([terms]))
-                | Q(**{f"{similarity}__gte": TRIGRAM_MIN_SIMILARITY})
-            )
-            similarities.append(F(similarity))
-        rank = SearchRank(vector, _tsquery(alternatives))
-        return items.annotate(relevance=rank + sum(similarities[1:], similarities[0]))
+        for n, word in enumerate(words):
+            condition = Q(search_vector=_tsquery([word.terms]))
+            if not word.known:
+                name = f"similarity_{n}"
+                items = items.annotate(**{name: TrigramWordSimilarity(Value(word.text), "title")})
+                condition |= Q(**{f"{name}__gte": TRIGRAM_MIN_SIMILARITY})
+                similarities.append(F(name))
+            items = items.filter(condition)
+        # Titles matching every word by the index come before those found by trigrams.
+        relevance = Case(When(search_vector=found, then=Value(1.0)), default=Value(0.0))
+        relevance = relevance + SearchRank(vector, found)
+        for similarity in similarities:
+            relevance = relevance + similarity / len(words)
+        return items.annotate(relevance=relevance)
     # Any other database: every word somewhere in the title, unranked.
     for word in words:
-        items = items.filter(title__icontains=word)
+        items = items.filter(title__icontains=word.text)
     return items.annotate(relevance=Value(1.0))
 
 
@@ -152,15 +158,22 @@ def _tsquery(alternatives: list[list[str]]):
     return SearchQuery(raw, search_type="raw", config="simple")
 
 
-def _spellings(word: str) -> list[str]:
-    """``word``, plus, when no title word starts with it, the title words spelt most like
+@dataclass(frozen=True)
+class _SearchWord:
+    text: str
+    terms: list[str]  # the word itself first, then the title words spelt like it
+    known: bool  # some title word starts with it (or it is too short to correct)
+
+
+def _search_word(text: str) -> _SearchWord:
+    """``text``, plus, when no title word starts with it, the title words spelt most like
     it (difflib's ratio over the index's vocabulary)."""
-    if len(word) < SPELLING_MIN_LENGTH or _starts_a_title_word(word):
-        return [word]
+    if len(text) < SPELLING_MIN_LENGTH or _starts_a_title_word(text):
+        return _SearchWord(text, [text], True)
     close = difflib.get_close_matches(
-        word, _title_vocabulary(), n=SPELLING_ALTERNATIVES, cutoff=SPELLING_CUTOFF
+        text, _title_vocabulary(), n=SPELLING_ALTERNATIVES, cutoff=SPELLING_CUTOFF
     )
-    return [word, *close]
+    return _SearchWord(text, [text, *close], False)
 
 
 def _starts_a_title_word(word: str) -> bool:

@@ -132,3 +132,13 @@ def test_the_api_searches_with_the_same_selector(client, catalogue):
     body = client.get("/api/v1/items/", {"search": "drak", "ordering": "-title"}).json()
     assert [item["title"] for item in body["results"]] == ["The Dark Colony", "Dark Knight Rising"]
     assert client.get("/api/v1/items/", {"search": "a"}).json()["count"] == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+def test_trigram_matches_of_a_misspelt_word_come_after_the_index_matches(catalogue):
+    ItemFactory(title="Dragon Tales", rating_count=1000)
+    found = _titles(selectors.item_search(query="drak"))
+    assert found[:2] == ["Dark Knight Rising", "The Dark Colony"]
+    assert "Dragon Tales" in found[2:]
+    # A known word never falls back to trigrams.
+    assert _titles(selectors.item_search(query="dark")) == found[:2]
