@@ -40,6 +40,9 @@ SPELLING_MIN_LENGTH = 4
 SPELLING_ALTERNATIVES = 3
 # PostgreSQL: pg_trgm word similarity that counts as a match on its own ("colny").
 TRIGRAM_MIN_SIMILARITY = 0.5
+# Words of a query past this many are ignored: titles are short, and each word costs a
+# lookup (and, when misspelt, a pass over the vocabulary).
+MAX_SEARCH_WORDS = 8
 
 
 def item_list(
@@ -81,9 +84,11 @@ def item_search(*, query: str, genre: str = "", ordering: str = "relevance") -> 
 
 def search_words(query: str) -> list[str]:
     """The words of ``query`` that search for something: lower case, letters and digits
-    only (so nothing reaches a query syntax), no stop words, no repeats."""
+    only (so nothing reaches a query syntax), no stop words, no repeats, at most
+    ``MAX_SEARCH_WORDS``."""
     words = re.findall(r"[^\W_]+", query.lower())
-    return [word for word in dict.fromkeys(words) if word not in SEARCH_STOP_WORDS]
+    kept = [word for word in dict.fromkeys(words) if word not in SEARCH_STOP_WORDS]
+    return kept[:MAX_SEARCH_WORDS]
 
 
 def search_corrections(query: str) -> dict[str, list[str]]:

@@ -142,3 +142,9 @@ def test_trigram_matches_of_a_misspelt_word_come_after_the_index_matches(catalog
     assert "Dragon Tales" in found[2:]
     # A known word never falls back to trigrams.
     assert _titles(selectors.item_search(query="dark")) == found[:2]
+
+
+def test_a_long_query_is_cut_to_its_first_words(catalogue):
+    words = selectors.search_words("dark colony " + " ".join(f"w{n}" for n in range(100)))
+    assert len(words) == selectors.MAX_SEARCH_WORDS and words[:2] == ["dark", "colony"]
+    assert _titles(selectors.item_search(query="dark colony " + "zz " * 200)) == []
