@@ -49,3 +49,20 @@ def test_favicon_ico_leads_to_the_svg_and_pages_link_it(client):
     assert response["Location"].endswith("/static/img/favicon.svg")
     assert client.get(response["Location"]).status_code == 200
     assert 'rel="icon" href="/static/img/favicon.svg"' in client.get("/").content.decode()
+
+
+def test_under_api_even_unknown_roots_and_crashes_answer_json(client):
+    response = client.get("/api/nope/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["status"] == 404
+
+
+@override_settings(DEBUG=False)
+def test_an_api_crash_answers_json_500(client):
+    client.raise_request_exception = False
+    with connection.execute_wrapper(_fail_every_query):
+        response = client.get("/api/v1/items/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "server_error"
