@@ -54,7 +54,10 @@ MY_RATINGS_SORTS = {
 
 class MyRatingsForm(forms.Form):
     sort = forms.ChoiceField(
-        required=False, choices=[(key, label) for key, (label, _) in MY_RATINGS_SORTS.items()]
+        required=False,
+        choices=[(key, label) for key, (label, _) in MY_RATINGS_SORTS.items()],
+        # static/js/filters.js submits the form when it changes.
+        widget=forms.Select(attrs={"data-autosubmit": ""}),
     )
 
     def clean_sort(self):

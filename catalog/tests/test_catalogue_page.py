@@ -58,3 +58,13 @@ def test_my_ratings_pages_are_numbered(client):
     html = client.get(reverse("catalog:my_ratings"), {"page": 2}).content.decode()
     assert _page_links(html) == ["← Previous", "1", "2", "3", "Next →"]
     assert re.search(r'href="\?page=2" aria-current="page"', html)
+
+
+def test_my_ratings_sort_applies_at_once_too(client):
+    user = UserFactory()
+    services.rating_upsert(user=user, item=ItemFactory(), score=4)
+    client.force_login(user)
+    html = client.get(reverse("catalog:my_ratings")).content.decode()
+    assert '<form class="filters" method="get" action="" data-filters>' in html
+    assert re.search(r'<select name="sort" data-autosubmit', html)
+    assert '<button type="submit" data-apply>Apply</button>' in html
