@@ -30,11 +30,15 @@ def test_the_500_page_needs_no_database(django_assert_num_queries):
     assert "site.css" in html
 
 
-@override_settings(DEBUG=False)
-def test_a_crash_with_the_database_down_renders_the_sites_500(client):
+def _get_with_the_database_down(client, path):
     client.raise_request_exception = False
     with connection.execute_wrapper(_fail_every_query):
-        response = client.get("/")
+        return client.get(path)
+
+
+@override_settings(DEBUG=False)
+def test_a_crash_with_the_database_down_renders_the_sites_500(client):
+    response = _get_with_the_database_down(client, "/")
     assert response.status_code == 500
     assert "Something went wrong" in response.content.decode()
 
@@ -51,7 +55,7 @@ def test_favicon_ico_leads_to_the_svg_and_pages_link_it(client):
     assert 'rel="icon" href="/static/img/favicon.svg"' in client.get("/").content.decode()
 
 
-def test_under_api_even_unknown_roots_and_crashes_answer_json(client):
+def test_an_unknown_path_under_api_answers_json(client):
     response = client.get("/api/nope/")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
@@ -60,9 +64,7 @@ def test_under_api_even_unknown_roots_and_crashes_answer_json(client):
 
 @override_settings(DEBUG=False)
 def test_an_api_crash_answers_json_500(client):
-    client.raise_request_exception = False
-    with connection.execute_wrapper(_fail_every_query):
-        response = client.get("/api/v1/items/")
+    response = _get_with_the_database_down(client, "/api/v1/items/")
     assert response.status_code == 500
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "server_error"
