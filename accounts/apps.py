@@ -2,8 +2,9 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    """The username rule every path that makes users follows (``accounts.usernames``) and
-    the database index that backs it."""
+    """People's own accounts: the username rule every path that makes users follows
+    (``accounts.usernames``) and the index that backs it; profile, data export, deletion."""
 
     name = "accounts"
+    verbose_name = "Accounts"
     default_auto_field = "django.db.models.BigAutoField"

@@ -28,6 +28,7 @@ class ItemFilterForm(forms.Form):
     sort = forms.ChoiceField(
         required=False,
         choices=[
+            ("relevance", "Best match"),
             ("-count", "Most rated"),
             ("-average", "Highest average"),
             ("title", "Title A–Z"),
@@ -37,8 +38,9 @@ class ItemFilterForm(forms.Form):
     )
 
     def clean_sort(self):
-        sort = self.cleaned_data.get("sort") or "-count"
-        return sort if sort in ITEM_ORDERINGS else "-count"
+        # No choice: best match for a search, else most rated (the selector decides).
+        sort = self.cleaned_data.get("sort") or "relevance"
+        return sort if sort in ITEM_ORDERINGS else "relevance"
 
 
 # Sort keys for "My ratings": the URL value, its label and the selector's ordering.
@@ -53,7 +55,10 @@ MY_RATINGS_SORTS = {
 
 class MyRatingsForm(forms.Form):
     sort = forms.ChoiceField(
-        required=False, choices=[(key, label) for key, (label, _) in MY_RATINGS_SORTS.items()]
+        required=False,
+        choices=[(key, label) for key, (label, _) in MY_RATINGS_SORTS.items()],
+        # static/js/filters.js submits the form when it changes.
+        widget=forms.Select(attrs={"data-autosubmit": ""}),
     )
 
     def clean_sort(self):
@@ -67,7 +72,8 @@ FORM_ERRORS_ID = "form-errors"
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
-        fields = ("username",)
+        fields = ("username", "email")
+        help_texts = {"email": "Optional; only used to send a link if you forget your password."}
 
     def clean_username(self):
         # The same rule as the API's register and the importer (accounts.usernames).

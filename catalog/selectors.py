@@ -1,16 +1,23 @@
 """Reads of the catalogue that pages and the API share."""
 
+import difflib
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from django.db import connection, connections
-from django.db.models import F, FloatField, QuerySet
+from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, NullIf
 
+from catalog import search_index
 from catalog.cards import GenreCard, ItemCard
 from catalog.models import Genre, HiddenItem, Item, Rating
 
 ITEM_ORDERINGS = {
+    # Best match first, then the most rated; without a search, the same as "-count".
+    "relevance": (F("relevance").desc(nulls_last=True), "-rating_count", "id"),
     "title": ("title", "id"),
     "-title": ("-title", "-id"),
     "year": (F("year").asc(nulls_last=True), "id"),
@@ -21,25 +28,193 @@ ITEM_ORDERINGS = {
     "-count": ("-rating_count", "id"),
 }
 
+# Words too common to tell titles apart: "A" alone must not list every "A ..." title.
+SEARCH_STOP_WORDS = frozenset(
+    ["a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the",
+     "to", "with"]
+)  # fmt: skip
+# difflib ratio a misspelt word needs with a title word to stand for it ("drak" and
+# "dark" score 0.75); shorter words are left alone, where a typo is a guess.
+SPELLING_CUTOFF = 0.7
+SPELLING_MIN_LENGTH = 4
+SPELLING_ALTERNATIVES = 3
+# PostgreSQL: pg_trgm word similarity that counts as a match on its own ("colny").
+TRIGRAM_MIN_SIMILARITY = 0.5
+# Words of a query past this many are ignored: titles are short, and each word costs a
+# lookup (and, when misspelt, a pass over the vocabulary).
+MAX_SEARCH_WORDS = 8
+
 
 def item_list(
     *, search: str = "", genre: str = "", ordering: str = "-count", active_only: bool = True
 ) -> QuerySet[Item]:
     """Items matching a title search and a genre slug, with ``average`` annotated.
 
-    ``ordering`` is one of ``ITEM_ORDERINGS``; an unknown value raises ValueError.
+    ``ordering`` is one of ``ITEM_ORDERINGS``; an unknown value raises ValueError. With a
+    search, items carry ``relevance`` too (see ``item_search``).
     """
     if ordering not in ITEM_ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}; use one of {sorted(ITEM_ORDERINGS)}")
     items = Item.objects.all()
     if active_only:
         items = items.filter(is_active=True)
-    if search:
-        items = items.filter(title__icontains=search.strip())
     if genre:
         items = items.filter(genres__slug=genre)
+    if search.strip():
+        items = _matching(items, search)
+    elif ordering == "relevance":
+        ordering = "-count"
     items = items.annotate(average=_average_expression())
     return items.order_by(*ITEM_ORDERINGS[ordering]).prefetch_related("genres")
+
+
+def item_search(*, query: str, genre: str = "", ordering: str = "relevance") -> QuerySet[Item]:
+    """Active items whose titles match ``query``, best match first, then most rated.
+
+    Every word must match the start of a word of the title, in any order ("colony dark"
+    finds "The Dark Colony"); common words ("a", "the") are ignored, and a query of
+    nothing else only finds a title equal to it. A word that starts no title word also
+    matches the title words spelt most like it ("drak" -> "dark"). The index is FTS5 on
+    SQLite (ranked by bm25) and PostgreSQL full-text search on the ``simple``
+    configuration (ranked by ts_rank) plus pg_trgm word similarity; see
+    catalog/search_index.py.
+    """
+    return item_list(search=query, genre=genre, ordering=ordering)
+
+
+def search_words(query: str) -> list[str]:
+    """The words of ``query`` that search for something: lower case, letters and digits
+    only (so nothing reaches a query syntax), no stop words, no repeats, at most
+    ``MAX_SEARCH_WORDS``."""
+    words = re.findall(r"[^\W_]+", query.lower())
+    kept = [word for word in dict.fromkeys(words) if word not in SEARCH_STOP_WORDS]
+    return kept[:MAX_SEARCH_WORDS]
+
+
+def search_corrections(query: str) -> dict[str, list[str]]:
+    """The words of ``query`` that start no title word, each with the title words a
+    search uses in their place (empty when none is close)."""
+    return {
+        word.text: word.terms[1:]
+        for word in (_search_word(text) for text in search_words(query))
+        if not word.known
+    }
+
+
+def _matching(items: QuerySet[Item], query: str) -> QuerySet[Item]:
+    words = [_search_word(text) for text in search_words(query)]
+    if not words:
+        return items.filter(title__iexact=query.strip()).annotate(relevance=Value(1.0))
+    if connection.vendor == "sqlite":
+        # Each word as a prefix, its spellings OR'd, all words AND'ed; every term quoted,
+        # and made of letters and digits only, so no FTS5 operator comes from the user.
+        match = " AND ".join(
+            "(" + " OR ".join(f'"{term}"*' for term in word.terms) + ")" for word in words
+        )
+        fts = search_index.FTS_TABLE
+        item_table = Item._meta.db_table
+        return items.filter(
+            pk__in=RawSQL(f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", (match,))
+        ).annotate(
+            # bm25 is lower for a better match.
+            relevance=RawSQL(
+                f"SELECT -bm25({fts}) FROM {fts} WHERE {fts} MATCH %s"
+                f' AND {fts}.rowid = "{item_table}"."id"',
+                (match,),
+                output_field=FloatField(),
+            )
+        )
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchRank, SearchVector, TrigramWordSimilarity
+
+        # Every word must match the full-text index (as a prefix, or one of its
+        # spellings); a word that starts no title word may instead be close to one by
+        # pg_trgm's word similarity. Known words never need the trigram test, so their
+        # searches stay on the GIN index.
+        vector = SearchVector("title", config="simple")
+        found = _tsquery([word.terms for word in words])
+        items = items.annotate(search_vector=vector)
+        similarities = []
+        for n, word in enumerate(words):
+            condition = Q(search_vector=_tsquery([word.terms]))
+            if not word.known:
+                name = f"similarity_{n}"
+                items = items.annotate(**{name: TrigramWordSimilarity(Value(word.text), "title")})
+                condition |= Q(**{f"{name}__gte": TRIGRAM_MIN_SIMILARITY})
+                similarities.append(F(name))
+            items = items.filter(condition)
+        # Titles matching every word by the index come before those found by trigrams.
+        relevance = Case(When(search_vector=found, then=Value(1.0)), default=Value(0.0))
+        relevance = relevance + SearchRank(vector, found)
+        for similarity in similarities:
+            relevance = relevance + similarity / len(words)
+        return items.annotate(relevance=relevance)
+    # Any other database: every word somewhere in the title, unranked.
+    for word in words:
+        items = items.filter(title__icontains=word.text)
+    return items.annotate(relevance=Value(1.0))
+
+
+def _tsquery(alternatives: list[list[str]]):
+    """A PostgreSQL query: every word's spellings as prefixes, OR'd; the words AND'ed."""
+    from django.contrib.postgres.search import SearchQuery
+
+    raw = " & ".join("(" + " | ".join(f"{t}:*" for t in terms) + ")" for terms in alternatives)
+    return SearchQuery(raw, search_type="raw", config="simple")
+
+
+@dataclass(frozen=True)
+class _SearchWord:
+    text: str
+    terms: list[str]  # the word itself first, then the title words spelt like it
+    known: bool  # some title word starts with it (or it is too short to correct)
+
+
+def _search_word(text: str) -> _SearchWord:
+    """``text``, plus, when no title word starts with it, the title words spelt most like
+    it (difflib's ratio over the index's vocabulary)."""
+    if len(text) < SPELLING_MIN_LENGTH or _starts_a_title_word(text):
+        return _SearchWord(text, [text], True)
+    close = difflib.get_close_matches(
+        text, _title_vocabulary(), n=SPELLING_ALTERNATIVES, cutoff=SPELLING_CUTOFF
+    )
+    return _SearchWord(text, [text, *close], False)
+
+
+def _starts_a_title_word(word: str) -> bool:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"SELECT 1 FROM {search_index.VOCAB_TABLE} WHERE term >= %s AND term < %s LIMIT 1",
+                [word, word + "\U0010ffff"],
+            )
+        elif connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT 1 FROM {Item._meta.db_table} WHERE to_tsvector('simple'::regconfig,"
+                " COALESCE(title, '')) @@ to_tsquery('simple', %s) LIMIT 1",
+                [f"{word}:*"],
+            )
+        else:
+            return True
+        return cursor.fetchone() is not None
+
+
+def _title_vocabulary() -> list[str]:
+    """Every word of every title, read only when a word of a search is unknown.
+
+    SQLite reads the FTS5 index's own term list; PostgreSQL has none, so ts_stat scans
+    the titles (paid only on a misspelt search).
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"SELECT term FROM {search_index.VOCAB_TABLE}")
+        else:
+            table = Item._meta.db_table
+            cursor.execute(
+                "SELECT word FROM ts_stat(%s)",
+                [f"SELECT to_tsvector('simple'::regconfig, COALESCE(title, '')) FROM {table}"],
+            )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _average_expression():

@@ -90,7 +90,7 @@ def item_list(request):
     items = selectors.item_list(
         search=filters.get("q", ""),
         genre=filters.get("genre", ""),
-        ordering=filters.get("sort") or "-count",
+        ordering=filters.get("sort") or "relevance",
     )
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -101,9 +101,22 @@ def item_list(request):
         "page": page,
         "genres": selectors.genre_list(),
         "active_genre": filters.get("genre", ""),
+        "active_sort": filters.get("sort") or "relevance",
         "query": query.urlencode(),
+        "search_hint": _search_hint(filters.get("q", "")),
     }
     return render(request, "catalog/item_list.html", context)
+
+
+def _search_hint(query: str) -> str:
+    """A sentence naming the misspelt words of a search and what was searched instead."""
+    parts = []
+    for word, spellings in selectors.search_corrections(query).items() if query else []:
+        if spellings:
+            parts.append(f"“{word}” also matched {', '.join(spellings)}")
+        else:
+            parts.append(f"no title has a word like “{word}”")
+    return "; ".join(parts).capitalize() + "." if parts else ""
 
 
 def _item_context(request, item, form=None):

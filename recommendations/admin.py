@@ -6,13 +6,19 @@ from django.utils.html import format_html
 from recommendations import pipeline, reads
 from recommendations.models import RecomputeRun
 
+# The runs list fits at 1280 px beside the admin's navigation and filter sidebars (about
+# 630 px for the table): trigger and counts are on each run's page, and errors are cut to
+# this many characters (the full text is on the run's page and in the cell's tooltip).
+ERROR_PREVIEW_CHARS = 40
+
 
 @admin.register(RecomputeRun)
 class RecomputeRunAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "status", "trigger", "started", "finished", "duration_display",
-        "progress_display", "n_ratings", "n_users", "n_items", "short_error",
+        "id", "status", "started_display", "duration_display", "progress_display",
+        "short_error",
     ]  # fmt: skip
+    list_display_links = ["id"]
     list_filter = ["status", "trigger"]
     readonly_fields = [
         "status", "trigger", "requested_by", "created", "started", "finished",
@@ -26,6 +32,14 @@ class RecomputeRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Runs are the pipeline's history; deleting one (or "Delete selected") is never
+        # what staff want, and a running one is still being written by a worker.
+        return False
+
+    class Media:
+        css = {"all": ["css/admin-runs.css"]}
 
     def get_urls(self):
         extra = [
@@ -63,6 +77,14 @@ class RecomputeRunAdmin(admin.ModelAdmin):
     def recompute_now(self, request, queryset):
         self._start(request)
 
+    @admin.display(description="started", ordering="started")
+    def started_display(self, obj):
+        if obj.started is None:
+            return "—"
+        return format_html(
+            '<time datetime="{}">{}</time>', obj.started.isoformat(), f"{obj.started:%m-%d %H:%M}"
+        )
+
     @admin.display(description="duration")
     def duration_display(self, obj):
         if obj.duration is None:
@@ -81,4 +103,8 @@ class RecomputeRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+        if len(obj.error) <= ERROR_PREVIEW_CHARS:
+            return obj.error
+        return format_html(
+            '<span title="{}">{}…</span>', obj.error, obj.error[:ERROR_PREVIEW_CHARS]
+        )

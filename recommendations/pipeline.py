@@ -281,6 +281,11 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
         for kind in ("uu", "ur"):
             rows = build.compute_rows(inputs, kind, u, u + 1)
             store.write_rows(version, kind, rows, ttl=None, count=False)
+    else:
+        # No ratings left (all removed, or the account deleted): the user's own rows go
+        # too, so nobody's "people like you" reads their old ratings any more.
+        for kind in ("uu", "ur"):
+            store.client().hdel(store.version_key(version, kind), user_id)
     for item_id in item_ids:
         i = inputs.matrix.item_index(item_id)
         if i is not None:

@@ -4,6 +4,11 @@ from django.urls import include, path
 
 from catalog import views as catalog_views
 from catalog.forms import LoginForm
+from recsite.views import favicon
+
+admin.site.site_header = "Recsite administration"
+admin.site.site_title = "Recsite admin"
+admin.site.index_title = "Catalogue, ratings and recommendations"
 
 urlpatterns = [
     path("", catalog_views.home, name="home"),
@@ -15,7 +20,12 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=LoginForm),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("recsite.api.urls")),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the SVG.
+    path("favicon.ico", favicon, name="favicon"),
 ]
+
+handler404 = "recsite.views.page_not_found"
+handler500 = "recsite.views.server_error"

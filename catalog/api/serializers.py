@@ -98,7 +98,10 @@ class ItemListQuerySerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=64, help_text="A genre's slug."
     )
     ordering = serializers.ChoiceField(
-        choices=sorted(ITEM_ORDERINGS), required=False, default="-count"
+        choices=sorted(ITEM_ORDERINGS),
+        required=False,
+        default="relevance",
+        help_text="relevance (the default): best match for a search, else most rated.",
     )
 
     def validate_genre(self, value):
