@@ -116,6 +116,9 @@ def supervise(
             print(f"Redis failed to start: {error}", flush=True)
         else:
             current[:] = [proc]
+            if stopping.is_set():
+                # A stop that came while the server was starting found nothing to end.
+                proc.terminate()
             print(
                 f"Redis ready on redis://127.0.0.1:{port}/0 (pid {proc.pid}, "
                 f"{redis_server_binary()})",

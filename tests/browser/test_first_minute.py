@@ -6,6 +6,8 @@ from io import StringIO
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_rating_flows import rate_on_card
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -36,7 +38,7 @@ def test_while_the_first_model_is_prepared_the_page_says_so_and_fills_in_by_itse
     target = int(strip.get_attribute("data-target"))
     cards = strip.locator("[data-card-item]")
     for n in range(target):
-        cards.nth(n).get_by_title("5 stars" if n % 2 else "4 stars", exact=True).click()
+        rate_on_card(cards.nth(n), 5 if n % 2 else 4)
         expect(cards.nth(n).locator("[data-rating-status]")).to_contain_text("You rated")
 
     # Enough ratings, but no model yet: "being prepared", never "your suggestions are below"
