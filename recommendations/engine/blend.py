@@ -24,7 +24,8 @@ components of the user's warm weight set, so new items enter through the content
 ``seed``) (a) a user validation split: a fraction ``few_users`` of the users keep only
 ``few_keep`` random ratings (the ``few`` segment) and every other user loses ``holdout``
 of their ratings (the ``many`` segment), and (b) an item validation split: ``cold_items``
-of the items with at least 5 ratings lose all their ratings (the ``cold`` segment). The
+of the items with at least 5 ratings lose all their ratings, ``cold_folds`` times over
+disjoint item sets (the ``cold`` segment). The
 components are fitted on each carved train, the weights chosen by coordinate ascent on
 NDCG@10 of the held-out ratings >= ``threshold``, and finally the components are refitted
 on the whole matrix.
@@ -111,11 +112,14 @@ def _standardise(part, mask):
 class _Parts:
     """The fitted components on one train matrix."""
 
-    def __init__(self, blend: Blend, matrix: RatingMatrix, items, users):
+    def __init__(self, blend: Blend, matrix: RatingMatrix, items, users, names):
         self.matrix = matrix
         counts = matrix.item_counts
         self.warm = counts > 0
-        if blend.ease_k:
+        self.ease = None
+        if "ease" not in names:
+            pass
+        elif blend.ease_k:
             self.ease = TopKEASE(lam=blend.ease_lam, k=blend.ease_k).fit(matrix)
         else:
             self.ease = EASE(lam=blend.ease_lam).fit(matrix)
@@ -139,7 +143,7 @@ class _Parts:
                 )
         self.pop = pop
         self.demo = None
-        if users is not None:
+        if users is not None and "demo" in names:
             feats = users_features(users, matrix.user_ids)
             binary = matrix.csr.copy()
             binary.data[:] = 1.0
@@ -154,7 +158,7 @@ class _Parts:
         need_factors = "als" in names or "als_content" in names
         x = self.als.user_factors(rows) if need_factors else None
         for name in names:
-            if name == "ease":
+            if name == "ease" and self.ease is not None:
                 out[name] = self.ease.score(rows)
             elif name == "als":
                 out[name] = x @ self.als.item_factors_.T
@@ -204,6 +208,7 @@ class Blend:
         few_users: float = 0.2,
         holdout: float = 0.2,
         cold_items: float = 0.1,
+        cold_folds: int = 3,
         threshold: float = 4.0,
         rounds: int = 2,
         seed: int = 0,
@@ -221,6 +226,7 @@ class Blend:
         self.few_users = few_users
         self.holdout = holdout
         self.cold_items = cold_items
+        self.cold_folds = cold_folds
         self.threshold = threshold
         self.rounds = rounds
         self.seed = seed
@@ -242,56 +248,81 @@ class Blend:
         rank = np.empty(u.size, dtype=np.int64)
         rank[order] = np.arange(u.size) - first
         held = np.where(few[u], rank >= self.few_keep, held_many)
-        parts = _Parts(self, _carve(matrix, ~held), items, users)
+        parts = _Parts(self, _carve(matrix, ~held), items, users, WARM_START)
         for seg, sel in (("many", ~few), ("few", few)):
-            self.weights_[seg], self.validation_[seg] = self._tune(
-                parts, u, i, r, held & sel[u], WARM_START, candidates=None
-            )
+            view = self._view(parts, u, i, r, held & sel[u], WARM_START, None)
+            self.weights_[seg], self.validation_[seg] = self._tune([view], WARM_START)
 
-        # (b) items: a few items with >= 5 ratings lose all their ratings
-        counts = matrix.item_counts
-        eligible = np.flatnonzero(counts >= 5)
-        if items is not None and eligible.size >= 10:
-            cold = rng.choice(eligible, max(1, int(round(self.cold_items * eligible.size))), False)
-            is_cold = np.zeros(matrix.n_items, dtype=bool)
-            is_cold[cold] = True
-            parts = _Parts(self, _carve(matrix, ~is_cold[i]), items, users)
-            self.weights_["cold"], self.validation_["cold"] = self._tune(
-                parts, u, i, r, is_cold[i], COLD_START, candidates=is_cold
-            )
-        else:
-            self.weights_["cold"], self.validation_["cold"] = dict(COLD_START), None
-        self.parts_ = _Parts(self, matrix, items, users)
+        # (b) items: cold_folds disjoint sets of items with >= 5 ratings lose all their
+        # ratings in turn (one small item set gives a noisy choice of weights)
+        eligible = rng.permutation(np.flatnonzero(matrix.item_counts >= 5))
+        size = int(round(self.cold_items * eligible.size))
+        views = []
+        if items is not None and size >= 5:
+            for f in range(min(self.cold_folds, eligible.size // size)):
+                is_cold = np.zeros(matrix.n_items, dtype=bool)
+                is_cold[eligible[f * size : (f + 1) * size]] = True
+                parts = _Parts(self, _carve(matrix, ~is_cold[i]), items, users, COLD_START)
+                views.append(self._view(parts, u, i, r, is_cold[i], COLD_START, is_cold))
+        self.weights_["cold"], self.validation_["cold"] = self._tune(views, COLD_START)
+        self.parts_ = _Parts(self, matrix, items, users, COMPONENTS)
         return self
 
-    def _tune(self, parts, u, i, r, held, start, candidates):
-        """Coordinate ascent on NDCG@10 over the held-out ratings >= threshold."""
+    def _view(self, parts, u, i, r, held, names, candidates):
+        """What one validation split needs: standardised components of its users, their
+        relevant held-out items, and the candidate mask (None for a view with no users)."""
         users = np.unique(u[held & (r >= self.threshold)])
         if users.size == 0:
-            return dict(start), None
+            return None
         train = parts.matrix.csr[users]
-        relevant = _relevant(u, i, r, held, users, self.threshold)
-        names = list(start)
-        raw = parts.components(train, parts.matrix.user_ids[users], names)
-        names = [n for n in names if n in raw]
+        raw = parts.components(train, parts.matrix.user_ids[users], list(names))
         mask = np.ones(parts.matrix.n_items, bool) if candidates is None else candidates
-        z = {n: _standardise(raw[n], mask) for n in names}
-        exclude = None if candidates is not None else train
+        return {
+            "z": {n: _standardise(v, mask) for n, v in raw.items()},
+            "relevant": _relevant(u, i, r, held, users, self.threshold),
+            "exclude": None if candidates is not None else train,
+            "candidates": candidates,
+            "n_items": parts.matrix.n_items,
+        }
 
-        def ndcg(w):
-            s = sum(w[n] * z[n] for n in names if w[n])
-            if isinstance(s, int):
-                return 0.0
-            top = top_n(s, 10, exclude=exclude, candidates=candidates)
-            return ranking_metrics(top, relevant, parts.matrix.n_items)["ndcg@10"]
+    def _tune(self, views, start):
+        """Coordinate ascent on NDCG@10 (mean over every view's users) from ``start``."""
+        views = [v for v in views if v is not None]
+        if not views:
+            return dict(start), None
+        names = [n for n in start if all(n in v["z"] for v in views)]
+
+        def ndcg(w, base=None, name=None):
+            """Mean NDCG@10 of weights ``w``; ``base`` holds each view's sum without
+            ``name`` (coordinate ascent changes one weight at a time)."""
+            total, count = 0.0, 0
+            for k, v in enumerate(views):
+                if base is None:
+                    s = sum(w[n] * v["z"][n] for n in names if w[n])
+                else:
+                    s = base[k] + w[name] * v["z"][name] if w[name] else base[k]
+                if isinstance(s, int):
+                    return 0.0
+                top = top_n(s, 10, exclude=v["exclude"], candidates=v["candidates"])
+                got = ranking_metrics(top, v["relevant"], v["n_items"])["ndcg@10"]
+                total += got * len(v["relevant"])
+                count += len(v["relevant"])
+            return total / count
 
         w = {n: start.get(n, 0.0) for n in names}
         best = ndcg(w)
         for _ in range(self.rounds):
             for n in names:
+                base = [
+                    sum(
+                        (w[m] * v["z"][m] for m in names if m != n and w[m]),
+                        np.zeros_like(v["z"][n]),
+                    )
+                    for v in views
+                ]
                 for g in GRID:
                     trial = w | {n: g}
-                    got = ndcg(trial)
+                    got = ndcg(trial, base, n)
                     if got > best + 1e-9:
                         best, w = got, trial
         return w, best
