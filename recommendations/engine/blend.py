@@ -233,8 +233,19 @@ class Blend:
 
     # -- fitting ------------------------------------------------------------------------
     def fit(
-        self, matrix: RatingMatrix, *, items: ItemInfo | None = None, users: UserInfo | None = None
+        self,
+        matrix: RatingMatrix,
+        *,
+        items: ItemInfo | None = None,
+        users: UserInfo | None = None,
+        timestamps: np.ndarray | None = None,
     ) -> Blend:
+        """Fit the weights on carved validation splits, then the components on ``matrix``.
+
+        ``timestamps``: float or int (nnz,) aligned with ``matrix.csr.data``; when given,
+        the ``few`` segment's users keep their *first* ratings (as a new user has), else
+        random ones.
+        """
         rng = np.random.default_rng(self.seed)
         coo = matrix.csr.tocoo()
         u, i, r = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
@@ -243,7 +254,8 @@ class Blend:
         # (a) users: a few become "new" (keep few_keep random ratings), the rest lose some
         few = rng.random(matrix.n_users) < self.few_users
         held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1)
-        order = np.lexsort((rng.random(u.size), u))
+        when = rng.random(u.size) if timestamps is None else np.asarray(timestamps, float)
+        order = np.lexsort((i, when, u))
         first = np.searchsorted(u[order], u[order], side="left")
         rank = np.empty(u.size, dtype=np.int64)
         rank[order] = np.arange(u.size) - first

@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +176,16 @@ class Side:
 
     items: ItemInfo | None = None
     users: UserInfo | None = None
+    timestamps: tuple | None = None  # (user ids, item ids, times) of the train ratings
+
+    def times_for(self, matrix: RatingMatrix):
+        """float64 (nnz,) rating times aligned with ``matrix.csr.data``, or None."""
+        if self.timestamps is None:
+            return None
+        t = RatingMatrix.from_arrays(*self.timestamps, items=matrix.item_ids)
+        if t.csr.nnz != matrix.nnz or not np.array_equal(t.csr.indices, matrix.csr.indices):
+            return None
+        return t.csr.data
 
 
 # Hyper-parameters chosen on a validation split of ua.base (20% of each user's ratings,
@@ -193,7 +203,7 @@ TOPK = 200
 def _blend(ease_k):
     def make(train, side):
         b = Blend(ease_lam=EASE_LAM, ease_k=ease_k, **BLEND_ALS)
-        return b.fit(train, items=side.items, users=side.users)
+        return b.fit(train, items=side.items, users=side.users, timestamps=side.times_for(train))
 
     return make
 
@@ -544,7 +554,9 @@ def main(argv=None) -> int:
                 rows += run_rating(protocol, splits, rating, side=side)
             elif protocol == "ml100k-ua" and ranking:
                 tr, te = _load(data / "ua.base"), _load(data / "ua.test")
-                rows += run_ranking(protocol, tr, te, catalogue, ranking, side=side)
+                ts = np.loadtxt(data / "ua.base", dtype=np.int64, usecols=(0, 1, 3), ndmin=2)
+                timed = replace(side, timestamps=(ts[:, 0], ts[:, 1], ts[:, 2]))
+                rows += run_ranking(protocol, tr, te, catalogue, ranking, side=timed)
             elif protocol in ("ml100k-newusers", "ml100k-newitems") and ranking:
                 u, i, r, t = read_ml100k_timestamps(data)
                 if protocol == "ml100k-newusers":
@@ -555,7 +567,8 @@ def main(argv=None) -> int:
                     kw = {"candidates": sp_.chosen, "tiebreak": sp_.tiebreak}
                 train = (u[sp_.train], i[sp_.train], r[sp_.train])
                 test = (u[sp_.test], i[sp_.test], r[sp_.test])
-                rows += run_ranking(protocol, train, test, catalogue, ranking, side=side, **kw)
+                timed = replace(side, timestamps=(train[0], train[1], t[sp_.train]))
+                rows += run_ranking(protocol, train, test, catalogue, ranking, side=timed, **kw)
     if args.json:
         for row in rows:
             print(json.dumps(row))
