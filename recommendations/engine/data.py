@@ -67,16 +67,22 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def _pipe_rows(path, min_fields):
+    """Fields of each ``|``-separated line of a MovieLens 100k file (latin-1), skipping
+    lines with fewer than ``min_fields`` fields."""
+    with open(path, encoding="latin-1") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("|")
+            if len(parts) >= min_fields:
+                yield parts
+
+
 def read_ml100k_items(data_dir) -> tuple[np.ndarray, np.ndarray]:
     """(item ids int64 (n,), genre flags bool (n, 19)) from ``u.item``."""
     ids, flags = [], []
-    with open(Path(data_dir) / "u.item", encoding="latin-1") as fh:
-        for line in fh:
-            parts = line.rstrip("\n").split("|")
-            if len(parts) < 6:
-                continue
-            ids.append(int(parts[0]))
-            flags.append([p == "1" for p in parts[5:]])
+    for parts in _pipe_rows(Path(data_dir) / "u.item", 6):
+        ids.append(int(parts[0]))
+        flags.append([p == "1" for p in parts[5:]])
     return np.asarray(ids, dtype=np.int64), np.asarray(flags, dtype=bool)
 
 
@@ -129,25 +135,17 @@ def _split_title(title: str) -> tuple[str, float]:
 def read_ml100k_item_info(data_dir) -> ItemInfo:
     """Titles, years (from the title, else the release date) and genres from ``u.item``."""
     data_dir = Path(data_dir)
-    names = []
-    with open(data_dir / "u.genre", encoding="latin-1") as fh:
-        for line in fh:
-            if "|" in line:
-                names.append(line.split("|")[0])
+    names = [parts[0] for parts in _pipe_rows(data_dir / "u.genre", 2)]
     ids, titles, years, genres = [], [], [], []
-    with open(data_dir / "u.item", encoding="latin-1") as fh:
-        for line in fh:
-            parts = line.rstrip("\n").split("|")
-            if len(parts) < 6:
-                continue
-            title, year = _split_title(parts[1])
-            if np.isnan(year) and parts[2][-4:].isdigit():
-                year = float(parts[2][-4:])
-            ids.append(int(parts[0]))
-            titles.append(title)
-            years.append(year)
-            flags = parts[5:]
-            genres.append([n for n, f in zip(names, flags, strict=False) if f == "1" and n])
+    for parts in _pipe_rows(data_dir / "u.item", 6):
+        title, year = _split_title(parts[1])
+        if np.isnan(year) and parts[2][-4:].isdigit():
+            year = float(parts[2][-4:])
+        ids.append(int(parts[0]))
+        titles.append(title)
+        years.append(year)
+        flags = parts[5:]
+        genres.append([n for n, f in zip(names, flags, strict=False) if f == "1" and n])
     order = np.argsort(ids, kind="stable")
     return ItemInfo(
         item_ids=np.asarray(ids, dtype=np.int64)[order],
@@ -215,15 +213,10 @@ class UserInfo:
 def read_ml100k_users(data_dir) -> UserInfo:
     """Age band, gender and occupation from ``u.user`` as one-hot columns."""
     ids, rows = [], []
-    with open(Path(data_dir) / "u.user", encoding="latin-1") as fh:
-        for line in fh:
-            p = line.rstrip("\n").split("|")
-            if len(p) < 4:
-                continue
-            ids.append(int(p[0]))
-            age = int(p[1])
-            band = next(b for b in (18, 25, 35, 45, 50, 56, 200) if age < b)
-            rows.append((f"age<{band}", f"gender={p[2]}", f"occupation={p[3]}"))
+    for p in _pipe_rows(Path(data_dir) / "u.user", 4):
+        ids.append(int(p[0]))
+        band = next(b for b in (18, 25, 35, 45, 50, 56, 200) if int(p[1]) < b)
+        rows.append((f"age<{band}", f"gender={p[2]}", f"occupation={p[3]}"))
     names = sorted({x for r in rows for x in r})
     col = {n: k for k, n in enumerate(names)}
     feats = np.zeros((len(ids), len(names)))
