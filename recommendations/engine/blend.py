@@ -27,7 +27,8 @@ of their ratings (the ``many`` segment), and (b) an item validation split: ``col
 of the items with at least 5 ratings lose all their ratings, ``cold_folds`` times over
 disjoint item sets (the ``cold`` segment). The
 components are fitted on each carved train, the weights chosen by coordinate ascent on
-NDCG@10 of the held-out ratings >= ``threshold``, and finally the components are refitted
+NDCG@10 of the held-out ratings >= ``threshold`` (at most ``max_val_users`` users per
+split, so the dense score blocks stay small at any size), and finally the components are refitted
 on the whole matrix.
 """
 
@@ -215,6 +216,7 @@ class Blend:
         cold_folds: int = 3,
         threshold: float = 4.0,
         rounds: int = 2,
+        max_val_users: int = 2000,
         seed: int = 0,
     ):
         self.ease_lam = ease_lam
@@ -234,6 +236,7 @@ class Blend:
         self.cold_folds = cold_folds
         self.threshold = threshold
         self.rounds = rounds
+        self.max_val_users = max_val_users
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------
@@ -291,6 +294,9 @@ class Blend:
         users = np.unique(u[held & (r >= self.threshold)])
         if users.size == 0:
             return None
+        if users.size > self.max_val_users:  # dense (users x items) blocks: bound them
+            pick = np.random.default_rng(self.seed).choice(users, self.max_val_users, False)
+            users = np.sort(pick)
         train = parts.matrix.csr[users]
         raw = parts.components(train, parts.matrix.user_ids[users], list(names))
         mask = np.ones(parts.matrix.n_items, bool) if candidates is None else candidates

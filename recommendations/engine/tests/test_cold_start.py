@@ -173,3 +173,20 @@ def test_candidates_cold_ranks_only_items_absent_from_train(tmp_path, capsys, mo
     assert all(set(r) == set(evaluate.KEYS) and r["ndcg@10"] is not None for r in rows)
     # every ranked item is one of the cold ones: indices of the 6 lowest ids = 0..5
     assert seen and all(set(t[t >= 0].tolist()) <= set(range(6)) for t in seen)
+
+
+def test_blend_tunes_on_at_most_max_val_users_per_split(monkeypatch):
+    """The validation blocks are dense (users x items): their user count is bounded."""
+    _, _, u, i, s = random_ratings(14, n_users=80, n_items=30, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    sizes = []
+    real = Blend._view
+
+    def spy(self, *args):
+        view = real(self, *args)
+        sizes.append(len(view["relevant"]) if view else 0)
+        return view
+
+    monkeypatch.setattr(Blend, "_view", spy)
+    Blend(als_factors=4, als_iterations=2, rounds=1, max_val_users=7).fit(m)
+    assert sizes and max(sizes) == 7
