@@ -10,7 +10,7 @@ REDIS_PORT ?= 6390
 help:
 	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
 	@echo "make test      install dev requirements, ruff, then the pytest suite"
-	@echo "make evaluate  accuracy of the recommendation engine on MovieLens 100k"
+	@echo "make evaluate  accuracy on the four MovieLens 100k protocols (ARGS=--quick)"
 	@echo "make bench     speed and memory of neighbour computation, against implicit (ARGS=--quick)"
 	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
 	@echo "make loadtest  the JSON API under wrk: recommendations vs the trivial endpoint"
@@ -67,7 +67,7 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 
 evaluate: install-dev
-	$(PY) -m recommendations.engine.evaluate
+	$(PY) -m recommendations.engine.evaluate $(ARGS)
 
 # `make bench ARGS=--quick` runs MovieLens 100k and 1M only; the full suite takes ~25 min.
 bench: install-dev

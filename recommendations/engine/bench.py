@@ -100,10 +100,13 @@ def _child(spec: dict) -> dict:
     }
 
 
-def measure(spec: dict, timeout: float | None = None) -> dict:
-    """Run one measurement in a child process; adds ``peak_gib`` (child max RSS)."""
+def measure(
+    spec: dict, timeout: float | None = None, module: str = "recommendations.engine.bench"
+) -> dict:
+    """Run one measurement in a child process (``python -m module --child SPEC``); adds
+    ``peak_gib`` (child max RSS)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recommendations.engine.bench", "--child", json.dumps(spec)],
+        [sys.executable, "-m", module, "--child", json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=str(REPO_ROOT),

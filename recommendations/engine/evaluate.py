@@ -19,17 +19,32 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .data import default_ml100k_dir, read_ml100k_items, read_ratings
-from .fallbacks import best_rated, most_popular
+from .blend import Blend, top_n
+from .content import ItemContent
+from .data import (
+    ItemInfo,
+    UserInfo,
+    default_ml100k_dir,
+    read_items_csv,
+    read_ml100k_item_info,
+    read_ml100k_timestamps,
+    read_ml100k_users,
+    read_ratings,
+)
+from .ease import EASE, TopKEASE
+from .factors import ALS, BayesianMF
+from .fallbacks import damped_means
 from .matrix import Baselines, RatingMatrix
 from .metrics import mae, ranking_metrics, rmse
 from .predict import predict_batch
 from .similarity import compute_neighbours
+from .splits import newitems_split, newusers_split
 from .topn import bm25_weight, recommend_batch
 
 KEYS = (
@@ -134,9 +149,129 @@ RANKING_CONFIGS = [
         user_weight=0.7,
     ),
 ]
-DEFAULT_RATING = ["item-baseline-pb", "blend-baseline-pb", "product-blend-K200"]
-DEFAULT_RANKING = ["popular", "by-predicted-rating", "item-bm25", "user-bm25", "blend-bm25"]
-ALL_CONFIGS = {c.name: c for c in RATING_CONFIGS + RANKING_CONFIGS}
+RANKING_CONFIGS.append(RankingConfig("random", "a fixed random order", special="random"))
+
+
+@dataclass(frozen=True)
+class ModelRanking:
+    """A ranking estimator: ``make(train, side)`` returns a fitted model with ``score``."""
+
+    name: str
+    description: str
+    make: Callable
+
+
+@dataclass(frozen=True)
+class ModelRating:
+    """A rating estimator: ``make(train, side)`` returns a fitted model with ``predict``."""
+
+    name: str
+    description: str
+    make: Callable
+
+
+@dataclass(frozen=True)
+class Side:
+    """Side information a protocol allows: item content, user demographics (or None)."""
+
+    items: ItemInfo | None = None
+    users: UserInfo | None = None
+    timestamps: tuple | None = None  # (user ids, item ids, times) of the train ratings
+
+    def times_for(self, matrix: RatingMatrix):
+        """float64 (nnz,) rating times aligned with ``matrix.csr.data``, or None."""
+        if self.timestamps is None:
+            return None
+        t = RatingMatrix.from_arrays(*self.timestamps, items=matrix.item_ids)
+        if t.csr.nnz != matrix.nnz or not np.array_equal(t.csr.indices, matrix.csr.indices):
+            return None
+        return t.csr.data
+
+
+# Hyper-parameters chosen on a validation split of ua.base (20% of each user's ratings,
+# holdout_split seed 1), never on a test split; see bench/README.md.
+EASE_LAM = 500.0
+ALS_PARAMS = {"factors": 32, "regularization": 0.1, "alpha": 1.0, "weighting": "liked"}
+BLEND_ALS = {
+    "als_factors": 32,
+    "als_reg": 0.1,
+    "als_alpha": 1.0,
+}
+TOPK = 200
+
+
+def _blend(ease_k):
+    def make(train, side):
+        b = Blend(ease_lam=EASE_LAM, ease_k=ease_k, **BLEND_ALS)
+        return b.fit(train, items=side.items, users=side.users, timestamps=side.times_for(train))
+
+    return make
+
+
+MODEL_CONFIGS = [
+    ModelRanking(
+        "ease",
+        f"EASE, dense closed form, lambda {EASE_LAM:g}",
+        lambda t, s: EASE(lam=EASE_LAM).fit(t),
+    ),
+    ModelRanking(
+        "ease-topk",
+        f"EASE over each item's top-{TOPK} cosine neighbours, lambda {EASE_LAM:g}",
+        lambda t, s: TopKEASE(lam=EASE_LAM, k=TOPK).fit(t),
+    ),
+    ModelRanking(
+        "als",
+        "implicit ALS (implicit 0.7.3), factors 32, reg 0.1, alpha 1, weights r-2",
+        lambda t, s: ALS(**ALS_PARAMS).fit(t),
+    ),
+    ModelRanking(
+        "content",
+        "TF-IDF of genres, year and title words; cosine to the user's 4-5 star items",
+        lambda t, s: ItemContent().fit(t, info=s.items),
+    ),
+    ModelRanking(
+        "blend",
+        "self-tuned blend, EASE on the 10k most-rated items (see blend.py): product default",
+        _blend(0),
+    ),
+    ModelRanking(
+        "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)
+    ),
+    ModelRating(
+        "bmf",
+        "Bayesian biased MF (Gibbs, 10 factors, 200 sweeps, 50 burn-in)",
+        lambda t, s: BayesianMF(factors=10, n_iter=200, burn_in=50).fit(t),
+    ),
+]
+PRODUCT_DEFAULT = {
+    "ml100k-folds": "bmf",
+    "ml100k-ua": "blend",
+    "ml100k-newusers": "blend",
+    "ml100k-newitems": "blend",
+}
+TARGETS = {
+    "ml100k-folds": ("rmse", "<=", 0.885),
+    "ml100k-ua": ("ndcg@10", ">=", 0.34),
+    "ml100k-newusers": ("ndcg@10", ">=", 0.40),
+    "ml100k-newitems": ("ndcg@10", ">=", 0.28),
+}
+DEFAULTS = {
+    "ml100k-folds": ["blend-baseline-pb", "bmf"],
+    "ml100k-ua": ["popular", "blend-bm25", "ease", "ease-topk", "als", "blend"],
+    "ml100k-newusers": ["popular", "blend-bm25", "ease", "als", "blend"],
+    "ml100k-newitems": ["random", "content", "blend"],
+}
+QUICK = {
+    "ml100k-folds": ["bmf"],
+    "ml100k-ua": ["blend-bm25", "blend"],
+    "ml100k-newusers": ["popular", "blend"],
+    "ml100k-newitems": ["random", "blend"],
+}
+DEFAULT_RATING = ["item-baseline-pb", "blend-baseline-pb", "product-blend-K200", "bmf"]
+DEFAULT_RANKING = ["popular", "blend-bm25", "ease", "als", "content", "blend"]
+ALL_CONFIGS = {c.name: c for c in RATING_CONFIGS + RANKING_CONFIGS + MODEL_CONFIGS}
+RATING_TYPES = (RatingConfig, ModelRating)
+RANKING_TYPES = (RankingConfig, ModelRanking)
 
 
 # -- fitting and scoring ----------------------------------------------------------------
@@ -164,13 +299,34 @@ def predict_rating(train, fitted, users, items, clip):
     return np.clip(total, clip[0], clip[1])
 
 
-def top_n_for(cfg: RankingConfig, train: RatingMatrix, users: np.ndarray, n: int = 10):
-    if cfg.special == "popular":
-        top, _ = most_popular(train, n=train.n_items)
-        return _per_user_unrated(train, users, top, n)
-    if cfg.special == "best_rated":
-        top, _ = best_rated(train, n=train.n_items)
-        return _per_user_unrated(train, users, top, n)
+def top_n_for(
+    cfg: RankingConfig,
+    train: RatingMatrix,
+    users: np.ndarray,
+    n: int = 10,
+    *,
+    candidates=None,
+    tiebreak=None,
+):
+    if cfg.special in ("popular", "best_rated", "random"):
+        if cfg.special == "popular":
+            values = train.item_counts.astype(np.float64)
+        elif cfg.special == "best_rated":
+            values = damped_means(train)
+        else:
+            values = np.zeros(train.n_items)  # every item ties: the tie-break order decides
+            if tiebreak is None:
+                tiebreak = np.random.default_rng(0).permutation(train.n_items)
+        scores = np.broadcast_to(values, (users.size, train.n_items))
+        return top_n(scores, n, exclude=train.csr[users], candidates=candidates, tiebreak=tiebreak)
+    if candidates is not None:  # neighbour sums rank everything; keep the candidates
+        full = top_n_for(cfg, train, users, n=train.n_items)
+        out = np.full((users.size, n), -1, dtype=np.int64)
+        for r in range(users.size):
+            keep = full[r][(full[r] >= 0)]
+            keep = keep[candidates[keep]][:n]
+            out[r, : keep.size] = keep
+        return out
     if cfg.special == "predicted":
         fitted = fit_rating(RATING_CONFIGS[0], train)
         items = np.arange(train.n_items)
@@ -206,32 +362,30 @@ def top_n_for(cfg: RankingConfig, train: RatingMatrix, users: np.ndarray, n: int
     )
 
 
-def _per_user_unrated(train, users, ranking, n):
-    out = np.full((users.size, n), -1, dtype=np.int64)
-    for t, u in enumerate(users):
-        rated = train.user_row(u)[0]
-        keep = ranking[~np.isin(ranking, rated)][:n]
-        out[t, : keep.size] = keep
-    return out
-
-
 # -- protocols --------------------------------------------------------------------------
 def _empty_row(protocol, name):
     return dict.fromkeys(KEYS) | {"protocol": protocol, "config": name}
 
 
-def run_rating(protocol, splits, configs, clip=(1.0, 5.0)):
+def run_rating(protocol, splits, configs, clip=(1.0, 5.0), side=None):
+    side = side or Side()
     rows = []
     for cfg in configs:
         errs, abs_errs, fit_s = [], [], []
         for train_arr, test_arr in splits:
             train = RatingMatrix.from_arrays(*train_arr)
             t0 = time.perf_counter()
-            fitted = fit_rating(cfg, train)
+            if isinstance(cfg, ModelRating):
+                fitted = cfg.make(train, side)
+            else:
+                fitted = fit_rating(cfg, train)
             fit_s.append(time.perf_counter() - t0)
             u = train.user_indices(test_arr[0])
             i = train.item_indices(test_arr[1])
-            est = predict_rating(train, fitted, u, i, clip)
+            if isinstance(cfg, ModelRating):
+                est = fitted.predict(u, i)
+            else:
+                est = predict_rating(train, fitted, u, i, clip)
             errs.append(rmse(est, test_arr[2]))
             abs_errs.append(mae(est, test_arr[2]))
         row = _empty_row(protocol, cfg.name)
@@ -241,30 +395,79 @@ def run_rating(protocol, splits, configs, clip=(1.0, 5.0)):
     return rows
 
 
-def run_ranking(protocol, train_arr, test_arr, catalogue, configs, threshold=4.0):
+def run_ranking(
+    protocol,
+    train_arr,
+    test_arr,
+    catalogue,
+    configs,
+    threshold=4.0,
+    *,
+    side=None,
+    candidates=None,
+    tiebreak=None,
+):
+    """Ranking metrics at 10 over users with a relevant test item.
+
+    ``candidates``: external ids of the only items that may be ranked (then relevance and
+    coverage count only those); ``tiebreak``: int rank per candidate (aligned with
+    ``candidates``) breaking score ties, lower first (default: item index).
+    """
+    side = side or Side()
     train = RatingMatrix.from_arrays(*train_arr, items=catalogue)
+    mask, tb = None, None
+    if candidates is not None:
+        cand_idx = train.item_indices(candidates)
+        mask = np.zeros(train.n_items, dtype=bool)
+        mask[cand_idx] = True
+        if tiebreak is not None:
+            tb = np.full(train.n_items, len(candidates), dtype=np.int64)
+            tb[cand_idx] = tiebreak
     u = train.user_indices(test_arr[0])
     i = train.item_indices(test_arr[1])
     rel: dict[int, list[int]] = {}
     for a, b, s in zip(u.tolist(), i.tolist(), test_arr[2].tolist(), strict=True):
-        if s >= threshold and a >= 0 and b >= 0:
+        if s >= threshold and a >= 0 and b >= 0 and (mask is None or mask[b]):
             rel.setdefault(a, []).append(b)
     users = np.asarray(sorted(rel), dtype=np.int64)
     relevant = [np.asarray(rel[x]) for x in users.tolist()]
+    n_cover = train.n_items if mask is None else int(mask.sum())
     rows = []
     for cfg in configs:
         t0 = time.perf_counter()
-        top = top_n_for(cfg, train, users)
+        if isinstance(cfg, ModelRanking):
+            top = _model_top(cfg, train, users, side, mask, tb)
+        else:
+            top = top_n_for(cfg, train, users, candidates=mask, tiebreak=tb)
         secs = time.perf_counter() - t0
         row = _empty_row(protocol, cfg.name)
-        row.update(ranking_metrics(top, relevant, train.n_items))
+        row.update(ranking_metrics(top, relevant, n_cover))
         row["fit_seconds"] = secs
         rows.append(row)
     return rows
 
 
+def _model_top(cfg, train, users, side, mask, tb, n=10):
+    model = cfg.make(train, side)
+    rows = train.csr[users]
+    if isinstance(model, Blend):
+        scores = model.score(rows, user_ids=train.user_ids[users], candidates=mask)
+    else:
+        scores = model.score(rows)
+    return top_n(scores, n, exclude=rows, candidates=mask, tiebreak=tb)
+
+
 def _load(path):
     return read_ratings(path)
+
+
+def _select(ap, args, protocol):
+    if args.config:
+        return [ALL_CONFIGS[c] for c in args.config]
+    if args.all_configs:
+        return list(ALL_CONFIGS.values())
+    names = (QUICK if args.quick else DEFAULTS).get(protocol, DEFAULT_RATING + DEFAULT_RANKING)
+    return [ALL_CONFIGS[c] for c in names]
 
 
 def main(argv=None) -> int:
@@ -272,9 +475,25 @@ def main(argv=None) -> int:
         prog="python -m recommendations.engine.evaluate", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--data", type=Path, default=None, help="MovieLens 100k directory")
-    ap.add_argument("--protocol", choices=["ml100k-folds", "ml100k-ua", "all"], default="all")
+    ap.add_argument(
+        "--protocol",
+        choices=["ml100k-folds", "ml100k-ua", "ml100k-newusers", "ml100k-newitems", "all"],
+        default="all",
+    )
     ap.add_argument("--train", type=Path, help="training ratings file (with --test)")
     ap.add_argument("--test", type=Path, help="test ratings file (with --train)")
+    ap.add_argument(
+        "--items",
+        type=Path,
+        help="item side information: CSV with a header naming an item id column and "
+        "'genres' (pipe-separated); MovieLens movies.csv works as is",
+    )
+    ap.add_argument(
+        "--candidates",
+        choices=["all", "cold"],
+        default="all",
+        help="with --train/--test: rank every item (all) or only items absent from train",
+    )
     ap.add_argument(
         "--config",
         action="append",
@@ -282,45 +501,109 @@ def main(argv=None) -> int:
         help="configuration(s) to run (default: the best ones and the product defaults)",
     )
     ap.add_argument("--all-configs", action="store_true", help="run every configuration")
+    ap.add_argument("--quick", action="store_true", help="product defaults and one baseline only")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     args = ap.parse_args(argv)
 
-    if args.config:
-        chosen = [ALL_CONFIGS[c] for c in args.config]
-    elif args.all_configs:
-        chosen = RATING_CONFIGS + RANKING_CONFIGS
-    else:
-        chosen = [ALL_CONFIGS[c] for c in DEFAULT_RATING + DEFAULT_RANKING]
-    rating = [c for c in chosen if isinstance(c, RatingConfig)]
-    ranking = [c for c in chosen if isinstance(c, RankingConfig)]
-
     rows = []
-    if args.train or args.test:
+    if args.train or args.test or args.items:
         if not (args.train and args.test):
-            ap.error("--train and --test go together")
-        tr, te = _load(args.train), _load(args.test)
+            ap.error("--train and --test go together (--items needs them)")
+        try:
+            tr, te = _load(args.train), _load(args.test)
+            items = read_items_csv(args.items) if args.items else None
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        chosen = _select(ap, args, "split")
         catalogue = np.union1d(tr[1], te[1])
-        rows += run_rating("split", [(tr, te)], rating)
-        rows += run_ranking("split", tr, te, catalogue, ranking)
+        if items is not None:
+            catalogue = np.union1d(catalogue, items.item_ids)
+        side = Side(items=items)
+        if items is None:
+            chosen = [c for c in chosen if c.name != "content"]
+        rows += run_rating("split", [(tr, te)], [c for c in chosen if isinstance(c, RATING_TYPES)])
+        ranking = [c for c in chosen if isinstance(c, RANKING_TYPES)]
+        if args.candidates == "cold":
+            cold = np.setdiff1d(catalogue, tr[1])
+            tiebreak = np.random.default_rng(0).permutation(cold.size)
+            rows += run_ranking(
+                "split", tr, te, catalogue, ranking, side=side, candidates=cold, tiebreak=tiebreak
+            )
+        else:
+            rows += run_ranking("split", tr, te, catalogue, ranking, side=side)
     else:
         data = args.data or default_ml100k_dir()
         if not (data / "u1.base").exists():
             print(f"MovieLens 100k not found in {data} (use --data DIR)", file=sys.stderr)
             return 2
-        if args.protocol in ("ml100k-folds", "all") and rating:
-            splits = [(_load(data / f"u{n}.base"), _load(data / f"u{n}.test")) for n in range(1, 6)]
-            rows += run_rating("ml100k-folds", splits, rating)
-        if args.protocol in ("ml100k-ua", "all") and ranking:
-            catalogue, _ = read_ml100k_items(data)
-            rows += run_ranking(
-                "ml100k-ua", _load(data / "ua.base"), _load(data / "ua.test"), catalogue, ranking
-            )
+        items = read_ml100k_item_info(data)
+        side = Side(items=items, users=read_ml100k_users(data))
+        catalogue = items.item_ids
+        want = (
+            ["ml100k-folds", "ml100k-ua", "ml100k-newusers", "ml100k-newitems"]
+            if args.protocol == "all"
+            else [args.protocol]
+        )
+        for protocol in want:
+            chosen = _select(ap, args, protocol)
+            rating = [c for c in chosen if isinstance(c, RATING_TYPES)]
+            ranking = [c for c in chosen if isinstance(c, RANKING_TYPES)]
+            if protocol == "ml100k-folds" and rating:
+                splits = [
+                    (_load(data / f"u{n}.base"), _load(data / f"u{n}.test")) for n in range(1, 6)
+                ]
+                rows += run_rating(protocol, splits, rating, side=side)
+            elif protocol == "ml100k-ua" and ranking:
+                tr, te = _load(data / "ua.base"), _load(data / "ua.test")
+                ts = np.loadtxt(data / "ua.base", dtype=np.int64, usecols=(0, 1, 3), ndmin=2)
+                timed = replace(side, timestamps=(ts[:, 0], ts[:, 1], ts[:, 2]))
+                rows += run_ranking(protocol, tr, te, catalogue, ranking, side=timed)
+            elif protocol in ("ml100k-newusers", "ml100k-newitems") and ranking:
+                u, i, r, t = read_ml100k_timestamps(data)
+                if protocol == "ml100k-newusers":
+                    sp_ = newusers_split(u, i, t)
+                    kw = {}
+                else:
+                    sp_ = newitems_split(u, i)
+                    kw = {"candidates": sp_.chosen, "tiebreak": sp_.tiebreak}
+                train = (u[sp_.train], i[sp_.train], r[sp_.train])
+                test = (u[sp_.test], i[sp_.test], r[sp_.test])
+                timed = replace(side, timestamps=(train[0], train[1], t[sp_.train]))
+                rows += run_ranking(protocol, train, test, catalogue, ranking, side=timed, **kw)
     if args.json:
         for row in rows:
             print(json.dumps(row))
     else:
         print(format_table(rows))
+        summary = format_summary(rows)
+        if summary:
+            print()
+            print(summary)
     return 0
+
+
+def format_summary(rows) -> str:
+    """Per protocol: the best configuration, the product default and the target."""
+    lines = []
+    for protocol, (metric, op, target) in TARGETS.items():
+        got = [r for r in rows if r["protocol"] == protocol and r[metric] is not None]
+        if not got:
+            continue
+        pick = min if op == "<=" else max
+        best = pick(got, key=lambda r: r[metric])
+        line = f"{protocol}: best {best['config']} {metric} {best[metric]:.4f}"
+        default = next((r for r in got if r["config"] == PRODUCT_DEFAULT[protocol]), None)
+        if default is not None:
+            met = default[metric] <= target if op == "<=" else default[metric] >= target
+            line += (
+                f"; product default {default['config']} {default[metric]:.4f}"
+                f" (target {op} {target}: {'met' if met else 'not met'})"
+            )
+        if metric == "ndcg@10" and default is not None:
+            line += f", coverage@10 {default['coverage@10']:.3f}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def format_table(rows) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["rmse", "mae", "ranking_metrics"]
 
@@ -35,27 +36,27 @@ def ranking_metrics(top: np.ndarray, relevant: list[np.ndarray], n_items: int, a
     top = np.asarray(top)[:, :at]
     n = top.shape[0]
     discount = 1.0 / np.log2(np.arange(2, at + 2))
-    prec = np.zeros(n)
-    rec = np.zeros(n)
-    ndcg = np.zeros(n)
-    ap = np.zeros(n)
-    hit = np.zeros(n)
-    for u in range(n):
-        rel = np.isin(top[u], relevant[u]) & (top[u] >= 0)
-        nrel = len(relevant[u])
-        h = rel.sum()
-        prec[u] = h / at
-        rec[u] = h / nrel
-        hit[u] = h > 0
-        ndcg[u] = (rel * discount).sum() / discount[: min(nrel, at)].sum()
-        cum = np.cumsum(rel)
-        ap[u] = (rel * cum / np.arange(1, at + 1)).sum() / min(nrel, at)
+    # one sparse relevance matrix, then every user's hits by one fancy-index lookup
+    nrel = np.array([len(r) for r in relevant], dtype=np.float64)
+    cols = np.concatenate([np.asarray(r, dtype=np.int64) for r in relevant]) if n else []
+    width = int(max(n_items, top.max(initial=0) + 1, np.max(cols, initial=0) + 1))
+    rel_m = sp.csr_matrix(
+        (np.ones(len(cols), dtype=bool), (np.repeat(np.arange(n), nrel.astype(int)), cols)),
+        shape=(n, width),
+    )
+    hit_m = np.asarray(rel_m[np.repeat(np.arange(n), at), np.maximum(top, 0).ravel()])
+    rel = hit_m.reshape(n, at) & (top >= 0)
+    h = rel.sum(axis=1)
+    ideal = np.cumsum(discount)[np.minimum(nrel, at).astype(int) - 1] if n else np.zeros(0)
+    cum = np.cumsum(rel, axis=1)
+    ap = (rel * cum / np.arange(1, at + 1)).sum(axis=1) / np.minimum(nrel, at)
     shown = np.unique(top[top >= 0])
+    mean = (lambda x: float(x.mean())) if n else (lambda x: float("nan"))
     return {
-        f"precision@{at}": float(prec.mean()),
-        f"recall@{at}": float(rec.mean()),
-        f"ndcg@{at}": float(ndcg.mean()),
-        f"map@{at}": float(ap.mean()),
-        f"hit_rate@{at}": float(hit.mean()),
+        f"precision@{at}": mean(h / at),
+        f"recall@{at}": mean(h / nrel),
+        f"ndcg@{at}": mean((rel * discount).sum(axis=1) / ideal),
+        f"map@{at}": mean(ap),
+        f"hit_rate@{at}": mean((h > 0).astype(float)),
         f"coverage@{at}": float(shown.size / n_items),
     }

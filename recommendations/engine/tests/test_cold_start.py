@@ -1,0 +1,192 @@
+"""Cold-start protocols (P3u, P3i), side-information files, and the blend's validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recommendations.engine import evaluate
+from recommendations.engine.blend import Blend
+from recommendations.engine.data import (
+    ItemInfo,
+    default_ml100k_dir,
+    read_items_csv,
+    read_ml100k_timestamps,
+)
+from recommendations.engine.matrix import RatingMatrix
+from recommendations.engine.splits import newitems_split, newusers_split
+
+from .reference import random_ratings
+
+ML100K = default_ml100k_dir()
+needs_ml100k = pytest.mark.skipif(
+    not (ML100K / "u.data").exists(), reason=f"MovieLens 100k not found in {ML100K}"
+)
+
+
+def _first_by_time(u, i, t, user, keep):
+    rows = np.flatnonzero(u == user)
+    return set(rows[np.lexsort((i[rows], t[rows]))][:keep].tolist())
+
+
+def test_newusers_split_keeps_each_new_users_first_ratings():
+    rng = np.random.default_rng(3)
+    u = rng.integers(0, 30, 600)
+    i = rng.integers(0, 50, 600)
+    t = rng.integers(0, 5, 600)  # many equal timestamps: the item id breaks ties
+    s = newusers_split(u, i, t, fraction=0.2, keep=5)
+    assert s.chosen.size == 6
+    for user in np.unique(u):
+        rows = set(np.flatnonzero(u == user).tolist())
+        in_train = set(np.flatnonzero(s.train & (u == user)).tolist())
+        expect = _first_by_time(u, i, t, user, 5) if user in s.chosen else rows
+        assert in_train == expect
+    assert not (s.train & s.test).any() and (s.train | s.test).all()
+
+
+@needs_ml100k
+def test_ml100k_protocol_splits_match_the_definition():
+    """P3u: 189 users from default_rng(0).choice(sorted ids, 189); P3i: 135 items drawn
+    from the items with >= 5 ratings, every one of their ratings in test."""
+    u, i, _, t = read_ml100k_timestamps(ML100K)
+    pu = newusers_split(u, i, t)
+    ids = np.unique(u)
+    assert pu.chosen.size == 189
+    assert pu.chosen.tolist() == sorted(np.random.default_rng(0).choice(ids, 189, False))
+    for user in pu.chosen[:20]:
+        assert set(np.flatnonzero(pu.train & (u == user))) == _first_by_time(u, i, t, user, 5)
+    assert set(u[pu.test]) <= set(pu.chosen)
+    pi = newitems_split(u, i)
+    assert pi.chosen.size == 135
+    counts = dict(zip(*np.unique(i, return_counts=True), strict=True))
+    assert all(counts[x] >= 5 for x in pi.chosen)
+    assert set(np.flatnonzero(pi.test)) == set(np.flatnonzero(np.isin(i, pi.chosen)))
+    assert sorted(pi.tiebreak.tolist()) == list(range(135))
+
+
+def _items_info(item_ids):
+    genres = ["Drama", "Comedy", "Action", "Horror"]
+    return ItemInfo(
+        item_ids=np.asarray(item_ids, dtype=np.int64),
+        titles=[f"Film {k % 7} part" for k in item_ids],
+        years=np.asarray([1980 + k % 20 for k in item_ids], dtype=float),
+        genres=[[genres[k % 4], genres[(k // 4) % 4]] for k in item_ids],
+        tags=[[] for _ in item_ids],
+    )
+
+
+def test_blend_weights_never_depend_on_the_test_split(monkeypatch):
+    """Evaluating with the real test ratings and with poisoned ones (every score
+    flipped) fits the very same blend: the weights come from train alone."""
+    _, _, u, i, s = random_ratings(11, n_users=60, n_items=40, density=0.35)
+    test = np.random.default_rng(0).random(u.size) < 0.2
+    fitted = []
+    real_fit = Blend.fit
+
+    def spy(self, matrix, **kw):
+        out = real_fit(self, matrix, **kw)
+        fitted.append(self.weights_)
+        return out
+
+    monkeypatch.setattr(Blend, "fit", spy)
+    side = evaluate.Side(items=_items_info(np.unique(i)))
+    cfg = evaluate.ModelRanking(
+        "small-blend",
+        "as blend-topk, smaller",
+        lambda t, side: Blend(ease_k=10, als_factors=4, als_iterations=3, rounds=1).fit(
+            t, items=side.items
+        ),
+    )
+    train = (u[~test], i[~test], s[~test])
+    for scores in (s[test], 6.0 - s[test]):
+        evaluate.run_ranking("t", train, (u[test], i[test], scores), np.unique(i), [cfg], side=side)
+    assert len(fitted) == 2 and fitted[0] == fitted[1]
+    assert set(fitted[0]) == {"many", "few", "cold"}
+
+
+def test_blend_ranks_items_without_ratings_through_content():
+    """An item nobody rated gets a score from the content part, and a cold-only
+    candidate list is ranked by the cold weights."""
+    _, _, u, i, s = random_ratings(12, n_users=60, n_items=40, density=0.35)
+    cat = np.r_[np.unique(i), [9001, 9002]]
+    m = RatingMatrix.from_arrays(u, i, s, items=cat)
+    b = Blend(ease_k=10, als_factors=4, als_iterations=3).fit(m, items=_items_info(cat))
+    cold = m.item_indices([9001, 9002])
+    rows = m.csr[:5]
+    mask = np.zeros(m.n_items, bool)
+    mask[cold] = True
+    scores = b.score(rows, candidates=mask)
+    assert np.isfinite(scores[:, cold]).all() and np.ptp(scores[:, cold]) > 0
+
+
+def test_items_csv_in_movielens_layout(tmp_path):
+    p = tmp_path / "movies.csv"
+    p.write_text(
+        "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n"
+        '2,"American President, The (1995)",Comedy|Drama\n3,No Year,(no genres listed)\n'
+    )
+    info = read_items_csv(p)
+    assert info.item_ids.tolist() == [1, 2, 3]
+    assert info.titles[1] == "American President, The" and info.years[0] == 1995
+    assert info.genres == [["Adventure", "Animation"], ["Comedy", "Drama"], []]
+    assert np.isnan(info.years[2])
+
+
+def test_items_csv_without_genres_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "items.csv"
+    bad.write_text("movieId,title\n1,A\n")
+    with pytest.raises(ValueError, match="genres"):
+        read_items_csv(bad)
+    r = tmp_path / "r.csv"
+    r.write_text("user,item,rating\n1,1,4\n")
+    code = evaluate.main(["--train", str(r), "--test", str(r), "--items", str(bad)])
+    assert code == 2 and "genres" in capsys.readouterr().err
+
+
+def test_candidates_cold_ranks_only_items_absent_from_train(tmp_path, capsys, monkeypatch):
+    _, _, u, i, s = random_ratings(13, n_users=50, n_items=30, density=0.4)
+    cold_ids = np.unique(i)[:6]
+    test = np.isin(i, cold_ids)
+    for name, sel in (("train.csv", ~test), ("test.csv", test)):
+        with open(tmp_path / name, "w") as fh:
+            fh.write("user,item,rating\n")
+            fh.writelines(f"{a},{b},{c}\n" for a, b, c in zip(u[sel], i[sel], s[sel], strict=True))
+    with open(tmp_path / "movies.csv", "w") as fh:
+        fh.write("movieId,title,genres\n")
+        fh.writelines(f"{k},Film {k % 5} (199{k % 10}),G{k % 3}|H{k % 4}\n" for k in np.unique(i))
+    seen = []
+    real = evaluate.top_n
+
+    def spy(scores, n, **kw):
+        out = real(scores, n, **kw)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(evaluate, "top_n", spy)
+    args = ["--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    args += ["--items", str(tmp_path / "movies.csv"), "--candidates", "cold", "--json"]
+    assert evaluate.main([*args, "--config", "content", "--config", "random"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["config"] for r in rows] == ["content", "random"]
+    assert all(set(r) == set(evaluate.KEYS) and r["ndcg@10"] is not None for r in rows)
+    # every ranked item is one of the cold ones: indices of the 6 lowest ids = 0..5
+    assert seen and all(set(t[t >= 0].tolist()) <= set(range(6)) for t in seen)
+
+
+def test_blend_tunes_on_at_most_max_val_users_per_split(monkeypatch):
+    """The validation blocks are dense (users x items): their user count is bounded."""
+    _, _, u, i, s = random_ratings(14, n_users=80, n_items=30, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    sizes = []
+    real = Blend._view
+
+    def spy(self, *args):
+        view = real(self, *args)
+        sizes.append(len(view["relevant"]) if view else 0)
+        return view
+
+    monkeypatch.setattr(Blend, "_view", spy)
+    Blend(als_factors=4, als_iterations=2, rounds=1, max_val_users=7).fit(m)
+    assert sizes and max(sizes) == 7
