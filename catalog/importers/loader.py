@@ -108,12 +108,11 @@ def import_ratings(
     return report
 
 
-def _timed_chunks(
-    total: int, *, first: int = MERGE_FIRST, low: int = MERGE_MIN, high: int = MERGE_MAX
-) -> Iterator[tuple[int, int]]:
+def _timed_chunks(total: int, *, first: int | None = None) -> Iterator[tuple[int, int]]:
     """(start, stop) ranges over ``total`` rows, each sized from how long the last one took
     (the caller's work between two ``next`` calls) to take about ``MERGE_SECONDS``."""
-    start, size = 0, max(low, min(first, high))
+    low, high = MERGE_MIN, MERGE_MAX
+    start, size = 0, max(low, min(first or MERGE_FIRST, high))
     while start < total:
         stop = min(total, start + size)
         began = time.perf_counter()
@@ -187,7 +186,12 @@ class _Stage:
         names = ", ".join(columns)
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
-                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                # A bad line ends the COPY with an error; in a caller's transaction the
+                # savepoint keeps that transaction usable.
+                with (
+                    transaction.atomic(),
+                    cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+                ):
                     for row in rows:
                         copy.write_row(row)
                 cursor.execute(f"ANALYZE {table}")  # autovacuum never sees temporary tables
@@ -211,13 +215,15 @@ class _Stage:
         rating = self.ops.quote_name(Rating._meta.db_table)
         when_now = self.ops.adapt_datetimefield_value(now)
         if self.vendor == "postgresql":
-            # One statement may not upsert a row twice: keep each pair's newest line.
+            # One statement may not upsert a row twice: keep each pair's newest line, and
+            # its first line's time as ``created``, as applying the lines in order would.
             select = (
-                "SELECT DISTINCT ON (u.pk, i.pk) u.pk, i.pk, r.score, r.w, r.w FROM "
+                "SELECT DISTINCT ON (r.u, r.i) u.pk, i.pk, r.score, "
+                "first_value(r.w) OVER (PARTITION BY r.u, r.i ORDER BY r.seq), r.w FROM "
                 f"(SELECT *, COALESCE(to_timestamp(ts), %s) AS w FROM {_ROWS} "
                 "WHERE seq >= %s AND seq < %s) r "
                 f"JOIN {_USERS} u ON u.idx = r.u JOIN {_ITEMS} i ON i.idx = r.i "
-                "ORDER BY u.pk, i.pk, r.w DESC, r.seq DESC"
+                "ORDER BY r.u, r.i, r.w DESC, r.seq DESC"
             )
         else:
             # SQLite applies the rows one by one in this order, so the conflict clause
