@@ -36,10 +36,13 @@ from catalog.services import item_stats_refresh
 CHUNK_SIZE = 5000
 MAX_REPORTED_SKIPS = 20
 # Each merge transaction aims at this long, so a site write waits at most about that.
-MERGE_SECONDS = 0.25
+MERGE_SECONDS = 0.5
 # Staged lines (or items, users) in the first merge transaction, and the bounds the
 # adaptive size stays within.
-MERGE_FIRST, MERGE_MIN, MERGE_MAX = 20_000, 200, 500_000
+MERGE_FIRST, MERGE_MIN, MERGE_MAX = 20_000, 2_000, 500_000
+
+# SQLite's page cache for the importing connection, in KiB (negative: a size, not pages).
+SQLITE_CACHE_KIB = -256 * 1024
 
 _ROWS, _USERS, _ITEMS = "imp_stage_ratings", "imp_stage_users", "imp_stage_items"
 
@@ -133,6 +136,13 @@ class _Stage:
     def create(self) -> None:
         self.drop()  # left over from an import on this connection that died
         with connection.cursor() as cursor:
+            if self.vendor == "sqlite":
+                # The merge touches pages all over the ratings' indexes; with SQLite's
+                # default 2 MiB page cache each one is read and spilled again and again
+                # (measured on 100k rows: system CPU 2.3 s -> 0.07 s, user 2.1 -> 1.9 s).
+                cursor.execute("PRAGMA cache_size")
+                self.cache_size = cursor.fetchone()[0]
+                cursor.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {_ROWS} (seq INTEGER PRIMARY KEY, line INTEGER NOT "
                 "NULL, u INTEGER NOT NULL, i INTEGER NOT NULL, score DOUBLE PRECISION NOT "
@@ -147,6 +157,9 @@ class _Stage:
         with connection.cursor() as cursor:
             for table in (_ROWS, _USERS, _ITEMS):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            if getattr(self, "cache_size", None) is not None:
+                cursor.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
+                self.cache_size = None
 
     def fill(
         self, rows: Iterable[RatingRow | BadLine], report: ImportReport, skip_invalid: bool
