@@ -56,6 +56,8 @@ class ImportReport:
     ratings_written: int = 0
     skipped: list[str] = field(default_factory=list)
     skipped_count: int = 0
+    # Wall seconds of each phase: stage, items and users, ratings, item stats.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def skip(self, error: BadLine) -> None:
         self.skipped_count += 1
@@ -80,10 +82,12 @@ def import_ratings(
     report = ImportReport(format=source.name)
     item_records = list(source.items())  # checked whole before anything is written
     stage = _Stage()
+    clock = _Clock(report.seconds)
     try:
         stage.create()
         users, items = stage.fill(source.rating_rows(progress), report, skip_invalid)
         now = timezone.now()
+        clock.lap("stage")
 
         item_writer = _ItemWriter(namespace)
         item_writer.write(item_records)
@@ -96,19 +100,32 @@ def import_ratings(
             user_pks = _user_map(namespace)
         stage.fill_map(_USERS, ((idx, user_pks[ext]) for ext, idx in users.items()))
         stage.fill_map(_ITEMS, ((idx, item_writer.known[ext]) for ext, idx in items.items()))
+        clock.lap("items and users")
 
         for start, stop in _timed_chunks(report.ratings_read):
             with transaction.atomic():
                 report.ratings_written += stage.merge(start, stop, now)
             if merge_progress is not None:
                 merge_progress(stop, report.ratings_read)
+        clock.lap("ratings")
         touched = sorted(item_writer.known[ext] for ext in items)
         for start, stop in _timed_chunks(len(touched), first=500):
             with transaction.atomic():
                 item_stats_refresh(item_ids=touched[start:stop])
+        clock.lap("item stats")
     finally:
         stage.drop()
     return report
+
+
+class _Clock:
+    def __init__(self, laps: dict[str, float]):
+        self.laps, self.last = laps, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 2)
+        self.last = now
 
 
 def _timed_chunks(total: int, *, first: int | None = None) -> Iterator[tuple[int, int]]:

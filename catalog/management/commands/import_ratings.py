@@ -78,6 +78,8 @@ class Command(BaseCommand):
                 f"(peak memory {peak_mib:.0f} MiB)."
             )
         )
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+        self.stdout.write(f"Phases: {phases}.")
         if report.skipped_count:
             self.stdout.write(
                 self.style.WARNING(f"Skipped {report.skipped_count} invalid line(s):")
