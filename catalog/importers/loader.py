@@ -8,8 +8,9 @@
 2. **Merge.** Items, then missing users and bare items, then the ratings, then the
    touched items' ``rating_count``/``rating_sum``, each in short transactions sized to
    take about ``MERGE_SECONDS``, so the site's own writes wait at most that long. The
-   ratings merge is one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per chunk of
-   staged lines, in file order; a stored rating is replaced only by one at least as new
+   ratings merge is one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per chunk: of
+   staged lines in file order (SQLite), or of user and item pairs reduced beforehand to
+   their newest line (PostgreSQL); a stored rating is replaced only by one at least as new
    (by the file's timestamp; the import's start time where the file has none; the later
    line on a tie), so importing again is idempotent, and running the same import again
    completes a merge a crash cut short.
@@ -45,6 +46,7 @@ MERGE_FIRST, MERGE_MIN, MERGE_MAX = 20_000, 2_000, 500_000
 SQLITE_CACHE_KIB = -256 * 1024
 
 _ROWS, _USERS, _ITEMS = "imp_stage_ratings", "imp_stage_users", "imp_stage_items"
+_PAIRS = "imp_stage_pairs"
 
 
 @dataclass
@@ -76,8 +78,8 @@ def import_ratings(
     """Import ``source`` into the database; raise ``BadLine`` (nothing merged) on a bad line.
 
     ``progress`` is called with the bytes of the ratings file read since its last call;
-    ``merge_progress`` with (staged lines merged so far, staged lines in all) after each
-    merge transaction of the ratings.
+    ``merge_progress`` with (units merged so far, units in all) after each merge
+    transaction of the ratings: staged lines on SQLite, distinct pairs on PostgreSQL.
     """
     report = ImportReport(format=source.name)
     item_records = list(source.items())  # checked whole before anything is written
@@ -102,11 +104,12 @@ def import_ratings(
         stage.fill_map(_ITEMS, ((idx, item_writer.known[ext]) for ext, idx in items.items()))
         clock.lap("items and users")
 
-        for start, stop in _timed_chunks(report.ratings_read):
+        units = stage.prepare(now)
+        for start, stop in _timed_chunks(units):
             with transaction.atomic():
-                report.ratings_written += stage.merge(start, stop, now)
+                report.ratings_written += stage.merge(start, stop)
             if merge_progress is not None:
-                merge_progress(stop, report.ratings_read)
+                merge_progress(stop, units)
         clock.lap("ratings")
         touched = sorted(item_writer.known[ext] for ext in items)
         for start, stop in _timed_chunks(len(touched), first=500):
@@ -172,7 +175,7 @@ class _Stage:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in (_ROWS, _USERS, _ITEMS):
+            for table in (_ROWS, _USERS, _ITEMS, _PAIRS):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             if getattr(self, "cache_size", None) is not None:
                 cursor.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
@@ -240,21 +243,45 @@ class _Stage:
                 raise
             cursor.execute("COMMIT")
 
-    def merge(self, start: int, stop: int, now: datetime) -> int:
-        """Upsert staged lines ``start <= seq < stop`` into the ratings; returns rows written."""
-        rating = self.ops.quote_name(Rating._meta.db_table)
-        when_now = self.ops.adapt_datetimefield_value(now)
-        if self.vendor == "postgresql":
-            # One statement may not upsert a row twice: keep each pair's newest line, and
-            # its first line's time as ``created``, as applying the lines in order would.
-            select = (
-                "SELECT DISTINCT ON (r.u, r.i) u.pk, i.pk, r.score, "
-                "first_value(r.w) OVER (PARTITION BY r.u, r.i ORDER BY r.seq), r.w FROM "
-                f"(SELECT *, COALESCE(to_timestamp(ts), %s) AS w FROM {_ROWS} "
-                "WHERE seq >= %s AND seq < %s) r "
-                f"JOIN {_USERS} u ON u.idx = r.u JOIN {_ITEMS} i ON i.idx = r.i "
-                "ORDER BY r.u, r.i, r.w DESC, r.seq DESC"
+    def prepare(self, now: datetime) -> int:
+        """Get the staged lines ready to merge; returns how many units ``merge`` takes.
+
+        SQLite merges the lines themselves, in file order. PostgreSQL's upsert may not
+        touch a row twice in one statement, so there each user and item pair is first
+        reduced, outside the live tables, to its newest line (the later one on a tie) with
+        its first line's time as ``created``: what applying the lines in order gives.
+        """
+        self.now = self.ops.adapt_datetimefield_value(now)
+        if self.vendor != "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM {_ROWS}")
+                return cursor.fetchone()[0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {_PAIRS} AS SELECT "
+                "row_number() OVER (ORDER BY u, i) - 1 AS n, u, i, score, created, updated "
+                "FROM (SELECT DISTINCT ON (u, i) u, i, score, "
+                "first_value(w) OVER (PARTITION BY u, i ORDER BY seq) AS created, w AS updated "
+                f"FROM (SELECT *, COALESCE(to_timestamp(ts), %s) AS w FROM {_ROWS}) r "
+                "ORDER BY u, i, w DESC, seq DESC) d",
+                [self.now],
             )
+            cursor.execute(f"CREATE INDEX ON {_PAIRS} (n)")
+            cursor.execute(f"ANALYZE {_PAIRS}")
+            cursor.execute(f"SELECT COUNT(*) FROM {_PAIRS}")
+            return cursor.fetchone()[0]
+
+    def merge(self, start: int, stop: int) -> int:
+        """Upsert units ``start`` to ``stop`` (see ``prepare``) into the ratings; returns
+        the rows written."""
+        rating = self.ops.quote_name(Rating._meta.db_table)
+        if self.vendor == "postgresql":
+            select = (
+                "SELECT u.pk, i.pk, r.score, r.created, r.updated "
+                f"FROM {_PAIRS} r JOIN {_USERS} u ON u.idx = r.u JOIN {_ITEMS} i ON i.idx = r.i "
+                "WHERE r.n >= %s AND r.n < %s"
+            )
+            params = [start, stop]
         else:
             # SQLite applies the rows one by one in this order, so the conflict clause
             # below already lets the newest line (the later one on a tie) win.
@@ -265,13 +292,14 @@ class _Stage:
                 f"JOIN {_USERS} u ON u.idx = r.u JOIN {_ITEMS} i ON i.idx = r.i "
                 "WHERE true ORDER BY r.seq"
             )
+            params = [self.now, start, stop]
         sql = (
             f"INSERT INTO {rating} (user_id, item_id, score, created, updated) {select} "
             "ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
             f"updated = excluded.updated WHERE excluded.updated >= {rating}.updated"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [when_now, start, stop])
+            cursor.execute(sql, params)
             return max(cursor.rowcount, 0)
 
 
