@@ -49,7 +49,8 @@ end
 """
 
 
-def environment(db: Path, redis_port: int, workers: int) -> dict:
+def environment(database_url: str, redis_port: int, workers: int) -> dict:
+    """The site's environment for a load test or benchmark: DEBUG off, throttling off."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
@@ -58,7 +59,7 @@ def environment(db: Path, redis_port: int, workers: int) -> dict:
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{db}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "RECOMPUTE_ON_WORKER_START": "0",
         "API_THROTTLE_ANON": "off",
@@ -238,7 +239,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     db = WORK / "db.sqlite3"
     redis_port, web_port = redis_server.free_port(), redis_server.free_port()
-    env = environment(db, redis_port, options.workers)
+    database_url = os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{db}"
+    env = environment(database_url, redis_port, options.workers)
     procs: list[subprocess.Popen] = []
     try:
         procs.append(redis_server.start(redis_port, WORK / "redis"))

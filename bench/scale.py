@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadtest import HOST, environment, manage  # noqa: E402
 from bench.pipeline import _timed_recompute, _worker  # noqa: E402
 
 WORK = ROOT / "var" / "scale"
@@ -51,7 +52,6 @@ OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "scale.json"
 STEPS = ("import", "recompute", "stream", "reads")
 NAMESPACE = "syn"
-HOST = "127.0.0.1"
 
 
 # --- data -------------------------------------------------------------------------------
@@ -143,32 +143,10 @@ def _database_url(size: str, db: str, pg: Postgres | None) -> str:
 
 
 def _environment(url: str, redis_port: int) -> dict:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-not-a-secret",
-        "ALLOWED_HOSTS": HOST,
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": url,
-        "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
-        "RECOMPUTE_ON_WORKER_START": "0",
-        "API_THROTTLE_ANON": "off",
-        "API_THROTTLE_USER": "off",
-        "LOG_LEVEL": "WARNING",
-    }
+    """The load test's environment (DEBUG off, throttling off), also for this process."""
+    env = environment(url, redis_port, workers=2)
     os.environ.update(env)
     return env
-
-
-def _manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
 
 
 # --- steps ------------------------------------------------------------------------------
@@ -185,11 +163,11 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         name = f"scale_{size.lower()}"
         pg.psql(f"DROP DATABASE IF EXISTS {name}")
         pg.psql(f"CREATE DATABASE {name}")
-    _manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "migrate", "--noinput", "-v0")
     # CPU seconds beside wall time: on a shared machine the wall clock also counts waiting.
     cpu = _children_cpu()
     started = time.perf_counter()
-    out = _manage(env, "import_ratings", str(csv), "--namespace", NAMESPACE, "-v0")
+    out = manage(env, "import_ratings", str(csv), "--namespace", NAMESPACE, "-v0")
     seconds = time.perf_counter() - started
     import_cpu = _children_cpu() - cpu
 
@@ -318,7 +296,7 @@ def _ensure_model(env: dict) -> None:
     from recommendations.store import live_model
 
     if live_model() is None:
-        _manage(env, "recompute", "-v0")
+        manage(env, "recompute", "-v0")
 
 
 def _tokens(n: int, *, min_ratings: int) -> list[tuple[int, str]]:
