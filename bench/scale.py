@@ -354,7 +354,8 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
 
     web_port = free_port()
     log = WORK / f"worker-{size}-{db}-stream.log"
-    procs = [_worker(env, 2, log)]
+    # INFO: the worker logs each task's run time, which is where the update's comes from.
+    procs = [_worker({**env, "LOG_LEVEL": "INFO"}, 2, log)]
     procs.append(
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "recsite.wsgi", "-w", "2", "--threads", "4",
