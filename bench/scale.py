@@ -580,10 +580,10 @@ def table(results: dict) -> str:
     lines = []
     keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
     lines.append(
-        "| size | db | import s | bulk load s | ratio | recompute 1w s | 2w s "
-        "| peak RSS MiB (1w/2w) | Redis MiB/version |"
+        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
+        "| load | recompute 1w s | 2w s | peak RSS MiB (1w/2w) | Redis MiB/version |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     seen = []
     for key in keys:
         size, db, _ = key.split("/")
@@ -593,26 +593,31 @@ def table(results: dict) -> str:
         imp = results.get(f"{size}/{db}/import", {})
         rec = results.get(f"{size}/{db}/recompute", {})
         w1, w2 = rec.get("workers_1", {}), rec.get("workers_2", {})
+        phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
         lines.append(
             f"| {size} | {db} | {imp.get('import_seconds', '')} "
-            f"| {imp.get('bulk_load_seconds', '')} "
-            f"| {imp.get('ratio', '')} | {w1.get('seconds', '')} | {w2.get('seconds', '')} "
+            f"({imp.get('import_cpu_seconds', '')}) | {phases} "
+            f"| {imp.get('bulk_load_seconds', '')} | {imp.get('ratio', '')} "
+            f"| {imp.get('indexed_insert_seconds', '')} | {imp.get('load_average', 0):.0f} "
+            f"| {w1.get('seconds', '')} | {w2.get('seconds', '')} "
             f"| {w1.get('peak_rss_mib', '')}/{w2.get('peak_rss_mib', '')} "
             f"| {rec.get('redis', {}).get('version_mib', '')} |"
         )
     lines.append("")
     lines.append(
-        "| size | db | ratings | errors | freshness p50/p95 ms (samples, missed) "
-        "| update p50/p95 ms | queue max | drained after s |"
+        "| size | db | ratings | PUT p50/p95 ms | errors | freshness p50/p95 ms (samples, missed) "
+        "| update p50/p95 ms (tasks) | queue max | drained after s |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for size, db in seen:
         s = results.get(f"{size}/{db}/stream")
         if s:
             lines.append(
-                f"| {size} | {db} | {s['ratings']} | {s['errors']} | {s['freshness_p50_ms']}/"
+                f"| {size} | {db} | {s['ratings']} | {s['put_p50_ms']}/{s['put_p95_ms']} "
+                f"| {s['errors']} | {s['freshness_p50_ms']}/"
                 f"{s['freshness_p95_ms']} ({s['freshness_samples']}, {s['freshness_missed']}) | "
-                f"{s['update_p50_ms']}/{s['update_p95_ms']} | {s['queue_max']} | "
+                f"{s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
+                f"| {s['queue_max']} | "
                 f"{s['drained_seconds_after_stream']} |"
             )
     lines.append("")
