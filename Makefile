@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 REDIS_PORT ?= 6390
 
-.PHONY: help install install-dev run test lint format evaluate bench bench-pipeline clean loadtest
+.PHONY: help install install-dev run test lint format evaluate bench bench-pipeline bench-scale clean loadtest
 
 help:
 	@echo "make run       install, migrate, seed demo data if empty, start web + Celery + Redis"
@@ -13,6 +13,7 @@ help:
 	@echo "make evaluate  accuracy on the four MovieLens 100k protocols (ARGS=--quick)"
 	@echo "make bench     speed and memory of neighbour computation, against implicit (ARGS=--quick)"
 	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
+	@echo "make bench-scale  import, recompute, rating stream, reads at 1M/10M on SQLite and PostgreSQL (ARGS=--sizes 25M)"
 	@echo "make loadtest  the JSON API under wrk: recommendations vs the trivial endpoint"
 	@echo "make format    ruff format and fix"
 
@@ -76,6 +77,10 @@ bench: install-dev
 bench-pipeline: install-dev
 	$(PY) bench/pipeline.py recompute
 	$(PY) bench/pipeline.py freshness
+
+# Resumable: results saved per (size, database, step) in bench/out/scale.json; ARGS=--force redoes them.
+bench-scale: install-dev
+	$(PY) bench/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache node_modules

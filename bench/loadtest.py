@@ -49,7 +49,8 @@ end
 """
 
 
-def environment(db: Path, redis_port: int, workers: int) -> dict:
+def environment(database_url: str, redis_port: int, workers: int) -> dict:
+    """The site's environment for a load test or benchmark: DEBUG off, throttling off."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
@@ -58,7 +59,7 @@ def environment(db: Path, redis_port: int, workers: int) -> dict:
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{db}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "RECOMPUTE_ON_WORKER_START": "0",
         "API_THROTTLE_ANON": "off",
@@ -168,6 +169,52 @@ def run_wrk(url: str, *, duration: int, connections: int, script: Path | None) -
     return parse_wrk(output)
 
 
+def run_open_loop(url: str, *, rate: float, duration: int, tokens: list[str]) -> dict:
+    """Offer ``rate`` requests a second for ``duration`` s with Debian's ``hey``, whatever
+    the answers' speed (open loop): workers each paced to at most 5 requests a second
+    (``-q``), enough of them that an answer slower than 200 ms still does not lower the
+    offered rate (a ``hey`` worker waits for its answer before its next request), split over
+    up to 8 ``hey`` processes, each sending its own user's token. Latency percentiles are
+    over every request of every process (``-o csv``)."""
+    processes = min(8, len(tokens))
+    workers = max(processes, -(-int(rate) // 5))
+    workers += -workers % processes  # a whole number of workers per process
+    per_worker = rate / workers
+    commands = [
+        ["hey", "-z", f"{duration}s", "-c", str(workers // processes), "-q", f"{per_worker:.4f}",
+         "-t", "5", "-o", "csv", "-H", f"Authorization: Token {token}", url]
+        for token in tokens[:processes]
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in commands
+    ]
+    latencies, statuses = [], {}
+    for proc in procs:
+        out, _ = proc.communicate(timeout=duration + 60)
+        for line in out.splitlines()[1:]:
+            fields = line.split(",")
+            if len(fields) < 8:
+                continue
+            latencies.append(float(fields[0]) * 1000)
+            statuses[fields[6]] = statuses.get(fields[6], 0) + 1
+    latencies.sort()
+    done = len(latencies)
+    non_2xx = sum(n for code, n in statuses.items() if not code.startswith("2"))
+    return {
+        "offered_rps": round(rate, 1),
+        "achieved_rps": round(done / duration, 1),
+        "requests": done,
+        "p50_ms": round(latencies[done // 2], 2) if done else None,
+        "p99_ms": round(latencies[min(done - 1, int(0.99 * done))], 2) if done else None,
+        "non_2xx": non_2xx,
+        # hey's CSV lists answered requests only: what was offered and never answered
+        # (connection errors, time-outs, answers still due at the end, or a rate the
+        # workers could not keep because answers took longer than their pacing).
+        "unanswered": max(0, round(rate * duration) - done),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10000)
@@ -180,6 +227,12 @@ def main() -> None:
     )
     parser.add_argument("--tokens", type=int, default=5000, help="distinct users driven")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each endpoint (median)")
+    parser.add_argument(
+        "--open-loop",
+        default="25,50,75",
+        help="offered rates for hey, in %% of health's measured capacity (empty: skip)",
+    )
+    parser.add_argument("--open-duration", type=int, default=15, help="seconds per hey run")
     options = parser.parse_args()
 
     from recsite import redis_server
@@ -188,7 +241,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     db = WORK / "db.sqlite3"
     redis_port, web_port = redis_server.free_port(), redis_server.free_port()
-    env = environment(db, redis_port, options.workers)
+    database_url = os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{db}"
+    env = environment(database_url, redis_port, options.workers)
     procs: list[subprocess.Popen] = []
     try:
         procs.append(redis_server.start(redis_port, WORK / "redis"))
@@ -253,6 +307,19 @@ def main() -> None:
             name: run_wrk(url, duration=5, connections=1, script=lua)
             for name, (url, lua) in endpoints.items()
         }
+        # Open loop: fixed offered rates, a share of the trivial endpoint's capacity.
+        capacity = results["health"]["rps"]
+        token_list = tokens.read_text().split()
+        open_loop = []
+        for share in [int(x) for x in options.open_loop.split(",") if x]:
+            for name, (url, _) in endpoints.items():
+                run = run_open_loop(
+                    url,
+                    rate=capacity * share / 100,
+                    duration=options.open_duration,
+                    tokens=token_list,
+                )
+                open_loop.append({"endpoint": name, "share": share, **run})
         sample = urllib.request.Request(
             f"{base}{path}",
             headers={"Authorization": f"Token {tokens.read_text().split()[0]}"},
@@ -292,6 +359,29 @@ def main() -> None:
             f"in-process {r['path']}: median {r['median_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms "
             f"({r['requests']} requests, no HTTP)"
         )
+    if open_loop:
+        print()
+        print(
+            f"open loop (hey, {options.open_duration} s a run): offered rates as a share of "
+            f"health's {capacity:.0f} req/s"
+        )
+        header = (
+            "endpoint",
+            "share",
+            "offered",
+            "achieved",
+            "p50 ms",
+            "p99 ms",
+            "non-2xx",
+            "errors",
+        )
+        print(f"{header[0]:<18}" + "".join(f"{h:>10}" for h in header[1:]))
+        for r in open_loop:
+            print(
+                f"{r['endpoint']:<18}{r['share']:>9}%{r['offered_rps']:>10.0f}"
+                f"{r['achieved_rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+                f"{r['non_2xx']:>10}{r['unanswered']:>10}"
+            )
     p99 = results["recommendations"]["p99_ms"]
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
     report = {
@@ -303,9 +393,12 @@ def main() -> None:
         "in_process": inprocess,
         "ratio": ratio,
         "source": source,
+        "open_loop": open_loop,
     }
     (OUT / "loadtest.json").write_text(json.dumps(report, indent=2))
-    if any(r["non_2xx"] or r["socket_errors"] for r in [*results.values(), *alone.values()]):
+    if any(r["non_2xx"] or r["socket_errors"] for r in [*results.values(), *alone.values()]) or any(
+        r["non_2xx"] for r in open_loop
+    ):
         raise SystemExit("some requests failed (non-2xx or socket errors)")
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from catalog.models import ALLOWED_SCORES, is_allowed_score
 
@@ -76,51 +77,95 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+# Progress is reported every this many bytes: tqdm's update costs more than a line's parsing.
+_PROGRESS_BYTES = 1 << 20
+
+
 def _lines(path: Path, progress=None) -> Iterator[tuple[int, str]]:
     """Yield (line number, text without newline), skipping blank lines."""
+    pending = 0
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             if progress is not None:
-                progress(len(raw))
+                pending += len(raw)
+                if pending >= _PROGRESS_BYTES:
+                    progress(pending)
+                    pending = 0
             text = _decode(raw).rstrip("\r\n")
             if text.strip():
                 yield line_no, text
+    if progress is not None and pending:
+        progress(pending)
 
 
-def _ratings(path, rows, n_expected) -> Iterator["RatingRecord | BadLine"]:
+# The usual spellings of each allowed score, looked up before the general parse.
+_SCORE_TEXT = {
+    text: score
+    for score in ALLOWED_SCORES
+    for text in {f"{score:g}", f"{score:.1f}", f"{score:.2f}"}
+}
+# The Unix times ``datetime`` can hold (years 1 to 9999).
+_MIN_TS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+_MAX_TS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+
+
+class RatingRow(NamedTuple):
+    """One valid rating line, as cheap to make as a tuple: the importer's unit of work."""
+
+    line_no: int
+    user: str
+    item: str
+    score: float
+    timestamp: int | None  # Unix seconds, None where the file has none
+
+
+def _rating_rows(path, rows, n_expected) -> Iterator["RatingRow | BadLine"]:
     for line_no, fields in rows:
         try:
-            yield _rating(path, line_no, fields, n_expected)
+            yield _rating_row(path, line_no, fields, n_expected)
         except BadLine as error:
             yield error
 
 
-def _rating(path, line_no, fields, n_expected) -> RatingRecord:
+def _rating_row(path, line_no, fields, n_expected) -> RatingRow:
     if len(fields) not in n_expected:
         expected = " or ".join(str(n) for n in sorted(n_expected))
         raise BadLine(path, line_no, f"expected {expected} fields, found {len(fields)}")
     user, item, raw_score = (value.strip() for value in fields[:3])
     if not user or not item:
         raise BadLine(path, line_no, "the user and item ids must not be empty")
-    try:
-        score = float(raw_score)
-    except ValueError:
-        raise BadLine(path, line_no, f"score {raw_score!r} is not a number") from None
-    if not is_allowed_score(score):
-        raise BadLine(
-            path,
-            line_no,
-            f"score {raw_score} is out of range (allowed: {ALLOWED_SCORES[0]:g} to "
-            f"{ALLOWED_SCORES[-1]:g} in steps of 0.5)",
-        )
+    score = _SCORE_TEXT.get(raw_score)
+    if score is None:
+        try:
+            score = float(raw_score)
+        except ValueError:
+            raise BadLine(path, line_no, f"score {raw_score!r} is not a number") from None
+        if not is_allowed_score(score):
+            raise BadLine(
+                path,
+                line_no,
+                f"score {raw_score} is out of range (allowed: {ALLOWED_SCORES[0]:g} to "
+                f"{ALLOWED_SCORES[-1]:g} in steps of 0.5)",
+            )
     timestamp = None
     if len(fields) > 3 and fields[3].strip():
         raw_ts = fields[3].strip()
         try:
-            timestamp = datetime.fromtimestamp(int(raw_ts), tz=UTC)
-        except (ValueError, OverflowError, OSError):
-            raise BadLine(path, line_no, f"timestamp {raw_ts!r} is not a Unix time") from None
-    return RatingRecord(line_no, user, item, score, timestamp)
+            timestamp = int(raw_ts)
+        except ValueError:
+            timestamp = None
+        if timestamp is None or not _MIN_TS <= timestamp <= _MAX_TS:
+            raise BadLine(path, line_no, f"timestamp {raw_ts!r} is not a Unix time")
+    return RatingRow(line_no, user, item, score, timestamp)
+
+
+def _records(rows: Iterator["RatingRow | BadLine"]) -> Iterator["RatingRecord | BadLine"]:
+    for row in rows:
+        if isinstance(row, BadLine):
+            yield row
+        else:
+            when = None if row.timestamp is None else datetime.fromtimestamp(row.timestamp, UTC)
+            yield RatingRecord(row.line_no, row.user, row.item, row.score, when)
 
 
 class Format:
@@ -142,6 +187,11 @@ class Format:
         return iter(())
 
     def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+        """Each rating line as a ``RatingRecord`` (or the ``BadLine`` it is)."""
+        return _records(self.rating_rows(progress))
+
+    def rating_rows(self, progress=None) -> Iterator[RatingRow | BadLine]:
+        """Each rating line as a ``RatingRow`` (or the ``BadLine`` it is); the fast form."""
         raise NotImplementedError
 
 
@@ -181,9 +231,9 @@ class MovieLens100k(Format):
             pairs.append((int(index), name.strip()))
         return tuple(name for _, name in sorted(pairs))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+    def rating_rows(self, progress=None) -> Iterator[RatingRow | BadLine]:
         rows = ((n, text.split("\t")) for n, text in _lines(self.ratings_path, progress))
-        return _ratings(self.ratings_path, rows, {4})
+        return _rating_rows(self.ratings_path, rows, {4})
 
 
 class MovieLensDat(Format):
@@ -199,9 +249,9 @@ class MovieLensDat(Format):
             title, year = split_title(fields[1])
             yield ItemRecord(fields[0].strip(), title, year, _split_genres(fields[2]))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+    def rating_rows(self, progress=None) -> Iterator[RatingRow | BadLine]:
         rows = ((n, text.split("::")) for n, text in _lines(self.ratings_path, progress))
-        return _ratings(self.ratings_path, rows, {4})
+        return _rating_rows(self.ratings_path, rows, {4})
 
 
 class MovieLensCsv(Format):
@@ -222,17 +272,17 @@ class MovieLensCsv(Format):
             title, year = split_title(fields[1])
             yield ItemRecord(fields[0].strip(), title, year, _split_genres(fields[2]))
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+    def rating_rows(self, progress=None) -> Iterator[RatingRow | BadLine]:
         rows = _csv_rows(self.ratings_path, header="userId", progress=progress)
-        return _ratings(self.ratings_path, rows, {4})
+        return _rating_rows(self.ratings_path, rows, {4})
 
 
 class PlainCsv(Format):
     name, label = "csv", "CSV user,item,rating[,timestamp]"
 
-    def ratings(self, progress=None) -> Iterator[RatingRecord | BadLine]:
+    def rating_rows(self, progress=None) -> Iterator[RatingRow | BadLine]:
         rows = _csv_rows(self.ratings_path, header="user", progress=progress)
-        return _ratings(self.ratings_path, rows, {3, 4})
+        return _rating_rows(self.ratings_path, rows, {3, 4})
 
 
 def _split_genres(raw: str) -> tuple[str, ...]:
@@ -246,7 +296,8 @@ def _split_genres(raw: str) -> tuple[str, ...]:
 def _csv_rows(path: Path, *, header: str, progress=None) -> Iterator[tuple[int, list[str]]]:
     """Rows of a CSV file with line numbers; a first row starting with ``header`` is skipped."""
     for line_no, text in _lines(path, progress):
-        fields = next(csv.reader(io.StringIO(text)))
+        # A line without quotes splits as the csv module would split it, 10x faster.
+        fields = next(csv.reader(io.StringIO(text))) if '"' in text else text.split(",")
         if line_no == 1 and fields and fields[0].strip().lower() == header.lower():
             continue
         yield line_no, fields

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     help = (
         "Import ratings (and items with genres where the files have them) from MovieLens "
         "100k, 1M/10M, latest/20M/25M, or a CSV user,item,rating[,timestamp]. All or nothing: "
-        "a bad line stops the import and nothing of it is kept, unless --skip-invalid."
+        "a bad line stops the import and nothing of it is merged, unless --skip-invalid. "
+        "The file is checked whole into a staging table, then merged in short transactions; "
+        "running the same import again completes a merge that was cut short."
     )
 
     def add_arguments(self, parser):
@@ -45,18 +47,35 @@ class Command(BaseCommand):
         self.stdout.write(f"Importing {source.ratings_path} as {source.label} ...")
         size = os.path.getsize(source.ratings_path)
         started = time.perf_counter()
-        with tqdm(
-            total=size, unit="B", unit_scale=True, desc="ratings", disable=verbosity < 1,
-            file=sys.stderr, mininterval=0.5,
-        ) as bar:  # fmt: skip
-            try:
-                report = import_ratings(
-                    source, namespace=namespace, skip_invalid=skip_invalid, progress=bar.update
+        bars = {}
+
+        def bar(name: str, **kwargs) -> tqdm:
+            if name not in bars:
+                bars[name] = tqdm(
+                    desc=name, disable=verbosity < 1, file=sys.stderr, mininterval=0.5, **kwargs
                 )
-            except BadLine as error:
-                raise CommandError(f"{error}. Nothing was imported.") from None
-            except ValidationError as error:  # a user id that makes no valid username
-                raise CommandError(f"{error.messages[0]} Nothing was imported.") from None
+            return bars[name]
+
+        def merged(done: int, total: int) -> None:
+            merge = bar("merge", total=total, unit=" ratings", unit_scale=True)
+            merge.update(done - merge.n)
+
+        read = bar("read", total=size, unit="B", unit_scale=True)
+        try:
+            report = import_ratings(
+                source,
+                namespace=namespace,
+                skip_invalid=skip_invalid,
+                progress=read.update,
+                merge_progress=merged,
+            )
+        except BadLine as error:
+            raise CommandError(f"{error}. Nothing was imported.") from None
+        except ValidationError as error:  # a user id that makes no valid username
+            raise CommandError(f"{error.messages[0]} Nothing was imported.") from None
+        finally:
+            for each in bars.values():
+                each.close()
         elapsed = time.perf_counter() - started
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(
@@ -67,6 +86,8 @@ class Command(BaseCommand):
                 f"(peak memory {peak_mib:.0f} MiB)."
             )
         )
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+        self.stdout.write(f"Phases: {phases}.")
         if report.skipped_count:
             self.stdout.write(
                 self.style.WARNING(f"Skipped {report.skipped_count} invalid line(s):")

@@ -1,0 +1,707 @@
+"""The whole product at real size: import, full recompute, a stream of ratings, reads.
+
+    python bench/scale.py [--sizes 1M,10M] [--db sqlite,postgres] [--force]
+    python bench/scale.py --sizes 25M --db postgres --steps import,recompute
+
+For each size (synthetic MovieLens-shaped ratings from ``recommendations.engine.synthetic``,
+written once to ``var/scale/SIZE.csv``) and each database (a SQLite file in ``var/scale/``,
+or a private PostgreSQL server started here on a loopback port), on real services:
+
+- ``import``: ``manage.py import_ratings`` into an empty database, next to the database's
+  own bulk load of the same file (``sqlite3 .import``; PostgreSQL ``COPY`` through psql's
+  ``\\copy``) into a table without indexes;
+- ``recompute``: a full recompute on 1, then 2 worker processes (real ``celery worker``
+  subprocesses): wall time from queueing to publish, each worker's peak RSS (VmHWM of every
+  process of the worker), Redis memory of the published version (``MEMORY USAGE`` of its keys);
+- ``stream``: gunicorn on loopback and a worker with 2 processes; ratings through
+  ``PUT /api/v1/me/ratings/{id}/`` at 20 a second for 60 s from many users, offered on a
+  fixed schedule (open loop); every 10th rating is followed by polling that user's
+  ``me/similar-users/`` until it changes (rating-to-panel freshness); the update task's
+  time from the worker's log; the Celery queue's depth sampled every 0.5 s;
+- ``reads``: p50/p99 of every panel (rendered in-process by its template tag) and every API
+  list (``bench/api_inprocess.py``: Django's WSGI handler without HTTP).
+
+Each (size, database, step) result is saved to ``bench/out/scale.json`` as soon as it is
+measured and skipped when the command runs again (``--force`` measures it again), so a long
+25M run can be stopped and resumed. A table is printed at the end.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.loadtest import HOST, environment, manage  # noqa: E402
+from bench.pipeline import _timed_recompute, _worker  # noqa: E402
+
+WORK = ROOT / "var" / "scale"
+OUT = ROOT / "bench" / "out"
+RESULTS = OUT / "scale.json"
+STEPS = ("import", "recompute", "stream", "reads")
+NAMESPACE = "syn"
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def ratings_csv(size: str) -> Path:
+    """The size's synthetic ratings as ``user,item,rating,timestamp``, written once."""
+    import numpy as np
+
+    from recommendations.engine.synthetic import SIZES, generate
+
+    path = WORK / f"{size}.csv"
+    if path.exists():
+        return path
+    WORK.mkdir(parents=True, exist_ok=True)
+    users, items, scores = generate(*SIZES[size], seed=0)
+    # Times spread over 2000-2019, in no particular order, as MovieLens' are.
+    stamps = 946_684_800 + np.random.default_rng(1).integers(0, 600_000_000, users.size)
+    partial = path.with_suffix(".partial")
+    with partial.open("w") as handle:
+        handle.write("user,item,rating,timestamp\n")
+        step = 1_000_000
+        for start in range(0, users.size, step):
+            rows = zip(
+                users[start : start + step].tolist(),
+                items[start : start + step].tolist(),
+                scores[start : start + step].tolist(),
+                stamps[start : start + step].tolist(),
+                strict=True,
+            )
+            handle.write("".join(f"{u},{i},{s:g},{t}\n" for u, i, s, t in rows))
+    partial.rename(path)
+    return path
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+class Postgres:
+    """A private PostgreSQL server on a free loopback port, files in var/scale/pg.
+
+    It refuses to run as root, so as root it runs as the ``postgres`` user (as .ci/run)."""
+
+    def __init__(self):
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
+        if not self.bin:
+            raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin = self.bin[-1]
+        self.dir = WORK / "pg"
+        from recsite.redis_server import free_port
+
+        self.port = free_port()
+
+    def _run(self, *args) -> subprocess.CompletedProcess:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, check=True, capture_output=True, text=True)
+
+    def start(self) -> "Postgres":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        if not (self.dir / "data").exists():
+            self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
+        self._run(
+            "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses={HOST}", "start",
+        )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "stop")
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@{HOST}:{self.port}/{name}"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        return subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.url(database), "-c", sql],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+
+
+def _database_url(size: str, db: str, pg: Postgres | None) -> str:
+    if db == "sqlite":
+        return f"sqlite:///{WORK / f'{size}.sqlite3'}"
+    return pg.url(f"scale_{size.lower()}")
+
+
+def _environment(url: str, redis_port: int) -> dict:
+    """The load test's environment (DEBUG off, throttling off), also for this process."""
+    env = environment(url, redis_port, workers=2)
+    os.environ.update(env)
+    return env
+
+
+# --- steps ------------------------------------------------------------------------------
+
+
+def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
+    """Import into an empty database; then the database's own bulk load of the same file."""
+    csv = ratings_csv(size)
+    if db == "sqlite":
+        target = WORK / f"{size}.sqlite3"
+        for path in WORK.glob(f"{size}.sqlite3*"):
+            path.unlink()
+    else:
+        name = f"scale_{size.lower()}"
+        pg.psql(f"DROP DATABASE IF EXISTS {name}")
+        pg.psql(f"CREATE DATABASE {name}")
+    manage(env, "migrate", "--noinput", "-v0")
+    # CPU seconds beside wall time: on a shared machine the wall clock also counts waiting.
+    cpu = _children_cpu()
+    started = time.perf_counter()
+    out = manage(env, "import_ratings", str(csv), "--namespace", NAMESPACE, "-v0")
+    seconds = time.perf_counter() - started
+    import_cpu = _children_cpu() - cpu
+
+    cpu = _children_cpu()
+    started = time.perf_counter()
+    # The same rows into a bare table (the bulk load), then from there into a table with
+    # the live ratings table's indexes in one statement: what those indexes cost the
+    # database itself, whoever loads the rows.
+    indexed_sql = (
+        "CREATE TABLE r (id {pk}, user_id bigint NOT NULL, item_id bigint NOT NULL, score "
+        "double precision NOT NULL, created {ts} NOT NULL, updated {ts} NOT NULL, "
+        "UNIQUE (user_id, item_id));\n"
+        "CREATE INDEX r_user ON r (user_id, updated DESC);\n"
+        "CREATE INDEX r_item ON r (item_id, updated DESC);\n"
+        "INSERT INTO r (user_id, item_id, score, created, updated) "
+        "SELECT u, i, rating, {when}, {when} FROM t;\n"
+    )
+    if db == "sqlite":
+        target = WORK / "bulk-baseline.sqlite3"
+        target.unlink(missing_ok=True)
+        script = (
+            "CREATE TABLE t (u INTEGER, i INTEGER, rating REAL, ts INTEGER);\n"
+            f".import --csv --skip 1 {csv} t\n"
+        )
+        subprocess.run(["sqlite3", str(target)], input=script, text=True, check=True)
+        baseline = time.perf_counter() - started
+        started = time.perf_counter()
+        indexed = indexed_sql.format(
+            pk="INTEGER PRIMARY KEY", ts="datetime", when="datetime(ts, 'unixepoch')"
+        )
+        subprocess.run(["sqlite3", str(target)], input=indexed, text=True, check=True)
+        indexed_seconds = time.perf_counter() - started
+        target.unlink()
+        tool = "sqlite3 .import"
+    else:
+        pg.psql("DROP DATABASE IF EXISTS bulk_baseline")
+        pg.psql("CREATE DATABASE bulk_baseline")
+        pg.psql("CREATE TABLE t (u integer, i integer, rating real, ts bigint)", "bulk_baseline")
+        started = time.perf_counter()
+        pg.psql(f"\\copy t FROM '{csv}' WITH (FORMAT csv, HEADER true)", "bulk_baseline")
+        baseline = time.perf_counter() - started
+        started = time.perf_counter()
+        indexed = indexed_sql.format(
+            pk="bigserial PRIMARY KEY", ts="timestamptz", when="to_timestamp(ts)"
+        )
+        pg.psql(indexed, "bulk_baseline")
+        indexed_seconds = time.perf_counter() - started
+        pg.psql("DROP DATABASE bulk_baseline")
+        tool = "COPY (psql \\copy)"
+    baseline_cpu = _children_cpu() - cpu
+    return {
+        "import_seconds": round(seconds, 1),
+        "import_cpu_seconds": round(import_cpu, 1),
+        "bulk_load_seconds": round(baseline, 1),
+        "bulk_load_tool": tool,
+        "ratio": round(seconds / baseline, 2),
+        "indexed_insert_seconds": round(indexed_seconds, 1),
+        "client_cpu_seconds_of_both": round(baseline_cpu, 1),
+        "output": out.strip(),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_peak_rss_mib(pid: int) -> float:
+    """The largest VmHWM among a process and its children (a worker and its pool)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    peaks = []
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return round(max(peaks, default=0.0), 1)
+
+
+def _redis_version_mib() -> dict:
+    """MEMORY USAGE of every key of the live model version, and Redis's used_memory."""
+    from recommendations import store
+
+    client = store.client()
+    live = client.get(store.key("live"))
+    if live is None:
+        return {}
+    version = live.decode()
+    total = 0
+    for name in client.scan_iter(match=store.version_key(version, "*"), count=1000):
+        total += client.memory_usage(name, samples=0) or 0
+    return {
+        "version_mib": round(total / 2**20, 1),
+        "used_memory_mib": round(client.info("memory")["used_memory"] / 2**20, 1),
+    }
+
+
+def step_recompute(size: str, db: str, env: dict, pg) -> dict:
+    import psutil  # noqa: F401 - fail before starting anything when it is missing
+
+    result = {}
+    for workers in (1, 2):
+        log = WORK / f"worker-{size}-{db}-{workers}.log"
+        proc = _worker(env, workers, log)
+        try:
+            seconds = _timed_recompute()
+            peak = _tree_peak_rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait()
+        result[f"workers_{workers}"] = {"seconds": round(seconds, 1), "peak_rss_mib": peak}
+    result["redis"] = _redis_version_mib()
+    return result
+
+
+def _ensure_model(env: dict) -> None:
+    from recommendations.store import live_model
+
+    if live_model() is None:
+        manage(env, "recompute", "-v0")
+
+
+def _tokens(n: int, *, min_ratings: int) -> list[tuple[int, str]]:
+    """(user id, API token) for ``n`` imported users with enough ratings, spread over ids."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    from catalog.api.services import auth_token_get_or_create
+
+    users = list(
+        get_user_model()
+        .objects.filter(username__startswith=f"{NAMESPACE}-")
+        .annotate(n=Count("ratings"))
+        .filter(n__gte=min_ratings)
+        .order_by("pk")
+    )
+    chosen = random.Random(0).sample(users, min(n, len(users)))
+    return [(user.pk, auth_token_get_or_create(user=user).key) for user in chosen]
+
+
+def _http(method: str, url: str, token: str, body=None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Token {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _task_seconds(log: Path, task: str) -> list[float]:
+    """Run times of ``task`` from a Celery worker's INFO log ("... succeeded in 0.12s: ...")."""
+    import re
+
+    pattern = re.compile(rf"Task {re.escape(task)}\[[^\]]+\] succeeded in ([\d.]+)s")
+    return [float(m.group(1)) for m in pattern.finditer(log.read_text(errors="replace"))]
+
+
+def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds: int = 60) -> dict:
+    from recommendations.conf import get
+    from recsite.redis_server import free_port
+
+    _ensure_model(env)
+    from catalog.models import Item
+    from recommendations import store
+
+    web_port = free_port()
+    log = WORK / f"worker-{size}-{db}-stream.log"
+    # INFO: the worker logs each task's run time, which is where the update's comes from.
+    procs = [_worker({**env, "LOG_LEVEL": "INFO"}, 2, log)]
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "recsite.wsgi", "-w", "2", "--threads", "4",
+             "-b", f"{HOST}:{web_port}", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
+    base = f"http://{HOST}:{web_port}/api/v1"
+    try:
+        users = _tokens(2000, min_ratings=get("MIN_RATINGS_FOR_PERSONAL"))
+        items = list(Item.objects.order_by("-rating_count").values_list("pk", flat=True)[:3000])
+        deadline = time.monotonic() + 60
+        while _http_ok(f"{base}/health/") is False:
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not answer in 60 s")
+            time.sleep(0.2)
+        rng = random.Random(2)
+        total = int(rate * seconds)
+        probe_users = {users[n][0] for n in range(0, min(total, len(users)), 10)}
+        plan = []
+        others = [u for u in users if u[0] not in probe_users]
+        probes = [u for u in users if u[0] in probe_users]
+        for n in range(total):
+            who = probes.pop() if n % 10 == 0 and probes else rng.choice(others)
+            plan.append((n / rate, who, rng.choice(items), rng.randrange(1, 11) / 2, n % 10 == 0))
+        depth, stop = [], threading.Event()
+        queue_client = store.client()
+
+        def sample_queue():
+            while not stop.is_set():
+                depth.append(queue_client.llen("celery"))
+                time.sleep(0.5)
+
+        sampler = threading.Thread(target=sample_queue, daemon=True)
+        sampler.start()
+        put_ms, freshness, missed, errors = [], [], 0, 0
+
+        def one(user, item, score, probe):
+            nonlocal missed, errors
+            user_id, token = user
+            before = _http("GET", f"{base}/me/similar-users/", token)[1] if probe else None
+            began = time.perf_counter()
+            status, _ = _http("PUT", f"{base}/me/ratings/{item}/", token, {"score": score})
+            put_ms.append((time.perf_counter() - began) * 1000)
+            if status >= 400:
+                errors += 1
+                return
+            if not probe:
+                return
+            while time.perf_counter() - began < 10:
+                if _http("GET", f"{base}/me/similar-users/", token)[1] != before:
+                    freshness.append((time.perf_counter() - began) * 1000)
+                    return
+                time.sleep(0.05)
+            missed += 1
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            for at, user, item, score, probe in plan:
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                pool.submit(one, user, item, score, probe)
+        offered_for = time.monotonic() - started
+        drain_started = time.monotonic()
+        while queue_client.llen("celery") and time.monotonic() - drain_started < 300:
+            time.sleep(0.2)
+        drained_after = time.monotonic() - drain_started
+        stop.set()
+        time.sleep(1)  # the last updates' log lines
+        updates = _task_seconds(log, "recommendations.tasks.model_update")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait()
+    return {
+        "ratings": total,
+        "offered_seconds": round(offered_for, 1),
+        "put_p50_ms": _round(_percentile(put_ms, 0.5)),
+        "put_p95_ms": _round(_percentile(put_ms, 0.95)),
+        "errors": errors,
+        "freshness_samples": len(freshness),
+        "freshness_missed": missed,
+        "freshness_p50_ms": _round(_percentile(freshness, 0.5)),
+        "freshness_p95_ms": _round(_percentile(freshness, 0.95)),
+        "update_tasks": len(updates),
+        "update_p50_ms": _round(_percentile([s * 1000 for s in updates], 0.5)),
+        "update_p95_ms": _round(_percentile([s * 1000 for s in updates], 0.95)),
+        "queue_max": max(depth, default=0),
+        "drained_seconds_after_stream": round(drained_after, 1),
+    }
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.template import Context, Template
+
+    from catalog.models import Item
+    from recommendations.conf import get
+
+    _ensure_model(env)
+    users = _tokens(500, min_ratings=get("MIN_RATINGS_FOR_PERSONAL"))
+    tokens = WORK / "tokens.txt"
+    tokens.write_text("\n".join(token for _, token in users))
+    item = Item.objects.order_by("-rating_count").values_list("pk", flat=True)[50]
+    paths = [
+        "/api/v1/me/recommendations/?limit=10",
+        "/api/v1/me/similar-users/",
+        "/api/v1/me/ratings/",
+        f"/api/v1/items/{item}/similar/",
+        "/api/v1/items/popular/",
+        "/api/v1/items/top-rated/",
+        "/api/v1/items/",
+    ]
+    out = subprocess.run(
+        [sys.executable, "bench/api_inprocess.py", str(tokens), *paths,
+         "--requests", str(requests)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result = {}
+    for line in out.splitlines():
+        row = json.loads(line)
+        result[row["path"]] = {"p50_ms": row["median_ms"], "p99_ms": row["p99_ms"]}
+
+    # Panels: each template tag rendered in-process for random users (and items).
+    User = get_user_model()
+    people = [User.objects.get(pk=pk) for pk, _ in users[:200]]
+    popular = list(Item.objects.order_by("-rating_count")[:500])
+    rng = random.Random(3)
+    panels = {
+        "panel people_like_you": (
+            "{% people_like_you user %}",
+            lambda: {"user": rng.choice(people)},
+        ),
+        "panel because_you_rated": (
+            "{% because_you_rated user %}",
+            lambda: {"user": rng.choice(people)},
+        ),
+        "panel also_liked": (
+            "{% also_liked item %}",
+            lambda: {"item": rng.choice(popular), "user": rng.choice(people)},
+        ),
+    }
+    for name, (tag, context) in panels.items():
+        template = Template("{% load recommendation_panels %}" + tag)
+        for _ in range(50):
+            template.render(Context(context()))
+        times = []
+        for _ in range(requests):
+            ctx = Context(context())
+            began = time.perf_counter()
+            template.render(ctx)
+            times.append((time.perf_counter() - began) * 1000)
+        result[name] = {
+            "p50_ms": round(statistics.median(times), 3),
+            "p99_ms": round(_percentile(times, 0.99), 3),
+        }
+    return result
+
+
+STEP_FUNCTIONS = {
+    "import": step_import,
+    "recompute": step_recompute,
+    "stream": step_stream,
+    "reads": step_reads,
+}
+
+
+# --- driver -----------------------------------------------------------------------------
+
+
+def _load() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def _save(key: str, value: dict) -> None:
+    results = _load()
+    results[key] = value
+    OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+
+
+def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None:
+    """Run ``steps`` for one size and database in this process (Django set up once)."""
+    from recsite import redis_server
+
+    pg = None
+    if db == "postgres":
+        pg = Postgres()
+        pg.port = pg_port
+    redis_port = redis_server.free_port()
+    redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
+    try:
+        env = _environment(_database_url(size, db, pg), redis_port)
+        for step in steps:
+            if step != "import":
+                import django
+
+                django.setup()
+            started = time.monotonic()
+            result = STEP_FUNCTIONS[step](size, db, env, pg)
+            result["step_seconds"] = round(time.monotonic() - started, 1)
+            result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            _save(f"{size}/{db}/{step}", result)
+            print(json.dumps({f"{size}/{db}/{step}": result}), flush=True)
+    finally:
+        redis.terminate()
+        redis.wait()
+
+
+def table(results: dict) -> str:
+    lines = []
+    keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
+    lines.append(
+        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
+        "| load | recompute 1w s | 2w s | peak RSS MiB (1w/2w) | Redis MiB/version |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    seen = []
+    for key in keys:
+        size, db, _ = key.split("/")
+        if (size, db) in seen:
+            continue
+        seen.append((size, db))
+        imp = results.get(f"{size}/{db}/import", {})
+        rec = results.get(f"{size}/{db}/recompute", {})
+        w1, w2 = rec.get("workers_1", {}), rec.get("workers_2", {})
+        phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
+        lines.append(
+            f"| {size} | {db} | {imp.get('import_seconds', '')} "
+            f"({imp.get('import_cpu_seconds', '')}) | {phases} "
+            f"| {imp.get('bulk_load_seconds', '')} | {imp.get('ratio', '')} "
+            f"| {imp.get('indexed_insert_seconds', '')} | {imp.get('load_average', 0):.0f} "
+            f"| {w1.get('seconds', '')} | {w2.get('seconds', '')} "
+            f"| {w1.get('peak_rss_mib', '')}/{w2.get('peak_rss_mib', '')} "
+            f"| {rec.get('redis', {}).get('version_mib', '')} |"
+        )
+    lines.append("")
+    lines.append(
+        "| size | db | ratings | PUT p50/p95 ms | errors | freshness p50/p95 ms (samples, missed) "
+        "| update p50/p95 ms (tasks) | queue max | drained after s |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for size, db in seen:
+        s = results.get(f"{size}/{db}/stream")
+        if s:
+            lines.append(
+                f"| {size} | {db} | {s['ratings']} | {s['put_p50_ms']}/{s['put_p95_ms']} "
+                f"| {s['errors']} | {s['freshness_p50_ms']}/"
+                f"{s['freshness_p95_ms']} ({s['freshness_samples']}, {s['freshness_missed']}) | "
+                f"{s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
+                f"| {s['queue_max']} | "
+                f"{s['drained_seconds_after_stream']} |"
+            )
+    lines.append("")
+    lines.append("| size | db | read | p50 ms | p99 ms |")
+    lines.append("|---|---|---|---|---|")
+    for size, db in seen:
+        for name, r in results.get(f"{size}/{db}/reads", {}).items():
+            if isinstance(r, dict):
+                lines.append(f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated: 1M, 10M, 25M")
+    parser.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help="comma-separated: " + ", ".join(STEPS)
+    )
+    parser.add_argument("--force", action="store_true", help="measure again what is saved")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("SIZE", "DB", "PG_PORT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    steps = [s for s in args.steps.split(",") if s]
+    if args.child:
+        size, db, port = args.child
+        run_child(size, db, steps, int(port) if port != "-" else None)
+        return
+
+    from tqdm import tqdm
+
+    from recommendations.engine.synthetic import SIZES
+
+    sizes = [s for s in args.sizes.split(",") if s]
+    dbs = [d for d in args.db.split(",") if d]
+    for name, allowed in ((sizes, SIZES), (dbs, ("sqlite", "postgres")), (steps, STEPS)):
+        unknown = set(name) - set(allowed)
+        if unknown:
+            raise SystemExit(f"unknown {sorted(unknown)}; choose from {list(allowed)}")
+    # An import makes the database the later steps read: redo them after a new import.
+    done = _load()
+    todo = []
+    for size in sizes:
+        for db in dbs:
+            fresh = args.force and "import" in steps
+            pending = [s for s in steps if args.force or fresh or f"{size}/{db}/{s}" not in done]
+            if (
+                "import" not in pending
+                and not (WORK / f"{size}.sqlite3").exists()
+                and db == "sqlite"
+            ):
+                pending = ["import", *pending]
+            if pending:
+                todo.append((size, db, pending))
+    pg = None
+    if any(db == "postgres" for _, db, _ in todo):
+        pg = Postgres().start()
+    try:
+        with tqdm(total=sum(len(p) for *_, p in todo), desc="scale", unit="step") as bar:
+            for size, db, pending in todo:
+                bar.set_postfix_str(f"{size} {db}: data")
+                ratings_csv(size)
+                bar.set_postfix_str(f"{size} {db}: {pending[0]}")
+                # One process per size and database: Django set up once, one Redis for
+                # the model that the recompute publishes and the later steps read.
+                child = subprocess.Popen(
+                    [sys.executable, __file__, "--steps", ",".join(pending), "--child", size, db,
+                     str(pg.port) if pg else "-"],
+                    cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                for line in child.stdout:
+                    bar.update(1)
+                    done_steps = len(json.loads(line)) and bar.n
+                    bar.set_postfix_str(f"{size} {db}: {done_steps} steps done")
+                if child.wait():
+                    raise SystemExit(f"{size} {db} failed (exit {child.returncode})")
+    finally:
+        if pg is not None:
+            pg.stop()
+    print(table(_load()))
+
+
+if __name__ == "__main__":
+    main()
