@@ -21,8 +21,8 @@ DEFAULTS = {
     "READY_LIST_LENGTH": 30,
     # The recompute.
     "SHARDS": 4,  # row ranges per kind; each is one Celery task
-    # A crashed worker's lock lapses after this long unextended; shards extend it, so it
-    # must exceed the longest single shard.
+    # A crashed worker's lock lapses after this long unextended. A running shard extends
+    # it every third of this (a heartbeat thread), so it need not exceed the longest shard.
     "LOCK_TTL_SECONDS": 300,
     "BUILD_TTL_SECONDS": 3 * 3600,  # an unpublished version's keys expire after this
     "OLD_VERSION_GRACE_SECONDS": 120,  # must exceed LIVE_CACHE_SECONDS

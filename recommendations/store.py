@@ -245,23 +245,38 @@ def rows_written(version: str) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
-def publish(version: str, meta: dict, *, expected_rows: Mapping[str, int]) -> str | None:
-    """Check ``version`` is complete, then make it the live one in one step.
+def publish(
+    version: str, meta: dict, *, expected_rows: Mapping[str, int], holder: str
+) -> str | None:
+    """Check ``version`` is complete, then make it the live one in one step, releasing the
+    recompute lock in that same step, and only while ``holder`` still holds the lock.
 
     Returns the previous live version (now expiring), or None. Raises ``IncompleteModel``
-    when a kind has fewer rows than expected; the live version is then left alone.
+    when a kind has fewer rows than expected and ``LockLost`` when ``holder`` no longer
+    holds the lock (it lapsed, perhaps another run took it and declared this one lost);
+    the live version is then left alone.
     """
     written = rows_written(version)
     missing = {k: (written.get(k, 0), n) for k, n in expected_rows.items() if written.get(k, 0) < n}
     if missing:
         raise IncompleteModel(version, missing)
     r = client()
-    pipe = r.pipeline(transaction=True)
-    for name in VERSION_KEYS:
-        pipe.persist(version_key(version, name))
-    pipe.set(version_key(version, "meta"), json.dumps(meta))
-    pipe.getset(key("live"), version)
-    previous = pipe.execute()[-1]
+    with r.pipeline(transaction=True) as pipe:
+        # WATCH makes the flip conditional: if the lock changes between this check and
+        # EXEC (it lapses, another run takes it), EXEC does nothing.
+        pipe.watch(key("lock"))
+        if pipe.get(key("lock")) != holder.encode():
+            raise LockLost(holder)
+        pipe.multi()
+        for name in VERSION_KEYS:
+            pipe.persist(version_key(version, name))
+        pipe.set(version_key(version, "meta"), json.dumps(meta))
+        pipe.getset(key("live"), version)
+        pipe.delete(key("lock"))
+        try:
+            previous = pipe.execute()[-2]
+        except redis.WatchError:
+            raise LockLost(holder) from None
     previous = previous.decode() if previous else None
     if previous and previous != version:
         grace = option("OLD_VERSION_GRACE_SECONDS")
@@ -273,6 +288,11 @@ def publish(version: str, meta: dict, *, expected_rows: Mapping[str, int]) -> st
     return previous
 
 
+class LockLost(RuntimeError):
+    def __init__(self, holder: str):
+        super().__init__(f"{holder} no longer holds the recompute lock; not published")
+
+
 class IncompleteModel(RuntimeError):
     def __init__(self, version: str, missing: dict):
         detail = ", ".join(f"{k}: {have} of {want} rows" for k, (have, want) in missing.items())
@@ -280,10 +300,22 @@ class IncompleteModel(RuntimeError):
         self.missing = missing
 
 
-def discard(version: str) -> None:
-    """Delete a version that will never be published (a failed build)."""
-    client().delete(*(version_key(version, name) for name in VERSION_KEYS))
+def discard(version: str) -> bool:
+    """Delete a version that will never be published (a failed build); never the live one.
+    True when deleted."""
+    with client().pipeline(transaction=True) as pipe:
+        pipe.watch(key("live"))
+        live = pipe.get(key("live"))
+        if live is not None and live.decode() == version:
+            return False
+        pipe.multi()
+        pipe.delete(*(version_key(version, name) for name in VERSION_KEYS))
+        try:
+            pipe.execute()
+        except redis.WatchError:  # the pointer moved meanwhile: look again
+            return discard(version)
     snapshot_drop(version)
+    return True
 
 
 # -- the recompute lock ------------------------------------------------------------------

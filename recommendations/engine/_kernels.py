@@ -1,7 +1,8 @@
 """Compiled (numba) kernels. Private: call them through similarity.py / predict.py.
 
 All kernels are exact; parallel ones split rows over threads and never share mutable
-state between threads, so results do not depend on the thread count.
+state between threads, so results do not depend on the thread count. The long-running
+neighbour kernels release the GIL, so a recompute's lock heartbeat thread runs meanwhile.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ def _chunk(
         _emit(hs[0], hj[0], hn[0], hsize[0], k, out_idx, out_sc, out_sup, r)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def topk_similar_rows(
     a_indptr,
     a_indices,
@@ -490,7 +491,7 @@ def _block_bounds(t_indptr, t_indices, block_cols, n_blocks):
     return bounds
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def topk_similar_all(
     a_indptr,
     a_indices,

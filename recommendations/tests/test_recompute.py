@@ -140,3 +140,95 @@ def test_exclude_rated_off_lets_rated_items_compete(rec_redis, demo_catalogue):
     assert not rated & {s.item.pk for s in default.suggestions}
     everything = reads.recommendations_for_user(user=demo, limit=20, exclude_rated=False)
     assert rated & {s.item.pk for s in everything.suggestions}
+
+
+def test_status_transitions_are_conditional_and_report_whether_they_won(db):
+    Status = RecomputeRun.Status
+    run = RecomputeRun.objects.create()
+    assert not RecomputeRun.objects.transition(run.pk, Status.SUCCEEDED)  # never from queued
+    assert RecomputeRun.objects.transition(run.pk, Status.RUNNING)
+    assert not RecomputeRun.objects.transition(run.pk, Status.RUNNING)  # claimed once only
+    assert not RecomputeRun.objects.transition(run.pk, Status.SKIPPED)
+    assert RecomputeRun.objects.transition(run.pk, Status.SUCCEEDED)
+    for final in (Status.FAILED, Status.RUNNING, Status.SUCCEEDED):  # nothing leaves the end
+        assert not RecomputeRun.objects.transition(run.pk, final)
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED
+
+
+def test_a_run_delivered_twice_is_prepared_once_and_keeps_running(rec_redis, demo_catalogue):
+    run = RecomputeRun.objects.create()
+    assert pipeline.recompute_prepare(run_id=run.pk) is not None
+    assert pipeline.recompute_prepare(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.RUNNING
+    assert store.lock_holder() == f"run:{run.pk}"
+
+
+def _built(run) -> str:
+    """Prepare ``run`` and compute every shard, stopping short of publishing."""
+    version, stages = pipeline.recompute_prepare(run_id=run.pk)
+    for stage in stages:
+        for kind, start, stop in stage:
+            pipeline.recompute_shard(
+                run_id=run.pk, version=version, kind=kind, start=start, stop=stop
+            )
+    return version
+
+
+def test_a_run_declared_lost_never_publishes_afterwards(rec_redis, demo_catalogue):
+    live = pipeline.recompute_sync().version
+    slow = RecomputeRun.objects.create()
+    slow_version = _built(slow)
+    rec_redis.delete(store.key("lock"))  # its lock lapses (a long pause, a partition) ...
+    successor = RecomputeRun.objects.create()
+    assert pipeline.recompute_prepare(run_id=successor.pk) is not None  # ... declares it lost
+    slow.refresh_from_db()
+    assert slow.status == RecomputeRun.Status.FAILED
+
+    with pytest.raises(pipeline.RunNotRunning):
+        pipeline.recompute_publish(run_id=slow.pk)
+    assert store.live_model().version == live != slow_version
+    assert store.lock_holder() == f"run:{successor.pk}"  # the successor's lock is untouched
+    successor.refresh_from_db()
+    assert successor.status == RecomputeRun.Status.RUNNING
+
+
+def test_a_run_whose_lock_lapsed_does_not_publish_even_if_still_marked_running(
+    rec_redis, demo_catalogue
+):
+    live = pipeline.recompute_sync().version
+    run = RecomputeRun.objects.create()
+    _built(run)
+    rec_redis.delete(store.key("lock"))
+    store.lock_acquire("run:someone-else", 60)
+    with pytest.raises(store.LockLost):
+        pipeline.recompute_publish(run_id=run.pk)
+    assert store.live_model().version == live
+    assert store.lock_holder() == "run:someone-else"
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.FAILED and "no longer holds" in run.error
+
+
+def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
+    rec_redis, demo_catalogue, settings, monkeypatch
+):
+    import time
+
+    from recommendations import build
+
+    run = RecomputeRun.objects.create()
+    version, (plan, _) = pipeline.recompute_prepare(run_id=run.pk)
+    kind, start, stop = plan[0]
+    rows = build.compute_rows(pipeline.model_state(version).inputs, kind, start, stop)
+
+    def slow(*args, **kwargs):  # the same rows, after outlasting the TTL twice over
+        time.sleep(2.5)
+        return rows
+
+    monkeypatch.setattr(build, "compute_rows", slow)
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "LOCK_TTL_SECONDS": 1}
+    assert pipeline.recompute_shard(
+        run_id=run.pk, version=version, kind=kind, start=start, stop=stop
+    ) == len(rows)
+    assert store.lock_holder() == f"run:{run.pk}"
