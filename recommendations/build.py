@@ -241,11 +241,17 @@ def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[
     out = {}
     for r in range(nb.n_rows):
         idx = nb.indices[r]
-        keep = (idx >= 0) & (np.nan_to_num(nb.scores[r], nan=0.0) > 0)
-        out[int(ids[start + r])] = store.encode_neighbours(
-            ids[idx[keep]], nb.scores[r][keep], nb.support[r][keep]
-        )
+        n = int(np.count_nonzero(idx >= 0))
+        out[int(ids[start + r])] = encode_list(ids[idx[:n]], nb.scores[r, :n], nb.support[r, :n])
     return out
+
+
+def encode_list(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:
+    """One neighbour list (database ids, best first) as stored: float32 scores, and only
+    the positive ones (readers take a list as evidence for, never against)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    keep = np.nan_to_num(scores, nan=0.0) > 0
+    return store.encode_neighbours(ids[keep], scores[keep], np.asarray(support)[keep])
 
 
 def bias_fields(inputs: ModelInputs) -> dict[str, float]:
@@ -258,16 +264,3 @@ def bias_fields(inputs: ModelInputs) -> dict[str, float]:
         {f"i:{iid}": float(v) for iid, v in zip(inputs.matrix.item_ids, b.item_bias_, strict=True)}
     )
     return fields
-
-
-def with_user_ratings(
-    arrays: dict[str, np.ndarray], user_id: int, items: np.ndarray, scores: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The snapshot with ``user_id``'s ratings replaced by the given ones."""
-    keep = arrays["user"] != user_id
-    return {
-        **arrays,
-        "user": np.concatenate([arrays["user"][keep], np.full(len(items), user_id, np.int64)]),
-        "item": np.concatenate([arrays["item"][keep], np.asarray(items, np.int64)]),
-        "score": np.concatenate([arrays["score"][keep], np.asarray(scores, np.float32)]),
-    }

@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog import selectors as catalog_selectors
 from recommendations import build, ranking, reads, store
 from recommendations.conf import get as option
+from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -268,12 +269,19 @@ class ModelState:
     arrays: dict
     inputs: build.ModelInputs
     _lists: build.ListInputs | None = field(default=None, repr=False)
+    _patchable: PatchableModel | None = field(default=None, repr=False)
 
     def list_inputs(self) -> build.ListInputs:
         """The finished neighbour rows of the version and the list context, read once."""
         if self._lists is None:
             self._lists = build.ListInputs.load(self.version, self.inputs, self.arrays)
         return self._lists
+
+    def patchable(self) -> PatchableModel:
+        """The version's ratings as the incremental updates patch them (made once)."""
+        if self._patchable is None:
+            self._patchable = PatchableModel.from_inputs(self.inputs)
+        return self._patchable
 
 
 _state: ModelState | None = None
@@ -332,25 +340,32 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
 
 
 def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:
+    """Patch the user's ratings into this process's model of ``version``, then write the
+    user's rows and the changed items' rows (see ``incremental``: weights and baselines
+    held fixed until the next full recompute)."""
     try:
-        state = model_state(version)
+        model = model_state(version).patchable()
     except LookupError:
         logger.warning("no snapshot for live version %s; incremental update skipped", version)
         return False
-    arrays = build.with_user_ratings(state.arrays, user_id, rated, scores)
-    inputs = build.ModelInputs.from_snapshot(arrays)
-    _model_state_set(ModelState(version, arrays, inputs))
-    u = inputs.matrix.user_index(user_id)
-    if u is not None:
-        for kind in ("uu", "ur"):
-            rows = build.compute_rows(inputs, kind, u, u + 1)
-            store.write_rows(version, kind, rows, ttl=None, count=False)
-    for item_id in item_ids:
-        i = inputs.matrix.item_index(item_id)
-        if i is not None:
-            for kind in ("ii", "ip"):
-                rows = build.compute_rows(inputs, kind, i, i + 1)
-                store.write_rows(version, kind, rows, ttl=None, count=False)
+    u = model.set_user_ratings(user_id, rated, scores)
+    ttl = None
+    store.write_rows(
+        version, "ur", {user_id: store.encode_ratings(rated, scores)}, ttl=ttl, count=False
+    )
+    uu = build.encode_list(*model.user_neighbours(u, option("USER_K")))
+    store.write_rows(version, "uu", {user_id: uu}, ttl=ttl, count=False)
+    for item_id, i in zip(item_ids, model.item_indices(item_ids).tolist(), strict=True):
+        if i < 0:
+            continue  # never rated, in this version or since
+        ii, ip = model.item_rows(
+            i,
+            k_cosine=option("ITEM_K"),
+            k_pearson=option("PREDICT_K"),
+            shrinkage=option("PREDICT_SHRINKAGE"),
+        )
+        store.write_rows(version, "ii", {item_id: build.encode_list(*ii)}, ttl=ttl, count=False)
+        store.write_rows(version, "ip", {item_id: build.encode_list(*ip)}, ttl=ttl, count=False)
     return True
 
 

@@ -113,6 +113,38 @@ def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_red
     assert not rated & {s.item.pk for s in panel.suggestions}
 
 
+def test_updates_patch_the_workers_model_instead_of_rebuilding_it(
+    rec_redis, demo_catalogue, monkeypatch
+):
+    """After the first update loads the version, later ones never rebuild the whole
+    snapshot's inputs (the cost that grew with every rating in the catalogue)."""
+    from recommendations import build
+
+    pipeline.recompute_sync()
+    pipeline.model_state_clear()  # a fresh worker process
+    user = get_user_model().objects.get(username="demo")
+    items = list(Item.objects.exclude(ratings__user=user).order_by("-rating_count")[:3])
+    catalog_services.rating_upsert(user=user, item=items[0], score=5)
+    pipeline.model_update_for_rating(user_id=user.pk, item_ids=[items[0].pk])
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("an update rebuilt the whole model's inputs")
+
+    monkeypatch.setattr(build.ModelInputs, "from_snapshot", rebuilt)
+    newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
+    fresh = Item.objects.create(title="Brand new")
+    for item in [*items[1:], fresh]:
+        catalog_services.rating_upsert(user=newcomer, item=item, score=4.5)
+        pipeline.model_update_for_rating(user_id=newcomer.pk, item_ids=[item.pk])
+    model = store.live_model()
+    assert len(model.user_neighbours([newcomer.pk])[newcomer.pk]) > 0
+    assert model.user_ratings([newcomer.pk])[newcomer.pk]["item"].tolist() == sorted(
+        i.pk for i in [*items[1:], fresh]
+    )
+    also_liked = model.item_neighbours([fresh.pk])[fresh.pk]  # a new item gets its list
+    assert set(also_liked["id"].tolist()) == {i.pk for i in items[1:]}
+
+
 def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_catalogue):
     from django.contrib.auth import get_user_model
 
