@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine import Baselines, RatingMatrix
+from recommendations.engine import Baselines, RatingMatrix, _kernels
 
 # bm25_weight's defaults (recommendations.engine.topn); a test checks the two agree.
 BM25_K1, BM25_B = 100.0, 0.8
@@ -164,9 +164,10 @@ class PatchableModel:
         base = items < self.n_items_base
         if base.any():
             # One sparse product against the item-major index: every base user at once.
-            block = self.w_by_item[items[base]]
-            dots[: self.n_users_base] = block.T @ w[base]
-            support[: self.n_users_base] = np.diff(block.tocsc().indptr)
+            t = self.w_by_item
+            dots[: self.n_users_base], support[: self.n_users_base] = _kernels.row_dots(
+                t.indptr, t.indices, t.data, items[base], w[base], self.n_users_base
+            )
         ov_users, ov_items, ov_w, _ = self._overlay()
         if ov_users.size:
             # Replaced rows: their base entries are stale, their current rows count instead.
@@ -198,28 +199,13 @@ class PatchableModel:
             base_users = base_users[~np.isin(base_users, np.fromiter(self.rows, np.int64))]
         csr = self.base.csr
         n = self.n_items
-        sxy_w = np.zeros(n)
-        sxy = np.zeros(n)
-        sxx = np.zeros(n)
-        syy = np.zeros(n)
-        cnt = np.zeros(n)
+        sums = np.zeros((n, 5))
         if base_users.size:
-            starts, stops = csr.indptr[base_users], csr.indptr[base_users + 1]
-            pos = _ranges(starts, stops)
-            owner = np.repeat(np.arange(base_users.size), stops - starts)
-            cols = csr.indices[pos]
-            # Each rater's own entry for item i (its value is x for that rater's row).
-            at_i = cols == i
-            x_w = np.zeros(base_users.size)
-            x_e = np.zeros(base_users.size)
-            x_w[owner[at_i]] = self.w[pos[at_i]]
-            x_e[owner[at_i]] = self.e[pos[at_i]]
             nb = self.n_items_base
-            sxy_w[:nb] = np.bincount(cols, weights=x_w[owner] * self.w[pos], minlength=nb)
-            sxy[:nb] = np.bincount(cols, weights=x_e[owner] * self.e[pos], minlength=nb)
-            sxx[:nb] = np.bincount(cols, weights=(x_e**2)[owner], minlength=nb)
-            syy[:nb] = np.bincount(cols, weights=self.e[pos] ** 2, minlength=nb)
-            cnt[:nb] = np.bincount(cols, minlength=nb)
+            sums[:nb] = _kernels.column_sums(
+                csr.indptr, csr.indices, self.w, self.e, base_users, i, nb
+            )
+        sxy_w, sxy, sxx, syy, cnt = (sums[:, c].copy() for c in range(5))
         for items, _, w, e in self.rows.values():  # replaced rows that rate item i now
             p = np.searchsorted(items, i)
             if p == items.size or items[p] != i:
@@ -248,16 +234,10 @@ class PatchableModel:
         """The best ``k`` of the valid entries: score descending, then database id (the
         engine breaks ties by index, which follows id in a matrix built from the ids)."""
         cand = np.flatnonzero(valid)
+        if cand.size > k:
+            # Only those scoring at least the k-th best can be in (ties kept for the sort).
+            kth = np.partition(scores[cand], cand.size - k)[cand.size - k]
+            cand = cand[scores[cand] >= kth]
         order = np.lexsort((ids[cand], -scores[cand]))[:k]
         top = cand[order]
         return ids[top], scores[top], support[top].astype(np.int64)
-
-
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """The concatenation of ``arange(a, b)`` for each pair, vectorised."""
-    lengths = stops - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.empty(0, np.int64)
-    offsets = np.repeat(stops - lengths.cumsum(), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
