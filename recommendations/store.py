@@ -39,20 +39,21 @@ from django.conf import settings
 
 from recommendations.conf import get as option
 
-NEIGHBOUR_DTYPE = np.dtype([("id", "<i8"), ("score", "<f4"), ("support", "<i4")])
-RATING_DTYPE = np.dtype([("item", "<i8"), ("score", "<f4")])
+# Compact rows: database ids as int32 (checked when encoding), scores as float32.
+NEIGHBOUR_DTYPE = np.dtype([("id", "<i4"), ("score", "<f4"), ("support", "<i4")])
+RATING_DTYPE = np.dtype([("item", "<i4"), ("score", "<f4")])
 # One stored suggestion: the item, its blended score, how many of the user's neighbours
 # rated it and the sum of their scores (the "N people rated it X" line), and up to
 # REASONS of the user's own items and neighbours behind it (-1 pads).
 REASONS = 3
 READY_DTYPE = np.dtype(
     [
-        ("item", "<i8"),
-        ("score", "<f8"),
+        ("item", "<i4"),
+        ("score", "<f4"),
         ("people", "<i4"),
-        ("people_sum", "<f8"),
-        ("because_items", "<i8", (REASONS,)),
-        ("because_users", "<i8", (REASONS,)),
+        ("people_sum", "<f4"),
+        ("because_items", "<i4", (REASONS,)),
+        ("because_users", "<i4", (REASONS,)),
     ]
 )
 KINDS = ("ii", "ip", "uu", "ur", "ready")
@@ -86,9 +87,20 @@ def version_key(version: str, name: str) -> str:
 
 
 # -- encoding ---------------------------------------------------------------------------
+_INT32 = np.iinfo(np.int32)
+
+
+def ids32(ids) -> np.ndarray:
+    """Database ids as the rows' int32; raises ``OverflowError`` rather than wrap."""
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < _INT32.min or ids.max() > _INT32.max):
+        raise OverflowError("a database id does not fit the stored rows' int32")
+    return ids.astype(np.int32)
+
+
 def encode_neighbours(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:
     out = np.empty(len(ids), dtype=NEIGHBOUR_DTYPE)
-    out["id"], out["score"], out["support"] = ids, scores, support
+    out["id"], out["score"], out["support"] = ids32(ids), scores, support
     return out.tobytes()
 
 
@@ -101,7 +113,7 @@ def decode_neighbours(raw: bytes | None) -> np.ndarray | None:
 
 def encode_ratings(items: np.ndarray, scores: np.ndarray) -> bytes:
     out = np.empty(len(items), dtype=RATING_DTYPE)
-    out["item"], out["score"] = items, scores
+    out["item"], out["score"] = ids32(items), scores
     return out.tobytes()
 
 

@@ -10,13 +10,20 @@ from recommendations import store
 
 def test_neighbour_lists_round_trip_with_explicit_dtypes():
     raw = store.encode_neighbours(np.array([7, 3]), np.array([0.5, 0.25]), np.array([4, 2]))
-    assert len(raw) == 2 * 16
+    assert len(raw) == 2 * 12  # int32 id, float32 score, int32 support
     decoded = store.decode_neighbours(raw)
     assert decoded["id"].tolist() == [7, 3]
     assert decoded["score"].tolist() == [0.5, 0.25]
     assert decoded["support"].tolist() == [4, 2]
     assert store.decode_neighbours(None) is None
     assert len(store.decode_neighbours(b"")) == 0
+
+
+def test_rows_are_compact_and_an_id_beyond_int32_is_refused_not_wrapped():
+    assert store.READY_DTYPE.itemsize == 4 + 4 + 4 + 4 + 2 * 3 * 4
+    assert len(store.encode_ratings(np.array([5]), np.array([4.5]))) == 8
+    with pytest.raises(OverflowError):
+        store.encode_neighbours(np.array([2**31]), np.array([0.5]), np.array([1]))
 
 
 def _publish_small(version, rows):
