@@ -69,6 +69,10 @@ class PatchableModel:
         self._new_items: dict[int, int] = {}
         # Replaced rows: user index -> (item indices sorted, scores, weights, residuals).
         self.rows: dict[int, tuple[np.ndarray, ...]] = {}
+        # Which users' base rows are stale (replaced, or new), and item -> replaced rows
+        # rating it now: so an update visits only the replaced rows it meets.
+        self._replaced = np.zeros(self.n_users_base, dtype=bool)
+        self._raters: dict[int, set[int]] = {}
 
     @classmethod
     def from_inputs(cls, inputs) -> PatchableModel:
@@ -93,6 +97,7 @@ class PatchableModel:
             self.user_ids = np.append(self.user_ids, np.int64(user_id))
             self.bu = np.append(self.bu, 0.0)
             self.user_sq = np.append(self.user_sq, 0.0)
+            self._replaced = np.append(self._replaced, True)
         return u
 
     def item_indices(self, item_ids, *, add: bool = False) -> np.ndarray:
@@ -143,17 +148,14 @@ class PatchableModel:
         np.subtract.at(self.item_sq, old_items, old_w**2)
         np.add.at(self.item_sq, items, w**2)
         self.user_sq[u] = float(np.sum(w**2))
+        if u in self.rows:
+            for j in old_items.tolist():
+                self._raters[j].discard(u)
+        for j in items.tolist():
+            self._raters.setdefault(j, set()).add(u)
+        self._replaced[u] = True
         self.rows[u] = (items, scores, w, e)
         return u
-
-    def _overlay(self):
-        """The replaced rows concatenated: (user index, item index, weight, residual)."""
-        if not self.rows:
-            empty = np.empty(0)
-            return np.empty(0, np.int64), np.empty(0, np.int64), empty, empty
-        users = np.concatenate([np.full(r[0].size, u) for u, r in self.rows.items()])
-        parts = list(zip(*self.rows.values(), strict=True))
-        return users, np.concatenate(parts[0]), np.concatenate(parts[2]), np.concatenate(parts[3])
 
     def user_neighbours(self, u: int, k: int):
         """Top-``k`` users by cosine of BM25 weights with user ``u``: (ids, scores, support),
@@ -168,18 +170,20 @@ class PatchableModel:
             dots[: self.n_users_base], support[: self.n_users_base] = _kernels.row_dots(
                 t.indptr, t.indices, t.data, items[base], w[base], self.n_users_base
             )
-        ov_users, ov_items, ov_w, _ = self._overlay()
-        if ov_users.size:
-            # Replaced rows: their base entries are stale, their current rows count instead.
-            replaced = np.fromiter(self.rows, dtype=np.int64)
-            dots[replaced] = 0.0
-            support[replaced] = 0.0
+        if self.rows:
+            # Replaced rows: their base entries are stale, their current rows count instead
+            # (only those sharing an item with this user can count).
+            dots[self._replaced] = 0.0
+            support[self._replaced] = 0.0
             mine = np.zeros(self.n_items)
             mine[items] = w
             rated = np.zeros(self.n_items, dtype=bool)
             rated[items] = True
-            dots += np.bincount(ov_users, weights=ov_w * mine[ov_items], minlength=self.n_users)
-            support += np.bincount(ov_users, weights=rated[ov_items], minlength=self.n_users)
+            others = set().union(*(self._raters.get(j, ()) for j in items.tolist()))
+            for v in others:
+                their_items, _, their_w, _ = self.rows[v]
+                dots[v] = float(np.dot(their_w, mine[their_items]))
+                support[v] = float(np.count_nonzero(rated[their_items]))
         with np.errstate(divide="ignore"):
             inv = np.where(self.user_sq > 0, 1.0 / np.sqrt(self.user_sq), 0.0)
         scores = dots * (inv[u] * inv)
@@ -196,7 +200,7 @@ class PatchableModel:
             # Its base raters (the column), less those whose rows were replaced since.
             csc = self.base.csc
             base_users = csc.indices[csc.indptr[i] : csc.indptr[i + 1]].astype(np.int64)
-            base_users = base_users[~np.isin(base_users, np.fromiter(self.rows, np.int64))]
+            base_users = base_users[~self._replaced[base_users]]
         csr = self.base.csr
         n = self.n_items
         sums = np.zeros((n, 5))
@@ -206,10 +210,9 @@ class PatchableModel:
                 csr.indptr, csr.indices, self.w, self.e, base_users, i, nb
             )
         sxy_w, sxy, sxx, syy, cnt = (sums[:, c].copy() for c in range(5))
-        for items, _, w, e in self.rows.values():  # replaced rows that rate item i now
+        for v in self._raters.get(i, ()):  # replaced rows that rate item i now
+            items, _, w, e = self.rows[v]
             p = np.searchsorted(items, i)
-            if p == items.size or items[p] != i:
-                continue
             sxy_w[items] += w[p] * w
             sxy[items] += e[p] * e
             sxx[items] += e[p] ** 2
