@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine import Baselines, RatingMatrix, _kernels
+from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
 
 # bm25_weight's defaults (recommendations.engine.topn); a test checks the two agree.
 BM25_K1, BM25_B = 100.0, 0.8
@@ -42,7 +43,12 @@ class PatchableModel:
     ids.
     """
 
-    def __init__(self, matrix: RatingMatrix, ranking: RatingMatrix, baselines: Baselines):
+    def __init__(
+        self, matrix: RatingMatrix, ranking: RatingMatrix, baselines: Baselines, derived=None
+    ):
+        """``derived(name, make)`` keeps the arrays made from the base (see
+        ``build.ModelInputs.from_snapshot``); by default they are made in memory."""
+        derived = derived or (lambda name, make: make())
         csr = matrix.csr
         self.base = matrix
         self.n_users_base, self.n_items_base = matrix.shape
@@ -53,14 +59,15 @@ class PatchableModel:
         self.bu = np.asarray(baselines.user_bias_, dtype=np.float64)
         self.bi = np.asarray(baselines.item_bias_, dtype=np.float64)
         # Base values, aligned with csr.data: BM25 weights and residuals.
-        self.w = np.asarray(ranking.csr.data, dtype=np.float64)
-        self.e = baselines.residuals(matrix)
+        self.w = ranking.csr.data
+        self.e = derived("residuals", lambda: baselines.residuals(matrix))
+        # Item-major weights: the transpose as CSR (items x users), on the CSC structure.
+        csc = matrix.csc
+        by_item = derived("bm25_by_item", lambda: self.w[similarity_csc_permutation(matrix)])
+        self.w_by_item = sp.csr_matrix((matrix.n_items, matrix.n_users), dtype=np.float64)
+        self.w_by_item.data, self.w_by_item.indices = by_item, csc.indices
+        self.w_by_item.indptr = csc.indptr
         rows = np.repeat(np.arange(matrix.n_users), matrix.user_counts)
-        # Item-major weights: the transpose as CSR (items x users).
-        self.w_by_item = sp.csr_matrix(
-            (self.w, csr.indices, csr.indptr), shape=matrix.shape
-        ).T.tocsr()
-        self.w_by_item.sort_indices()
         self.user_sq = np.bincount(rows, weights=self.w**2, minlength=matrix.n_users)
         self.item_sq = np.bincount(csr.indices, weights=self.w**2, minlength=matrix.n_items)
         self.user_ids = np.asarray(matrix.user_ids)
@@ -77,7 +84,7 @@ class PatchableModel:
     @classmethod
     def from_inputs(cls, inputs) -> PatchableModel:
         """From ``build.ModelInputs`` (the raw matrix, its BM25 weights, its baselines)."""
-        return cls(inputs.matrix, inputs.ranking, inputs.baselines)
+        return cls(inputs.matrix, inputs.ranking, inputs.baselines, inputs.derived)
 
     # -- ids and indices --------------------------------------------------------------
     @property

@@ -7,7 +7,9 @@ Reads never come here: pages and the API use ``reads``; both rank through ``rank
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,7 +78,9 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
             error="Its worker stopped before it finished (the lock lapsed).",
         )
     started = timezone.now()
-    version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}"
+    # The random part keeps names unique across databases (tests, a restored backup), as
+    # machines cache snapshots by version name.
+    version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}-{secrets.token_hex(3)}"
     claimed = RecomputeRun.objects.transition(
         run_id, Status.RUNNING, started=started, version=version
     )
@@ -86,7 +90,7 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
         return None
     try:
         context = build.snapshot_list_context()  # before the ratings: see its docstring
-        arrays = {**build.snapshot_ratings(progress=progress), **context}
+        arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
         inputs = build.ModelInputs.from_snapshot(arrays)
         _model_state_set(ModelState(version, arrays, inputs))
         ttl = option("BUILD_TTL_SECONDS")
@@ -296,7 +300,8 @@ def model_state(version: str) -> ModelState:
     if _state is None or _state.version != version:
         _state = None  # free the old version's arrays before loading the new ones
         arrays = store.snapshot_get(version)
-        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays))
+        derived = functools.partial(store.snapshot_derived, version)
+        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays, derived))
     return _state
 
 

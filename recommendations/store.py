@@ -13,8 +13,9 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
                                 the taste stamp it was computed at (see ``encode_ready``)
     rec:v:<version>:bias        hash "mu" | "u:<id>" | "i:<id>" -> baseline bias (float64 bytes)
     rec:v:<version>:rows        hash kind -> rows written so far (completeness check)
-    rec:v:<version>:snapshot    the ratings the version was computed from (np.savez bytes;
-                                a file in SNAPSHOT_DIR instead when that is set)
+    rec:v:<version>:snapshot    hash: the ratings the version was computed from, as
+                                array chunks of at most SNAPSHOT_CHUNK_BYTES and their
+                                "layout" (a folder in SNAPSHOT_DIR instead when that is set)
 
 Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
 empty list is ``b""``; a missing field is ``None``: the two mean different things (no
@@ -25,8 +26,9 @@ version a short TTL so readers that resolved it a moment ago can finish.
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -355,42 +357,119 @@ def lock_holder() -> str | None:
 
 
 # -- ratings snapshots: what shards and incremental updates of a version start from ------
-def _snapshot_path(version: str) -> Path:
-    return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}.npz"
+# A snapshot is named arrays. With SNAPSHOT_DIR set it is a folder of .npy files there;
+# otherwise it lives in Redis as chunks (no value near Redis's 512 MB string limit) and
+# each machine copies it once into its local cache folder. Either way every process maps
+# the files read-only (np.load(mmap_mode="r")): one copy per machine, in the page cache,
+# however many worker processes read it. Arrays derived from a snapshot (the same for
+# every process) are cached beside it the same way (``snapshot_derived``).
+def _snapshot_folder(version: str) -> Path:
+    if option("SNAPSHOT_DIR"):
+        return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}"
+    cache = option("SNAPSHOT_CACHE_DIR") or Path(settings.VAR_DIR) / "snapshot-cache"
+    return Path(cache) / f"ratings-{version}"
+
+
+def _write_folder(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as ``folder``/<name>.npy, appearing all at once (a renamed folder)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    tmp.mkdir()
+    for name, array in arrays.items():
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished the same copy first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not folder.exists():
+            raise
+
+
+def _map_folder(folder: Path) -> dict[str, np.ndarray]:
+    return {
+        path.stem: np.load(path, mmap_mode="r", allow_pickle=False)
+        for path in sorted(folder.glob("*.npy"))
+    }
 
 
 def snapshot_put(version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None) -> None:
-    """Store named equal-length arrays: a file in SNAPSHOT_DIR when set, else in Redis."""
+    """Store named arrays: a folder in SNAPSHOT_DIR when set, else chunks in Redis."""
     if option("SNAPSHOT_DIR"):
-        path = _snapshot_path(version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-        tmp.replace(path)
+        _write_folder(_snapshot_folder(version), arrays)
         return
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    client().set(version_key(version, "snapshot"), buffer.getvalue(), ex=ttl)
+    chunk = int(option("SNAPSHOT_CHUNK_BYTES"))
+    name = version_key(version, "snapshot")
+    layout = {}
+    pipe = client().pipeline(transaction=False)
+    pipe.delete(name)
+    for array_name, array in arrays.items():
+        raw = memoryview(np.ascontiguousarray(array)).cast("B")
+        n_chunks = max(1, -(-len(raw) // chunk))
+        layout[array_name] = [array.dtype.str, list(array.shape), n_chunks]
+        for c in range(n_chunks):
+            pipe.hset(name, f"{array_name}:{c}", bytes(raw[c * chunk : (c + 1) * chunk]))
+            if len(pipe) >= 8:  # bound what one round trip carries
+                pipe.execute()
+    pipe.hset(name, "layout", json.dumps(layout))
+    if ttl:
+        pipe.expire(name, ttl)
+    pipe.execute()
 
 
 def snapshot_get(version: str) -> dict[str, np.ndarray]:
+    """The snapshot's arrays, mapped read-only; from Redis, copied to this machine first.
+
+    Raises ``LookupError`` when the version's snapshot is gone.
+    """
+    folder = _snapshot_folder(version)
+    if folder.is_dir():
+        return _map_folder(folder)
     if option("SNAPSHOT_DIR"):
-        source = _snapshot_path(version)
-        if not source.exists():
-            raise LookupError(f"no ratings snapshot for version {version} at {source}")
-    else:
-        raw = client().get(version_key(version, "snapshot"))
-        if raw is None:
-            raise LookupError(f"the ratings snapshot of version {version} is gone")
-        source = io.BytesIO(raw)
-    with np.load(source, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+        raise LookupError(f"no ratings snapshot for version {version} at {folder}")
+    name = version_key(version, "snapshot")
+    layout = client().hget(name, "layout")
+    if layout is None:
+        raise LookupError(f"the ratings snapshot of version {version} is gone")
+    arrays = {}
+    for array_name, (dtype, shape, n_chunks) in json.loads(layout).items():
+        fields = [f"{array_name}:{c}" for c in range(n_chunks)]
+        chunks = [client().hget(name, f) for f in fields]  # one chunk in memory at a time
+        if any(c is None for c in chunks):
+            raise LookupError(f"the ratings snapshot of version {version} is incomplete")
+        arrays[array_name] = np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
+        del chunks
+    _write_folder(folder, arrays)
+    del arrays
+    _drop_other_cached(version)
+    return _map_folder(folder)
+
+
+def snapshot_derived(version: str, name: str, make) -> np.ndarray:
+    """An array every process derives alike from ``version``'s snapshot: made once per
+    machine by ``make()``, saved beside the snapshot, then mapped read-only."""
+    folder = _snapshot_folder(version)
+    if not folder.is_dir():  # the prepare step's own process, or a dropped version
+        return make()
+    path = folder / f"derived-{name}.npy"
+    if not path.exists():
+        array = np.ascontiguousarray(make())
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}.npy")
+        np.save(tmp, array, allow_pickle=False)
+        tmp.replace(path)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _drop_other_cached(version: str) -> None:
+    """Remove local copies of other versions not touched for a while (a process still
+    mapping one keeps its pages: unlinking never invalidates a mapping)."""
+    folder = _snapshot_folder(version)
+    for other in folder.parent.glob("ratings-*"):
+        if other != folder and time.time() - other.stat().st_mtime > 600:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def snapshot_drop(version: str) -> None:
-    if option("SNAPSHOT_DIR"):
-        _snapshot_path(version).unlink(missing_ok=True)
+    shutil.rmtree(_snapshot_folder(version), ignore_errors=True)
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------

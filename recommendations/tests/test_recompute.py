@@ -264,3 +264,48 @@ def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
         run_id=run.pk, version=version, kind=kind, start=start, stop=stop
     ) == len(rows)
     assert store.lock_holder() == f"run:{run.pk}"
+
+
+def _mapped(array) -> bool:
+    base = array
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    return isinstance(base, np.memmap) and not array.flags.writeable
+
+
+def test_the_snapshot_is_chunked_in_redis_and_each_machine_maps_one_copy(
+    rec_redis, demo_catalogue, settings, tmp_path
+):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "SNAPSHOT_CHUNK_BYTES": 4096,
+        "SNAPSHOT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    run = RecomputeRun.objects.create()
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
+    built = pipeline.model_state(version).arrays
+    chunks = rec_redis.hgetall(store.version_key(version, "snapshot"))
+    assert len(chunks) > 10 and max(len(v) for k, v in chunks.items() if k != b"layout") <= 4096
+
+    pipeline.model_state_clear()  # another worker process on this machine
+    state = pipeline.model_state(version)
+    for name in ("indptr", "indices", "data", "user_ids", "item_ids"):
+        assert _mapped(state.arrays[name]) and np.array_equal(state.arrays[name], built[name])
+    assert _mapped(state.inputs.ranking.csr.data) and _mapped(state.inputs.matrix.csc.indices)
+    assert _mapped(state.patchable().e)
+
+    rec_redis.delete(store.version_key(version, "snapshot"))
+    pipeline.model_state_clear()  # a third process: the machine's copy serves it
+    assert np.array_equal(pipeline.model_state(version).arrays["data"], built["data"])
+
+
+def test_with_a_snapshot_dir_every_process_maps_the_shared_files(
+    rec_redis, demo_catalogue, settings, tmp_path
+):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SNAPSHOT_DIR": str(tmp_path)}
+    run = pipeline.recompute_sync()
+    assert not rec_redis.exists(store.version_key(run.version, "snapshot"))
+    pipeline.model_state_clear()
+    state = pipeline.model_state(run.version)
+    assert _mapped(state.arrays["indices"]) and _mapped(state.inputs.baselines.user_bias_)
+    assert str(tmp_path) in str(state.arrays["indices"].filename)
