@@ -69,6 +69,8 @@ bench: install-dev
 bench-pipeline: install-dev
 	$(PY) bench/pipeline.py recompute
 	$(PY) bench/pipeline.py freshness
+	$(PY) bench/pipeline.py update
+	$(PY) bench/pipeline.py drift
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
