@@ -77,6 +77,8 @@ bench: install-dev
 bench-pipeline: install-dev
 	$(PY) bench/pipeline.py recompute
 	$(PY) bench/pipeline.py freshness
+	$(PY) bench/pipeline.py update
+	$(PY) bench/pipeline.py drift
 
 # Resumable: results saved per (size, database, step) in bench/out/scale.json; ARGS=--force redoes them.
 bench-scale: install-dev

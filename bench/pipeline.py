@@ -2,6 +2,8 @@
 
     python bench/pipeline.py recompute [--data ml100k|1M ...] [--workers 1 2] [--repeat 3]
     python bench/pipeline.py freshness [--ratings 40]
+    python bench/pipeline.py update [--data ml100k 1M 10M] [--ratings 200]
+    python bench/pipeline.py drift [--ratings 100 1000]
 
 ``recompute`` imports the data into a SQLite database of its own (var/bench/), starts a
 private Redis and real Celery workers (1, then 2 worker processes), and times full
@@ -9,6 +11,13 @@ recomputes from queueing to publish (median of --repeat runs after one warm-up r
 ``freshness`` serves the API with gunicorn on loopback next to one worker, rates items
 through ``PUT /api/v1/me/ratings/{id}/`` as a MovieLens user, and polls the "people like
 you" data (``GET /api/v1/me/similar-users/``) until it changes: p50/p95 of rating to panel.
+``update`` times the incremental update's computation per rating (the worker's patched
+model: the user's row replaced, their "people like you" row, the rated item's two rows;
+no database or Redis) on random ratings of random users, against the path it replaced
+(rebuilding the inputs from the whole snapshot, then the same rows), and the process RSS.
+``drift`` applies random ratings to MovieLens 100k incrementally, then compares the rows
+the updates wrote with a full recompute from the same ratings (weights and baselines
+refitted): top-K overlap and score differences.
 Numbers go to stdout, and to bench/out/pipeline-*.json.
 """
 
@@ -265,12 +274,160 @@ def freshness(args) -> dict:
         redis.wait()
 
 
+def _ratings_of(name: str, ml100k: Path):
+    """(users, items, scores) arrays of MovieLens 100k or a synthetic size."""
+    import numpy as np
+
+    if name == "ml100k":
+        raw = np.loadtxt(ml100k / "u.data", dtype=np.int64)
+        return raw[:, 0], raw[:, 1], raw[:, 2].astype(np.float64)
+    from recommendations.engine.synthetic import SIZES, generate
+
+    return generate(*SIZES[name], seed=0)
+
+
+def _inputs(users, items, scores):
+    from recommendations.engine import Baselines, RatingMatrix, bm25_weight
+
+    m = RatingMatrix.from_arrays(users, items, scores)
+    return m, bm25_weight(m), Baselines().fit(m)
+
+
+def _rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def update(args) -> dict:
+    """Per-rating cost of the incremental update, patched model against full rebuild."""
+    import numpy as np
+
+    from recommendations.engine import compute_neighbours
+    from recommendations.incremental import PatchableModel
+
+    out = {}
+    for name in args.data:
+        users, items, scores = _ratings_of(name, args.ml100k)
+        t = time.perf_counter()
+        model = PatchableModel(*_inputs(users, items, scores))
+        load = time.perf_counter() - t
+        rng = np.random.default_rng(0)
+        base = model.base
+        times = []
+        for _ in range(args.ratings):
+            u = int(rng.integers(base.n_users))
+            user_id = int(base.user_ids[u])
+            row_items, row_scores, _, _ = model.user_row(u)
+            item = int(rng.integers(base.n_items))
+            ids = np.append(base.item_ids[row_items], base.item_ids[item])
+            new = np.append(row_scores, float(rng.integers(1, 6)))
+            ids, first = np.unique(ids[::-1], return_index=True)  # the new score wins
+            start = time.perf_counter()
+            u = model.set_user_ratings(user_id, ids, new[::-1][first])
+            model.user_neighbours(u, 50)
+            model.item_rows(item, k_cosine=20, k_pearson=200, shrinkage=100.0)
+            times.append(time.perf_counter() - start)
+        # The path this replaced: the whole snapshot's inputs rebuilt, then the same rows.
+        old = []
+        for _ in range(3):
+            start = time.perf_counter()
+            m, ranking, baselines = _inputs(users, items, scores)
+            compute_neighbours(ranking, kind="user", k=50, shrinkage=0.0, rows=(0, 1))
+            compute_neighbours(ranking, kind="item", k=20, shrinkage=0.0, rows=(0, 1))
+            compute_neighbours(
+                m, kind="item", measure="pearson_baseline", k=200, shrinkage=100.0,
+                rows=(0, 1), baselines=baselines,
+            )  # fmt: skip
+            old.append(time.perf_counter() - start)
+        out[name] = {
+            "ratings_in_model": int(base.nnz),
+            "updates": len(times),
+            "p50_ms": round(statistics.median(times) * 1000, 2),
+            "p95_ms": round(_percentile(times, 0.95) * 1000, 2),
+            "rebuild_path_median_ms": round(statistics.median(old) * 1000, 1),
+            "model_load_seconds": round(load, 2),
+            "peak_rss_mib": round(_rss_mib()),
+        }
+        print(f"  {name}: {out[name]}")
+        del model, users, items, scores
+    return out
+
+
+def drift(args) -> dict:
+    """How far incrementally written rows are from the next full recompute's rows."""
+    import numpy as np
+
+    from recommendations.engine import compute_neighbours
+    from recommendations.incremental import PatchableModel
+
+    users, items, scores = _ratings_of("ml100k", args.ml100k)
+    out = {}
+    for n_ratings in args.drift_ratings:
+        model = PatchableModel(*_inputs(users, items, scores))
+        ratings = {(int(u), int(i)): float(s) for u, i, s in zip(users, items, scores, strict=True)}
+        rng = np.random.default_rng(1)
+        base = model.base
+        written_uu, written_ii = {}, {}
+        for _ in range(n_ratings):
+            user_id = int(base.user_ids[rng.integers(base.n_users)])
+            item_id = int(base.item_ids[rng.integers(base.n_items)])
+            ratings[(user_id, item_id)] = float(rng.integers(1, 6))
+            mine = sorted((i, s) for (u, i), s in ratings.items() if u == user_id)
+            u = model.set_user_ratings(user_id, [i for i, _ in mine], [s for _, s in mine])
+            written_uu[user_id] = model.user_neighbours(u, 50)
+            j = int(model.item_indices([item_id])[0])
+            written_ii[item_id] = model.item_rows(j, k_cosine=20, k_pearson=200, shrinkage=100.0)[0]
+        keys = list(ratings)
+        m, ranking, _ = _inputs(
+            [k[0] for k in keys], [k[1] for k in keys], [ratings[k] for k in keys]
+        )
+        full_uu = compute_neighbours(ranking, kind="user", k=50, shrinkage=0.0, dtype=np.float64)
+        full_ii = compute_neighbours(ranking, kind="item", k=20, shrinkage=0.0, dtype=np.float64)
+
+        def compare(written, full, ids, k):
+            overlaps, diffs = [], []
+            for row_id, (got_ids, got_scores, _) in written.items():
+                r = int(np.searchsorted(ids, row_id))
+                idx = full.indices[r]
+                want_ids = ids[idx[idx >= 0]][:k]
+                want = dict(zip(want_ids.tolist(), full.scores[r].tolist(), strict=False))
+                got_ids = got_ids[:k]
+                overlaps.append(len(set(got_ids.tolist()) & set(want)) / max(len(want), 1))
+                diffs += [
+                    abs(s - want[i])
+                    for i, s in zip(got_ids.tolist(), got_scores, strict=True)
+                    if i in want
+                ]
+            return {
+                "rows": len(written),
+                f"top{k}_overlap_mean": round(float(np.mean(overlaps)), 4),
+                f"top{k}_overlap_min": round(float(np.min(overlaps)), 4),
+                "score_abs_diff_median": float(f"{np.median(diffs):.3g}"),
+                "score_abs_diff_max": float(f"{np.max(diffs):.3g}"),
+            }
+
+        out[n_ratings] = {
+            "uu": compare(written_uu, full_uu, m.user_ids, 50),
+            "ii": compare(written_ii, full_ii, m.item_ids, 20),
+        }
+        print(f"  after {n_ratings} random ratings: {out[n_ratings]}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["recompute", "freshness"])
-    parser.add_argument("--data", nargs="+", default=["ml100k", "1M"], choices=["ml100k", "1M"])
+    parser.add_argument("what", choices=["recompute", "freshness", "update", "drift"])
+    parser.add_argument(
+        "--data", nargs="+", default=["ml100k", "1M"], choices=["ml100k", "1M", "10M", "25M"]
+    )
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shards", type=int, default=8)
@@ -278,6 +435,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="kernel threads per worker process (0: all cores)"
     )
     parser.add_argument("--ratings", type=int, default=40)
+    parser.add_argument("--drift-ratings", type=int, nargs="+", default=[100, 1000])
     parser.add_argument(
         "--ml100k",
         type=Path,
@@ -285,11 +443,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not (args.ml100k / "u.data").is_file() and (
-        "ml100k" in args.data or args.what == "freshness"
+        "ml100k" in args.data or args.what in ("freshness", "drift")
     ):
         raise SystemExit(f"MovieLens 100k not found at {args.ml100k}; give --ml100k DIR")
     print(f"== pipeline {args.what} ==")
-    result = recompute(args) if args.what == "recompute" else freshness(args)
+    what = {"recompute": recompute, "freshness": freshness, "update": update, "drift": drift}
+    result = what[args.what](args)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"pipeline-{args.what}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

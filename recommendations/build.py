@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommendations import ranking, store
 from recommendations.conf import get as option
@@ -21,6 +22,7 @@ from recommendations.engine import (
     bm25_weight,
     compute_neighbours,
 )
+from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
 
 # Kinds of rows a version holds, and whether they are indexed by item or by user.
 ROW_KINDS = {"ii": "item", "ip": "item", "uu": "user", "ur": "user"}
@@ -86,6 +88,26 @@ def snapshot_list_context() -> dict[str, np.ndarray]:
     }
 
 
+def _wrap(data, indices, indptr, shape, arrays) -> RatingMatrix:
+    """A RatingMatrix over existing CSR arrays, without copying them."""
+    csr = sp.csr_matrix(shape, dtype=np.float64)
+    csr.data, csr.indices, csr.indptr = data, indices, indptr
+    csr.has_sorted_indices = True
+    return RatingMatrix(csr=csr, user_ids=arrays["user_ids"], item_ids=arrays["item_ids"])
+
+
+def _csc(data, indptr, indices, shape) -> sp.csc_matrix:
+    csc = sp.csc_matrix(shape, dtype=np.float64)
+    csc.data, csc.indices, csc.indptr = data, indices, indptr
+    csc.has_sorted_indices = True
+    return csc
+
+
+def _baseline_array(b: Baselines) -> np.ndarray:
+    """[global mean, user biases..., item biases...] as one float64 array."""
+    return np.concatenate([[b.global_mean_], b.user_bias_, b.item_bias_])
+
+
 def _flush(batch, chunks_u, chunks_i, chunks_s, progress):
     if not batch:
         return
@@ -97,6 +119,25 @@ def _flush(batch, chunks_u, chunks_i, chunks_s, progress):
         progress(len(batch))
 
 
+def snapshot_arrays(ratings: dict[str, np.ndarray], context: dict[str, np.ndarray]) -> dict:
+    """A version's snapshot: the ratings matrix as CSR arrays (what every process maps
+    read-only, used as they are) and the list context."""
+    matrix = RatingMatrix.from_arrays(ratings["user"], ratings["item"], ratings["score"])
+    csr = matrix.csr
+    return {
+        "indptr": csr.indptr,
+        "indices": csr.indices,
+        "data": csr.data,
+        "user_ids": matrix.user_ids,
+        "item_ids": matrix.item_ids,
+        **context,
+    }
+
+
+def _in_memory(name: str, make):
+    return make()
+
+
 @dataclass(frozen=True, eq=False)
 class ModelInputs:
     """What every shard derives, identically, from one snapshot."""
@@ -104,11 +145,39 @@ class ModelInputs:
     matrix: RatingMatrix  # raw scores
     ranking: RatingMatrix  # BM25-weighted, for the ranking similarities
     baselines: Baselines
+    derived: Callable = _in_memory  # (name, make) -> array: see from_snapshot
 
     @classmethod
-    def from_snapshot(cls, arrays: dict[str, np.ndarray]) -> ModelInputs:
-        matrix = RatingMatrix.from_arrays(arrays["user"], arrays["item"], arrays["score"])
-        return cls(matrix=matrix, ranking=bm25_weight(matrix), baselines=Baselines().fit(matrix))
+    def from_snapshot(cls, arrays: dict[str, np.ndarray], derived=_in_memory) -> ModelInputs:
+        """From ``snapshot_arrays``' arrays (mapped files are used as they are).
+
+        ``derived(name, make)`` keeps the arrays every process derives alike (BM25 weights,
+        baselines, the item-major index): by default each is made here, in memory;
+        ``store.snapshot_derived`` makes it once per machine and maps it.
+        """
+        shape = (arrays["user_ids"].size, arrays["item_ids"].size)
+        matrix = _wrap(arrays["data"], arrays["indices"], arrays["indptr"], shape, arrays)
+        perm = derived("csc_perm", lambda: similarity_csc_permutation(matrix))
+        csc = (
+            derived("csc_indptr", lambda: matrix.csc.indptr),
+            derived("csc_indices", lambda: matrix.csc.indices),
+        )
+        cache = matrix.__dict__.setdefault("_cache", {})
+        cache["csc_perm"] = perm
+        cache["csc"] = _csc(derived("csc_data", lambda: matrix.csr.data[perm]), *csc, shape)
+        ranking = _wrap(
+            derived("bm25", lambda: bm25_weight(matrix).csr.data),
+            matrix.csr.indices,
+            matrix.csr.indptr,
+            shape,
+            arrays,
+        )
+        bias = derived("baselines", lambda: _baseline_array(Baselines().fit(matrix)))
+        baselines = Baselines()
+        baselines.global_mean_ = float(bias[0])
+        baselines.user_bias_ = bias[1 : 1 + shape[0]]
+        baselines.item_bias_ = bias[1 + shape[0] :]
+        return cls(matrix=matrix, ranking=ranking, baselines=baselines, derived=derived)
 
     def n_rows(self, kind: str) -> int:
         return self.matrix.n_items if ROW_KINDS[kind] == "item" else self.matrix.n_users
@@ -241,11 +310,17 @@ def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[
     out = {}
     for r in range(nb.n_rows):
         idx = nb.indices[r]
-        keep = (idx >= 0) & (np.nan_to_num(nb.scores[r], nan=0.0) > 0)
-        out[int(ids[start + r])] = store.encode_neighbours(
-            ids[idx[keep]], nb.scores[r][keep], nb.support[r][keep]
-        )
+        n = int(np.count_nonzero(idx >= 0))
+        out[int(ids[start + r])] = encode_list(ids[idx[:n]], nb.scores[r, :n], nb.support[r, :n])
     return out
+
+
+def encode_list(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:
+    """One neighbour list (database ids, best first) as stored: float32 scores, and only
+    the positive ones (readers take a list as evidence for, never against)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    keep = np.nan_to_num(scores, nan=0.0) > 0
+    return store.encode_neighbours(ids[keep], scores[keep], np.asarray(support)[keep])
 
 
 def bias_fields(inputs: ModelInputs) -> dict[str, float]:
@@ -258,16 +333,3 @@ def bias_fields(inputs: ModelInputs) -> dict[str, float]:
         {f"i:{iid}": float(v) for iid, v in zip(inputs.matrix.item_ids, b.item_bias_, strict=True)}
     )
     return fields
-
-
-def with_user_ratings(
-    arrays: dict[str, np.ndarray], user_id: int, items: np.ndarray, scores: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The snapshot with ``user_id``'s ratings replaced by the given ones."""
-    keep = arrays["user"] != user_id
-    return {
-        **arrays,
-        "user": np.concatenate([arrays["user"][keep], np.full(len(items), user_id, np.int64)]),
-        "item": np.concatenate([arrays["item"][keep], np.asarray(items, np.int64)]),
-        "score": np.concatenate([arrays["score"][keep], np.asarray(scores, np.float32)]),
-    }

@@ -26,13 +26,17 @@ DEFAULTS = {
     "READY_LIST_LENGTH": 30,
     # The recompute.
     "SHARDS": 4,  # row ranges per kind; each is one Celery task
-    # A crashed worker's lock lapses after this long unextended; shards extend it, so it
-    # must exceed the longest single shard.
+    # A crashed worker's lock lapses after this long unextended. A running shard extends
+    # it every third of this (a heartbeat thread), so it need not exceed the longest shard.
     "LOCK_TTL_SECONDS": 300,
     "BUILD_TTL_SECONDS": 3 * 3600,  # an unpublished version's keys expire after this
     "OLD_VERSION_GRACE_SECONDS": 120,  # must exceed LIVE_CACHE_SECONDS
     "LIVE_CACHE_SECONDS": 1.0,  # how long a web process reuses the live pointer it read
     "SNAPSHOT_DIR": "",  # shared folder for the ratings snapshot; empty: keep it in Redis
+    # Without SNAPSHOT_DIR: Redis holds the snapshot in chunks this big, and each machine
+    # copies it once to this folder (empty: var/snapshot-cache) for its processes to map.
+    "SNAPSHOT_CHUNK_BYTES": 64 * 1024 * 1024,
+    "SNAPSHOT_CACHE_DIR": "",
     "TASK_SOFT_TIME_LIMIT": 1800,
     "TASK_TIME_LIMIT": 1900,
     "RECOMPUTE_ON_WORKER_START": True,  # publish a first model when a worker finds none

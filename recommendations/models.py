@@ -3,6 +3,18 @@ from django.db import models
 from django.utils import timezone
 
 
+class RecomputeRunQuerySet(models.QuerySet):
+    def transition(self, pk: int, to: str, **fields) -> bool:
+        """Move run ``pk`` to status ``to`` (and set ``fields``) if its status may precede
+        ``to``, in one conditional UPDATE; True when this call made the move.
+
+        Two processes racing for the same run (a shard failing while the last one
+        publishes, a new run declaring this one lost) cannot both win.
+        """
+        sources = RecomputeRun.TRANSITIONS[to]
+        return self.filter(pk=pk, status__in=sources).update(status=to, **fields) == 1
+
+
 class RecomputeRun(models.Model):
     """One full recompute of the neighbour model: its progress, its counts, its outcome."""
 
@@ -12,6 +24,15 @@ class RecomputeRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         SKIPPED = "skipped"  # another recompute held the lock
+
+    # Each status and the statuses a run may reach it from: queued -> running ->
+    # succeeded / failed, or queued -> skipped / failed. Nothing leaves a final status.
+    TRANSITIONS = {
+        Status.RUNNING: (Status.QUEUED,),
+        Status.SKIPPED: (Status.QUEUED,),
+        Status.SUCCEEDED: (Status.RUNNING,),
+        Status.FAILED: (Status.QUEUED, Status.RUNNING),
+    }
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(
@@ -28,6 +49,8 @@ class RecomputeRun(models.Model):
     n_items = models.PositiveIntegerField(null=True, blank=True)
     version = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+
+    objects = RecomputeRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]

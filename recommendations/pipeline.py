@@ -7,7 +7,10 @@ Reads never come here: pages and the API use ``reads``; both rank through ``rank
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +21,7 @@ from django.utils import timezone
 from catalog import selectors as catalog_selectors
 from recommendations import build, ranking, reads, store
 from recommendations.conf import get as option
+from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -49,28 +53,44 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
     """
     if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
         raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
+    Status = RecomputeRun.Status
     if not store.lock_acquire(_holder(run_id), option("LOCK_TTL_SECONDS")):
         holder = store.lock_holder() or "another run"
-        RecomputeRun.objects.filter(pk=run_id).update(
-            status=RecomputeRun.Status.SKIPPED,
+        RecomputeRun.objects.transition(
+            run_id,
+            Status.SKIPPED,
             finished=timezone.now(),
             error=f"Another recompute ({holder}) was running.",
         )
         return None
-    # Holding the lock, no other run can be alive: any still marked running lost its worker.
-    RecomputeRun.objects.filter(status=RecomputeRun.Status.RUNNING).exclude(pk=run_id).update(
-        status=RecomputeRun.Status.FAILED,
-        finished=timezone.now(),
-        error="Its worker stopped before it finished (the lock lapsed).",
-    )
-    try:
-        started = timezone.now()
-        version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}"
-        RecomputeRun.objects.filter(pk=run_id).update(
-            status=RecomputeRun.Status.RUNNING, started=started, version=version
+    # Holding the lock, no other run can be alive: any still marked running lost its worker
+    # (its lock lapsed, so it can no longer publish: ``store.publish`` checks the holder).
+    # A run that published and released the lock a moment ago is marking itself succeeded.
+    lost = RecomputeRun.objects.filter(status=Status.RUNNING).exclude(pk=run_id)
+    live = store.live_model()
+    if live is not None:
+        lost = lost.exclude(version=live.version)
+    for pk in lost.values_list("pk", flat=True):
+        RecomputeRun.objects.transition(
+            pk,
+            Status.FAILED,
+            finished=timezone.now(),
+            error="Its worker stopped before it finished (the lock lapsed).",
         )
+    started = timezone.now()
+    # The random part keeps names unique across databases (tests, a restored backup), as
+    # machines cache snapshots by version name.
+    version = f"{started.strftime('%Y%m%dT%H%M%S')}-{run_id}-{secrets.token_hex(3)}"
+    claimed = RecomputeRun.objects.transition(
+        run_id, Status.RUNNING, started=started, version=version
+    )
+    if not claimed:
+        # Not queued any more: a task delivered twice, or a run failed before it started.
+        store.lock_release(_holder(run_id))
+        return None
+    try:
         context = build.snapshot_list_context()  # before the ratings: see its docstring
-        arrays = {**build.snapshot_ratings(progress=progress), **context}
+        arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
         inputs = build.ModelInputs.from_snapshot(arrays)
         _model_state_set(ModelState(version, arrays, inputs))
         ttl = option("BUILD_TTL_SECONDS")
@@ -95,15 +115,20 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
     """Compute and store one row range of the new version; returns the rows written."""
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
-        raise RuntimeError(f"run {run_id} no longer holds the recompute lock; shard abandoned")
+        raise store.LockLost(_holder(run_id))
     try:
-        state = model_state(version)
-        if kind == "ready":
-            rows = build.compute_ready(state.inputs, state.list_inputs(), start, stop)
-        else:
-            rows = build.compute_rows(state.inputs, kind, start, stop)
+        with _LockHeartbeat(_holder(run_id)) as heartbeat:
+            state = model_state(version)
+            if kind == "ready":
+                rows = build.compute_ready(state.inputs, state.list_inputs(), start, stop)
+            else:
+                rows = build.compute_rows(state.inputs, kind, start, stop)
+        if heartbeat.lost:
+            raise store.LockLost(_holder(run_id))
         store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
-        RecomputeRun.objects.filter(pk=run_id).update(shards_done=F("shards_done") + 1)
+        RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
+            shards_done=F("shards_done") + 1
+        )
         store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
         return len(rows)
     except Exception as error:
@@ -111,10 +136,48 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
         raise
 
 
+class _LockHeartbeat:
+    """Extends the recompute lock every third of its TTL while a shard computes, so the
+    TTL only has to outlast a stalled worker, not the longest shard. (The engine's kernels
+    release the GIL, so this thread runs while they do.) ``lost`` turns True when an
+    extension finds the lock gone or held by another run."""
+
+    def __init__(self, holder: str):
+        self.holder = holder
+        self.ttl = option("LOCK_TTL_SECONDS")
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="recompute-lock", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                if not store.lock_extend(self.holder, self.ttl):
+                    self.lost = True
+                    return
+            except Exception as error:  # Redis blipped: try again next beat
+                logger.warning("could not extend the recompute lock: %s", error)
+
+    def __enter__(self) -> _LockHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def recompute_publish(*, run_id: int) -> str:
-    """Check the new version is complete, flip the live pointer, release the lock."""
+    """Check the new version is complete and the run still running and holding the lock,
+    then flip the live pointer and release the lock in one step, then mark it succeeded.
+
+    A run declared lost (failed by the next run, which holds the lock since) can never
+    publish: the flip happens only while this run holds the lock (``store.publish``).
+    """
     run = RecomputeRun.objects.get(pk=run_id)
     try:
+        if run.status != RecomputeRun.Status.RUNNING:
+            raise RunNotRunning(f"run {run_id} is {run.status}, not running; not published")
         inputs = model_state(run.version).inputs
         expected = {kind: inputs.n_rows(kind) for kind in build.ROW_KINDS}
         meta = {
@@ -137,21 +200,27 @@ def recompute_publish(*, run_id: int) -> str:
                 )  # fmt: skip
             },
         }
-        store.publish(run.version, meta, expected_rows=expected)
+        store.publish(run.version, meta, expected_rows=expected, holder=_holder(run_id))
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
-    store.lock_release(_holder(run_id))
-    RecomputeRun.objects.filter(pk=run_id).update(
-        status=RecomputeRun.Status.SUCCEEDED, finished=timezone.now()
-    )
+    if not RecomputeRun.objects.transition(
+        run_id, RecomputeRun.Status.SUCCEEDED, finished=timezone.now()
+    ):
+        logger.error("run %s published %s but was no longer running", run_id, run.version)
     return run.version
+
+
+class RunNotRunning(RuntimeError):
+    """A step of a run that is no longer running (failed, or finished already)."""
 
 
 def recompute_fail(*, run_id: int, error) -> None:
     """Drop the run's half-built version, free the lock, then mark it failed. Never raises.
 
-    The status comes last, so whoever sees "failed" also sees the lock free.
+    The status comes last, so whoever sees "failed" also sees the lock free. A version
+    that went live is never dropped, a lock another run holds never freed, and a run that
+    finished keeps its status.
     """
     message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
     try:
@@ -162,9 +231,9 @@ def recompute_fail(*, run_id: int, error) -> None:
             store.lock_release(_holder(run_id))
         except Exception:
             logger.exception("could not clean up after recompute run %s", run_id)
-        RecomputeRun.objects.filter(
-            pk=run_id, status__in=[RecomputeRun.Status.RUNNING, RecomputeRun.Status.QUEUED]
-        ).update(status=RecomputeRun.Status.FAILED, finished=timezone.now(), error=message[:2000])
+        RecomputeRun.objects.transition(
+            run_id, RecomputeRun.Status.FAILED, finished=timezone.now(), error=message[:2000]
+        )
     except Exception:
         logger.exception("could not record the failure of recompute run %s", run_id)
 
@@ -204,12 +273,19 @@ class ModelState:
     arrays: dict
     inputs: build.ModelInputs
     _lists: build.ListInputs | None = field(default=None, repr=False)
+    _patchable: PatchableModel | None = field(default=None, repr=False)
 
     def list_inputs(self) -> build.ListInputs:
         """The finished neighbour rows of the version and the list context, read once."""
         if self._lists is None:
             self._lists = build.ListInputs.load(self.version, self.inputs, self.arrays)
         return self._lists
+
+    def patchable(self) -> PatchableModel:
+        """The version's ratings as the incremental updates patch them (made once)."""
+        if self._patchable is None:
+            self._patchable = PatchableModel.from_inputs(self.inputs)
+        return self._patchable
 
 
 _state: ModelState | None = None
@@ -224,7 +300,8 @@ def model_state(version: str) -> ModelState:
     if _state is None or _state.version != version:
         _state = None  # free the old version's arrays before loading the new ones
         arrays = store.snapshot_get(version)
-        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays))
+        derived = functools.partial(store.snapshot_derived, version)
+        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays, derived))
     return _state
 
 
@@ -268,30 +345,38 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
 
 
 def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:
+    """Patch the user's ratings into this process's model of ``version``, then write the
+    user's rows and the changed items' rows (see ``incremental``: weights and baselines
+    held fixed until the next full recompute)."""
     try:
-        state = model_state(version)
+        model = model_state(version).patchable()
     except LookupError:
         logger.warning("no snapshot for live version %s; incremental update skipped", version)
         return False
-    arrays = build.with_user_ratings(state.arrays, user_id, rated, scores)
-    inputs = build.ModelInputs.from_snapshot(arrays)
-    _model_state_set(ModelState(version, arrays, inputs))
-    u = inputs.matrix.user_index(user_id)
-    if u is not None:
-        for kind in ("uu", "ur"):
-            rows = build.compute_rows(inputs, kind, u, u + 1)
-            store.write_rows(version, kind, rows, ttl=None, count=False)
+    u = model.set_user_ratings(user_id, rated, scores)
+    ttl = None
+    if rated.size:
+        store.write_rows(
+            version, "ur", {user_id: store.encode_ratings(rated, scores)}, ttl=ttl, count=False
+        )
+        uu = build.encode_list(*model.user_neighbours(u, option("USER_K")))
+        store.write_rows(version, "uu", {user_id: uu}, ttl=ttl, count=False)
     else:
         # No ratings left (all removed, or the account deleted): the user's own rows go
         # too, so nobody's "people like you" reads their old ratings any more.
         for kind in ("uu", "ur"):
             store.client().hdel(store.version_key(version, kind), user_id)
-    for item_id in item_ids:
-        i = inputs.matrix.item_index(item_id)
-        if i is not None:
-            for kind in ("ii", "ip"):
-                rows = build.compute_rows(inputs, kind, i, i + 1)
-                store.write_rows(version, kind, rows, ttl=None, count=False)
+    for item_id, i in zip(item_ids, model.item_indices(item_ids).tolist(), strict=True):
+        if i < 0:
+            continue  # never rated, in this version or since
+        ii, ip = model.item_rows(
+            i,
+            k_cosine=option("ITEM_K"),
+            k_pearson=option("PREDICT_K"),
+            shrinkage=option("PREDICT_SHRINKAGE"),
+        )
+        store.write_rows(version, "ii", {item_id: build.encode_list(*ii)}, ttl=ttl, count=False)
+        store.write_rows(version, "ip", {item_id: build.encode_list(*ip)}, ttl=ttl, count=False)
     return True
 
 

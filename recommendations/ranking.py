@@ -181,7 +181,7 @@ def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
     rows = np.zeros(result.items.size, dtype=store.READY_DTYPE)
     if not result.items.size:
         return rows
-    rows["item"] = matrix.item_ids[result.items]
+    rows["item"] = store.ids32(matrix.item_ids[result.items])
     rows["score"] = result.scores
     rows["people"] = result.neighbour_counts
     rows["people_sum"] = result.neighbour_sums
@@ -194,8 +194,8 @@ def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
 
 def _padded_ids(groups: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
     """(len(groups), REASONS) database ids of the first indices of each group, -1 padded."""
-    out = np.full((len(groups), store.REASONS), -1, dtype=np.int64)
+    out = np.full((len(groups), store.REASONS), -1, dtype=np.int32)
     for row, group in zip(out, groups, strict=True):
         group = group[: store.REASONS]
-        row[: group.size] = ids[group]
+        row[: group.size] = store.ids32(ids[group])
     return out

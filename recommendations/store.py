@@ -13,8 +13,9 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
                                 the taste stamp it was computed at (see ``encode_ready``)
     rec:v:<version>:bias        hash "mu" | "u:<id>" | "i:<id>" -> baseline bias (float64 bytes)
     rec:v:<version>:rows        hash kind -> rows written so far (completeness check)
-    rec:v:<version>:snapshot    the ratings the version was computed from (np.savez bytes;
-                                a file in SNAPSHOT_DIR instead when that is set)
+    rec:v:<version>:snapshot    hash: the ratings the version was computed from, as
+                                array chunks of at most SNAPSHOT_CHUNK_BYTES and their
+                                "layout" (a folder in SNAPSHOT_DIR instead when that is set)
 
 Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
 empty list is ``b""``; a missing field is ``None``: the two mean different things (no
@@ -25,8 +26,9 @@ version a short TTL so readers that resolved it a moment ago can finish.
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,20 +41,21 @@ from django.conf import settings
 
 from recommendations.conf import get as option
 
-NEIGHBOUR_DTYPE = np.dtype([("id", "<i8"), ("score", "<f4"), ("support", "<i4")])
-RATING_DTYPE = np.dtype([("item", "<i8"), ("score", "<f4")])
+# Compact rows: database ids as int32 (checked when encoding), scores as float32.
+NEIGHBOUR_DTYPE = np.dtype([("id", "<i4"), ("score", "<f4"), ("support", "<i4")])
+RATING_DTYPE = np.dtype([("item", "<i4"), ("score", "<f4")])
 # One stored suggestion: the item, its blended score, how many of the user's neighbours
 # rated it and the sum of their scores (the "N people rated it X" line), and up to
 # REASONS of the user's own items and neighbours behind it (-1 pads).
 REASONS = 3
 READY_DTYPE = np.dtype(
     [
-        ("item", "<i8"),
-        ("score", "<f8"),
+        ("item", "<i4"),
+        ("score", "<f4"),
         ("people", "<i4"),
-        ("people_sum", "<f8"),
-        ("because_items", "<i8", (REASONS,)),
-        ("because_users", "<i8", (REASONS,)),
+        ("people_sum", "<f4"),
+        ("because_items", "<i4", (REASONS,)),
+        ("because_users", "<i4", (REASONS,)),
     ]
 )
 KINDS = ("ii", "ip", "uu", "ur", "ready")
@@ -86,9 +89,20 @@ def version_key(version: str, name: str) -> str:
 
 
 # -- encoding ---------------------------------------------------------------------------
+_INT32 = np.iinfo(np.int32)
+
+
+def ids32(ids) -> np.ndarray:
+    """Database ids as the rows' int32; raises ``OverflowError`` rather than wrap."""
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < _INT32.min or ids.max() > _INT32.max):
+        raise OverflowError("a database id does not fit the stored rows' int32")
+    return ids.astype(np.int32)
+
+
 def encode_neighbours(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:
     out = np.empty(len(ids), dtype=NEIGHBOUR_DTYPE)
-    out["id"], out["score"], out["support"] = ids, scores, support
+    out["id"], out["score"], out["support"] = ids32(ids), scores, support
     return out.tobytes()
 
 
@@ -101,7 +115,7 @@ def decode_neighbours(raw: bytes | None) -> np.ndarray | None:
 
 def encode_ratings(items: np.ndarray, scores: np.ndarray) -> bytes:
     out = np.empty(len(items), dtype=RATING_DTYPE)
-    out["item"], out["score"] = items, scores
+    out["item"], out["score"] = ids32(items), scores
     return out.tobytes()
 
 
@@ -245,23 +259,38 @@ def rows_written(version: str) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
-def publish(version: str, meta: dict, *, expected_rows: Mapping[str, int]) -> str | None:
-    """Check ``version`` is complete, then make it the live one in one step.
+def publish(
+    version: str, meta: dict, *, expected_rows: Mapping[str, int], holder: str
+) -> str | None:
+    """Check ``version`` is complete, then make it the live one in one step, releasing the
+    recompute lock in that same step, and only while ``holder`` still holds the lock.
 
     Returns the previous live version (now expiring), or None. Raises ``IncompleteModel``
-    when a kind has fewer rows than expected; the live version is then left alone.
+    when a kind has fewer rows than expected and ``LockLost`` when ``holder`` no longer
+    holds the lock (it lapsed, perhaps another run took it and declared this one lost);
+    the live version is then left alone.
     """
     written = rows_written(version)
     missing = {k: (written.get(k, 0), n) for k, n in expected_rows.items() if written.get(k, 0) < n}
     if missing:
         raise IncompleteModel(version, missing)
     r = client()
-    pipe = r.pipeline(transaction=True)
-    for name in VERSION_KEYS:
-        pipe.persist(version_key(version, name))
-    pipe.set(version_key(version, "meta"), json.dumps(meta))
-    pipe.getset(key("live"), version)
-    previous = pipe.execute()[-1]
+    with r.pipeline(transaction=True) as pipe:
+        # WATCH makes the flip conditional: if the lock changes between this check and
+        # EXEC (it lapses, another run takes it), EXEC does nothing.
+        pipe.watch(key("lock"))
+        if pipe.get(key("lock")) != holder.encode():
+            raise LockLost(holder)
+        pipe.multi()
+        for name in VERSION_KEYS:
+            pipe.persist(version_key(version, name))
+        pipe.set(version_key(version, "meta"), json.dumps(meta))
+        pipe.getset(key("live"), version)
+        pipe.delete(key("lock"))
+        try:
+            previous = pipe.execute()[-2]
+        except redis.WatchError:
+            raise LockLost(holder) from None
     previous = previous.decode() if previous else None
     if previous and previous != version:
         grace = option("OLD_VERSION_GRACE_SECONDS")
@@ -273,6 +302,11 @@ def publish(version: str, meta: dict, *, expected_rows: Mapping[str, int]) -> st
     return previous
 
 
+class LockLost(RuntimeError):
+    def __init__(self, holder: str):
+        super().__init__(f"{holder} no longer holds the recompute lock; not published")
+
+
 class IncompleteModel(RuntimeError):
     def __init__(self, version: str, missing: dict):
         detail = ", ".join(f"{k}: {have} of {want} rows" for k, (have, want) in missing.items())
@@ -280,10 +314,22 @@ class IncompleteModel(RuntimeError):
         self.missing = missing
 
 
-def discard(version: str) -> None:
-    """Delete a version that will never be published (a failed build)."""
-    client().delete(*(version_key(version, name) for name in VERSION_KEYS))
+def discard(version: str) -> bool:
+    """Delete a version that will never be published (a failed build); never the live one.
+    True when deleted."""
+    with client().pipeline(transaction=True) as pipe:
+        pipe.watch(key("live"))
+        live = pipe.get(key("live"))
+        if live is not None and live.decode() == version:
+            return False
+        pipe.multi()
+        pipe.delete(*(version_key(version, name) for name in VERSION_KEYS))
+        try:
+            pipe.execute()
+        except redis.WatchError:  # the pointer moved meanwhile: look again
+            return discard(version)
     snapshot_drop(version)
+    return True
 
 
 # -- the recompute lock ------------------------------------------------------------------
@@ -311,42 +357,119 @@ def lock_holder() -> str | None:
 
 
 # -- ratings snapshots: what shards and incremental updates of a version start from ------
-def _snapshot_path(version: str) -> Path:
-    return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}.npz"
+# A snapshot is named arrays. With SNAPSHOT_DIR set it is a folder of .npy files there;
+# otherwise it lives in Redis as chunks (no value near Redis's 512 MB string limit) and
+# each machine copies it once into its local cache folder. Either way every process maps
+# the files read-only (np.load(mmap_mode="r")): one copy per machine, in the page cache,
+# however many worker processes read it. Arrays derived from a snapshot (the same for
+# every process) are cached beside it the same way (``snapshot_derived``).
+def _snapshot_folder(version: str) -> Path:
+    if option("SNAPSHOT_DIR"):
+        return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}"
+    cache = option("SNAPSHOT_CACHE_DIR") or Path(settings.VAR_DIR) / "snapshot-cache"
+    return Path(cache) / f"ratings-{version}"
+
+
+def _write_folder(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as ``folder``/<name>.npy, appearing all at once (a renamed folder)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    tmp.mkdir()
+    for name, array in arrays.items():
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished the same copy first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not folder.exists():
+            raise
+
+
+def _map_folder(folder: Path) -> dict[str, np.ndarray]:
+    return {
+        path.stem: np.load(path, mmap_mode="r", allow_pickle=False)
+        for path in sorted(folder.glob("*.npy"))
+    }
 
 
 def snapshot_put(version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None) -> None:
-    """Store named equal-length arrays: a file in SNAPSHOT_DIR when set, else in Redis."""
+    """Store named arrays: a folder in SNAPSHOT_DIR when set, else chunks in Redis."""
     if option("SNAPSHOT_DIR"):
-        path = _snapshot_path(version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-        tmp.replace(path)
+        _write_folder(_snapshot_folder(version), arrays)
         return
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    client().set(version_key(version, "snapshot"), buffer.getvalue(), ex=ttl)
+    chunk = int(option("SNAPSHOT_CHUNK_BYTES"))
+    name = version_key(version, "snapshot")
+    layout = {}
+    pipe = client().pipeline(transaction=False)
+    pipe.delete(name)
+    for array_name, array in arrays.items():
+        raw = memoryview(np.ascontiguousarray(array)).cast("B")
+        n_chunks = max(1, -(-len(raw) // chunk))
+        layout[array_name] = [array.dtype.str, list(array.shape), n_chunks]
+        for c in range(n_chunks):
+            pipe.hset(name, f"{array_name}:{c}", bytes(raw[c * chunk : (c + 1) * chunk]))
+            if len(pipe) >= 8:  # bound what one round trip carries
+                pipe.execute()
+    pipe.hset(name, "layout", json.dumps(layout))
+    if ttl:
+        pipe.expire(name, ttl)
+    pipe.execute()
 
 
 def snapshot_get(version: str) -> dict[str, np.ndarray]:
+    """The snapshot's arrays, mapped read-only; from Redis, copied to this machine first.
+
+    Raises ``LookupError`` when the version's snapshot is gone.
+    """
+    folder = _snapshot_folder(version)
+    if folder.is_dir():
+        return _map_folder(folder)
     if option("SNAPSHOT_DIR"):
-        source = _snapshot_path(version)
-        if not source.exists():
-            raise LookupError(f"no ratings snapshot for version {version} at {source}")
-    else:
-        raw = client().get(version_key(version, "snapshot"))
-        if raw is None:
-            raise LookupError(f"the ratings snapshot of version {version} is gone")
-        source = io.BytesIO(raw)
-    with np.load(source, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+        raise LookupError(f"no ratings snapshot for version {version} at {folder}")
+    name = version_key(version, "snapshot")
+    layout = client().hget(name, "layout")
+    if layout is None:
+        raise LookupError(f"the ratings snapshot of version {version} is gone")
+    arrays = {}
+    for array_name, (dtype, shape, n_chunks) in json.loads(layout).items():
+        fields = [f"{array_name}:{c}" for c in range(n_chunks)]
+        chunks = [client().hget(name, f) for f in fields]  # one chunk in memory at a time
+        if any(c is None for c in chunks):
+            raise LookupError(f"the ratings snapshot of version {version} is incomplete")
+        arrays[array_name] = np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
+        del chunks
+    _write_folder(folder, arrays)
+    del arrays
+    _drop_other_cached(version)
+    return _map_folder(folder)
+
+
+def snapshot_derived(version: str, name: str, make) -> np.ndarray:
+    """An array every process derives alike from ``version``'s snapshot: made once per
+    machine by ``make()``, saved beside the snapshot, then mapped read-only."""
+    folder = _snapshot_folder(version)
+    if not folder.is_dir():  # the prepare step's own process, or a dropped version
+        return make()
+    path = folder / f"derived-{name}.npy"
+    if not path.exists():
+        array = np.ascontiguousarray(make())
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}.npy")
+        np.save(tmp, array, allow_pickle=False)
+        tmp.replace(path)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _drop_other_cached(version: str) -> None:
+    """Remove local copies of other versions not touched for a while (a process still
+    mapping one keeps its pages: unlinking never invalidates a mapping)."""
+    folder = _snapshot_folder(version)
+    for other in folder.parent.glob("ratings-*"):
+        if other != folder and time.time() - other.stat().st_mtime > 600:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def snapshot_drop(version: str) -> None:
-    if option("SNAPSHOT_DIR"):
-        _snapshot_path(version).unlink(missing_ok=True)
+    shutil.rmtree(_snapshot_folder(version), ignore_errors=True)
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------

@@ -82,7 +82,10 @@ def scheduled_recompute() -> int:
     return run.pk
 
 
-@shared_task(soft_time_limit=60, time_limit=90)
+# A warm update takes milliseconds; the limits are for a process's first one, which maps
+# the version (and, first on its machine, copies it from Redis and derives its arrays:
+# tens of seconds at 25M ratings).
+@shared_task(soft_time_limit=300, time_limit=330)
 def model_update(user_id: int) -> str | None:
     """Refresh one user's row and their changed items' rows in the live version."""
     item_ids = store.pending_take(user_id)

@@ -1,7 +1,8 @@
 """Compiled (numba) kernels. Private: call them through similarity.py / predict.py.
 
 All kernels are exact; parallel ones split rows over threads and never share mutable
-state between threads, so results do not depend on the thread count.
+state between threads, so results do not depend on the thread count. The long-running
+neighbour kernels release the GIL, so a recompute's lock heartbeat thread runs meanwhile.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ def _chunk(
         _emit(hs[0], hj[0], hn[0], hsize[0], k, out_idx, out_sc, out_sup, r)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def topk_similar_rows(
     a_indptr,
     a_indices,
@@ -490,7 +491,7 @@ def _block_bounds(t_indptr, t_indices, block_cols, n_blocks):
     return bounds
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def topk_similar_all(
     a_indptr,
     a_indices,
@@ -649,3 +650,52 @@ def baseline_sgd(rows, cols, data, mu, bu, bi, n_epochs, lr, reg):
             err = data[p] - (mu + bu[u] + bi[i])
             bu[u] += lr * (err - reg * bu[u])
             bi[i] += lr * (err - reg * bi[i])
+
+
+@njit(cache=True, nogil=True)
+def row_dots(t_indptr, t_indices, t_data, features, x, n):
+    """One row's sums against every row, from the transpose (t_*: features x rows, CSR):
+    for each feature f with value x, every row r in f's column. Returns (dot float64
+    (n,), co-rated count float64 (n,)). Costs the total length of those columns."""
+    dots = np.zeros(n)
+    counts = np.zeros(n)
+    for q in range(features.shape[0]):
+        f = features[q]
+        xf = x[q]
+        for p in range(t_indptr[f], t_indptr[f + 1]):
+            r = t_indices[p]
+            dots[r] += xf * t_data[p]
+            counts[r] += 1.0
+    return dots, counts
+
+
+@njit(cache=True, nogil=True)
+def column_sums(indptr, indices, w, e, rows, i, n):
+    """Item ``i``'s sums against every item over the given ``rows`` (users who rated it;
+    A as CSR users x items with two value arrays ``w`` and ``e``): out[j] = (sum x_w w_j,
+    sum x_e e_j, sum x_e^2, sum e_j^2, count), x being each row's own value at ``i``.
+    Costs the total length of those rows."""
+    out = np.zeros((n, 5))
+    for t in range(rows.shape[0]):
+        u = rows[t]
+        lo = indptr[u]
+        hi = indptr[u + 1]
+        a, b = lo, hi
+        while a < b:  # the row's entry for item i
+            mid = (a + b) >> 1
+            if indices[mid] < i:
+                a = mid + 1
+            else:
+                b = mid
+        if a == hi or indices[a] != i:
+            continue
+        xw = w[a]
+        xe = e[a]
+        for p in range(lo, hi):
+            j = indices[p]
+            out[j, 0] += xw * w[p]
+            out[j, 1] += xe * e[p]
+            out[j, 2] += xe * xe
+            out[j, 3] += e[p] * e[p]
+            out[j, 4] += 1.0
+    return out

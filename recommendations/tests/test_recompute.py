@@ -113,6 +113,38 @@ def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_red
     assert not rated & {s.item.pk for s in panel.suggestions}
 
 
+def test_updates_patch_the_workers_model_instead_of_rebuilding_it(
+    rec_redis, demo_catalogue, monkeypatch
+):
+    """After the first update loads the version, later ones never rebuild the whole
+    snapshot's inputs (the cost that grew with every rating in the catalogue)."""
+    from recommendations import build
+
+    pipeline.recompute_sync()
+    pipeline.model_state_clear()  # a fresh worker process
+    user = get_user_model().objects.get(username="demo")
+    items = list(Item.objects.exclude(ratings__user=user).order_by("-rating_count")[:3])
+    catalog_services.rating_upsert(user=user, item=items[0], score=5)
+    pipeline.model_update_for_rating(user_id=user.pk, item_ids=[items[0].pk])
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("an update rebuilt the whole model's inputs")
+
+    monkeypatch.setattr(build.ModelInputs, "from_snapshot", rebuilt)
+    newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
+    fresh = Item.objects.create(title="Brand new")
+    for item in [*items[1:], fresh]:
+        catalog_services.rating_upsert(user=newcomer, item=item, score=4.5)
+        pipeline.model_update_for_rating(user_id=newcomer.pk, item_ids=[item.pk])
+    model = store.live_model()
+    assert len(model.user_neighbours([newcomer.pk])[newcomer.pk]) > 0
+    assert model.user_ratings([newcomer.pk])[newcomer.pk]["item"].tolist() == sorted(
+        i.pk for i in [*items[1:], fresh]
+    )
+    also_liked = model.item_neighbours([fresh.pk])[fresh.pk]  # a new item gets its list
+    assert set(also_liked["id"].tolist()) == {i.pk for i in items[1:]}
+
+
 def test_inactive_and_deleted_items_never_reach_suggestions(rec_redis, demo_catalogue):
     from django.contrib.auth import get_user_model
 
@@ -140,3 +172,140 @@ def test_exclude_rated_off_lets_rated_items_compete(rec_redis, demo_catalogue):
     assert not rated & {s.item.pk for s in default.suggestions}
     everything = reads.recommendations_for_user(user=demo, limit=20, exclude_rated=False)
     assert rated & {s.item.pk for s in everything.suggestions}
+
+
+def test_status_transitions_are_conditional_and_report_whether_they_won(db):
+    Status = RecomputeRun.Status
+    run = RecomputeRun.objects.create()
+    assert not RecomputeRun.objects.transition(run.pk, Status.SUCCEEDED)  # never from queued
+    assert RecomputeRun.objects.transition(run.pk, Status.RUNNING)
+    assert not RecomputeRun.objects.transition(run.pk, Status.RUNNING)  # claimed once only
+    assert not RecomputeRun.objects.transition(run.pk, Status.SKIPPED)
+    assert RecomputeRun.objects.transition(run.pk, Status.SUCCEEDED)
+    for final in (Status.FAILED, Status.RUNNING, Status.SUCCEEDED):  # nothing leaves the end
+        assert not RecomputeRun.objects.transition(run.pk, final)
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED
+
+
+def test_a_run_delivered_twice_is_prepared_once_and_keeps_running(rec_redis, demo_catalogue):
+    run = RecomputeRun.objects.create()
+    assert pipeline.recompute_prepare(run_id=run.pk) is not None
+    assert pipeline.recompute_prepare(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.RUNNING
+    assert store.lock_holder() == f"run:{run.pk}"
+
+
+def _built(run) -> str:
+    """Prepare ``run`` and compute every shard, stopping short of publishing."""
+    version, stages = pipeline.recompute_prepare(run_id=run.pk)
+    for stage in stages:
+        for kind, start, stop in stage:
+            pipeline.recompute_shard(
+                run_id=run.pk, version=version, kind=kind, start=start, stop=stop
+            )
+    return version
+
+
+def test_a_run_declared_lost_never_publishes_afterwards(rec_redis, demo_catalogue):
+    live = pipeline.recompute_sync().version
+    slow = RecomputeRun.objects.create()
+    slow_version = _built(slow)
+    rec_redis.delete(store.key("lock"))  # its lock lapses (a long pause, a partition) ...
+    successor = RecomputeRun.objects.create()
+    assert pipeline.recompute_prepare(run_id=successor.pk) is not None  # ... declares it lost
+    slow.refresh_from_db()
+    assert slow.status == RecomputeRun.Status.FAILED
+
+    with pytest.raises(pipeline.RunNotRunning):
+        pipeline.recompute_publish(run_id=slow.pk)
+    assert store.live_model().version == live != slow_version
+    assert store.lock_holder() == f"run:{successor.pk}"  # the successor's lock is untouched
+    successor.refresh_from_db()
+    assert successor.status == RecomputeRun.Status.RUNNING
+
+
+def test_a_run_whose_lock_lapsed_does_not_publish_even_if_still_marked_running(
+    rec_redis, demo_catalogue
+):
+    live = pipeline.recompute_sync().version
+    run = RecomputeRun.objects.create()
+    _built(run)
+    rec_redis.delete(store.key("lock"))
+    store.lock_acquire("run:someone-else", 60)
+    with pytest.raises(store.LockLost):
+        pipeline.recompute_publish(run_id=run.pk)
+    assert store.live_model().version == live
+    assert store.lock_holder() == "run:someone-else"
+    run.refresh_from_db()
+    assert run.status == RecomputeRun.Status.FAILED and "no longer holds" in run.error
+
+
+def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
+    rec_redis, demo_catalogue, settings, monkeypatch
+):
+    import time
+
+    from recommendations import build
+
+    run = RecomputeRun.objects.create()
+    version, (plan, _) = pipeline.recompute_prepare(run_id=run.pk)
+    kind, start, stop = plan[0]
+    rows = build.compute_rows(pipeline.model_state(version).inputs, kind, start, stop)
+
+    def slow(*args, **kwargs):  # the same rows, after outlasting the TTL twice over
+        time.sleep(2.5)
+        return rows
+
+    monkeypatch.setattr(build, "compute_rows", slow)
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "LOCK_TTL_SECONDS": 1}
+    assert pipeline.recompute_shard(
+        run_id=run.pk, version=version, kind=kind, start=start, stop=stop
+    ) == len(rows)
+    assert store.lock_holder() == f"run:{run.pk}"
+
+
+def _mapped(array) -> bool:
+    base = array
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    return isinstance(base, np.memmap) and not array.flags.writeable
+
+
+def test_the_snapshot_is_chunked_in_redis_and_each_machine_maps_one_copy(
+    rec_redis, demo_catalogue, settings, tmp_path
+):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "SNAPSHOT_CHUNK_BYTES": 4096,
+        "SNAPSHOT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    run = RecomputeRun.objects.create()
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
+    built = pipeline.model_state(version).arrays
+    chunks = rec_redis.hgetall(store.version_key(version, "snapshot"))
+    assert len(chunks) > 10 and max(len(v) for k, v in chunks.items() if k != b"layout") <= 4096
+
+    pipeline.model_state_clear()  # another worker process on this machine
+    state = pipeline.model_state(version)
+    for name in ("indptr", "indices", "data", "user_ids", "item_ids"):
+        assert _mapped(state.arrays[name]) and np.array_equal(state.arrays[name], built[name])
+    assert _mapped(state.inputs.ranking.csr.data) and _mapped(state.inputs.matrix.csc.indices)
+    assert _mapped(state.patchable().e)
+
+    rec_redis.delete(store.version_key(version, "snapshot"))
+    pipeline.model_state_clear()  # a third process: the machine's copy serves it
+    assert np.array_equal(pipeline.model_state(version).arrays["data"], built["data"])
+
+
+def test_with_a_snapshot_dir_every_process_maps_the_shared_files(
+    rec_redis, demo_catalogue, settings, tmp_path
+):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SNAPSHOT_DIR": str(tmp_path)}
+    run = pipeline.recompute_sync()
+    assert not rec_redis.exists(store.version_key(run.version, "snapshot"))
+    pipeline.model_state_clear()
+    state = pipeline.model_state(run.version)
+    assert _mapped(state.arrays["indices"]) and _mapped(state.inputs.baselines.user_bias_)
+    assert str(tmp_path) in str(state.arrays["indices"].filename)

@@ -10,7 +10,7 @@ from recommendations import store
 
 def test_neighbour_lists_round_trip_with_explicit_dtypes():
     raw = store.encode_neighbours(np.array([7, 3]), np.array([0.5, 0.25]), np.array([4, 2]))
-    assert len(raw) == 2 * 16
+    assert len(raw) == 2 * 12  # int32 id, float32 score, int32 support
     decoded = store.decode_neighbours(raw)
     assert decoded["id"].tolist() == [7, 3]
     assert decoded["score"].tolist() == [0.5, 0.25]
@@ -19,9 +19,19 @@ def test_neighbour_lists_round_trip_with_explicit_dtypes():
     assert len(store.decode_neighbours(b"")) == 0
 
 
+def test_rows_are_compact_and_an_id_beyond_int32_is_refused_not_wrapped():
+    assert store.READY_DTYPE.itemsize == 4 + 4 + 4 + 4 + 2 * 3 * 4
+    assert len(store.encode_ratings(np.array([5]), np.array([4.5]))) == 8
+    with pytest.raises(OverflowError):
+        store.encode_neighbours(np.array([2**31]), np.array([0.5]), np.array([1]))
+
+
 def _publish_small(version, rows):
     store.write_rows(version, "ii", rows, ttl=60)
-    return store.publish(version, {"version": version}, expected_rows={"ii": len(rows)})
+    assert store.lock_acquire(f"build:{version}", 60)
+    return store.publish(
+        version, {"version": version}, expected_rows={"ii": len(rows)}, holder=f"build:{version}"
+    )
 
 
 def test_a_stored_empty_list_is_not_a_missing_one(rec_redis):
@@ -37,8 +47,30 @@ def test_publish_refuses_an_incomplete_version_and_leaves_the_live_one(rec_redis
     _publish_small("v1", {1: b""})
     store.write_rows("v2", "ii", {1: b""}, ttl=60)
     with pytest.raises(store.IncompleteModel, match="ii: 1 of 2 rows"):
-        store.publish("v2", {"version": "v2"}, expected_rows={"ii": 2})
+        store.publish("v2", {"version": "v2"}, expected_rows={"ii": 2}, holder="build:v2")
     assert store.live_model().version == "v1"
+
+
+def test_only_the_lock_holder_publishes_and_publishing_frees_the_lock(rec_redis):
+    _publish_small("v1", {1: b""})
+    assert store.lock_holder() is None  # released in the flip itself
+    store.write_rows("v2", "ii", {1: b""}, ttl=60)
+    for holder in (None, "run:other"):  # lapsed, or lapsed and taken by another run
+        if holder:
+            store.lock_acquire(holder, 60)
+        with pytest.raises(store.LockLost):
+            store.publish("v2", {"version": "v2"}, expected_rows={"ii": 1}, holder="run:lost")
+        assert store.live_model().version == "v1"
+    assert store.lock_holder() == "run:other"
+
+
+def test_the_live_version_is_never_discarded(rec_redis):
+    _publish_small("v1", {1: b""})
+    assert store.discard("v1") is False
+    assert store.live_model().item_neighbours([1])[1] is not None
+    store.write_rows("v2", "ii", {1: b""}, ttl=60)
+    assert store.discard("v2") is True
+    assert not rec_redis.exists(store.version_key("v2", "ii"))
 
 
 def test_publish_flips_in_one_step_and_lets_the_old_version_expire(rec_redis):
