@@ -92,13 +92,38 @@ def model_update(user_id: int) -> str | None:
     return pipeline.model_update_for_rating(user_id=user_id, item_ids=item_ids)
 
 
+@shared_task
+def model_watch() -> int | None:
+    """What beat runs every minute: start a recompute when no model is published and none
+    is on its way. Redis keeps no files, so a Redis that crashed and was restarted (the
+    launcher restarts it) comes back empty; without this the site served the popular
+    fallback until the next scheduled recompute, up to an hour later."""
+    run = start_if_no_model(trigger="no model")
+    return run.pk if run is not None else None
+
+
+def start_if_no_model(*, trigger: str):
+    """A new run when nothing is published, no run holds the lock and the latest run is
+    not still queued or running; else None. Never raises (Redis may be down)."""
+    from recommendations.models import RecomputeRun
+
+    try:
+        if store.live_model() is not None or store.lock_holder() is not None:
+            return None
+        latest = pipeline.recompute_latest()
+        if latest is not None and latest.status in (
+            RecomputeRun.Status.QUEUED,
+            RecomputeRun.Status.RUNNING,
+        ):
+            return None
+        return pipeline.recompute_start(trigger=trigger)
+    except Exception as error:
+        logger.warning("could not check for a published model: %s", error)
+        return None
+
+
 @worker_ready.connect
 def _first_model(sender=None, **kwargs) -> None:
     """On a fresh install nothing is published yet: start the first recompute at once."""
-    if not option("RECOMPUTE_ON_WORKER_START"):
-        return
-    try:
-        if store.live_model() is None and store.lock_holder() is None:
-            pipeline.recompute_start(trigger="first start")
-    except Exception as error:  # the worker must start even if this check cannot run
-        logger.warning("could not check for a published model: %s", error)
+    if option("RECOMPUTE_ON_WORKER_START"):
+        start_if_no_model(trigger="first start")

@@ -201,7 +201,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommendations.tasks.scheduled_recompute",
         # Incremental updates keep panels fresh between full recomputes.
         "schedule": env_int("RECOMPUTE_INTERVAL_SECONDS", 3600, minimum=60),
-    }
+    },
+    # A Redis that restarted empty gets a model again within a minute, not an hour.
+    "model-watch": {
+        "task": "recommendations.tasks.model_watch",
+        "schedule": env_int("MODEL_WATCH_SECONDS", 60, minimum=5),
+    },
 }
 # Knobs of the recommendations pipeline; defaults and meanings in recommendations/conf.py.
 RECOMMENDATIONS = {
