@@ -26,26 +26,8 @@
     return document.querySelector("[data-panel-url][data-pending]");
   }
 
-  function fetchPanel(panel) {
-    return fetch(panel.dataset.panelUrl, {
-      credentials: "same-origin",
-      headers: { Accept: "text/html" },
-    })
-      .then(function (response) {
-        if (!response.ok) throw new Error("panel " + response.status);
-        return response.text();
-      })
-      .then(function (html) {
-        var t = document.createElement("template");
-        t.innerHTML = html.trim();
-        var fresh = t.content.firstElementChild;
-        if (fresh && panel.isConnected) {
-          panel.replaceWith(fresh);
-          return fresh;
-        }
-        return panel;
-      });
-  }
+  // rating.js (loaded first, by base.html) owns the fetch-and-replace of a panel.
+  var fetchPanel = window.Recsite.fetchPanel;
 
   function refreshOthers(except) {
     var others = Array.prototype.slice

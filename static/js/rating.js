@@ -162,6 +162,30 @@
   }
 
   var refreshing = null;
+  // Fetch a panel's fragment again and put it in the panel's place; resolves to the
+  // element now on the page. Shared with panels.js (window.Recsite.fetchPanel).
+  function fetchPanel(panel) {
+    return fetch(panel.dataset.panelUrl, {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error("panel " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        var fresh = t.content.firstElementChild;
+        if (fresh && panel.isConnected) {
+          panel.replaceWith(fresh);
+          return fresh;
+        }
+        return panel;
+      });
+  }
+  window.Recsite = { fetchPanel: fetchPanel };
+
   function refreshPanels() {
     // One refresh at a time; a rating made meanwhile triggers one more afterwards.
     if (refreshing) {
@@ -173,23 +197,9 @@
     Promise.all(
       panels.map(function (panel) {
         panel.setAttribute("aria-busy", "true");
-        return fetch(panel.dataset.panelUrl, {
-          credentials: "same-origin",
-          headers: { Accept: "text/html" },
-        })
-          .then(function (r) {
-            if (!r.ok) throw new Error("panel " + r.status);
-            return r.text();
-          })
-          .then(function (html) {
-            var t = document.createElement("template");
-            t.innerHTML = html.trim();
-            var fresh = t.content.firstElementChild;
-            if (fresh && panel.isConnected) panel.replaceWith(fresh);
-          })
-          .catch(function () {
-            panel.removeAttribute("aria-busy");
-          });
+        return fetchPanel(panel).catch(function () {
+          panel.removeAttribute("aria-busy");
+        });
       })
     ).then(function () {
       var again = refreshing.again;
