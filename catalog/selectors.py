@@ -1,5 +1,7 @@
 """Reads of the catalogue that pages and the API share."""
 
+from __future__ import annotations
+
 import difflib
 import re
 from dataclasses import dataclass
@@ -46,12 +48,19 @@ MAX_SEARCH_WORDS = 8
 
 
 def item_list(
-    *, search: str = "", genre: str = "", ordering: str = "-count", active_only: bool = True
+    *,
+    search: str = "",
+    genre: str = "",
+    ordering: str = "-count",
+    active_only: bool = True,
+    plan: list[_SearchWord] | None = None,
 ) -> QuerySet[Item]:
     """Items matching a title search and a genre slug, with ``average`` annotated.
 
     ``ordering`` is one of ``ITEM_ORDERINGS``; an unknown value raises ValueError. With a
-    search, items carry ``relevance`` too (see ``item_search``).
+    search, items carry ``relevance`` too (see ``item_search``). ``plan`` is
+    ``search_plan(search)`` when the caller has it already (its spelling look-ups query
+    the database, so a page that also shows ``search_corrections`` makes them once).
     """
     if ordering not in ITEM_ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}; use one of {sorted(ITEM_ORDERINGS)}")
@@ -61,7 +70,7 @@ def item_list(
     if genre:
         items = items.filter(genres__slug=genre)
     if search.strip():
-        items = _matching(items, search)
+        items = _matching(items, search, search_plan(search) if plan is None else plan)
     elif ordering == "relevance":
         ordering = "-count"
     items = items.annotate(average=_average_expression())
@@ -91,18 +100,18 @@ def search_words(query: str) -> list[str]:
     return kept[:MAX_SEARCH_WORDS]
 
 
-def search_corrections(query: str) -> dict[str, list[str]]:
-    """The words of ``query`` that start no title word, each with the title words a
-    search uses in their place (empty when none is close)."""
-    return {
-        word.text: word.terms[1:]
-        for word in (_search_word(text) for text in search_words(query))
-        if not word.known
-    }
+def search_plan(query: str) -> list[_SearchWord]:
+    """Each search word of ``query`` with the title words it matches in its place."""
+    return [_search_word(text) for text in search_words(query)]
 
 
-def _matching(items: QuerySet[Item], query: str) -> QuerySet[Item]:
-    words = [_search_word(text) for text in search_words(query)]
+def search_corrections(plan: list[_SearchWord]) -> dict[str, list[str]]:
+    """The words of a ``search_plan`` that start no title word, each with the title words
+    a search uses in their place (empty when none is close)."""
+    return {word.text: word.terms[1:] for word in plan if not word.known}
+
+
+def _matching(items: QuerySet[Item], query: str, words: list[_SearchWord]) -> QuerySet[Item]:
     if not words:
         return items.filter(title__iexact=query.strip()).annotate(relevance=Value(1.0))
     if connection.vendor == "sqlite":

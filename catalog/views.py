@@ -87,10 +87,13 @@ def home(request):
 def item_list(request):
     form = ItemFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
+    search = filters.get("q", "")
+    plan = selectors.search_plan(search) if search.strip() else []
     items = selectors.item_list(
-        search=filters.get("q", ""),
+        search=search,
         genre=filters.get("genre", ""),
         ordering=filters.get("sort") or "relevance",
+        plan=plan,
     )
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -103,15 +106,15 @@ def item_list(request):
         "active_genre": filters.get("genre", ""),
         "active_sort": filters.get("sort") or "relevance",
         "query": query.urlencode(),
-        "search_hint": _search_hint(filters.get("q", "")),
+        "search_hint": _search_hint(plan),
     }
     return render(request, "catalog/item_list.html", context)
 
 
-def _search_hint(query: str) -> str:
+def _search_hint(plan) -> str:
     """A sentence naming the misspelt words of a search and what was searched instead."""
     parts = []
-    for word, spellings in selectors.search_corrections(query).items() if query else []:
+    for word, spellings in selectors.search_corrections(plan).items():
         if spellings:
             parts.append(f"“{word}” also matched {', '.join(spellings)}")
         else:
