@@ -26,6 +26,3 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page links: send them to the SVG.
     path("favicon.ico", favicon, name="favicon"),
 ]
-
-handler404 = "recsite.views.page_not_found"
-handler500 = "recsite.views.server_error"
