@@ -360,6 +360,8 @@ def topk_similar_rows(
 def _sym_part(
     part,
     n_parts,
+    start,
+    stop,
     a_indptr,
     a_indices,
     a_data,
@@ -383,8 +385,9 @@ def _sym_part(
     n_blocks,
     a_to_t,
 ):
-    """Rows part, part + n_parts, ...: each pair (i, j > i) is computed once and offered to
-    both rows' heaps in this part's table (hs/hj/hn/hsize/ts/tj[part])."""
+    """Rows start + part, start + part + n_parts, ... below stop: each pair (i, j > i) is
+    computed once and offered to both rows' heaps in this part's table
+    (hs/hj/hn/hsize/ts/tj[part], whose row r holds row start + r)."""
     w = 2 if mode == MODE_DOT else (4 if mode == MODE_CORATED_COSINE else 6)
     cw = w - 1
     acc = np.zeros(n * w, dtype=np.float64)
@@ -392,7 +395,8 @@ def _sym_part(
     lo_q = np.empty(n if n > 0 else 1, dtype=np.int64)
     ps, pj, pn, psz = hs[part], hj[part], hn[part], hsize[part]
     thr_s, thr_j = ts[part], tj[part]
-    for i in range(part, n, n_parts):
+    for i in range(start + part, stop, n_parts):
+        hi_ = i - start  # heap rows: row r of the tables holds row start + r
         p0 = a_indptr[i]
         p1 = a_indptr[i + 1]
         if p1 - p0 > lo_q.size:
@@ -436,10 +440,11 @@ def _sym_part(
                     inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
                     s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
                     if np.isfinite(s):
-                        if _beats(thr_s, thr_j, i, s, j):
-                            _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
-                        if _beats(thr_s, thr_j, j, s, i):
-                            _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+                        if _beats(thr_s, thr_j, hi_, s, j):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, hi_, k, s, j, nn)
+                        hj_ = j - start
+                        if _beats(thr_s, thr_j, hj_, s, i):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, hj_, k, s, i, nn)
                 for tt in range(w):
                     acc[b + tt] = 0.0
             continue
@@ -465,10 +470,11 @@ def _sym_part(
                     inv_j = inv_norm[j] if mode == MODE_DOT else 0.0
                     s = _score(mode, acc, b, nn, inv_i, inv_j, shrinkage)
                     if np.isfinite(s):
-                        if _beats(thr_s, thr_j, i, s, j):
-                            _offer(ps, pj, pn, psz, thr_s, thr_j, i, k, s, j, nn)
-                        if _beats(thr_s, thr_j, j, s, i):
-                            _offer(ps, pj, pn, psz, thr_s, thr_j, j, k, s, i, nn)
+                        if _beats(thr_s, thr_j, hi_, s, j):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, hi_, k, s, j, nn)
+                        hj_ = j - start
+                        if _beats(thr_s, thr_j, hj_, s, i):
+                            _offer(ps, pj, pn, psz, thr_s, thr_j, hj_, k, s, i, nn)
                 for tt in range(w):
                     acc[b + tt] = 0.0
 
@@ -508,30 +514,41 @@ def topk_similar_all(
     n_parts,
     block_cols,
     a_to_t,
+    start,
+    stop,
 ):
-    """Same result as ``topk_similar_rows(0, n)`` with half the accumulation work.
+    """The pairs (i, j > i) with i in ``start..stop-1``, each computed once and offered to
+    both rows: the top-k of rows ``start..n-1`` among those pairs (rows before ``start``
+    meet none of them). With ``start=0, stop=n`` this is the same result as
+    ``topk_similar_rows(0, n)`` with half the accumulation work; for other ranges it is a
+    shard's partial lists, which ``topk_merge`` combines into the full ones.
 
     ``a_to_t[p]`` is the position in the transpose (t_*) of A's entry p.
 
-    Similarities are symmetric, so each pair is computed once (from its lower row) and
-    offered to both rows. Each of the n_parts threads keeps its own (n, k) heaps, merged
-    at the end; the heaps order candidates totally (score desc, index asc), so the result
-    does not depend on which part saw a pair first. Pair sums are accumulated over the
-    shared features in ascending feature order either way, so scores are bit-identical to
-    the row-by-row kernel.
+    Each of the n_parts threads keeps its own (n - start, k) heaps, merged at the end; the
+    heaps order candidates totally (score desc, index asc), so the result does not depend
+    on which part (or shard) saw a pair first. Pair sums are accumulated over the shared
+    features in ascending feature order either way, so scores are bit-identical to the
+    row-by-row kernel.
+
+    Returns (indices int32, scores float64, support int32), each (n - start, k), padded
+    with -1 / NaN / 0.
     """
-    hs = np.empty((n_parts, n, k), dtype=np.float64)
-    hj = np.empty((n_parts, n, k), dtype=np.int64)
-    hn = np.empty((n_parts, n, k), dtype=np.int32)
-    hsize = np.zeros((n_parts, n), dtype=np.int64)
-    ts = np.full((n_parts, n), -np.inf, dtype=np.float64)
-    tj = np.zeros((n_parts, n), dtype=np.int64)
+    n_out = n - start
+    hs = np.empty((n_parts, n_out, k), dtype=np.float64)
+    hj = np.empty((n_parts, n_out, k), dtype=np.int64)
+    hn = np.empty((n_parts, n_out, k), dtype=np.int32)
+    hsize = np.zeros((n_parts, n_out), dtype=np.int64)
+    ts = np.full((n_parts, n_out), -np.inf, dtype=np.float64)
+    tj = np.zeros((n_parts, n_out), dtype=np.int64)
     n_blocks = max(1, (n + block_cols - 1) // block_cols)
     bounds = _block_bounds(t_indptr, t_indices, block_cols, n_blocks)
     for part in prange(n_parts):
         _sym_part(
             part,
             n_parts,
+            start,
+            stop,
             a_indptr,
             a_indices,
             a_data,
@@ -555,10 +572,10 @@ def topk_similar_all(
             n_blocks,
             a_to_t,
         )
-    out_idx = np.full((n, k), -1, dtype=np.int32)
-    out_sc = np.full((n, k), np.nan, dtype=np.float64)
-    out_sup = np.zeros((n, k), dtype=np.int32)
-    for i in prange(n):
+    out_idx = np.full((n_out, k), -1, dtype=np.int32)
+    out_sc = np.full((n_out, k), np.nan, dtype=np.float64)
+    out_sup = np.zeros((n_out, k), dtype=np.int32)
+    for i in prange(n_out):
         m = 0
         for part in range(n_parts):
             m += hsize[part, i]
@@ -573,6 +590,31 @@ def topk_similar_all(
                 nn[m] = hn[part, i, t]
                 m += 1
         _emit(ss, jj, nn, m, k, out_idx, out_sc, out_sup, i)
+    return out_idx, out_sc, out_sup
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def topk_merge(idx, sc, sup, k):
+    """Each row's best k of its candidates: idx/sc/sup (n, m) hold m candidates a row (the
+    shards' partial lists side by side), padded with index -1. Same order as the neighbour
+    kernels (score desc, then index asc). Returns (int32, float64, int32) arrays (n, k)."""
+    n = idx.shape[0]
+    width = idx.shape[1]
+    out_idx = np.full((n, k), -1, dtype=np.int32)
+    out_sc = np.full((n, k), np.nan, dtype=np.float64)
+    out_sup = np.zeros((n, k), dtype=np.int32)
+    for r in prange(n):
+        ss = np.empty(width, dtype=np.float64)
+        jj = np.empty(width, dtype=np.int64)
+        nn = np.empty(width, dtype=np.int32)
+        m = 0
+        for c in range(width):
+            if idx[r, c] >= 0:
+                ss[m] = sc[r, c]
+                jj[m] = idx[r, c]
+                nn[m] = sup[r, c]
+                m += 1
+        _emit(ss, jj, nn, m, k, out_idx, out_sc, out_sup, r)
     return out_idx, out_sc, out_sup
 
 

@@ -39,7 +39,16 @@ import numpy as np
 from . import _kernels
 from .matrix import Baselines, RatingMatrix
 
-__all__ = ["MEASURES", "Neighbours", "compute_neighbours", "concat_neighbours"]
+__all__ = [
+    "MEASURES",
+    "Neighbours",
+    "compute_neighbour_pairs",
+    "compute_neighbours",
+    "concat_neighbours",
+    "merge_neighbours",
+    "pair_ranges",
+    "pair_work",
+]
 
 MEASURES = ("cosine", "adjusted_cosine", "pearson", "pearson_baseline")
 
@@ -146,17 +155,57 @@ def compute_neighbours(
     few dense vectors of length n_rows per thread plus the (n_rows, k) outputs; no n x n
     matrix is ever formed.
     """
+    n = _check(matrix, kind, measure, k)
+    start, stop = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"rows {rows} out of range for {n} rows")
+    a, t, mode, inv_norm = _kernel_inputs(matrix, kind, measure, baselines, co_rated_norms)
+    threads = _threads(n_threads)
+    n_chunks = max(1, min(stop - start, threads * 16))
+    full = start == 0 and stop == n and n > 0
+    # a full run: each symmetric pair once, offered to both rows
+    a_to_t = _a_to_t(matrix, kind) if full else None
+    idx, sc, sup = _run_kernel(
+        a,
+        t,
+        start,
+        stop,
+        n,
+        k,
+        mode,
+        inv_norm,
+        float(shrinkage),
+        int(min_support),
+        threads,
+        n_chunks,
+        a_to_t,
+    )
+    return Neighbours(
+        indices=idx,
+        scores=sc.astype(dtype, copy=False),
+        support=sup,
+        offset=start,
+        kind=kind,
+        measure=measure,
+    )
+
+
+def _check(matrix: RatingMatrix, kind: str, measure: str, k: int) -> int:
+    """The number of rows of ``kind``, after checking the arguments."""
     if kind not in ("item", "user"):
         raise ValueError(f"kind must be 'item' or 'user', not {kind!r}")
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, not {measure!r}")
     if k < 1:
         raise ValueError("k must be >= 1")
-    n = matrix.n_items if kind == "item" else matrix.n_users
-    start, stop = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
-    if not 0 <= start <= stop <= n:
-        raise ValueError(f"rows {rows} out of range for {n} rows")
+    return matrix.n_items if kind == "item" else matrix.n_users
 
+
+def _kernel_inputs(matrix, kind, measure, baselines, co_rated_norms):
+    """(a, t, mode, inv_norm): the rows of ``kind`` (a) and their transpose (t) as
+    (indptr, indices, values) with the measure's values, its kernel mode and the inverse
+    full norms (MODE_DOT only)."""
+    n = matrix.n_items if kind == "item" else matrix.n_users
     if measure == "cosine":
         values = matrix.csr.data.astype(np.float64)
         mode = _kernels.MODE_CORATED_COSINE if co_rated_norms else _kernels.MODE_DOT
@@ -196,39 +245,156 @@ def compute_neighbours(
             inv_norm = np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0)
     else:
         inv_norm = np.zeros(1)
+    return a, t, mode, inv_norm
 
+
+def _a_to_t(matrix: RatingMatrix, kind: str) -> np.ndarray:
+    """Position in the transpose of each entry of the rows of ``kind`` (csc entry p is csr
+    entry perm[p]), so the symmetric pass starts each column right after the row."""
+    perm = _csc_permutation(matrix)
+    if kind == "item":
+        return perm
+
+    def make():
+        inverse = np.empty_like(perm)
+        inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
+        return inverse
+
+    return matrix._cached("csr_to_csc", make)
+
+
+# -- the symmetric pass in shards ------------------------------------------------------------
+def pair_work(matrix: RatingMatrix, *, kind: str) -> np.ndarray:
+    """float64 (n_rows,): the symmetric pass's work on each row, in the kernel's units.
+
+    Row i meets the rows j > i sharing a feature with it: one visit per shared feature,
+    then (for a row whose visits reach a quarter of the rows, which the kernel finalises
+    by a scan) one step per later row. Early rows have the most work.
+    """
+    n = _check(matrix, kind, "cosine", 1)
+    if n == 0:
+        return np.zeros(0)
+    a_indptr = matrix.csc.indptr if kind == "item" else matrix.csr.indptr
+    t_indptr = matrix.csr.indptr if kind == "item" else matrix.csc.indptr
+    t_features = matrix.csc.indices if kind == "item" else matrix.csr.indices
+    # entry p of row i, feature f, sits at a_to_t[p] in f's column; the later rows follow it
+    column_end = t_indptr[1:][t_features]
+    later = column_end - _a_to_t(matrix, kind) - 1
+    done = np.concatenate([[0.0], np.cumsum(later, dtype=np.float64)])
+    visits = done[a_indptr[1:]] - done[a_indptr[:-1]]
+    scans = np.where(visits * 4 >= n, n - 1 - np.arange(n), 0)
+    return visits + scans
+
+
+def pair_ranges(work: np.ndarray, shards: int) -> list[tuple[int, int]]:
+    """At most ``shards`` consecutive row ranges covering all rows, of about equal total
+    ``work`` (:func:`pair_work`), none empty."""
+    n = work.size
+    if n == 0:
+        return [(0, 0)]
+    shards = max(1, min(int(shards), n))
+    done = np.cumsum(work)
+    total = done[-1]
+    if total <= 0:
+        cuts = np.linspace(0, n, shards + 1).round().astype(int)
+    else:
+        # the first row where each share of the work is complete
+        cuts = np.searchsorted(done, total * np.arange(1, shards) / shards, side="left") + 1
+        cuts = np.concatenate([[0], cuts, [n]])
+    cuts = np.unique(np.clip(cuts, 0, n))
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def compute_neighbour_pairs(
+    matrix: RatingMatrix,
+    *,
+    rows: tuple[int, int],
+    kind: str = "item",
+    measure: str = "cosine",
+    k: int = 50,
+    shrinkage: float = 100.0,
+    min_support: int = 1,
+    baselines: Baselines | None = None,
+    co_rated_norms: bool = False,
+    n_threads: int | None = None,
+) -> Neighbours:
+    """One shard of the symmetric pass: the pairs (i, j > i) with i in ``rows``, each
+    computed once, as partial top-k lists of every row they touch.
+
+    Returns float64 lists for rows ``rows[0] .. n_rows - 1`` (``offset=rows[0]``; earlier
+    rows meet none of the shard's pairs). The shards of a cover of all rows (e.g.
+    :func:`pair_ranges`), merged by :func:`merge_neighbours`, equal
+    :func:`compute_neighbours` over all rows, scores to the bit and ties in the same order,
+    at half its work: each pair is computed once, not from both sides. Arguments as for
+    :func:`compute_neighbours`.
+    """
+    n = _check(matrix, kind, measure, k)
+    start, stop = int(rows[0]), int(rows[1])
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"rows {rows} out of range for {n} rows")
+    a, t, mode, inv_norm = _kernel_inputs(matrix, kind, measure, baselines, co_rated_norms)
     threads = _threads(n_threads)
-    n_chunks = max(1, min(stop - start, threads * 16))
-    a_to_t = None
-    if start == 0 and stop == n and n > 0:
-        # position in t of each entry of a: csc entry p is csr entry perm[p]
-        if kind == "item":
-            a_to_t = perm
-        else:
-            a_to_t = np.empty_like(perm)
-            a_to_t[perm] = np.arange(perm.size, dtype=perm.dtype)
-    idx, sc, sup = _run_kernel(
-        a,
-        t,
-        start,
-        stop,
-        n,
-        k,
-        mode,
-        inv_norm,
-        float(shrinkage),
-        int(min_support),
-        threads,
-        n_chunks,
-        a_to_t,
-    )
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        idx, sc, sup = _kernels.topk_similar_all(
+            *a, *t, n, k, mode, inv_norm, float(shrinkage), int(min_support), threads,
+            _block_cols(mode), _a_to_t(matrix, kind), start, stop,
+        )  # fmt: skip
+    finally:
+        numba.set_num_threads(old)
+    return Neighbours(indices=idx, scores=sc, support=sup, offset=start, kind=kind, measure=measure)
+
+
+def merge_neighbours(
+    parts: list[Neighbours], *, rows: tuple[int, int], k: int, dtype=np.float32
+) -> Neighbours:
+    """The final top-k lists of rows ``rows`` from the partial lists of shards
+    (:func:`compute_neighbour_pairs`): each row's best k of all its candidates, score
+    descending, then index ascending (the order of every neighbour kernel). Rows outside
+    a part contribute nothing from it. Partial lists must carry float64 scores, so the
+    order is decided on the same numbers as in one run."""
+    start, stop = int(rows[0]), int(rows[1])
+    if not parts:
+        raise ValueError("no partial lists to merge")
+    n_out = max(0, stop - start)
+    pieces = []
+    for part in parts:
+        if part.scores.dtype != np.float64:
+            raise ValueError("partial lists must have float64 scores")
+        lo = max(start, part.offset)
+        hi = min(stop, part.offset + part.n_rows)
+        if lo >= hi:
+            continue
+        width = part.k
+        idx = np.full((n_out, width), -1, dtype=np.int32)
+        sc = np.full((n_out, width), np.nan)
+        sup = np.zeros((n_out, width), dtype=np.int32)
+        src = slice(lo - part.offset, hi - part.offset)
+        idx[lo - start : hi - start] = part.indices[src]
+        sc[lo - start : hi - start] = part.scores[src]
+        sup[lo - start : hi - start] = part.support[src]
+        pieces.append((idx, sc, sup))
+    if pieces:
+        idx, sc, sup = _kernels.topk_merge(
+            np.concatenate([p[0] for p in pieces], axis=1),
+            np.concatenate([p[1] for p in pieces], axis=1),
+            np.concatenate([p[2] for p in pieces], axis=1),
+            k,
+        )
+    else:
+        idx = np.full((n_out, k), -1, dtype=np.int32)
+        sc = np.full((n_out, k), np.nan)
+        sup = np.zeros((n_out, k), dtype=np.int32)
     return Neighbours(
         indices=idx,
         scores=sc.astype(dtype, copy=False),
         support=sup,
         offset=start,
-        kind=kind,
-        measure=measure,
+        kind=parts[0].kind,
+        measure=parts[0].measure,
     )
 
 
@@ -258,6 +424,8 @@ def _run_kernel(
                 threads,
                 _block_cols(mode),
                 a_to_t,
+                0,
+                n,
             )
         return _kernels.topk_similar_rows(
             a[0],

@@ -234,3 +234,107 @@ def test_csc_permutation_matches_a_stable_sort():
     perm = _csc_permutation(m)
     assert np.array_equal(perm, np.argsort(m.csr.indices, kind="stable"))
     assert np.array_equal(m.csr.data[perm], m.csc.data)
+
+
+def _with_twins(seed):
+    """Random ratings where some users and some items are exact copies of others, so
+    many pairs tie and the tie order (lower index first) is exercised."""
+    dense, mask, _, _, _ = random_ratings(seed, n_users=36, n_items=28, density=0.35)
+    dense = np.vstack([dense, dense[:6]])
+    dense = np.hstack([dense, dense[:, :5]])
+    u, i = np.nonzero(dense)
+    return RatingMatrix.from_arrays(u * 7 + 1000, i * 3 + 5, dense[u, i])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("shards", [1, 2, 3, 7])
+def test_symmetric_shards_merge_to_exactly_the_full_run(kind, measure, shards):
+    """The sharded symmetric pass (each pair computed once, by the shard of its lower row;
+    partial lists merged afterwards, in row ranges unrelated to the shards) gives exactly
+    compute_neighbours over all rows: indices, float64 scores bit for bit, support, and
+    the order of ties."""
+    from recommendations.engine.similarity import (
+        compute_neighbour_pairs,
+        merge_neighbours,
+        pair_ranges,
+        pair_work,
+    )
+
+    m = _with_twins(21)
+    options = {"kind": kind, "measure": measure, "k": 6, "shrinkage": 4.0, "min_support": 2}
+    full = compute_neighbours(m, dtype=np.float64, **options)
+    ranges = pair_ranges(pair_work(m, kind=kind), shards)
+    assert len(ranges) == shards
+    parts = [compute_neighbour_pairs(m, rows=r, **options) for r in ranges]
+    n = full.n_rows
+    cuts = [0, 1, n // 3, n]
+    merged = concat_neighbours(
+        [
+            merge_neighbours(parts[::-1], rows=(a, b), k=6, dtype=np.float64)
+            for a, b in zip(cuts, cuts[1:], strict=False)
+        ]
+    )
+    assert np.array_equal(merged.indices, full.indices)
+    assert np.array_equal(merged.scores, full.scores, equal_nan=True)
+    assert np.array_equal(merged.support, full.support)
+    tied = (np.diff(full.scores, axis=1) == 0).sum()
+    assert tied > 0  # the twins do tie
+    float32 = merge_neighbours(parts, rows=(0, n), k=6)
+    assert float32.scores.dtype == np.float32
+    assert np.array_equal(float32.indices, full.indices)
+
+
+def test_a_shard_of_the_symmetric_pass_lists_only_rows_from_its_start():
+    """A shard's partial lists cover its first row to the last (earlier rows meet none of
+    its pairs), with each row's best among the pairs the shard computed."""
+    from recommendations.engine.similarity import compute_neighbour_pairs
+
+    m, _, _ = _setup(4, n_users=40, n_items=30, density=0.4)
+    part = compute_neighbour_pairs(m, kind="user", measure="cosine", k=5, rows=(10, 20))
+    assert (part.offset, part.n_rows) == (10, 30)
+    assert part.scores.dtype == np.float64
+    # rows after the range only list rows of the range (their pairs with later rows
+    # belong to later shards)
+    later = part.indices[20 - 10 :]
+    assert np.all((later == -1) | ((later >= 10) & (later < 20)))
+
+
+def test_pair_work_counts_each_later_rows_shared_features():
+    """pair_work(i) = sum over j > i of the features i and j share, plus n - 1 - i for a row
+    the kernel finalises by a scan (visits reaching a quarter of the rows)."""
+    from recommendations.engine.similarity import pair_work
+
+    m, dense, mask = _setup(6, n_users=30, n_items=22, density=0.3)
+    for kind, rows in (("user", mask), ("item", mask.T)):
+        co = rows.astype(int) @ rows.T.astype(int)
+        n = co.shape[0]
+        visits = np.array([co[i, i + 1 :].sum() for i in range(n)], dtype=float)
+        scans = np.where(visits * 4 >= n, n - 1 - np.arange(n), 0)
+        assert np.array_equal(pair_work(m, kind=kind), visits + scans)
+
+
+def test_pair_ranges_split_the_work_evenly_without_empty_ranges():
+    from recommendations.engine.similarity import pair_ranges
+
+    work = np.array([50.0, 40, 30, 20, 10, 5, 5, 5, 5, 0, 0, 0])
+    ranges = pair_ranges(work, 3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == work.size
+    assert all(a < b for a, b in ranges)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    shares = [work[a:b].sum() for a, b in ranges]
+    assert max(shares) <= work.sum() / 3 + work.max()
+    assert ranges[0][1] - ranges[0][0] < ranges[-1][1] - ranges[-1][0]  # early rows cost more
+    many = pair_ranges(work, 50)  # more shards than rows: at most one a row, none empty
+    assert many[0][0] == 0 and many[-1][1] == work.size and all(a < b for a, b in many)
+    assert pair_ranges(np.zeros(0), 4) == [(0, 0)]
+
+
+def test_merging_refuses_float32_partial_lists():
+    """Rounded scores could order ties differently from one run: merging needs float64."""
+    from recommendations.engine.similarity import merge_neighbours
+
+    m = _hand_matrix()
+    nb = compute_neighbours(m, kind="item", k=2)
+    with pytest.raises(ValueError, match="float64"):
+        merge_neighbours([nb], rows=(0, 3), k=2)
