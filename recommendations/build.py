@@ -23,6 +23,12 @@ from recommendations.engine import (
     compute_neighbours,
 )
 from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
+from recommendations.engine.similarity import (
+    compute_neighbour_pairs,
+    merge_neighbours,
+    pair_ranges,
+    pair_work,
+)
 
 # Kinds of rows a version holds, and whether they are indexed by item or by user.
 ROW_KINDS = {"ii": "item", "ip": "item", "uu": "user", "ur": "user"}
@@ -225,11 +231,34 @@ def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighb
     return ranking.dense_neighbours(rows, n_rows, to_index, ROW_KINDS[kind])
 
 
+# Neighbour kinds computed by the symmetric pass in shards: each pair once, by the shard
+# of its lower row, which keeps partial lists of every row it touches; a merge stage then
+# makes each row's list from the shards' partial lists. Sharding by rows instead computes
+# every pair from both sides, twice the work. Only "uu" is worth it: see conf.py.
+SYMMETRIC_KINDS = ("uu",)
+PAIRS, MERGE = ":pairs", ":merge"  # plan kinds: "uu:pairs" then "uu:merge"
+# A shard's partial lists are stored in groups of whole rows, about this big each.
+PARTIAL_GROUP_BYTES = 16 * 1024 * 1024
+
+
 def shard_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
-    """(kind, start, stop) row ranges covering every kind in about ``shards`` parts each."""
+    """(kind, start, stop) row ranges covering every kind in about ``shards`` parts each;
+    for a symmetric kind, ("uu:pairs", start, stop) ranges of about equal pair work."""
+    plan = []
+    for kind in ROW_KINDS:
+        if kind in SYMMETRIC_KINDS:
+            work = pair_work(_list_matrix(inputs, kind), kind=ROW_KINDS[kind])
+            plan += [(kind + PAIRS, start, stop) for start, stop in pair_ranges(work, shards)]
+        else:
+            plan += [(kind, start, stop) for start, stop in _ranges(inputs.n_rows(kind), shards)]
+    return plan
+
+
+def merge_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
+    """("uu:merge", start, stop) row ranges that merge the symmetric kinds' partial lists."""
     return [
-        (kind, start, stop)
-        for kind in ROW_KINDS
+        (kind + MERGE, start, stop)
+        for kind in SYMMETRIC_KINDS
         for start, stop in _ranges(inputs.n_rows(kind), shards)
     ]
 
@@ -294,25 +323,130 @@ def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[
             )
             for u in range(start, stop)
         }
-    if kind not in _LISTS:
-        raise ValueError(f"unknown row kind {kind!r}")
-    spec = _LISTS[kind]
     nb = compute_neighbours(
-        inputs.ranking if spec["bm25"] else m,
-        kind=ROW_KINDS[kind],
-        measure=spec["measure"],
-        k=option(spec["k"]),
-        shrinkage=option(spec["shrinkage"]) if spec["shrinkage"] else 0.0,
+        _list_matrix(inputs, kind),
         rows=(start, stop),
         baselines=inputs.baselines,
+        **_list_options(kind),
     )
+    return _encode_rows(inputs, kind, nb)
+
+
+def _list_matrix(inputs: ModelInputs, kind: str) -> RatingMatrix:
+    if kind not in _LISTS:
+        raise ValueError(f"unknown row kind {kind!r}")
+    return inputs.ranking if _LISTS[kind]["bm25"] else inputs.matrix
+
+
+def _list_options(kind: str) -> dict:
+    spec = _LISTS[kind]
+    return {
+        "kind": ROW_KINDS[kind],
+        "measure": spec["measure"],
+        "k": option(spec["k"]),
+        "shrinkage": option(spec["shrinkage"]) if spec["shrinkage"] else 0.0,
+    }
+
+
+def _encode_rows(inputs: ModelInputs, kind: str, nb: Neighbours) -> dict[int, bytes]:
+    m = inputs.matrix
     ids = m.item_ids if ROW_KINDS[kind] == "item" else m.user_ids
     out = {}
     for r in range(nb.n_rows):
         idx = nb.indices[r]
         n = int(np.count_nonzero(idx >= 0))
-        out[int(ids[start + r])] = encode_list(ids[idx[:n]], nb.scores[r, :n], nb.support[r, :n])
+        out[int(ids[nb.offset + r])] = encode_list(
+            ids[idx[:n]], nb.scores[r, :n], nb.support[r, :n]
+        )
     return out
+
+
+def compute_pairs(
+    inputs: ModelInputs, kind: str, start: int, stop: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """One shard of a symmetric kind ("uu:pairs"): the pairs whose lower row is in
+    ``start..stop-1``, as partial lists of rows ``start..n-1`` (float64 scores, so the
+    merge orders them as one run would), in named groups of whole rows for the store."""
+    base = kind.removesuffix(PAIRS)
+    if base not in SYMMETRIC_KINDS:
+        raise ValueError(f"unknown row kind {kind!r}")
+    options = _list_options(base)
+    nb = compute_neighbour_pairs(
+        _list_matrix(inputs, base),
+        rows=(start, stop),
+        baselines=inputs.baselines,
+        **options,
+    )
+    n = inputs.n_rows(base)
+    step = max(1, PARTIAL_GROUP_BYTES // (16 * options["k"]))
+    groups = {}  # (a shard past the last row, as with no rows at all, stores one empty group)
+    for lo in range(start - start % step, max(n, start + 1), step):
+        lo, hi = max(lo, start), min(lo + step, n)
+        rows = slice(lo - nb.offset, hi - nb.offset)
+        groups[f"{base}.{start}-{stop}.{lo}-{hi}"] = {
+            "indices": nb.indices[rows],
+            "scores": nb.scores[rows],
+            "support": nb.support[rows],
+        }
+    return groups
+
+
+def compute_merged(
+    inputs: ModelInputs, version: str, kind: str, start: int, stop: int
+) -> dict[int, bytes]:
+    """Encoded rows ``start..stop-1`` of a symmetric kind ("uu:merge"), merged from every
+    shard's partial lists in the store: exactly what ``compute_rows`` computes for them.
+
+    Raises ``LookupError`` when the stored partial lists do not cover every shard's rows.
+    """
+    base = kind.removesuffix(MERGE)
+    if base not in SYMMETRIC_KINDS:
+        raise ValueError(f"unknown row kind {kind!r}")
+    n = inputs.n_rows(base)
+    if start >= stop:
+        return {}
+    blocks: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for group in store.partial_groups(version):
+        name, shard, rows = group.split(".")
+        if name == base:
+            a, b = map(int, shard.split("-"))
+            lo, hi = map(int, rows.split("-"))
+            blocks.setdefault((a, b), []).append((lo, hi, group))
+    shards = sorted(blocks)
+    if (
+        not shards
+        or shards[0][0] != 0
+        or shards[-1][1] != n
+        or any(x[1] != y[0] for x, y in zip(shards, shards[1:], strict=False))
+    ):
+        raise LookupError(f"the partial {base} lists of {version} miss shards: have {shards}")
+    parts = []
+    for a, b in shards:
+        first = max(a, start)
+        if first >= stop:
+            continue
+        pieces, at = [], first
+        for lo, hi, group in sorted(blocks[(a, b)]):
+            if hi <= at or lo >= stop:
+                continue
+            if lo > at:
+                break
+            arrays = store.partial_get(version, group)
+            rows = slice(at - lo, min(hi, stop) - lo)
+            pieces.append({name: arrays[name][rows] for name in arrays})
+            at = min(hi, stop)
+        if at < stop:
+            raise LookupError(f"the partial {base} lists of {version} miss rows {at}-{stop}")
+        parts.append(
+            Neighbours(
+                indices=np.concatenate([p["indices"] for p in pieces]),
+                scores=np.concatenate([p["scores"] for p in pieces]),
+                support=np.concatenate([p["support"] for p in pieces]),
+                offset=first,
+            )
+        )
+    nb = merge_neighbours(parts, rows=(start, stop), k=option(_LISTS[base]["k"]))
+    return _encode_rows(inputs, base, nb)
 
 
 def encode_list(ids: np.ndarray, scores: np.ndarray, support: np.ndarray) -> bytes:

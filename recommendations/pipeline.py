@@ -48,8 +48,10 @@ def _holder(run_id: int) -> str:
 def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] | None:
     """Claim the lock, snapshot the ratings, plan the shards. None when another run is active.
 
-    Returns the version and its two stages of (kind, start, stop) shards: the neighbour
-    rows, then the stored lists (which read the first stage's rows).
+    Returns the version and its stages of (kind, start, stop) shards, each stage starting
+    when the one before has finished: the neighbour rows (for user-user, the symmetric
+    pass's shards: partial lists), the merge of those partial lists into rows, then the
+    stored lists (which read the neighbour rows).
     """
     if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
         raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
@@ -98,6 +100,7 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
         store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
         stages = [
             build.shard_plan(inputs, option("SHARDS")),
+            build.merge_plan(inputs, option("SHARDS")),
             build.ready_plan(inputs, option("SHARDS")),
         ]
         RecomputeRun.objects.filter(pk=run_id).update(
@@ -113,24 +116,39 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
 
 
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
-    """Compute and store one row range of the new version; returns the rows written."""
+    """Compute and store one row range of the new version; returns the rows written (for
+    a symmetric pass's shard, "uu:pairs", the rows of partial lists stored)."""
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
         raise store.LockLost(_holder(run_id))
     try:
+        partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
             state = model_state(version)
             if kind == "ready":
                 rows = build.compute_ready(state.inputs, state.list_inputs(), start, stop)
+            elif kind.endswith(build.PAIRS):
+                partial = build.compute_pairs(state.inputs, kind, start, stop)
+            elif kind.endswith(build.MERGE):
+                rows = build.compute_merged(state.inputs, version, kind, start, stop)
+                kind = kind.removesuffix(build.MERGE)
             else:
                 rows = build.compute_rows(state.inputs, kind, start, stop)
-        if heartbeat.lost:
-            raise store.LockLost(_holder(run_id))
-        store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
+            if heartbeat.lost:
+                raise store.LockLost(_holder(run_id))
+            # (written under the heartbeat too: at 25M ratings a shard's partial lists
+            # are a few hundred MB)
+            if partial is not None:
+                for group, arrays in partial.items():
+                    store.partial_put(version, group, arrays, ttl=option("BUILD_TTL_SECONDS"))
+                written = sum(len(arrays["indices"]) for arrays in partial.values())
+            else:
+                store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
+                written = len(rows)
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
             shards_done=F("shards_done") + 1
         )
         store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
-        return len(rows)
+        return written
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
@@ -165,6 +183,13 @@ class _LockHeartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def recompute_stage_begin(*, version: str, plan: list) -> None:
+    """Before a stage's shards: a stage that merges no partial lists comes after the merge,
+    so the partial lists of ``version`` are deleted (they are as big as the lists)."""
+    if not any(kind.endswith(build.MERGE) for kind, _, _ in plan):
+        store.partial_drop(version)
 
 
 def recompute_publish(*, run_id: int) -> str:
@@ -246,6 +271,7 @@ def recompute_sync(*, trigger: str = "manual", requested_by=None, progress=None)
         version, stages = prepared
         total = sum(map(len, stages))
         for stage in stages:
+            recompute_stage_begin(version=version, plan=stage)
             for kind, start, stop in stage:
                 recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
                 if progress is not None:

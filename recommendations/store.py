@@ -16,6 +16,10 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
     rec:v:<version>:snapshot    hash: the ratings the version was computed from, as
                                 array chunks of at most SNAPSHOT_CHUNK_BYTES and their
                                 "layout" (a folder in SNAPSHOT_DIR instead when that is set)
+    rec:v:<version>:partial     hash: while a version is built, the symmetric pass's
+                                partial neighbour lists, named arrays chunked like the
+                                snapshot (a folder in SNAPSHOT_DIR instead when that is set);
+                                dropped once merged
 
 Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
 empty list is ``b""``; a missing field is ``None``: the two mean different things (no
@@ -59,7 +63,7 @@ READY_DTYPE = np.dtype(
     ]
 )
 KINDS = ("ii", "ip", "uu", "ur", "ready")
-VERSION_KEYS = ("meta", "bias", "rows", "snapshot", *KINDS)
+VERSION_KEYS = ("meta", "bias", "rows", "snapshot", "partial", *KINDS)
 
 # What readers treat as "Redis is not there": they fall back instead of failing.
 RedisUnavailable = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
@@ -397,23 +401,48 @@ def snapshot_put(version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | N
     if option("SNAPSHOT_DIR"):
         _write_folder(_snapshot_folder(version), arrays)
         return
+    _hash_put_arrays(version_key(version, "snapshot"), "", arrays, ttl=ttl, replace=True)
+
+
+def _hash_put_arrays(
+    name: str, prefix: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None, replace=False
+) -> None:
+    """Named arrays into hash ``name`` as fields ``<prefix><array>:<n>``, chunks of at most
+    SNAPSHOT_CHUNK_BYTES, then their ``<prefix>layout`` (written last: its presence means
+    the arrays are complete)."""
     chunk = int(option("SNAPSHOT_CHUNK_BYTES"))
-    name = version_key(version, "snapshot")
     layout = {}
     pipe = client().pipeline(transaction=False)
-    pipe.delete(name)
+    if replace:
+        pipe.delete(name)
     for array_name, array in arrays.items():
         raw = memoryview(np.ascontiguousarray(array)).cast("B")
         n_chunks = max(1, -(-len(raw) // chunk))
         layout[array_name] = [array.dtype.str, list(array.shape), n_chunks]
         for c in range(n_chunks):
-            pipe.hset(name, f"{array_name}:{c}", bytes(raw[c * chunk : (c + 1) * chunk]))
+            pipe.hset(name, f"{prefix}{array_name}:{c}", bytes(raw[c * chunk : (c + 1) * chunk]))
             if len(pipe) >= 8:  # bound what one round trip carries
                 pipe.execute()
-    pipe.hset(name, "layout", json.dumps(layout))
+    pipe.hset(name, f"{prefix}layout", json.dumps(layout))
     if ttl:
         pipe.expire(name, ttl)
     pipe.execute()
+
+
+def _hash_get_arrays(name: str, prefix: str, what: str) -> dict[str, np.ndarray]:
+    """The arrays ``_hash_put_arrays`` stored (in memory); ``LookupError`` when gone."""
+    layout = client().hget(name, f"{prefix}layout")
+    if layout is None:
+        raise LookupError(f"{what} is gone")
+    arrays = {}
+    for array_name, (dtype, shape, n_chunks) in json.loads(layout).items():
+        fields = [f"{prefix}{array_name}:{c}" for c in range(n_chunks)]
+        chunks = [client().hget(name, f) for f in fields]  # one chunk in memory at a time
+        if any(c is None for c in chunks):
+            raise LookupError(f"{what} is incomplete")
+        arrays[array_name] = np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
+        del chunks
+    return arrays
 
 
 def snapshot_get(version: str) -> dict[str, np.ndarray]:
@@ -426,18 +455,9 @@ def snapshot_get(version: str) -> dict[str, np.ndarray]:
         return _map_folder(folder)
     if option("SNAPSHOT_DIR"):
         raise LookupError(f"no ratings snapshot for version {version} at {folder}")
-    name = version_key(version, "snapshot")
-    layout = client().hget(name, "layout")
-    if layout is None:
-        raise LookupError(f"the ratings snapshot of version {version} is gone")
-    arrays = {}
-    for array_name, (dtype, shape, n_chunks) in json.loads(layout).items():
-        fields = [f"{array_name}:{c}" for c in range(n_chunks)]
-        chunks = [client().hget(name, f) for f in fields]  # one chunk in memory at a time
-        if any(c is None for c in chunks):
-            raise LookupError(f"the ratings snapshot of version {version} is incomplete")
-        arrays[array_name] = np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
-        del chunks
+    arrays = _hash_get_arrays(
+        version_key(version, "snapshot"), "", f"the ratings snapshot of version {version}"
+    )
     _write_folder(folder, arrays)
     del arrays
     _drop_other_cached(version)
@@ -470,6 +490,57 @@ def _drop_other_cached(version: str) -> None:
 
 def snapshot_drop(version: str) -> None:
     shutil.rmtree(_snapshot_folder(version), ignore_errors=True)
+    if option("SNAPSHOT_DIR"):
+        shutil.rmtree(_partial_folder(version), ignore_errors=True)
+
+
+# -- partial results of a version being built (the symmetric pass's shards, until merged) --
+# Named groups of arrays, stored like the snapshot: chunks in the version's "partial" hash,
+# or with SNAPSHOT_DIR a folder of .npy files per group there (mapped when read).
+def _partial_folder(version: str) -> Path:
+    return Path(option("SNAPSHOT_DIR")) / f"partial-{version}"
+
+
+def partial_put(
+    version: str, group: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None
+) -> None:
+    if option("SNAPSHOT_DIR"):
+        folder = _partial_folder(version) / group
+        shutil.rmtree(folder, ignore_errors=True)  # a shard run again replaces its own
+        _write_folder(folder, arrays)
+        return
+    _hash_put_arrays(version_key(version, "partial"), f"{group}|", arrays, ttl=ttl)
+
+
+def partial_groups(version: str) -> list[str]:
+    """The complete groups stored for ``version``."""
+    if option("SNAPSHOT_DIR"):
+        folder = _partial_folder(version)
+        return (
+            sorted(p.name for p in folder.iterdir() if ".tmp-" not in p.name)
+            if (folder.is_dir())
+            else []
+        )
+    fields = client().hkeys(version_key(version, "partial"))
+    return sorted(f.decode()[: -len("|layout")] for f in fields if f.endswith(b"|layout"))
+
+
+def partial_get(version: str, group: str) -> dict[str, np.ndarray]:
+    """A group's arrays (mapped read-only from SNAPSHOT_DIR); ``LookupError`` when gone."""
+    if option("SNAPSHOT_DIR"):
+        folder = _partial_folder(version) / group
+        if not folder.is_dir():
+            raise LookupError(f"partial lists {group} of version {version} are gone")
+        return _map_folder(folder)
+    what = f"partial lists {group} of version {version}"
+    return _hash_get_arrays(version_key(version, "partial"), f"{group}|", what)
+
+
+def partial_drop(version: str) -> None:
+    """Delete every partial group of ``version`` (once merged, or with the run)."""
+    if option("SNAPSHOT_DIR"):
+        shutil.rmtree(_partial_folder(version), ignore_errors=True)
+    client().delete(version_key(version, "partial"))
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------

@@ -24,22 +24,30 @@ def _limits() -> dict:
 
 @shared_task(soft_time_limit=1800, time_limit=1900)
 def recompute(run_id: int) -> str | None:
-    """Prepare a run, then fan out its neighbour shards, then its list shards (which read
-    the neighbour rows), each stage a chord; the last callback publishes."""
+    """Prepare a run, then fan out its stages one after the other, each a chord whose
+    callback starts the next (neighbour shards, the merge of the user-user shards' partial
+    lists, the stored lists, which read the neighbour rows); the last callback publishes."""
     prepared = pipeline.recompute_prepare(run_id=run_id)
     if prepared is None:
         return None
-    version, (neighbour_plan, list_plan) = prepared
-    then = recompute_stage.si(run_id, version, list_plan).set(**_limits())
-    _fan_out(run_id, version, neighbour_plan, then)
+    version, (first, *later) = prepared
+    _fan_out(run_id, version, first, _then(run_id, version, later))
     return version
 
 
+def _then(run_id: int, version: str, later: list):
+    """What follows a stage: the next stage, or publishing after the last."""
+    if not later:
+        return recompute_publish.si(run_id).set(**_limits())
+    return recompute_stage.si(run_id, version, later[0], later[1:]).set(**_limits())
+
+
 @shared_task(soft_time_limit=600, time_limit=660)
-def recompute_stage(run_id: int, version: str, plan: list) -> None:
-    """The second stage: the stored lists, then publish."""
+def recompute_stage(run_id: int, version: str, plan: list, later: list = ()) -> None:
+    """A later stage: its shards, then the stages after it (``later``), then publish."""
     try:
-        _fan_out(run_id, version, plan, recompute_publish.si(run_id).set(**_limits()))
+        pipeline.recompute_stage_begin(version=version, plan=plan)
+        _fan_out(run_id, version, plan, _then(run_id, version, list(later)))
     except Exception as error:  # e.g. the broker is gone: fail the run, free the lock
         pipeline.recompute_fail(run_id=run_id, error=error)
         raise

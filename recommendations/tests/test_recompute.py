@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
     run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
-    # 4 kinds x 2 shards, then the stored lists in 2 shards (the test settings)
-    assert run.shards_done == run.shards_total == 10
+    # 4 kinds x 2 shards (user-user: the symmetric pass's), the merge of the user-user
+    # partial lists in 2 shards, then the stored lists in 2 shards (the test settings)
+    assert run.shards_done == run.shards_total == 12
     n_users = Rating.objects.values("user").distinct().count()
     n_items = Rating.objects.values("item").distinct().count()
     assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
@@ -40,7 +41,7 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(rec_redis, demo_cata
     before = handle.item_neighbours([item])[item].copy()
 
     run = RecomputeRun.objects.create()
-    version, (plan, _) = pipeline.recompute_prepare(run_id=run.pk)
+    version, (plan, *_) = pipeline.recompute_prepare(run_id=run.pk)
     for kind, start, stop in plan[: len(plan) // 2]:
         pipeline.recompute_shard(run_id=run.pk, version=version, kind=kind, start=start, stop=stop)
     # Half built: the pointer still names the first version, and reads follow the pointer.
@@ -250,7 +251,7 @@ def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
     from recommendations import build
 
     run = RecomputeRun.objects.create()
-    version, (plan, _) = pipeline.recompute_prepare(run_id=run.pk)
+    version, (plan, *_) = pipeline.recompute_prepare(run_id=run.pk)
     kind, start, stop = plan[0]
     rows = build.compute_rows(pipeline.model_state(version).inputs, kind, start, stop)
 
