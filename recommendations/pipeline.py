@@ -33,7 +33,7 @@ def recompute_start(*, requested_by=None, trigger: str = "manual") -> RecomputeR
     from recommendations import tasks
 
     run = RecomputeRun.objects.create(requested_by=requested_by, trigger=trigger)
-    transaction.on_commit(lambda: tasks.recompute.delay(run.pk))
+    transaction.on_commit(lambda: tasks.recompute.apply_async((run.pk,), **tasks.limits()))
     return run
 
 
@@ -91,24 +91,29 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
         store.lock_release(_holder(run_id))
         return None
     try:
-        context = build.snapshot_list_context()  # before the ratings: see its docstring
-        arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
-        inputs = build.ModelInputs.from_snapshot(arrays)
-        _model_state_set(ModelState(version, arrays, inputs))
-        ttl = option("BUILD_TTL_SECONDS")
-        store.snapshot_put(version, arrays, ttl=ttl)
-        store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
-        stages = [
-            build.shard_plan(inputs, option("SHARDS")),
-            build.merge_plan(inputs, option("SHARDS")),
-            build.ready_plan(inputs, option("SHARDS")),
-        ]
-        RecomputeRun.objects.filter(pk=run_id).update(
-            shards_total=sum(map(len, stages)),
-            n_ratings=inputs.matrix.nnz,
-            n_users=inputs.matrix.n_users,
-            n_items=inputs.matrix.n_items,
-        )
+        # Reading and storing the snapshot grows with the ratings (minutes at 25M): the
+        # lock's heartbeat runs meanwhile, as during a shard.
+        with _LockHeartbeat(_holder(run_id)) as heartbeat:
+            context = build.snapshot_list_context()  # before the ratings: see its docstring
+            arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
+            inputs = build.ModelInputs.from_snapshot(arrays)
+            _model_state_set(ModelState(version, arrays, inputs))
+            ttl = option("BUILD_TTL_SECONDS")
+            store.snapshot_put(version, arrays, ttl=ttl)
+            store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
+            stages = [
+                build.shard_plan(inputs, option("SHARDS")),
+                build.merge_plan(inputs, option("SHARDS")),
+                build.ready_plan(inputs, option("SHARDS")),
+            ]
+            RecomputeRun.objects.filter(pk=run_id).update(
+                shards_total=sum(map(len, stages)),
+                n_ratings=inputs.matrix.nnz,
+                n_users=inputs.matrix.n_users,
+                n_items=inputs.matrix.n_items,
+            )
+        if heartbeat.lost:
+            raise store.LockLost(_holder(run_id))
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise

@@ -15,7 +15,9 @@ from recommendations.conf import get as option
 logger = logging.getLogger(__name__)
 
 
-def _limits() -> dict:
+def limits() -> dict:
+    """Soft and hard time limits of every recompute task (the prepare step, each shard,
+    each stage's fan-out, publish), from the settings when it is queued."""
     return {
         "soft_time_limit": option("TASK_SOFT_TIME_LIMIT"),
         "time_limit": option("TASK_TIME_LIMIT"),
@@ -38,8 +40,8 @@ def recompute(run_id: int) -> str | None:
 def _then(run_id: int, version: str, later: list):
     """What follows a stage: the next stage, or publishing after the last."""
     if not later:
-        return recompute_publish.si(run_id).set(**_limits())
-    return recompute_stage.si(run_id, version, later[0], later[1:]).set(**_limits())
+        return recompute_publish.si(run_id).set(**limits())
+    return recompute_stage.si(run_id, version, later[0], later[1:]).set(**limits())
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
@@ -58,7 +60,7 @@ def _fan_out(run_id: int, version: str, plan: list, callback) -> None:
     # shard's own error handling never runs.
     header = [
         recompute_shard.si(run_id, version, kind, start, stop)
-        .set(**_limits())
+        .set(**limits())
         .on_error(recompute_shard_failed.s(run_id))
         for kind, start, stop in plan
     ]

@@ -140,3 +140,40 @@ def test_real_workers_publish_the_unsharded_user_lists(
     assert stored == _unsharded_rows(run.version)
     assert not rec_redis.exists(store.version_key(run.version, "partial"))
     assert np.all([len(v) % store.NEIGHBOUR_DTYPE.itemsize == 0 for v in stored.values()])
+
+
+def test_the_lock_heartbeat_also_covers_taking_the_snapshot(
+    rec_redis, demo_catalogue, settings, monkeypatch
+):
+    """Reading the ratings grows with the catalogue (minutes at 25M ratings): a prepare
+    step longer than the lock's TTL keeps the lock, as a long shard does."""
+    import time
+
+    snapshot_ratings = build.snapshot_ratings
+
+    def slow(*args, **kwargs):  # the same ratings, after outlasting the TTL twice over
+        time.sleep(2.5)
+        return snapshot_ratings(*args, **kwargs)
+
+    monkeypatch.setattr(build, "snapshot_ratings", slow)
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "LOCK_TTL_SECONDS": 1}
+    run = RecomputeRun.objects.create()
+    assert pipeline.recompute_prepare(run_id=run.pk) is not None
+    assert store.lock_holder() == f"run:{run.pk}"
+
+
+def test_the_prepare_task_is_queued_with_the_configured_time_limits(
+    rec_redis, demo_catalogue, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from recommendations import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        tasks.recompute, "apply_async", lambda args, **options: queued.append((args, options))
+    )
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS, "TASK_SOFT_TIME_LIMIT": 4000, "TASK_TIME_LIMIT": 4200,
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        run = pipeline.recompute_start(trigger="test")
+    assert queued == [((run.pk,), {"soft_time_limit": 4000, "time_limit": 4200})]
