@@ -234,7 +234,10 @@ def _stored_neighbours(version: str, kind: str, n_rows: int, to_index) -> Neighb
 # Neighbour kinds computed by the symmetric pass in shards: each pair once, by the shard
 # of its lower row, which keeps partial lists of every row it touches; a merge stage then
 # makes each row's list from the shards' partial lists. Sharding by rows instead computes
-# every pair from both sides, twice the work. Only "uu" is worth it: see conf.py.
+# every pair from both sides, twice the work. User-user is where the recompute's time goes
+# (README, "Full recompute"); the item kinds stay row shards: their partial lists would be
+# as big as the lists once a shard (16 bytes a neighbour: 200 for "ip", ~190 MB a shard at
+# 25M ratings), and the engine supports them here unchanged should they ever dominate.
 SYMMETRIC_KINDS = ("uu",)
 PAIRS, MERGE = ":pairs", ":merge"  # plan kinds: "uu:pairs" then "uu:merge"
 # A shard's partial lists are stored in groups of whole rows, about this big each.

@@ -25,9 +25,12 @@ DEFAULTS = {
     # fits (after skipping items deactivated since) is computed live instead.
     "READY_LIST_LENGTH": 30,
     # The recompute.
-    "SHARDS": 4,  # row ranges per kind; each is one Celery task
-    # A crashed worker's lock lapses after this long unextended. A running shard extends
-    # it every third of this (a heartbeat thread), so it need not exceed the longest shard.
+    # Row ranges per kind; each is one Celery task. User-user: ranges of equal pair work
+    # for the symmetric pass, then as many merge tasks.
+    "SHARDS": 4,
+    # A crashed worker's lock lapses after this long unextended. The prepare step and each
+    # running shard extend it every third of this (a heartbeat thread), so it need not
+    # exceed the longest step, only the gaps between steps (queueing: seconds).
     "LOCK_TTL_SECONDS": 300,
     "BUILD_TTL_SECONDS": 3 * 3600,  # an unpublished version's keys expire after this
     "OLD_VERSION_GRACE_SECONDS": 120,  # must exceed LIVE_CACHE_SECONDS
@@ -37,6 +40,10 @@ DEFAULTS = {
     # copies it once to this folder (empty: var/snapshot-cache) for its processes to map.
     "SNAPSHOT_CHUNK_BYTES": 64 * 1024 * 1024,
     "SNAPSHOT_CACHE_DIR": "",
+    # Soft and hard limits of each recompute task (prepare, shard, merge, publish). At 25M
+    # ratings the longest is estimated at a few hundred seconds on 2 shared cores (README,
+    # "Full recompute"); 1900 leaves a margin of 4x or more, and stays below the Redis
+    # broker's visibility timeout (3600 s), past which an unacknowledged task is redelivered.
     "TASK_SOFT_TIME_LIMIT": 1800,
     "TASK_TIME_LIMIT": 1900,
     "RECOMPUTE_ON_WORKER_START": True,  # publish a first model when a worker finds none
