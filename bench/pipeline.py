@@ -86,13 +86,15 @@ def _database(name: str, env: dict, data_dir: Path) -> tuple[Path, dict]:
     return db, figures
 
 
-def _worker(env, concurrency: int, log: Path) -> subprocess.Popen:
+def _worker(
+    env, concurrency: int, log: Path, *, cwd: Path = ROOT, extra=(), timeout: float = 60
+) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "recsite", "worker", f"-c{concurrency}",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO", *extra],
+        cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while " ready." not in log.read_text(errors="replace"):
         if time.monotonic() > deadline or proc.poll() is not None:
             raise SystemExit(f"worker did not start:\n{log.read_text()}")

@@ -47,18 +47,8 @@ django.setup()
 
 
 def worker(tree: Path, n: int, log: Path, timer: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "recsite", "worker", f"-c{n}", "-I", "task_timer",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-        cwd=tree, env={**env, "SHARD_TIMER_OUT": str(timer)},
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while " ready." not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit(f"worker did not start:\n{log.read_text()}")
-        time.sleep(0.2)
-    return proc
+    timed = {**env, "SHARD_TIMER_OUT": str(timer)}
+    return bp._worker(timed, n, log, cwd=tree, extra=("-I", "task_timer"), timeout=300)
 
 
 def one_run(timer: Path) -> dict:
