@@ -54,6 +54,9 @@ DEFAULTS = {
     "MODEL_EASE_TOP_K": 100,
     # Other keyword arguments for the engine's Blend (its defaults otherwise).
     "MODEL_BLEND": {},
+    # The blend's weight tuning (most of the model stage's cost) runs at most this often;
+    # recomputes in between refit the components with the last tuned weights. 0: always.
+    "MODEL_RETUNE_HOURS": 24.0,
     # The incremental update after a rating.
     "DEBOUNCE_SECONDS": 0.2,
     # Redis.

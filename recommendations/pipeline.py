@@ -235,7 +235,7 @@ def model_summary(parts: model_scoring.ModelParts) -> dict:
     return {
         "n_items": parts.n_items,
         "n_items_without_ratings": int((~parts.warm).sum()),
-        **{k: config[k] for k in ("weights", "validation", "fit_seconds")},
+        **{k: config.get(k) for k in ("weights", "validation", "tuned", "fit_seconds")},
     }
 
 

@@ -4,6 +4,7 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
 
     rec:live                    the live version id (one string: flipping it publishes)
     rec:lock                    the recompute lock (value: the run holding it)
+    rec:model-tuning            JSON: the ranking model's last tuned blend weights and when
     rec:v:<version>:meta        JSON: when, from how many ratings/users/items, settings
     rec:v:<version>:ii          hash item id -> item-item neighbours (ranking, "also liked")
     rec:v:<version>:ip          hash item id -> item-item neighbours for rating prediction
@@ -502,6 +503,18 @@ def _drop_other_cached(version: str, part: str = "snapshot") -> None:
 def snapshot_drop(version: str) -> None:
     for part in ARRAY_SETS:
         shutil.rmtree(_snapshot_folder(version, part), ignore_errors=True)
+
+
+# -- the ranking model's tuned weights, kept across versions ---------------------------------
+def model_tuning() -> dict | None:
+    """The last tuning of the ranking model's weights (``model_scoring.fit_and_store``):
+    JSON with "weights" and "tuned_at" (epoch seconds); None before the first."""
+    raw = client().get(key("model-tuning"))
+    return None if raw is None else json.loads(raw)
+
+
+def model_tuning_put(tuning: dict) -> None:
+    client().set(key("model-tuning"), json.dumps(tuning))
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------

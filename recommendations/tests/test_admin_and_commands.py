@@ -45,7 +45,8 @@ def test_staff_see_runs_with_progress_and_can_start_one(
     html = page.content.decode()
     assert page.status_code == 200
     assert "Live model:" in html and "Recompute now" in html
-    assert '<progress max="10" value="10"' in html
+    # 4 kinds x 2 neighbour shards, the ranking model, 2 list shards
+    assert '<progress max="11" value="11"' in html
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:recommendations_recomputerun_recompute_now"), follow=True

@@ -197,3 +197,26 @@ def test_model_parts_round_trip_through_the_store(rec_redis, settings, tmp_path)
                 store.snapshot_get("v1", part="model")
     scored = model_scoring.ModelParts(back).score(matrix.item_ids[:4], np.full(4, 4.5))
     assert scored.scores.shape == (matrix.n_items,)
+
+
+def test_weights_are_tuned_at_most_every_retune_hours(rec_redis, demo_catalogue, settings):
+    """The model stage tunes the blend's weights, then reuses them (refitting only the
+    components) until MODEL_RETUNE_HOURS have passed."""
+    from catalog.models import Rating
+
+    ratings = list(Rating.objects.values_list("user_id", "item_id", "score"))
+    u, i, r = (np.array(c) for c in zip(*ratings, strict=True))
+    arrays = build.snapshot_arrays(
+        {"user": u, "item": i, "score": r.astype(np.float32)}, build.snapshot_list_context()
+    )
+
+    def fitted(version):
+        model_scoring.fit_and_store(version, arrays, ttl=60)
+        return model_scoring.ModelParts(store.snapshot_get(version, part="model")).config
+
+    first = fitted("v1")
+    assert first["tuned"] and store.model_tuning()["weights"] == first["weights"]
+    second = fitted("v2")
+    assert not second["tuned"] and second["weights"] == first["weights"]
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_RETUNE_HOURS": 0}
+    assert fitted("v3")["tuned"]
