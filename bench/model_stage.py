@@ -1,6 +1,6 @@
 """Cost of the recompute's ranking-model stage and of scoring one user from its parts.
 
-    python bench/model_stage.py [--ratings 1M] [--sample 300] [--reuse]
+    python bench/model_stage.py [--ratings 1M] [--sample 300] [--reuse] [--untuned]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 4k items, 10M = 70k x 10k, 25M = 162k x 62k) with synthetic side information (12 genres,
@@ -14,6 +14,8 @@ process, with the product's settings (``recommendations.conf``):
   user, and the live path and the update after a rating per request): median and p95
   over ``--sample`` users, and the list stage's total projected over every user.
 
+``--untuned`` fits with the last run's weights (what a recompute between two tunings
+does, ``MODEL_RETUNE_HOURS``) and reports that fit as ``refit_*``.
 The fitted parts are kept in var/bench/model-parts-<size>.npz; ``--reuse`` scores from
 them without fitting again (the fit's numbers then come from the last JSON).
 Numbers go to stdout and bench/out/model-stage-<size>.json.
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--ratings", default="1M", choices=sorted(SIZES))
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--untuned", action="store_true")
     args = parser.parse_args()
     saved = ROOT / "var" / "bench" / f"model-parts-{args.ratings}.npz"
     out = ROOT / "bench" / "out" / f"model-stage-{args.ratings}.json"
@@ -81,10 +84,24 @@ def main() -> None:
         "user_ids": matrix.user_ids,
         "item_ids": matrix.item_ids,
     }
+    if args.untuned:
+        last = json.loads(out.read_text())
+        wall, cpu = time.perf_counter(), time.process_time()
+        model_scoring.fit_parts(arrays, info=info, active_ids=active, weights=last["weights"])
+        last["refit_wall_s"] = round(time.perf_counter() - wall, 1)
+        last["refit_cpu_s"] = round(time.process_time() - cpu, 1)
+        last["refit_rss_peak_mib"] = round(_rss_mib())
+        print(json.dumps(last, indent=1))
+        out.write_text(json.dumps(last, indent=1))
+        return
     if args.reuse:
         with np.load(saved, allow_pickle=False) as npz:
             parts_arrays = {k: npz[k] for k in npz.files}
-        fit = {k: v for k, v in json.loads(out.read_text()).items() if k.startswith(("fit", "rss"))}
+        fit = {
+            k: v
+            for k, v in json.loads(out.read_text()).items()
+            if k.startswith(("fit", "rss", "refit"))
+        }
     else:
         rss_before = _rss_mib()
         wall, cpu = time.perf_counter(), time.process_time()
