@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations import ranking, store
+from recommendations import model_scoring, ranking, store
 from recommendations.conf import get as option
 from recommendations.engine import (
     Baselines,
@@ -198,6 +198,9 @@ class ListInputs:
     stamps: dict[int, str]  # user id -> taste stamp when the snapshot was taken
     hidden: dict[int, np.ndarray]  # user id -> item indices they hid
     inactive: np.ndarray  # item indices hidden from the catalogue
+    # The same by database id, for the ranking model (whose columns include unrated items)
+    hidden_ids: dict[int, np.ndarray]
+    inactive_ids: np.ndarray
 
     @classmethod
     def load(cls, version: str, inputs: ModelInputs, arrays: dict[str, np.ndarray]) -> ListInputs:
@@ -209,6 +212,11 @@ class ListInputs:
             arrays["hidden_user"][known].tolist(), hidden_index[known].tolist(), strict=True
         ):
             hidden.setdefault(user_id, []).append(j)
+        hidden_ids: dict[int, list[int]] = {}
+        for user_id, item_id in zip(
+            arrays["hidden_user"].tolist(), arrays["hidden_item"].tolist(), strict=True
+        ):
+            hidden_ids.setdefault(user_id, []).append(item_id)
         inactive = m.item_indices(arrays["inactive"])
         return cls(
             item_lists=_stored_neighbours(version, "ii", m.n_items, m.item_indices),
@@ -222,6 +230,8 @@ class ListInputs:
             ),
             hidden={u: np.array(js, dtype=np.int64) for u, js in hidden.items()},
             inactive=inactive[inactive >= 0],
+            hidden_ids={u: np.array(js, dtype=np.int64) for u, js in hidden_ids.items()},
+            inactive_ids=np.asarray(arrays["inactive"], dtype=np.int64),
         )
 
 
@@ -278,18 +288,23 @@ def _ranges(n: int, shards: int) -> list[tuple[int, int]]:
 
 
 def compute_ready(
-    inputs: ModelInputs, lists: ListInputs, start: int, stop: int
+    inputs: ModelInputs,
+    lists: ListInputs,
+    start: int,
+    stop: int,
+    *,
+    model: model_scoring.ModelParts | None = None,
 ) -> dict[int, bytes]:
     """Stored top-N lists of users ``start..stop-1`` who have enough ratings, by user id.
 
     Each is exactly what ``reads.recommendations_for_user`` computes live for that user
-    from this version (the same ``ranking.rank`` on the same numbers), kept with the
-    user's taste stamp.
+    from this version (the same ``ranking.rank`` on the same numbers; with ``model``, the
+    version's ranking model scoring the user's ratings), kept with the user's taste stamp.
     """
     m = inputs.matrix
     csr = m.csr
     length = option("READY_LIST_LENGTH")
-    needed = option("MIN_RATINGS_FOR_PERSONAL")
+    needed = model_scoring.min_ratings(model is not None)
     user_weight = option("USER_WEIGHT")
     out = {}
     for u in range(start, stop):
@@ -299,16 +314,22 @@ def compute_ready(
         if stamp is None or hi - lo < needed:
             continue
         neighbours, _ = lists.user_lists.row(u)
-        hidden = lists.hidden.get(user_id)
-        unshown = lists.inactive if hidden is None else np.concatenate([hidden, lists.inactive])
+        rated, scores = csr.indices[lo:hi], csr.data[lo:hi]
         sl = ranking.UserSlice(
             matrix=m,
             user=u,
-            rated=csr.indices[lo:hi],
-            scores=csr.data[lo:hi],
-            item_neighbours=lists.item_lists,
+            rated=rated,
+            scores=scores,
+            item_neighbours=lists.item_lists if model is None else None,
             user_neighbours=lists.user_lists if neighbours.size else None,
+            model=None if model is None else model.score(m.item_ids[rated], scores),
         )
+        if model is None:
+            hidden = lists.hidden.get(user_id)
+            unshown = lists.inactive if hidden is None else np.r_[hidden, lists.inactive]
+        else:
+            hidden = lists.hidden_ids.get(user_id, np.empty(0, np.int64))
+            unshown = sl.item_indices(np.r_[hidden, lists.inactive_ids])
         rows = ranking.rank(sl, hidden=unshown, n=length, user_weight=user_weight)
         out[user_id] = store.encode_ready(stamp, rows)
     return out

@@ -47,6 +47,23 @@ DEFAULTS = {
     "TASK_SOFT_TIME_LIMIT": 1800,
     "TASK_TIME_LIMIT": 1900,
     "RECOMPUTE_ON_WORKER_START": True,  # publish a first model when a worker finds none
+    # The ranking model (recommendations/model_scoring.py): the engine's self-tuning blend
+    # (EASE, ALS, content, popularity), fitted by each full recompute, ranks the stored and
+    # live personal lists; off, lists come from neighbour counting alone.
+    "MODEL": True,
+    # Users with at least this many ratings get a model list (the blend's "few" segment
+    # serves those with few); neighbour counting still needs MIN_RATINGS_FOR_PERSONAL.
+    "MODEL_MIN_RATINGS": 1,
+    # EASE's dense inverse covers the most-rated items up to this many (memory: ~3 x n^2
+    # float64 while fitting: 5,000 items ~0.6 GB).
+    "MODEL_EASE_MAX_ITEMS": 5000,
+    # Each item's EASE weights kept for scoring: the largest this many by magnitude.
+    "MODEL_EASE_TOP_K": 100,
+    # Other keyword arguments for the engine's Blend (its defaults otherwise).
+    "MODEL_BLEND": {},
+    # The blend's weight tuning (most of the model stage's cost) runs at most this often;
+    # recomputes in between refit the components with the last tuned weights. 0: always.
+    "MODEL_RETUNE_HOURS": 24.0,
     # The incremental update after a rating.
     "DEBOUNCE_SECONDS": 0.2,
     # Redis.

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
-from recommendations import build, ranking, reads, store
+from recommendations import build, model_scoring, ranking, reads, store
 from recommendations.conf import get as option
 from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
@@ -50,8 +50,9 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
 
     Returns the version and its stages of (kind, start, stop) shards, each stage starting
     when the one before has finished: the neighbour rows (for user-user, the symmetric
-    pass's shards: partial lists), the merge of those partial lists into rows, then the
-    stored lists (which read the neighbour rows).
+    pass's shards: partial lists) and the ranking model (kind "model", one task, first as
+    it takes longest), the merge of the user-user partial lists into rows, then the stored
+    lists (which read the neighbour rows and the model).
     """
     if not RecomputeRun.objects.filter(pk=run_id).exists():  # before taking the lock
         raise RecomputeRun.DoesNotExist(f"no recompute run {run_id}")
@@ -102,7 +103,7 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
             store.snapshot_put(version, arrays, ttl=ttl)
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
             stages = [
-                build.shard_plan(inputs, option("SHARDS")),
+                _model_plan() + build.shard_plan(inputs, option("SHARDS")),
                 build.merge_plan(inputs, option("SHARDS")),
                 build.ready_plan(inputs, option("SHARDS")),
             ]
@@ -120,17 +121,29 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
     return version, stages
 
 
+def _model_plan() -> list[tuple[str, int, int]]:
+    return [("model", 0, 1)] if model_scoring.enabled() else []
+
+
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
-    """Compute and store one row range of the new version; returns the rows written (for
-    a symmetric pass's shard, "uu:pairs", the rows of partial lists stored)."""
+    """Compute and store one row range of the new version (for a symmetric pass's shard,
+    "uu:pairs", its partial lists; for kind "model", fit and store its ranking model);
+    returns the rows written."""
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
         raise store.LockLost(_holder(run_id))
     try:
         partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
             state = model_state(version)
-            if kind == "ready":
-                rows = build.compute_ready(state.inputs, state.list_inputs(), start, stop)
+            if kind == "model":
+                rows = None
+                ttl = option("BUILD_TTL_SECONDS")
+                written = model_scoring.fit_and_store(version, state.arrays, ttl=ttl)
+            elif kind == "ready":
+                model = model_scoring.parts_for(version)
+                rows = build.compute_ready(
+                    state.inputs, state.list_inputs(), start, stop, model=model
+                )
             elif kind.endswith(build.PAIRS):
                 partial = build.compute_pairs(state.inputs, kind, start, stop)
             elif kind.endswith(build.MERGE):
@@ -146,7 +159,7 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
                 for group, arrays in partial.items():
                     store.partial_put(version, group, arrays, ttl=option("BUILD_TTL_SECONDS"))
                 written = sum(len(arrays["indices"]) for arrays in partial.values())
-            else:
+            elif rows is not None:
                 store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
                 written = len(rows)
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
@@ -210,6 +223,8 @@ def recompute_publish(*, run_id: int) -> str:
             raise RunNotRunning(f"run {run_id} is {run.status}, not running; not published")
         inputs = model_state(run.version).inputs
         expected = {kind: inputs.n_rows(kind) for kind in build.ROW_KINDS}
+        expected.update({kind: 1 for kind, _, _ in _model_plan()})
+        parts = model_scoring.parts_for(run.version)
         meta = {
             "version": run.version,
             "run": run_id,
@@ -229,6 +244,7 @@ def recompute_publish(*, run_id: int) -> str:
                     "READY_LIST_LENGTH",
                 )  # fmt: skip
             },
+            "model": None if parts is None else model_summary(parts),
         }
         store.publish(run.version, meta, expected_rows=expected, holder=_holder(run_id))
     except Exception as error:
@@ -239,6 +255,16 @@ def recompute_publish(*, run_id: int) -> str:
     ):
         logger.error("run %s published %s but was no longer running", run_id, run.version)
     return run.version
+
+
+def model_summary(parts: model_scoring.ModelParts) -> dict:
+    """What a version's meta says of its ranking model (admin, health, benchmarks)."""
+    config = parts.config
+    return {
+        "n_items": parts.n_items,
+        "n_items_without_ratings": int((~parts.warm).sum()),
+        **{k: config.get(k) for k in ("weights", "validation", "tuned", "fit_seconds")},
+    }
 
 
 class RunNotRunning(RuntimeError):
@@ -413,7 +439,8 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
 
 def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated, scores) -> None:
     """Store ``user_id``'s list computed live from ``rated``/``scores``, read after ``stamp``."""
-    if rated.size < option("MIN_RATINGS_FOR_PERSONAL"):
+    with_model = rated.size > 0 and model_scoring.parts_for(model.version) is not None
+    if rated.size < model_scoring.min_ratings(with_model):
         store.client().hdel(store.version_key(model.version, "ready"), user_id)
         return
     rows = ranking.rank_from_store(

@@ -6,15 +6,20 @@ call it, so a stored list is what the live path would compute by construction, n
 a test keeping two copies equal. The slice differs only in where it comes from:
 :func:`slice_from_store` reads it from the published model in Redis (a small local index
 space), the recompute hands over the whole model's index space.
+
+With the ranking model on (``model_scoring``), a slice also carries the user's blended
+scores over the model's columns, computed from their live ratings; those order the list,
+and the neighbour evidence only says who rated what (the reasons) and what not to
+suggest (negative evidence).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from recommendations import reasons, store
+from recommendations import model_scoring, reasons, store
 from recommendations.engine import Neighbours, RatingMatrix, recommend
 
 
@@ -26,6 +31,8 @@ class UserSlice:
     ``user`` is the user's row in it; ``rated``/``scores`` are the user's ratings as item
     indices (int64) and scores (float64), by item id. ``item_neighbours`` are the rated
     items' lists (None: no item part), ``user_neighbours`` the user's (None: no user part).
+    ``model``: the user's scores from the ranking model (None: neighbour counting ranks);
+    with it, the slice's ranking space is the model's columns, else ``matrix``'s items.
     """
 
     matrix: RatingMatrix
@@ -34,6 +41,13 @@ class UserSlice:
     scores: np.ndarray
     item_neighbours: Neighbours | None
     user_neighbours: Neighbours | None
+    model: model_scoring.UserScores | None = None
+
+    def item_indices(self, item_ids) -> np.ndarray:
+        """Item ids as indices of the ranking space (-1: not rankable)."""
+        if self.model is not None:
+            return self.model.item_indices(item_ids)
+        return self.matrix.item_indices(item_ids)
 
 
 def rank(
@@ -45,8 +59,13 @@ def rank(
     candidates: np.ndarray | None = None,
     exclude_rated: bool = True,
 ) -> np.ndarray:
-    """The top ``n`` of the engine's ``recommend`` as ``store.READY_DTYPE`` rows (database
-    ids), best first. ``hidden`` and ``candidates`` are item indices in the slice's space."""
+    """The top ``n`` as ``store.READY_DTYPE`` rows (database ids), best first: by the
+    slice's model scores when it has them, else the engine's ``recommend``. ``hidden`` and
+    ``candidates`` are item indices in the slice's ranking space (``UserSlice.item_indices``)."""
+    if sl.model is not None:
+        return _rank_by_model(
+            sl, hidden=hidden, n=n, candidates=candidates, exclude_rated=exclude_rated
+        )
     result = recommend(
         sl.rated,
         sl.scores,
@@ -64,6 +83,58 @@ def rank(
         min_neighbour_mean=reasons.evidence_floor(sl.scores),
     )
     return ready_rows(result, sl.matrix)
+
+
+def _rank_by_model(sl: UserSlice, *, hidden, n, candidates, exclude_rated) -> np.ndarray:
+    """The model's top ``n`` of the allowed columns; items the user's neighbours rated
+    below the evidence floor are left out, as in the neighbour ranking."""
+    m = sl.model
+    allowed = np.ones(m.item_ids.size, dtype=bool)
+    if candidates is not None:
+        allowed[:] = False
+        allowed[_valid(candidates)] = True
+    allowed[_valid(hidden)] = False
+    if exclude_rated:
+        allowed[m.row.indices] = False
+    counts, sums = _neighbour_evidence(sl)
+    # No suggestion on negative evidence: see recommendations/reasons.py.
+    allowed &= ~((counts > 0) & (sums < reasons.evidence_floor(sl.scores) * counts))
+    top = model_scoring.top_items(m.scores, allowed, n)
+    because, codes = m.explain(top, store.REASONS)
+    rows = np.zeros(top.size, dtype=store.READY_DTYPE)
+    rows["item"] = store.ids32(m.item_ids[top])
+    rows["score"] = m.scores[top]
+    rows["people"] = counts[top]
+    rows["people_sum"] = sums[top]
+    rows["because_items"] = _padded_ids(because, m.item_ids)
+    rows["because_users"] = -1
+    rows["reason"] = codes
+    return rows
+
+
+def _valid(indices) -> np.ndarray:
+    indices = np.asarray(indices, dtype=np.int64).ravel()
+    return indices[indices >= 0]
+
+
+def _neighbour_evidence(sl: UserSlice) -> tuple[np.ndarray, np.ndarray]:
+    """(count, sum of ratings) of the user's neighbours per model column, float64
+    (n_items,) each; zeros without a user part. Summed neighbour by neighbour in list
+    order, items by id, as the stored and live slices both hold them."""
+    n_items = sl.model.item_ids.size
+    if sl.user_neighbours is None or sl.user is None or sl.user < 0:
+        return np.zeros(n_items), np.zeros(n_items)
+    vs, sims = sl.user_neighbours.row(sl.user)
+    vs = vs[np.asarray(sims, dtype=np.float64) > 0].astype(np.int64)
+    csr = sl.matrix.csr
+    pieces = [np.arange(csr.indptr[v], csr.indptr[v + 1]) for v in vs.tolist()]
+    pos = np.concatenate(pieces) if pieces else np.empty(0, np.int64)
+    cols = sl.model.item_indices(sl.matrix.item_ids[csr.indices[pos]])
+    ratings = np.asarray(csr.data[pos], dtype=np.float64)
+    known = cols >= 0
+    counts = np.bincount(cols[known], minlength=n_items).astype(np.float64)
+    sums = np.bincount(cols[known], weights=ratings[known], minlength=n_items)
+    return counts, sums
 
 
 def rank_from_store(
@@ -87,18 +158,23 @@ def rank_from_store(
     """
     from catalog.models import Item
 
-    sl = slice_from_store(model, user_id, rated, scores, item_part=item_part)
+    parts = model_scoring.parts_for(model.version) if rated.size else None
+    # The model's reasons come from its own parts: the rated items' lists are not read.
+    sl = slice_from_store(model, user_id, rated, scores, item_part=item_part and parts is None)
+    if parts is not None:
+        sl = replace(sl, model=parts.score(rated, scores))
     # Rather than fetch every candidate's row, exclude the few items that may not be shown.
     unshown = np.concatenate([hidden, _inactive_item_ids()])
     allowed = None
     if genre:
-        ids = sl.matrix.item_ids.tolist()
-        in_genre = Item.objects.filter(pk__in=ids, genres__slug=genre).values_list("pk", flat=True)
-        allowed = sl.matrix.item_indices(list(in_genre))
+        in_genre = Item.objects.filter(genres__slug=genre)
+        if parts is None:  # only the items the slice holds can be ranked
+            in_genre = in_genre.filter(pk__in=sl.matrix.item_ids.tolist())
+        allowed = sl.item_indices(list(in_genre.values_list("pk", flat=True)))
         allowed = allowed[allowed >= 0]
     return rank(
         sl,
-        hidden=sl.matrix.item_indices(unshown),
+        hidden=sl.item_indices(unshown),
         candidates=allowed,
         n=n,
         user_weight=user_weight,
@@ -189,6 +265,7 @@ def ready_rows(result, matrix: RatingMatrix) -> np.ndarray:
     # because_users stays -1: who rated an item is never shown (recommendations/reasons.py),
     # so it is not kept either.
     rows["because_users"] = -1
+    rows["reason"] = store.REASON_EVIDENCE
     return rows
 
 

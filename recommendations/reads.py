@@ -19,7 +19,7 @@ import numpy as np
 from catalog import selectors as catalog_selectors
 from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
-from recommendations import ranking, reasons, store
+from recommendations import model_scoring, ranking, reasons, store
 from recommendations.conf import get as option
 from recommendations.engine import Baselines, RatingMatrix, predict
 
@@ -190,7 +190,15 @@ def people_like_you(
 
     With ``fallback=False`` a non-personal answer carries only its note (no popular
     items), for panels that show the note and nothing else.
+
+    With the ranking model on, this is the user's main list (``recommendations_for_user``,
+    served from the stored list): the model learned from people's ratings what to rank.
     """
+    if model_scoring.enabled():
+        result = recommendations_for_user(user=user, limit=limit, genre=genre)
+        if result.source != PERSONAL and not fallback:
+            return RecommendationList([], POPULAR, None, result.note, result.pending)
+        return result
     return _personal(
         user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False, fallback=fallback
     )
@@ -209,7 +217,7 @@ def _personal(
     if not user.is_authenticated:
         return popular()
     rated, scores = _live_ratings(user.pk)
-    needed = reasons.personal_threshold()
+    needed = model_scoring.min_ratings(model_scoring.enabled())
     if rated.size < needed:
         return popular(rated.tolist(), reasons.note_few_ratings(needed))
     model, note = live if live is not None else _live()
@@ -272,23 +280,31 @@ def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
 
 def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
     columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
-    named = [reasons.needs_items(p, s) for p, s in zip(columns[2], columns[3], strict=True)]
+    new = (rows["reason"] == store.REASON_NEW).tolist()
+    named = [
+        is_new or reasons.needs_items(p, s)
+        for p, s, is_new in zip(columns[2], columns[3], new, strict=True)
+    ]
     because = rows["because_items"] if explain else rows["because_items"][named]
     cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
     out = []
-    for (item_id, score, people, people_sum), because_ids in zip(
-        zip(*columns, strict=True), rows["because_items"].tolist(), strict=True
+    for (item_id, score, people, people_sum), because_ids, is_new in zip(
+        zip(*columns, strict=True), rows["because_items"].tolist(), new, strict=True
     ):
         item = cards.get(item_id)
         if item is None or not item.is_active:
             continue
         because_items = [cards[i] for i in because_ids if i in cards]
         title = because_items[0].title if because_items else None
+        if is_new and title:
+            reason = reasons.new_item_reason(title)
+        else:
+            reason = reasons.personal_reason(people, people_sum, title)
         out.append(
             Suggestion(
                 item=item,
                 score=score,
-                reason=reasons.personal_reason(people, people_sum, title),
+                reason=reason,
                 because_items=because_items if explain else [],
             )
         )

@@ -93,6 +93,12 @@ def personal_reason(people: int, people_sum: float, because_title: str | None) -
     return _("Close to what you rate highly")
 
 
+def new_item_reason(similar_title: str) -> str:
+    """The line under an item nobody has rated yet that the content model (genres, year,
+    title words) found closest to ``similar_title``, an item the user rated highly."""
+    return _("New, similar to %(title)s") % {"title": similar_title}
+
+
 def similar_reason(support: int) -> str:
     """The line under an item-based suggestion ("also rated", "Because you rated"):
     how many people rated both, when that is enough people to say; else nothing.

@@ -4,6 +4,7 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
 
     rec:live                    the live version id (one string: flipping it publishes)
     rec:lock                    the recompute lock (value: the run holding it)
+    rec:model-tuning            JSON: the ranking model's last tuned blend weights and when
     rec:v:<version>:meta        JSON: when, from how many ratings/users/items, settings
     rec:v:<version>:ii          hash item id -> item-item neighbours (ranking, "also liked")
     rec:v:<version>:ip          hash item id -> item-item neighbours for rating prediction
@@ -20,6 +21,8 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
                                 partial neighbour lists, named arrays chunked like the
                                 snapshot (a folder in SNAPSHOT_DIR instead when that is set);
                                 dropped once merged
+    rec:v:<version>:model       hash: the fitted ranking model's parts (``model_scoring``),
+                                chunked and cached per machine like the snapshot
 
 Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
 empty list is ``b""``; a missing field is ``None``: the two mean different things (no
@@ -49,9 +52,15 @@ from recommendations.conf import get as option
 NEIGHBOUR_DTYPE = np.dtype([("id", "<i4"), ("score", "<f4"), ("support", "<i4")])
 RATING_DTYPE = np.dtype([("item", "<i4"), ("score", "<f4")])
 # One stored suggestion: the item, its blended score, how many of the user's neighbours
-# rated it and the sum of their scores (the "N people rated it X" line), and up to
-# REASONS of the user's own items and neighbours behind it (-1 pads).
+# rated it and the sum of their scores (the "N people rated it X" line), up to REASONS
+# of the user's own items and neighbours behind it (-1 pads), and which sentence its
+# reason is (REASON_EVIDENCE: from the counts and items; REASON_NEW: "New, similar to X",
+# an item without ratings that the content model matched to because_items[0]).
 REASONS = 3
+REASON_EVIDENCE, REASON_NEW = 0, 1
+# Bumped when READY_DTYPE changes: a version published with another layout has its
+# stored lists ignored (served live) instead of misread.
+READY_FORMAT = 2
 READY_DTYPE = np.dtype(
     [
         ("item", "<i4"),
@@ -60,10 +69,13 @@ READY_DTYPE = np.dtype(
         ("people_sum", "<f4"),
         ("because_items", "<i4", (REASONS,)),
         ("because_users", "<i4", (REASONS,)),
+        ("reason", "<i1"),
     ]
 )
 KINDS = ("ii", "ip", "uu", "ur", "ready")
-VERSION_KEYS = ("meta", "bias", "rows", "snapshot", "partial", *KINDS)
+# Named array sets of a version (chunks in Redis or a folder), and their folder prefix.
+ARRAY_SETS = {"snapshot": "ratings", "model": "model"}
+VERSION_KEYS = ("meta", "bias", "rows", *ARRAY_SETS, "partial", *KINDS)
 
 # What readers treat as "Redis is not there": they fall back instead of failing.
 RedisUnavailable = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
@@ -169,7 +181,10 @@ class LiveModel:
         return lists, decode_neighbours(replies[-1])
 
     def ready_list(self, user_id: int) -> tuple[str, np.ndarray] | None:
-        """(stamp, rows) of the user's stored list; None when this version has none."""
+        """(stamp, rows) of the user's stored list; None when this version has none (or
+        stored them in another layout)."""
+        if self.meta.get("ready_format") != READY_FORMAT:
+            return None
         return decode_ready(client().hget(version_key(self.version, "ready"), user_id))
 
     def item_neighbours(self, item_ids: Iterable[int]) -> dict[int, np.ndarray | None]:
@@ -258,6 +273,16 @@ def write_biases(version: str, biases: Mapping[str, float], *, ttl: int | None) 
     pipe.execute()
 
 
+def mark_written(version: str, kind: str, n: int, *, ttl: int | None) -> None:
+    """Count ``n`` rows of ``kind`` toward completeness without writing a hash (the model
+    parts, written as an array set)."""
+    pipe = client().pipeline(transaction=False)
+    pipe.hincrby(version_key(version, "rows"), kind, n)
+    if ttl:
+        pipe.expire(version_key(version, "rows"), ttl)
+    pipe.execute()
+
+
 def rows_written(version: str) -> dict[str, int]:
     raw = client().hgetall(version_key(version, "rows"))
     return {k.decode(): int(v) for k, v in raw.items()}
@@ -278,6 +303,7 @@ def publish(
     missing = {k: (written.get(k, 0), n) for k, n in expected_rows.items() if written.get(k, 0) < n}
     if missing:
         raise IncompleteModel(version, missing)
+    meta = {**meta, "ready_format": READY_FORMAT}
     r = client()
     with r.pipeline(transaction=True) as pipe:
         # WATCH makes the flip conditional: if the lock changes between this check and
@@ -367,11 +393,14 @@ def lock_holder() -> str | None:
 # the files read-only (np.load(mmap_mode="r")): one copy per machine, in the page cache,
 # however many worker processes read it. Arrays derived from a snapshot (the same for
 # every process) are cached beside it the same way (``snapshot_derived``).
-def _snapshot_folder(version: str) -> Path:
+#
+# The fitted ranking model's parts (``part="model"``) are stored and mapped the same way.
+def _snapshot_folder(version: str, part: str = "snapshot") -> Path:
+    name = f"{ARRAY_SETS[part]}-{version}"
     if option("SNAPSHOT_DIR"):
-        return Path(option("SNAPSHOT_DIR")) / f"ratings-{version}"
+        return Path(option("SNAPSHOT_DIR")) / name
     cache = option("SNAPSHOT_CACHE_DIR") or Path(settings.VAR_DIR) / "snapshot-cache"
-    return Path(cache) / f"ratings-{version}"
+    return Path(cache) / name
 
 
 def _write_folder(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -396,12 +425,14 @@ def _map_folder(folder: Path) -> dict[str, np.ndarray]:
     }
 
 
-def snapshot_put(version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None) -> None:
+def snapshot_put(
+    version: str, arrays: Mapping[str, np.ndarray], *, ttl: int | None, part: str = "snapshot"
+) -> None:
     """Store named arrays: a folder in SNAPSHOT_DIR when set, else chunks in Redis."""
     if option("SNAPSHOT_DIR"):
-        _write_folder(_snapshot_folder(version), arrays)
+        _write_folder(_snapshot_folder(version, part), arrays)
         return
-    _hash_put_arrays(version_key(version, "snapshot"), "", arrays, ttl=ttl, replace=True)
+    _hash_put_arrays(version_key(version, part), "", arrays, ttl=ttl, replace=True)
 
 
 def _hash_put_arrays(
@@ -445,22 +476,23 @@ def _hash_get_arrays(name: str, prefix: str, what: str) -> dict[str, np.ndarray]
     return arrays
 
 
-def snapshot_get(version: str) -> dict[str, np.ndarray]:
-    """The snapshot's arrays, mapped read-only; from Redis, copied to this machine first.
+def snapshot_get(version: str, *, part: str = "snapshot") -> dict[str, np.ndarray]:
+    """The snapshot's arrays (or another ``part``), mapped read-only; from Redis, copied
+    to this machine first.
 
     Raises ``LookupError`` when the version's snapshot is gone.
     """
-    folder = _snapshot_folder(version)
+    folder = _snapshot_folder(version, part)
     if folder.is_dir():
         return _map_folder(folder)
     if option("SNAPSHOT_DIR"):
-        raise LookupError(f"no ratings snapshot for version {version} at {folder}")
+        raise LookupError(f"no {part} arrays for version {version} at {folder}")
     arrays = _hash_get_arrays(
-        version_key(version, "snapshot"), "", f"the ratings snapshot of version {version}"
+        version_key(version, part), "", f"the {part} arrays of version {version}"
     )
     _write_folder(folder, arrays)
     del arrays
-    _drop_other_cached(version)
+    _drop_other_cached(version, part)
     return _map_folder(folder)
 
 
@@ -479,17 +511,18 @@ def snapshot_derived(version: str, name: str, make) -> np.ndarray:
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def _drop_other_cached(version: str) -> None:
+def _drop_other_cached(version: str, part: str = "snapshot") -> None:
     """Remove local copies of other versions not touched for a while (a process still
     mapping one keeps its pages: unlinking never invalidates a mapping)."""
-    folder = _snapshot_folder(version)
-    for other in folder.parent.glob("ratings-*"):
+    folder = _snapshot_folder(version, part)
+    for other in folder.parent.glob(f"{ARRAY_SETS[part]}-*"):
         if other != folder and time.time() - other.stat().st_mtime > 600:
             shutil.rmtree(other, ignore_errors=True)
 
 
 def snapshot_drop(version: str) -> None:
-    shutil.rmtree(_snapshot_folder(version), ignore_errors=True)
+    for part in ARRAY_SETS:
+        shutil.rmtree(_snapshot_folder(version, part), ignore_errors=True)
     if option("SNAPSHOT_DIR"):
         shutil.rmtree(_partial_folder(version), ignore_errors=True)
 
@@ -541,6 +574,18 @@ def partial_drop(version: str) -> None:
     if option("SNAPSHOT_DIR"):
         shutil.rmtree(_partial_folder(version), ignore_errors=True)
     client().delete(version_key(version, "partial"))
+
+
+# -- the ranking model's tuned weights, kept across versions ---------------------------------
+def model_tuning() -> dict | None:
+    """The last tuning of the ranking model's weights (``model_scoring.fit_and_store``):
+    JSON with "weights" and "tuned_at" (epoch seconds); None before the first."""
+    raw = client().get(key("model-tuning"))
+    return None if raw is None else json.loads(raw)
+
+
+def model_tuning_put(tuning: dict) -> None:
+    client().set(key("model-tuning"), json.dumps(tuning))
 
 
 # -- debouncing the incremental update: one queued task per user at a time ----------------

@@ -168,7 +168,13 @@ def test_home_asks_a_new_user_to_rate_well_known_items_until_the_personal_thresh
     ratings as the panels and the API need (RECOMMENDATIONS["MIN_RATINGS_FOR_PERSONAL"])."""
     from recommendations.reasons import personal_threshold
 
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MIN_RATINGS_FOR_PERSONAL": 4}
+    # Neighbour counting's threshold (with the ranking model on, one rating is enough:
+    # recommendations/tests/test_model_lists.py).
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "MIN_RATINGS_FOR_PERSONAL": 4,
+        "MODEL": False,
+    }
     assert personal_threshold() == 4
     items = [ItemFactory(title=f"Famous {n}") for n in range(12)]
     for n, item in enumerate(items):

@@ -45,7 +45,9 @@ def test_staff_see_runs_with_progress_and_can_start_one(
     html = page.content.decode()
     assert page.status_code == 200
     assert "Live model:" in html and "Recompute now" in html
-    assert '<progress max="12" value="12"' in html  # 12 shards: see test_recompute
+    # 4 kinds x 2 neighbour shards (user-user: the symmetric pass's), the ranking model,
+    # the merge of the user-user partial lists in 2 shards, 2 list shards
+    assert '<progress max="13" value="13"' in html
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:recommendations_recomputerun_recompute_now"), follow=True

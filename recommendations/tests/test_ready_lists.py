@@ -138,7 +138,10 @@ def test_requests_the_stored_list_cannot_answer_are_computed_live(published):
     assert all(genre in [g.slug for g in s.item.card_genres()] for s in by_genre.suggestions)
 
 
-def test_a_user_below_the_threshold_has_no_stored_list(published):
+def test_a_user_below_the_threshold_has_no_stored_list(published, settings):
+    """Without the ranking model the threshold is MIN_RATINGS_FOR_PERSONAL; with it one
+    rating is enough (recommendations/tests/test_model_lists.py)."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL": False}
     newcomer = get_user_model().objects.create_user("newcomer", password="x")
     for item in Item.objects.order_by("-rating_count")[:2]:
         catalog_services.rating_upsert(user=newcomer, item=item, score=4)

@@ -166,13 +166,16 @@ def test_evidence_floor_is_the_users_mean_or_neutral_whichever_is_lower():
     assert reasons.evidence_floor([]) == reasons.NEUTRAL
 
 
-def test_a_user_the_model_has_not_seen_is_caught_up(rec_redis, demo_catalogue):
+def test_a_user_the_model_has_not_seen_is_caught_up(rec_redis, demo_catalogue, settings):
     """Rated while the model was being built (no update could run): the panel says the
-    suggestions are on their way and queues the update that adds the user."""
+    suggestions are on their way and queues the update that adds the user. (The ranking
+    model scores such a user from their live ratings at once.)"""
     pipeline.recompute_sync()
     late = UserFactory()
     for item in Item.objects.order_by("-rating_count")[: reasons.personal_threshold()]:
         Rating.objects.create(user=late, item=item, score=5)
+    assert reads.people_like_you(user=late, fallback=False).source == reads.PERSONAL
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL": False}
     result = reads.people_like_you(user=late, fallback=False)
     assert result.source == reads.POPULAR and result.pending
     assert "being prepared" in result.note

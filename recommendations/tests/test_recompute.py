@@ -15,9 +15,10 @@ pytestmark = pytest.mark.django_db
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
     run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
-    # 4 kinds x 2 shards (user-user: the symmetric pass's), the merge of the user-user
-    # partial lists in 2 shards, then the stored lists in 2 shards (the test settings)
-    assert run.shards_done == run.shards_total == 12
+    # 4 kinds x 2 shards (user-user: the symmetric pass's) and the ranking model, the merge
+    # of the user-user partial lists in 2 shards, then the stored lists in 2 shards (the
+    # test settings)
+    assert run.shards_done == run.shards_total == 13
     n_users = Rating.objects.values("user").distinct().count()
     n_items = Rating.objects.values("item").distinct().count()
     assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
@@ -90,7 +91,12 @@ def test_a_failing_shard_fails_the_run_and_frees_the_lock(rec_redis, demo_catalo
     assert not rec_redis.exists(store.version_key(version, "bias"))
 
 
-def test_the_incremental_update_changes_the_users_panel_after_one_rating(rec_redis, demo_catalogue):
+def test_the_incremental_update_changes_the_users_panel_after_one_rating(
+    rec_redis, demo_catalogue, settings
+):
+    """Neighbour counting's "people like you" (the ranking model's fold-in is in
+    test_model_lists.py)."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL": False}
     pipeline.recompute_sync()
     newcomer = get_user_model().objects.create_user("newcomer", password="x-long-password")
     horror = list(Item.objects.filter(genres__name="Horror").order_by("-rating_count")[:4])
@@ -252,7 +258,7 @@ def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
 
     run = RecomputeRun.objects.create()
     version, (plan, *_) = pipeline.recompute_prepare(run_id=run.pk)
-    kind, start, stop = plan[0]
+    kind, start, stop = next(shard for shard in plan if shard[0] != "model")
     rows = build.compute_rows(pipeline.model_state(version).inputs, kind, start, stop)
 
     def slow(*args, **kwargs):  # the same rows, after outlasting the TTL twice over

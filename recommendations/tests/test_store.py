@@ -20,7 +20,7 @@ def test_neighbour_lists_round_trip_with_explicit_dtypes():
 
 
 def test_rows_are_compact_and_an_id_beyond_int32_is_refused_not_wrapped():
-    assert store.READY_DTYPE.itemsize == 4 + 4 + 4 + 4 + 2 * 3 * 4
+    assert store.READY_DTYPE.itemsize == 4 + 4 + 4 + 4 + 2 * 3 * 4 + 1
     assert len(store.encode_ratings(np.array([5]), np.array([4.5]))) == 8
     with pytest.raises(OverflowError):
         store.encode_neighbours(np.array([2**31]), np.array([0.5]), np.array([1]))

@@ -24,6 +24,8 @@ RECOMMENDATIONS = {
     "DEBOUNCE_SECONDS": 0.05,
     "RECOMPUTE_ON_WORKER_START": False,
     "LIVE_CACHE_SECONDS": 0,  # tests flip versions and read them back at once
+    # The ranking model's weight tuning, lighter: tests check behaviour, not accuracy.
+    "MODEL_BLEND": {"rounds": 1, "cold_folds": 1, "als_iterations": 5},
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker process can share the test database.

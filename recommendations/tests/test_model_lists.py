@@ -1,0 +1,222 @@
+"""The ranking model in the product: fitted by the recompute, stored with the version,
+ranking the stored and live personal lists, folding a new rating in at once, and bringing
+items nobody has rated into personal lists with a true reason."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from django.contrib.auth import get_user_model
+
+from catalog import services as catalog_services
+from catalog.models import Item
+from recommendations import build, model_scoring, pipeline, reads, reasons, store
+from recommendations.engine import RatingMatrix
+from recommendations.engine.blend import Blend
+from recommendations.engine.data import ItemInfo
+
+pytestmark = pytest.mark.django_db
+
+
+def shown(result):
+    return [
+        (s.item.pk, s.score, s.reason, [b.pk for b in s.because_items]) for s in result.suggestions
+    ]
+
+
+def _new_item_for(user):
+    """An item nobody has rated, shaped like the items ``user`` rated 5 (their genres and
+    a title word), added before the recompute."""
+    loved = Item.objects.filter(ratings__user=user, ratings__score=5).order_by("pk").first()
+    item = Item.objects.create(title=f"{loved.title} Returns", year=loved.year)
+    item.genres.set(loved.genres.all())
+    return item, loved
+
+
+@pytest.fixture
+def with_new_item(rec_redis, demo_catalogue):
+    """The demo user, an item nobody rated shaped like one demo loved, and a newcomer who
+    rated only that loved item; then a recompute."""
+    demo = get_user_model().objects.get(username="demo")
+    item, loved = _new_item_for(demo)
+    newcomer = get_user_model().objects.create_user("newcomer", password="x")
+    catalog_services.rating_upsert(user=newcomer, item=loved, score=5)
+    run = pipeline.recompute_sync()
+    assert run.status == run.Status.SUCCEEDED, run.error
+    return demo, newcomer, item, loved
+
+
+def test_an_item_without_ratings_enters_personal_lists_with_its_reason(with_new_item, client):
+    """Through the home page's "people like you" panel and me/recommendations/, after a
+    recompute, for a user with one rating (the blend's "few" segment, no popular
+    fallback) and for one with many."""
+    demo, newcomer, item, loved = with_new_item
+    item.refresh_from_db()
+    assert item.rating_count == 0
+    assert store.live_model().meta["model"]["n_items_without_ratings"] == 1
+    reason = f"New, similar to {loved.title}"
+
+    client.force_login(newcomer)
+    page = client.get("/").content.decode()
+    panel = page[page.index('id="panel-people-like-you"') :]
+    panel = panel[: panel.index("</section>")]
+    assert item.title in panel and reason in panel
+    api = client.get("/api/v1/me/recommendations/", {"limit": 10}).json()
+    assert api["source"] == "personal"
+    assert {"id": item.pk, "reason": reason} in [
+        {"id": e["item"]["id"], "reason": e["reason"]} for e in api["results"]
+    ]
+
+    client.force_login(demo)
+    api = client.get("/api/v1/me/recommendations/", {"limit": 30}).json()
+    entry = next(e for e in api["results"] if e["item"]["id"] == item.pk)
+    named = entry["reason"].removeprefix("New, similar to ")
+    assert entry["reason"] != named
+    assert demo.ratings.get(item__title=named).score >= reasons.LIKED
+
+
+def test_the_stored_lists_equal_the_live_computation_with_the_model(with_new_item):
+    model = store.live_model()
+    users = get_user_model().objects.filter(ratings__isnull=False).distinct()
+    assert model.meta["n_ready_lists"] == users.count()  # one rating is enough
+    for user in users:
+        stored = reads._from_ready_list(model, user.pk, 10, True)
+        live = reads._personal(user=user, limit=10, genre="", user_weight=1.0, explain=True)
+        assert stored is not None and shown(stored) == shown(live), user
+
+
+def test_a_rating_changes_the_list_at_once_as_a_full_recompute_would(with_new_item):
+    """The update after a rating folds it in through the stored model parts; the list
+    equals what a full recompute's list stage gives with the same parts and rows."""
+    demo = with_new_item[0]
+    model = store.live_model()
+    _, before = model.ready_list(demo.pk)
+    first = Item.objects.get(pk=int(before["item"][0]))
+    catalog_services.rating_upsert(user=demo, item=first, score=1)
+    live = reads.recommendations_for_user(user=demo, limit=10)  # the stamp moved: live
+    assert live.source == reads.PERSONAL
+    assert first.pk not in [s.item.pk for s in live.suggestions]
+    assert [s.item.pk for s in live.suggestions] != before["item"][:10].tolist()
+
+    pipeline.model_update_for_rating(user_id=demo.pk, item_ids=[first.pk])
+    _, folded = model.ready_list(demo.pk)
+    assert folded["item"][:10].tolist() == [s.item.pk for s in live.suggestions]
+
+    arrays = build.snapshot_arrays(build.snapshot_ratings(), build.snapshot_list_context())
+    inputs = build.ModelInputs.from_snapshot(arrays)
+    lists = build.ListInputs.load(model.version, inputs, arrays)
+    u = inputs.matrix.user_index(demo.pk)
+    parts = model_scoring.parts_for(model.version)
+    _, full = store.decode_ready(build.compute_ready(inputs, lists, u, u + 1, model=parts)[demo.pk])
+    assert full["item"].tolist() == folded["item"].tolist()
+    np.testing.assert_allclose(full["score"], folded["score"], rtol=1e-6, atol=1e-6)
+    for name in ("people", "people_sum", "because_items", "reason"):
+        assert np.array_equal(full[name], folded[name]), name
+
+
+# -- the parts, without Django ------------------------------------------------------------
+def _small(seed=0, n_users=60, n_items=40):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.25) * rng.integers(1, 11, (n_users, n_items))
+    dense[:, -3:] = 0  # three items nobody rated
+    csr = sp.csr_matrix(dense / 2.0)
+    matrix = RatingMatrix(csr, np.arange(n_users) + 100, np.arange(n_items) * 3 + 7)
+    genres = ["Drama", "Comedy", "Sci-Fi", "Action"]
+    info = ItemInfo(
+        item_ids=matrix.item_ids,
+        titles=[f"Story {k % 5} of night" for k in range(n_items)],
+        years=np.array([1980.0 + k % 20 for k in range(n_items)]),
+        genres=[[genres[k % 4], genres[(k // 4) % 4]] for k in range(n_items)],
+        tags=[[] for _ in range(n_items)],
+    )
+    arrays = {
+        "indptr": csr.indptr,
+        "indices": csr.indices,
+        "data": csr.data,
+        "user_ids": matrix.user_ids,
+        "item_ids": matrix.item_ids[np.diff(csr.tocsc().indptr) > 0],
+    }
+    # the snapshot has only rated items: re-index its columns as build.snapshot_arrays does
+    rated_cols = np.flatnonzero(np.diff(csr.tocsc().indptr) > 0)
+    arrays["indices"] = np.searchsorted(rated_cols, csr.indices).astype(np.int32)
+    return matrix, info, arrays
+
+
+def test_stored_parts_score_like_the_blend_they_came_from(settings):
+    """With no pruning, the parts give Blend.score's scores (float32 storage aside);
+    items without ratings are columns, and the parts round-trip through the store."""
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "MODEL_EASE_TOP_K": 0,
+        "MODEL_BLEND": {"rounds": 1, "cold_folds": 1, "als_iterations": 5},
+    }
+    matrix, info, arrays = _small()
+    fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
+    parts = model_scoring.ModelParts(fitted)
+    assert parts.item_ids.tolist() == matrix.item_ids.tolist()
+    assert (~parts.warm).sum() == 3
+
+    blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"], ease_max_items=5000)
+    blend.fit(matrix, items=info)
+    for u in (0, 5, 17):
+        row = matrix.csr[u]
+        ids, scores = matrix.item_ids[row.indices], row.data
+        expected = blend.score(row)[0]
+        got = parts.score(ids, scores).scores
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-4)
+
+
+def test_pruning_keeps_each_rows_largest_weights():
+    w = np.array([[0.0, 0.5, -0.9, 0.1], [0.2, 0.0, 0.3, -0.05], [1.0, -2.0, 0.0, 0.4]])
+    ease = type("E", (), {"weights_": w, "items_": np.array([0, 2, 3])})()
+    pruned = model_scoring._pruned(ease, 5, 2).toarray()
+    expected = np.zeros((5, 5))
+    expected[0, [2, 3]] = [0.5, -0.9]
+    expected[2, [0, 3]] = [0.2, 0.3]
+    expected[3, [0, 2]] = [1.0, -2.0]
+    np.testing.assert_allclose(pruned, expected)
+
+
+def test_model_parts_round_trip_through_the_store(rec_redis, settings, tmp_path):
+    matrix, info, arrays = _small(1)
+    fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
+    for snapshot_dir in ("", str(tmp_path / "shared")):
+        settings.RECOMMENDATIONS = {
+            **settings.RECOMMENDATIONS,
+            "SNAPSHOT_DIR": snapshot_dir,
+            "SNAPSHOT_CACHE_DIR": str(tmp_path / "cache"),
+            "SNAPSHOT_CHUNK_BYTES": 256,  # many chunks
+        }
+        store.snapshot_put("v1", fitted, ttl=60, part="model")
+        back = store.snapshot_get("v1", part="model")
+        assert set(back) == set(fitted)
+        for name, array in fitted.items():
+            assert back[name].dtype == array.dtype and np.array_equal(back[name], array), name
+        store.snapshot_drop("v1")
+        if snapshot_dir:
+            with pytest.raises(LookupError):
+                store.snapshot_get("v1", part="model")
+    scored = model_scoring.ModelParts(back).score(matrix.item_ids[:4], np.full(4, 4.5))
+    assert scored.scores.shape == (matrix.n_items,)
+
+
+def test_weights_are_tuned_at_most_every_retune_hours(rec_redis, demo_catalogue, settings):
+    """The model stage tunes the blend's weights, then reuses them (refitting only the
+    components) until MODEL_RETUNE_HOURS have passed."""
+    from catalog.models import Rating
+
+    ratings = list(Rating.objects.values_list("user_id", "item_id", "score"))
+    u, i, r = (np.array(c) for c in zip(*ratings, strict=True))
+    arrays = build.snapshot_arrays(
+        {"user": u, "item": i, "score": r.astype(np.float32)}, build.snapshot_list_context()
+    )
+
+    def fitted(version):
+        model_scoring.fit_and_store(version, arrays, ttl=60)
+        return model_scoring.ModelParts(store.snapshot_get(version, part="model")).config
+
+    first = fitted("v1")
+    assert first["tuned"] and store.model_tuning()["weights"] == first["weights"]
+    second = fitted("v2")
+    assert not second["tuned"] and second["weights"] == first["weights"]
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_RETUNE_HOURS": 0}
+    assert fitted("v3")["tuned"]
