@@ -276,7 +276,7 @@ def clear() -> None:
 # -- "also liked" -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ContentMatch:
-    item: Item
+    item: object  # catalog.cards.ItemCard
     score: float
     reason: str
     new: bool
@@ -319,22 +319,27 @@ def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Conte
     new_rows = new_rows[scores[new_rows] >= NEW_MIN_SIMILARITY]
     free = max(limit - len(collaborative_ids), 0)
     fill_rows = index.ranked(scores, allowed, free + 4 * NEW_SLOTS) if free else allowed[:0]
-    wanted = [int(ids[k]) for k in (*new_rows, *fill_rows)]
-    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(wanted)
+    cards = catalog_selectors.item_cards([int(ids[k]) for k in (*new_rows, *fill_rows)])
 
-    def match(k) -> ContentMatch | None:
-        obj = objects.get(int(ids[k]))
-        if obj is None:
-            return None
-        new = obj.rating_count == 0
-        text = reasons.new_similar_reason if new else reasons.content_reason
-        return ContentMatch(obj, float(scores[k]), text(*_shared(index, mine, at, k)), new)
+    def matches(rows, wanted: int, keep) -> list[ContentMatch]:
+        out = []
+        for k in rows:
+            if len(out) >= wanted:
+                break
+            card = cards.get(int(ids[k]))
+            if card is None or not card.is_active or not keep(card):
+                continue
+            new = card.rating_count == 0
+            text = reasons.new_similar_reason if new else reasons.content_reason
+            out.append(
+                ContentMatch(card, float(scores[k]), text(*_shared(index, mine, at, k)), new)
+            )
+        return out
 
-    new = [m for m in map(match, new_rows) if m is not None and m.new][:NEW_SLOTS]
+    new = matches(new_rows, NEW_SLOTS, lambda card: card.rating_count == 0)
     taken = {m.item.pk for m in new}
     room = max(limit - len(new) - len(collaborative_ids), 0)
-    fill = [m for m in map(match, fill_rows) if m is not None and m.item.pk not in taken]
-    return fill[:room] + new
+    return matches(fill_rows, room, lambda card: card.pk not in taken) + new
 
 
 # -- a first list for someone with few ratings ------------------------------------------------
