@@ -21,10 +21,8 @@ Needs redis-server on the PATH.
 """
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,13 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench.private_site import private_site  # noqa: E402
 
 
 def _median_seconds(fn, repeat: int) -> float:
@@ -120,38 +112,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=62_423)
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args()
-    redis_bin = shutil.which("redis-server")
-    if not redis_bin:
-        raise SystemExit("redis-server is not on the PATH")
     folder = Path(tempfile.mkdtemp(prefix="recsite-cold-"))
-    port = _free_port()
-    redis = subprocess.Popen(
-        [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
-        stdout=subprocess.DEVNULL,
-    )
     try:
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="recsite.settings.base",
-            DEBUG="1",
-            RECSITE_VAR_DIR=str(folder),
-            DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
-            REDIS_URL=f"redis://127.0.0.1:{port}/0",
-            RECOMPUTE_ON_WORKER_START="0",
-        )
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        time.sleep(0.3)
-        call_command("migrate", verbosity=0)
-        call_command("seed_demo", "--if-empty", verbosity=0)
-        _measure("demo", options.repeat)
-        _grow(options.items)
-        _measure("synthetic", options.repeat)
+        with private_site(folder):
+            _measure("demo", options.repeat)
+            _grow(options.items)
+            _measure("synthetic", options.repeat)
     finally:
-        redis.terminate()
-        redis.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -30,7 +30,7 @@ import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -187,11 +187,11 @@ class ContentIndex:
         weight = {"genre": c.genre_weight, "year": c.year_weight, "title": c.title_weight}
         weight["tag"] = c.tag_weight
         vector = np.zeros(len(c.vocabulary_))
-        for field, tokens in item_tokens(info, 0).items():
+        for part, tokens in item_tokens(info, 0).items():
             for token in tokens:
                 j = self._columns.get(token)
                 if j is not None:
-                    vector[j] = weight[field] * self._idf[j]
+                    vector[j] = weight[part] * self._idf[j]
         norm = np.linalg.norm(vector)
         if not norm:
             return np.zeros(self.info.item_ids.size)
@@ -275,11 +275,15 @@ def clear() -> None:
 
 # -- "also liked" -------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ContentMatch:
+class Pick:
+    """One content suggestion: an item card, its score, the line under it, the user's own
+    items behind it (starter lists) and whether nobody has rated it yet."""
+
     item: object  # catalog.cards.ItemCard
     score: float
     reason: str
-    new: bool
+    because_items: list = field(default_factory=list)
+    new: bool = False
 
 
 def _shared(index: ContentIndex, mine: ItemInfo, a: int, b: int):
@@ -295,7 +299,7 @@ def _shared(index: ContentIndex, mine: ItemInfo, a: int, b: int):
     return genres, (int(ya) // 10 * 10 if same else None), title
 
 
-def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[ContentMatch]:
+def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Pick]:
     """Content matches to add to ``item``'s "also liked" list of ``collaborative_ids``.
 
     The matches fill the places the collaborative list leaves empty (all of them for an
@@ -321,7 +325,7 @@ def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Conte
     fill_rows = index.ranked(scores, allowed, free + 4 * NEW_SLOTS) if free else allowed[:0]
     cards = catalog_selectors.item_cards([int(ids[k]) for k in (*new_rows, *fill_rows)])
 
-    def matches(rows, wanted: int, keep) -> list[ContentMatch]:
+    def matches(rows, wanted: int, keep) -> list[Pick]:
         out = []
         for k in rows:
             if len(out) >= wanted:
@@ -331,9 +335,8 @@ def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Conte
                 continue
             new = card.rating_count == 0
             text = reasons.new_similar_reason if new else reasons.content_reason
-            out.append(
-                ContentMatch(card, float(scores[k]), text(*_shared(index, mine, at, k)), new)
-            )
+            reason = text(*_shared(index, mine, at, k))
+            out.append(Pick(card, float(scores[k]), reason, new=new))
         return out
 
     new = matches(new_rows, NEW_SLOTS, lambda card: card.rating_count == 0)
@@ -343,17 +346,9 @@ def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Conte
 
 
 # -- a first list for someone with few ratings ------------------------------------------------
-@dataclass(frozen=True)
-class StarterPick:
-    item: object  # catalog.cards.ItemCard
-    score: float
-    reason: str
-    because_items: list
-
-
 def starter_list(
     *, user, rated: np.ndarray, scores: np.ndarray, exclude, limit: int, genre: str = ""
-) -> list[StarterPick]:
+) -> list[Pick]:
     """Up to ``limit`` items for ``user`` from the genres they picked and the items they
     rated 4 or more (``rated``/``scores``: their ratings); empty when they have neither.
 
@@ -419,7 +414,7 @@ def starter_list(
         else:
             reason = reasons.genre_popular_reason(names[named[k]], card.rating_count)
             because = []
-        out.append(StarterPick(card, float(total[k]), reason, because))
+        out.append(Pick(card, float(total[k]), reason, because))
         if len(out) == limit:
             break
     return out
