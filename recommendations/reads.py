@@ -215,7 +215,7 @@ def _personal(
     rated, scores = _live_ratings(user.pk)
     needed = reasons.personal_threshold()
     if rated.size < needed:
-        starter = _starter(user, rated, scores, limit, genre, explain, note_needed=needed)
+        starter = _starter(user, rated, scores, limit, genre, explain, reasons.note_starter(needed))
         return starter or popular(rated.tolist(), reasons.note_few_ratings(needed))
     model, note = live if live is not None else _live()
     if model is None:
@@ -234,12 +234,12 @@ def _personal(
     if not result:
         if _catch_up(model, user.pk, rated):
             return popular(rated.tolist(), reasons.note_preparing(), pending=True)
-        starter = _starter(user, rated, scores, limit, genre, explain, note_needed=needed)
+        starter = _starter(user, rated, scores, limit, genre, explain, reasons.note_no_overlap())
         return starter or popular(rated.tolist(), reasons.note_no_overlap())
     return RecommendationList(result, PERSONAL, model.version)
 
 
-def _starter(user, rated, scores, limit, genre, explain, *, note_needed):
+def _starter(user, rated, scores, limit, genre, explain, note):
     """The cold-start list (genre picks, items like the user's 4-5 ratings), or None."""
     picks = cold_start.starter_list(
         user=user, rated=rated, scores=scores, exclude=_hidden(user.pk), limit=limit, genre=genre
@@ -249,7 +249,7 @@ def _starter(user, rated, scores, limit, genre, explain, *, note_needed):
     suggestions = [
         Suggestion(p.item, p.score, p.reason, p.because_items if explain else []) for p in picks
     ]
-    return RecommendationList(suggestions, CONTENT, None, reasons.note_starter(note_needed))
+    return RecommendationList(suggestions, CONTENT, None, note)
 
 
 def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:

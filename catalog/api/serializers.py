@@ -238,6 +238,3 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
-    genres = serializers.ListField(
-        child=serializers.SlugField(), help_text="Slugs of the genres I picked."
-    )
