@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # most rated (popular), or content and the user's own choices (content: genre picks,
 # items like theirs, items like the one shown; no ratings needed).
 PERSONAL, POPULAR, CONTENT = "personal", "popular", "content"
+SOURCES = (PERSONAL, POPULAR, CONTENT)
 
 
 @dataclass(frozen=True)

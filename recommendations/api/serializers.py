@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.api.serializers import ItemRefSerializer, ItemSerializer, TopListQuerySerializer
-from recommendations import reasons
+from recommendations import reads, reasons
 from recommendations.models import RecomputeRun
 
 
@@ -80,7 +80,7 @@ def _because(suggestion, explain) -> dict | None:
 
 class RecommendationListSerializer(serializers.Serializer):
     source = serializers.ChoiceField(
-        choices=["personal", "popular", "content"],
+        choices=reads.SOURCES,
         help_text="personal: from my neighbours; content: a first list from the genres I "
         "like and items like the ones I rated 4 or 5, while I have too few ratings for "
         "personal ones; popular: the fallback (no model yet, too few ratings and no genres, "
@@ -121,7 +121,7 @@ class SimilarItemSerializer(serializers.Serializer):
         "REASON_MIN_PEOPLE (default 3), so that no one can tell what one person rated."
     )
     source = serializers.ChoiceField(
-        choices=["personal", "popular", "content"],
+        choices=reads.SOURCES,
         help_text="personal: people who rated this rated it too; content: alike in genre, "
         "year and title words (for items with few or no ratings, and places kept for new "
         "items nobody has rated yet); popular: well-rated items of the same genre.",
