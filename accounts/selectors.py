@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Avg, Count
 
-from catalog.models import HiddenItem, Rating
+from accounts.models import GenrePick
+from catalog.models import Genre, HiddenItem, Rating
 
 # A genre needs this many of the user's ratings before "the genres you rate highest"
 # names it: one 5-star rating says little about a genre.
@@ -49,9 +50,17 @@ def user_profile(*, user) -> Profile:
     )
 
 
+def user_genre_picks(*, user) -> list[Genre]:
+    """The genres ``user`` said they like, by name; none for a signed-out visitor."""
+    if not user.is_authenticated:
+        return []
+    return list(Genre.objects.filter(pk__in=GenrePick.objects.filter(user=user).values("genre")))
+
+
 def user_data_rows(*, user) -> dict[str, list[dict]]:
     """Everything the site keeps about ``user``'s taste, for "download my data": their
-    ratings (newest first) and the items they marked "Not interested"."""
+    ratings (newest first), the items they marked "Not interested" and the genres they
+    picked."""
     ratings = [
         {
             "item_id": r.item_id,
@@ -72,4 +81,5 @@ def user_data_rows(*, user) -> dict[str, list[dict]]:
         }
         for h in HiddenItem.objects.filter(user=user).select_related("item").order_by("-id")
     ]
-    return {"ratings": ratings, "not_interested": hidden}
+    genres = [{"slug": g.slug, "name": g.name} for g in user_genre_picks(user=user)]
+    return {"ratings": ratings, "not_interested": hidden, "genres": genres}

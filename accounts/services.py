@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from accounts.models import GenrePick
 from catalog.models import Rating
 from catalog.services import item_stats_refresh
 from catalog.signals import rating_changed
@@ -29,3 +30,16 @@ def account_delete(*, user) -> int:
 
     transaction.on_commit(announce)
     return len(item_ids)
+
+
+@transaction.atomic
+def genre_picks_set(*, user, genres) -> None:
+    """Make ``genres`` (catalogue ``Genre`` rows) exactly the genres ``user`` picked."""
+    wanted = {genre.pk for genre in genres}
+    picks = GenrePick.objects.filter(user=user)
+    picks.exclude(genre_id__in=wanted).delete()
+    have = set(picks.values_list("genre_id", flat=True))
+    GenrePick.objects.bulk_create(
+        [GenrePick(user=user, genre_id=pk) for pk in sorted(wanted - have)],
+        ignore_conflicts=True,  # the same pick saved a moment ago by another request
+    )

@@ -7,6 +7,7 @@ from accounts import views
 # "password_reset_done", "password_reset_confirm" and "password_reset_complete" as they are.
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("profile/genres/", views.profile_genres, name="profile_genres"),
     path("profile/data.csv", views.data_export, {"fmt": "csv"}, name="data_export_csv"),
     path("profile/data.json", views.data_export, {"fmt": "json"}, name="data_export_json"),
     path("delete/", views.account_delete, name="account_delete"),

@@ -14,23 +14,47 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts import selectors, services
-from accounts.forms import AccountDeleteForm
+from accounts.forms import AccountDeleteForm, GenrePicksForm
 from recommendations.conf import get as recommendations_option
 
 CSV_COLUMNS = ["kind", "item_id", "title", "year", "score", "date"]
 
 
 @login_required
-def profile(request):
+def profile(request, genre_form=None, status=200):
     context = {
         "profile": selectors.user_profile(user=request.user),
         "personal_after": recommendations_option("MIN_RATINGS_FOR_PERSONAL"),
+        "genre_form": genre_form or GenrePicksForm(user=request.user),
     }
-    return render(request, "accounts/profile.html", context)
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def profile_genres(request):
+    """Save the genres the person likes (profile page, or the home page's first-minute
+    strip, which sends ``next`` to come back to)."""
+    form = GenrePicksForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return profile(request, genre_form=form, status=400)
+    form.save()
+    names = [genre.name for genre in form.cleaned_data["genres"]]
+    messages.success(
+        request,
+        f"Saved: you like {', '.join(names)}." if names else "Saved: no genres picked.",
+    )
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "profile"
+    return redirect(target)
 
 
 def _attachment(body: str, content_type: str, username: str, extension: str) -> HttpResponse:
@@ -63,6 +87,8 @@ def data_export(request, fmt: str):
         writer.writerow({"kind": "rating", **rating, "date": rating["updated"]})
     for hidden in rows["not_interested"]:
         writer.writerow({"kind": "not interested", **hidden, "date": hidden["hidden"]})
+    for genre in rows["genres"]:
+        writer.writerow({"kind": "genre you like", "title": genre["name"]})
     return _attachment(out.getvalue(), "text/csv; charset=utf-8", username, "csv")
 
 

@@ -10,17 +10,16 @@ radio inputs and forms. Needs redis-server on the PATH.
 """
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.private_site import private_site  # noqa: E402
 
 
 class _Counter(HTMLParser):
@@ -34,78 +33,51 @@ class _Counter(HTMLParser):
         self.radios += tag == "input" and ("type", "radio") in attrs
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="folder for the database (kept afterwards)")
     options = parser.parse_args()
-    redis_bin = shutil.which("redis-server")
-    if not redis_bin:
-        raise SystemExit("redis-server is not on the PATH")
     folder = options.keep or Path(tempfile.mkdtemp(prefix="recsite-weight-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    redis = subprocess.Popen(
-        [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
-        stdout=subprocess.DEVNULL,
-    )
     try:
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="recsite.settings.base",
-            DEBUG="1",
-            RECSITE_VAR_DIR=str(folder),
-            DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
-            REDIS_URL=f"redis://127.0.0.1:{port}/0",
-            RECOMPUTE_ON_WORKER_START="0",
-        )
-        import django
-
-        django.setup()
-        from django.conf import settings
-        from django.core.management import call_command
-        from django.test import Client
-
-        settings.ALLOWED_HOSTS = ["testserver"]
-        time.sleep(0.3)
-        call_command("migrate", verbosity=0)
-        call_command("seed_demo", "--if-empty", verbosity=0)
-        call_command("recompute", "--if-missing", verbosity=0)
-
-        from catalog.models import Item
-
-        item = Item.objects.order_by("-rating_count").first()
-        pages = {
-            "home": "/",
-            "catalogue": "/items/",
-            "item": item.get_absolute_url(),
-        }
-        client = Client()
-        for who in ("signed out", "demo"):
-            if who == "demo":
-                client.login(username="demo", password="demo")
-                pages["my ratings"] = "/items/mine/"
-            for name, url in pages.items():
-                response = client.get(url)
-                assert response.status_code == 200, (url, response.status_code)
-                counter = _Counter()
-                counter.feed(response.content.decode())
-                print(
-                    f"{name:10} {who:10} {len(response.content):7,d} bytes "
-                    f"{counter.elements:5,d} elements {counter.radios:4d} radios "
-                    f"{counter.forms:3d} forms"
-                )
+        with private_site(folder):
+            _weigh()
     finally:
-        redis.terminate()
-        redis.wait()
         if not options.keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _weigh() -> None:
+    """One line per page, signed out and as demo."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    call_command("recompute", "--if-missing", verbosity=0)
+
+    from catalog.models import Item
+
+    item = Item.objects.order_by("-rating_count").first()
+    pages = {
+        "home": "/",
+        "catalogue": "/items/",
+        "item": item.get_absolute_url(),
+    }
+    client = Client()
+    for who in ("signed out", "demo"):
+        if who == "demo":
+            client.login(username="demo", password="demo")
+            pages["my ratings"] = "/items/mine/"
+        for name, url in pages.items():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            counter = _Counter()
+            counter.feed(response.content.decode())
+            print(
+                f"{name:10} {who:10} {len(response.content):7,d} bytes "
+                f"{counter.elements:5,d} elements {counter.radios:4d} radios "
+                f"{counter.forms:3d} forms"
+            )
 
 
 if __name__ == "__main__":

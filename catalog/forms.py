@@ -4,6 +4,8 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
 from accounts import usernames
+from accounts.forms import genre_picks_field
+from accounts.services import genre_picks_set
 from catalog.selectors import ITEM_ORDERINGS
 from catalog.services import parse_score
 
@@ -74,6 +76,17 @@ class SignUpForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
         help_texts = {"email": "Optional; only used to send a link if you forget your password."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Optional genre picks: a first list of suggestions before any rating.
+        self.fields["genres"] = genre_picks_field()
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            genre_picks_set(user=user, genres=self.cleaned_data.get("genres") or [])
+        return user
 
     def clean_username(self):
         # The same rule as the API's register and the importer (accounts.usernames).

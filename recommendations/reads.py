@@ -19,13 +19,17 @@ import numpy as np
 from catalog import selectors as catalog_selectors
 from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
-from recommendations import model_scoring, ranking, reasons, store
+from recommendations import cold_start, model_scoring, ranking, reasons, store
 from recommendations.conf import get as option
 from recommendations.engine import Baselines, RatingMatrix, predict
 
 logger = logging.getLogger(__name__)
 
-PERSONAL, POPULAR = "personal", "popular"
+# Where a list comes from: other people's ratings (personal), the catalogue's best and
+# most rated (popular), or content and the user's own choices (content: genre picks,
+# items like theirs, items like the one shown; no ratings needed).
+PERSONAL, POPULAR, CONTENT = "personal", "popular", "content"
+SOURCES = (PERSONAL, POPULAR, CONTENT)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Suggestion:
 @dataclass(frozen=True)
 class RecommendationList:
     suggestions: list[Suggestion]
-    source: str  # PERSONAL or POPULAR
+    source: str  # PERSONAL, POPULAR or CONTENT
     model_version: str | None
     # Why a popular list was served instead of a personal one (shown to people, in words).
     note: str = ""
@@ -56,6 +60,7 @@ class SimilarItem:
     score: float | None  # None when the list is a popular fallback
     support: int = 0  # people who rated both
     source: str = PERSONAL
+    reason: str = ""  # set for CONTENT items (what they share with the item shown)
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,8 @@ def _personal(
     rated, scores = _live_ratings(user.pk)
     needed = model_scoring.min_ratings(model_scoring.enabled())
     if rated.size < needed:
-        return popular(rated.tolist(), reasons.note_few_ratings(needed))
+        starter = _starter(user, rated, scores, limit, genre, explain, reasons.note_starter(needed))
+        return starter or popular(rated.tolist(), reasons.note_few_ratings(needed))
     model, note = live if live is not None else _live()
     if model is None:
         return popular(rated.tolist(), note, pending=True)
@@ -237,8 +243,22 @@ def _personal(
     if not result:
         if _catch_up(model, user.pk, rated):
             return popular(rated.tolist(), reasons.note_preparing(), pending=True)
-        return popular(rated.tolist(), reasons.note_no_overlap())
+        starter = _starter(user, rated, scores, limit, genre, explain, reasons.note_no_overlap())
+        return starter or popular(rated.tolist(), reasons.note_no_overlap())
     return RecommendationList(result, PERSONAL, model.version)
+
+
+def _starter(user, rated, scores, limit, genre, explain, note):
+    """The cold-start list (genre picks, items like the user's 4-5 ratings), or None."""
+    picks = cold_start.starter_list(
+        user=user, rated=rated, scores=scores, exclude=_hidden(user.pk), limit=limit, genre=genre
+    )
+    if not picks:
+        return None
+    suggestions = [
+        Suggestion(p.item, p.score, p.reason, p.because_items if explain else []) for p in picks
+    ]
+    return RecommendationList(suggestions, CONTENT, None, note)
 
 
 def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:
@@ -356,7 +376,13 @@ def because_you_rated(
 
 
 def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem]:
-    """Items people who liked ``item`` also liked; popular items of its genre as a fallback."""
+    """Items people who liked ``item`` also liked, completed by content.
+
+    The collaborative list comes first; items most like ``item`` in genre, year and title
+    fill the places it leaves empty (all of them for an item nobody has rated yet), and
+    up to ``cold_start.NEW_SLOTS`` places go to close items nobody has rated yet (source
+    CONTENT, each with its reason). Popular items of its genre when content finds nothing.
+    """
     exclude = {item.pk}
     if user is not None and user.is_authenticated:
         exclude |= set(_live_ratings(user.pk)[0].tolist()) | set(_hidden(user.pk).tolist())
@@ -367,17 +393,25 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
             nb = model.item_neighbours([item.pk]).get(item.pk)
         except store.RedisUnavailable:
             nb = None
-    if nb is None:
-        genre = item.genres.first()
-        fallback = popular_items(genre=genre.slug if genre else "", limit=limit, exclude=exclude)
-        return [SimilarItem(s.item, None, 0, POPULAR) for s in fallback.suggestions]
-    ids = [int(i) for i in nb["id"] if int(i) not in exclude]
-    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(ids)
-    return [
-        SimilarItem(objects[int(i)], float(s), int(n))
-        for i, s, n in nb
-        if int(i) in objects and int(i) not in exclude
-    ][:limit]
+    collaborative = []
+    if nb is not None:
+        ids = [int(i) for i in nb["id"] if int(i) not in exclude]
+        objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(ids)
+        collaborative = [
+            SimilarItem(objects[int(i)], float(s), int(n))
+            for i, s, n in nb
+            if int(i) in objects and int(i) not in exclude
+        ][:limit]
+    taken = [s.item.pk for s in collaborative]
+    matches = cold_start.similar_panel(
+        item=item, collaborative_ids=taken, limit=limit, exclude=exclude
+    )
+    content = [SimilarItem(m.item, m.score, 0, CONTENT, m.reason) for m in matches]
+    if collaborative or content:
+        return collaborative[: limit - sum(m.new for m in matches)] + content
+    genre = item.genres.first()
+    fallback = popular_items(genre=genre.slug if genre else "", limit=limit, exclude=exclude)
+    return [SimilarItem(s.item, None, 0, POPULAR) for s in fallback.suggestions]
 
 
 def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:

@@ -113,6 +113,16 @@ def similar_reason(support: int) -> str:
     return ""
 
 
+def similar_item_reason(similar) -> str:
+    """The line under one entry of an "also liked" list (``reads.SimilarItem``): the
+    content match's own line, the people who rated both, or the popular line."""
+    if similar.reason:
+        return similar.reason
+    if similar.source == "personal":
+        return similar_reason(similar.support)
+    return popular_reason(similar.item.rating_count, similar.item.rating_average)
+
+
 def popular_reason(rating_count: int, rating_average: float) -> str:
     """The line under a popular (non-personal) suggestion."""
     if rating_count >= min_people():
@@ -124,6 +134,48 @@ def popular_reason(rating_count: int, rating_average: float) -> str:
     if rating_count:
         return _("Only a few ratings so far")
     return _("New in the catalogue")
+
+
+# -- cold start: from the catalogue and the user's own choices, never other people ------------
+def _shared_parts(genres, decade: int | None, title: bool) -> str:
+    parts = list(genres[:2])
+    if decade is not None:
+        parts.append(_("%(decade)ds") % {"decade": decade})
+    if title:
+        parts.append(_("similar title"))
+    return ", ".join(parts)
+
+
+def content_reason(genres, decade: int | None, title: bool = False) -> str:
+    """The line under an item matched by content: what it shares with the item shown
+    (genres, at most two; the decade; title words), e.g. "Also Sci-Fi, 1990s"."""
+    if genres or decade is not None or title:
+        return _("Also %(what)s") % {"what": _shared_parts(genres, decade, title)}
+    return _("Similar in genre, year and title")
+
+
+def new_similar_reason(genres, decade: int | None, title: bool = False) -> str:
+    """The line under an item nobody has rated yet, shown for what it shares."""
+    if genres or decade is not None or title:
+        what = _shared_parts(genres, decade, title)
+        return _("New, not rated yet: also %(what)s") % {"what": what}
+    return _("New, not rated yet: similar in genre, year and title")
+
+
+def liked_content_reason(title: str, score: float) -> str:
+    """A starter suggestion close in content to one of the user's own high ratings."""
+    return _("Like %(title)s, which you rated %(score)s") % {"title": title, "score": f"{score:g}"}
+
+
+def genre_popular_reason(genre: str, rating_count: int) -> str:
+    """A starter suggestion from a genre the user picked: a public count, no one's score."""
+    if rating_count >= min_people():
+        return ngettext(
+            "Popular in %(genre)s: rated by %(count)d person",
+            "Popular in %(genre)s: rated by %(count)d people",
+            rating_count,
+        ) % {"genre": genre, "count": rating_count}
+    return _("In %(genre)s, a genre you like") % {"genre": genre}
 
 
 def shown_support(support: int) -> int | None:
@@ -150,3 +202,13 @@ def note_few_ratings(needed: int) -> str:
 
 def note_no_overlap() -> str:
     return _("Not enough overlap with other people yet; rate a few more items.")
+
+
+def note_starter(needed: int) -> str:
+    return ngettext(
+        "From the genres you like and items like the ones you rated highly. Rate at least "
+        "%(count)d item to get suggestions from people with your taste.",
+        "From the genres you like and items like the ones you rated highly. Rate at least "
+        "%(count)d items to get suggestions from people with your taste.",
+        needed,
+    ) % {"count": needed}

@@ -156,6 +156,38 @@ class RatingListQuerySerializer(serializers.Serializer):
     )
 
 
+class GenreSlugsField(serializers.ListField):
+    """A list of genre slugs, as ``Genre`` rows; every unknown slug is named in the error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "Slugs of genres I like (see each item's `genres`); my first suggestions come "
+            "from them until I have rated enough items.",
+        )
+        super().__init__(child=serializers.SlugField(max_length=64), max_length=100, **kwargs)
+
+    def to_internal_value(self, data):
+        slugs = list(dict.fromkeys(super().to_internal_value(data)))
+        genres = {g.slug: g for g in Genre.objects.filter(slug__in=slugs)}
+        unknown = [slug for slug in slugs if slug not in genres]
+        if unknown:
+            raise serializers.ValidationError(
+                [
+                    serializers.ErrorDetail(f"There is no genre “{slug}”.", "unknown_genre")
+                    for slug in unknown
+                ]
+            )
+        return [genres[slug] for slug in slugs]
+
+    def to_representation(self, data):
+        return [genre.slug for genre in data]
+
+
+class GenrePicksSerializer(serializers.Serializer):
+    genres = GenreSlugsField()
+
+
 class RegisterSerializer(serializers.Serializer):
     username = serializers.CharField(
         max_length=150,
@@ -165,6 +197,7 @@ class RegisterSerializer(serializers.Serializer):
     password = serializers.CharField(
         write_only=True, max_length=4096, trim_whitespace=False, style={"input_type": "password"}
     )
+    genres = GenreSlugsField(required=False)
 
     def validate_username(self, value):
         try:
@@ -191,6 +224,9 @@ class AccountSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    genres = serializers.ListField(
+        child=serializers.SlugField(), help_text="Slugs of the genres I picked."
+    )
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -4,11 +4,15 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from accounts.services import genre_picks_set
+
 
 @transaction.atomic
-def account_register(*, username: str, password: str):
-    """A new user with ``password`` (already validated) and their API token."""
+def account_register(*, username: str, password: str, genres=()):
+    """A new user with ``password`` (already validated), the ``genres`` they like and
+    their API token."""
     user = get_user_model().objects.create_user(username=username, password=password)
+    genre_picks_set(user=user, genres=genres)
     token = Token.objects.create(user=user)
     return user, token
 

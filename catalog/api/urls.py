@@ -9,6 +9,7 @@ urlpatterns = [
     path("items/<int:item_id>/", views.ItemDetailView.as_view(), name="item"),
     path("me/ratings/", views.MyRatingListView.as_view(), name="my-ratings"),
     path("me/ratings/<int:item_id>/", views.MyRatingDetailView.as_view(), name="my-rating"),
+    path("me/genres/", views.MyGenresView.as_view(), name="my-genres"),
     path("auth/register/", views.RegisterView.as_view(), name="register"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
 ]

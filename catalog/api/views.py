@@ -14,6 +14,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import user_genre_picks
+from accounts.services import genre_picks_set
 from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.api.services import account_register, auth_token_get_or_create
@@ -246,8 +248,44 @@ class RegisterView(APIView):
             raise exceptions.ValidationError(
                 {"username": [exceptions.ErrorDetail("That username is taken.", "unique")]}
             ) from None
-        body = {"id": user.pk, "username": user.username, "token": token.key}
+        body = {
+            "id": user.pk,
+            "username": user.username,
+            "token": token.key,
+            "genres": [genre.slug for genre in user_genre_picks(user=user)],
+        }
         return Response(s.AccountSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class MyGenresView(APIView):
+    """The genres I like: my first suggestions come from them (``me/recommendations/``
+    with source ``content``) until I have rated enough items."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _body(self, user):
+        return s.GenrePicksSerializer({"genres": user_genre_picks(user=user)}).data
+
+    @extend_schema(
+        operation_id="me_genres_retrieve",
+        summary="The genres I like",
+        responses=s.GenrePicksSerializer,
+    )
+    def get(self, request):
+        return Response(self._body(request.user))
+
+    @extend_schema(
+        operation_id="me_genres_update",
+        summary="Replace the genres I like (an empty list clears them)",
+        request=s.GenrePicksSerializer,
+        responses=s.GenrePicksSerializer,
+    )
+    def put(self, request):
+        data = s.GenrePicksSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        genre_picks_set(user=request.user, genres=data.validated_data["genres"])
+        return Response(self._body(request.user))
 
 
 @extend_schema(tags=["auth"])

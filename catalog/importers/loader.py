@@ -34,6 +34,7 @@ from accounts import usernames
 from catalog.importers.formats import BadLine, Format, ItemRecord, RatingRow
 from catalog.models import Genre, Item, Rating
 from catalog.services import item_stats_refresh
+from catalog.signals import catalogue_changed
 
 CHUNK_SIZE = 5000
 MAX_REPORTED_SKIPS = 20
@@ -99,6 +100,7 @@ def import_ratings(
         item_writer = _ItemWriter(namespace)
         item_writer.write(item_records)
         report.items_created = item_writer.created + item_writer.create_bare(items)
+        catalogue_changed.send(sender=Item)  # bulk writes send no model signals
         user_pks = _user_map(namespace)
         report.users_created = import_users_create(
             prefix=f"{namespace}-", external_ids=[ext for ext in users if ext not in user_pks]

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.api.serializers import ItemRefSerializer, ItemSerializer, TopListQuerySerializer
-from recommendations import reasons
+from recommendations import reads, reasons
 from recommendations.models import RecomputeRun
 
 
@@ -80,9 +80,11 @@ def _because(suggestion, explain) -> dict | None:
 
 class RecommendationListSerializer(serializers.Serializer):
     source = serializers.ChoiceField(
-        choices=["personal", "popular"],
-        help_text="personal: from my neighbours; popular: the fallback (no model yet, too "
-        "few ratings, or Redis unavailable).",
+        choices=reads.SOURCES,
+        help_text="personal: from my neighbours; content: a first list from the genres I "
+        "like and items like the ones I rated 4 or 5, while I have too few ratings for "
+        "personal ones; popular: the fallback (no model yet, too few ratings and no genres, "
+        "or Redis unavailable).",
     )
     model_version = serializers.CharField(allow_null=True)
     note = serializers.CharField(allow_blank=True, help_text="Why the fallback was served.")
@@ -118,7 +120,19 @@ class SimilarItemSerializer(serializers.Serializer):
         help_text="People who rated both items (whatever they gave); null when fewer than "
         "REASON_MIN_PEOPLE (default 3), so that no one can tell what one person rated."
     )
-    source = serializers.ChoiceField(choices=["personal", "popular"])
+    source = serializers.ChoiceField(
+        choices=reads.SOURCES,
+        help_text="personal: people who rated this rated it too; content: alike in genre, "
+        "year and title words (for items with few or no ratings, and places kept for new "
+        "items nobody has rated yet); popular: well-rated items of the same genre.",
+    )
+    reason = serializers.SerializerMethodField(
+        help_text='One line for people: "12 people rated both", "Also Sci-Fi, 1990s", '
+        '"New, not rated yet: also Sci-Fi, 1990s"; empty when there is nothing to say.'
+    )
+
+    def get_reason(self, similar) -> str:
+        return reasons.similar_item_reason(similar)
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_support(self, similar):

@@ -23,15 +23,8 @@ BECAUSE_ROWS = 3
 BECAUSE_ROW_SIZE = 6
 
 
-def similar_reason(similar) -> str:
-    """One line under an item-based suggestion: the evidence behind it (reasons.py)."""
-    if similar.source == reads.PERSONAL:
-        return reasons.similar_reason(similar.support)
-    return reasons.popular_reason(similar.item.rating_count, similar.item.rating_average)
-
-
 def _cards(similar_items) -> list[dict]:
-    return [{"item": s.item, "reason": similar_reason(s)} for s in similar_items]
+    return [{"item": s.item, "reason": reasons.similar_item_reason(s)} for s in similar_items]
 
 
 def _panel_url(name: str, page_path: str, *args) -> str:
@@ -49,6 +42,7 @@ def people_like_you_context(*, user, page_path: str = "", limit: int = PANEL_SIZ
         "show": True,
         "recs": recs,
         "personal": recs.source == reads.PERSONAL,
+        "content": recs.source == reads.CONTENT,
         "pending": recs.pending,
         "page_path": page_path,
         "panel_url": _panel_url("panel_people_like_you", page_path),
@@ -74,11 +68,14 @@ def also_liked_context(*, item, user, page_path: str = "", limit: int = PANEL_SI
         user = None
     similar = reads.similar_items(item=item, limit=limit, user=user)
     personal = any(s.source == reads.PERSONAL for s in similar)
+    content = any(s.source == reads.CONTENT for s in similar)
     return {
         "show": True,
         "item": item,
         "cards": _cards(similar),
         "personal": personal,
+        "content": content,
+        "source": reads.PERSONAL if personal else reads.CONTENT if content else reads.POPULAR,
         "page_path": page_path,
         "panel_url": _panel_url("panel_also_liked", page_path, item.pk),
     }

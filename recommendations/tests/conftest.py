@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from recommendations import pipeline, store
+from recommendations import cold_start, pipeline, store
 
 
 @pytest.fixture
@@ -11,8 +11,10 @@ def rec_redis(redis_client):
     """The empty test Redis (the test settings point the store at it), no cached inputs."""
     store._client_for.cache_clear()
     pipeline.model_state_clear()
+    cold_start.clear()
     yield redis_client
     pipeline.model_state_clear()
+    cold_start.clear()
 
 
 @pytest.fixture

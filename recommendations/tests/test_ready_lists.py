@@ -147,4 +147,5 @@ def test_a_user_below_the_threshold_has_no_stored_list(published, settings):
         catalog_services.rating_upsert(user=newcomer, item=item, score=4)
     pipeline.model_update_for_rating(user_id=newcomer.pk, item_ids=[])
     assert store.live_model().ready_list(newcomer.pk) is None
-    assert reads.recommendations_for_user(user=newcomer).source == reads.POPULAR
+    # Served live: a first list from content, like the two items rated 4 (cold_start).
+    assert reads.recommendations_for_user(user=newcomer).source == reads.CONTENT

@@ -346,7 +346,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "ServiceStateEnum": ["ok", "down"],
-        "RecommendationSourceEnum": ["personal", "popular"],
+        "RecommendationSourceEnum": ["personal", "popular", "content"],  # reads.SOURCES
         "PredictionSourceEnum": ["neighbours", "baseline", "unavailable"],
     },
 }

@@ -151,12 +151,14 @@
   }
 
   // A worker folds each rating into the model a moment after it is saved; a panel still
-  // showing its fallback ("popular") right after a rating is fetched again a little later.
+  // showing its fallback ("popular", or "content": a starter list from genres and
+  // items like yours) right after a rating is fetched again a little later.
   var FOLLOW_UP_MS = [1500, 4000];
   var followUps = FOLLOW_UP_MS.length;
+  var FALLBACK = '[data-panel-url][data-source="popular"], [data-panel-url][data-source="content"]';
   function followUp() {
     if (followUps >= FOLLOW_UP_MS.length) return;
-    if (!document.querySelector('[data-panel-url][data-source="popular"]')) return;
+    if (!document.querySelector(FALLBACK)) return;
     setTimeout(refreshPanels, FOLLOW_UP_MS[followUps]);
     followUps += 1;
   }

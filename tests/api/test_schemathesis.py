@@ -33,6 +33,7 @@ LOOKUP_400 = {
     "items_popular",
     "items_top_rated",
     "me_recommendations",
+    "me_genres_update",
 }
 
 
