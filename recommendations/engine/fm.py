@@ -41,6 +41,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .blend import users_features
 from .data import ItemInfo, UserInfo
 from .matrix import RatingMatrix
 
@@ -90,13 +91,6 @@ def item_side_features(info: ItemInfo, item_ids, *, genres=True, years=True) -> 
         r = np.flatnonzero(known)
         out.append(sp.csr_matrix((np.ones(r.size), (r, pos)), shape=(len(item_ids), labels.size)))
     return out
-
-
-def user_side_features(info: UserInfo, user_ids) -> np.ndarray:
-    """float64 (len(user_ids), n_features) demographics by external id; zeros if unknown."""
-    pos = np.minimum(np.searchsorted(info.user_ids, user_ids), info.user_ids.size - 1)
-    found = info.user_ids[pos] == np.asarray(user_ids)
-    return np.where(found[:, None], info.features[pos], 0.0)
 
 
 class BayesianFM:
@@ -151,7 +145,7 @@ class BayesianFM:
         uparts = [sp.identity(nu, format="csr")]
         self.demo_cols_ = 0
         if users is not None and self.demographics:
-            demo = user_side_features(users, matrix.user_ids)
+            demo = users_features(users, matrix.user_ids)
             uparts.append(sp.csr_matrix(demo))
             self.demo_cols_ = demo.shape[1]
         if self.implicit:
