@@ -20,7 +20,7 @@ import numpy as np
 from .bench import _peak_gib, dataset_path, measure
 from .data import ItemInfo, read_ratings
 
-MODELS = ["ease-topk", "ease", "als", "bmf", "blend"]
+MODELS = ["ease-topk", "ease", "als", "bmf", "fm", "blend"]
 
 
 def synthetic_items(item_ids) -> ItemInfo:
@@ -41,12 +41,16 @@ def _make(name):
     from .ease import EASE, TopKEASE
     from .evaluate import ALS_PARAMS, BLEND_ALS, EASE_LAM, TOPK
     from .factors import ALS, BayesianMF
+    from .fm import BayesianFM
 
     return {
         "ease-topk": lambda m, info: TopKEASE(lam=EASE_LAM, k=TOPK).fit(m),
         "ease": lambda m, info: EASE(lam=EASE_LAM, max_items=10_000).fit(m),
         "als": lambda m, info: ALS(**ALS_PARAMS).fit(m),
         "bmf": lambda m, info: BayesianMF(factors=10, n_iter=30, burn_in=10).fit(m),
+        "fm": lambda m, info: BayesianFM(factors=10, n_iter=30, burn_in=10, item_raters=True).fit(
+            m, items=info
+        ),
         "blend": lambda m, info: Blend(ease_lam=EASE_LAM, **BLEND_ALS).fit(m, items=info),
     }[name]
 

@@ -123,12 +123,15 @@ class _Parts:
         elif blend.ease_k:
             self.ease = TopKEASE(lam=blend.ease_lam, k=blend.ease_k).fit(matrix)
         else:
-            self.ease = EASE(lam=blend.ease_lam, max_items=blend.ease_max_items).fit(matrix)
+            self.ease = EASE(
+                lam=blend.ease_lam, max_items=blend.ease_max_items, weighting=blend.ease_weighting
+            ).fit(matrix)
         self.als = ALS(
             factors=blend.als_factors,
             regularization=blend.als_reg,
             alpha=blend.als_alpha,
             iterations=blend.als_iterations,
+            weighting=blend.als_weighting,
         ).fit(matrix)
         self.content = None
         self.mapped = None
@@ -202,10 +205,12 @@ class Blend:
         ease_lam: float = 300.0,
         ease_k: int = 0,
         ease_max_items: int | None = 10_000,
+        ease_weighting: str = "binary",
         als_factors: int = 64,
         als_reg: float = 5.0,
         als_alpha: float = 2.0,
         als_iterations: int = 15,
+        als_weighting: str = "binary",
         content: dict | None = None,
         map_lam: float = 1.0,
         few_max: int = 10,
@@ -222,10 +227,12 @@ class Blend:
         self.ease_lam = ease_lam
         self.ease_k = ease_k
         self.ease_max_items = ease_max_items
+        self.ease_weighting = ease_weighting
         self.als_factors = als_factors
         self.als_reg = als_reg
         self.als_alpha = als_alpha
         self.als_iterations = als_iterations
+        self.als_weighting = als_weighting
         self.content = content or {}
         self.map_lam = map_lam
         self.few_max = few_max

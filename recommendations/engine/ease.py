@@ -32,7 +32,17 @@ import scipy.sparse as sp
 from .matrix import RatingMatrix
 from .similarity import compute_neighbours
 
-__all__ = ["EASE", "TopKEASE", "binary_rows"]
+__all__ = ["EASE", "TopKEASE", "binary_rows", "weighted_rows"]
+
+
+def weighted_rows(rows, weighting: str = "binary") -> sp.csr_matrix:
+    """float64 CSR of the same structure: 1.0 per rating (``binary``) or the score
+    (``rating``)."""
+    if weighting == "binary":
+        return binary_rows(rows)
+    if weighting == "rating":
+        return sp.csr_matrix(rows, dtype=np.float64, copy=True)
+    raise ValueError(f"unknown weighting {weighting!r}")
 
 
 def binary_rows(rows) -> sp.csr_matrix:
@@ -65,16 +75,24 @@ class EASE:
     which is how this runs on a 60k-item catalogue, where the head holds nearly all
     ratings.
 
+    ``weighting="rating"`` fits X = the scores instead of 1 per rating, and scores a user's
+    row of scores: on ``ml100k-ua`` it reaches NDCG@10 0.330 (lambda 3000) where binary
+    reaches 0.310 (lambda 300-500), which is the gap to the issue's tuned EASE (0.3305); a
+    4-5 star rating then weighs more than a 1-2 star one in both the Gram and the query.
+
     Learned state: ``items_`` int64 (h,) the head's item indices, ``weights_`` float64
     (h, h) with a zero diagonal (rows and columns in ``items_`` order).
     """
 
-    def __init__(self, *, lam: float = 500.0, max_items: int | None = None):
+    def __init__(
+        self, *, lam: float = 500.0, max_items: int | None = None, weighting: str = "binary"
+    ):
         self.lam = lam
         self.max_items = max_items
+        self.weighting = weighting
 
     def fit(self, matrix: RatingMatrix) -> EASE:
-        x = binary_rows(matrix.csr)
+        x = weighted_rows(matrix.csr, self.weighting)
         head = np.arange(matrix.n_items)
         if self.max_items is not None and matrix.n_items > self.max_items:
             counts = np.diff(x.tocsc().indptr)
@@ -92,8 +110,9 @@ class EASE:
 
     def score(self, rows) -> np.ndarray:
         """float64 (n_rows, n_items) scores for users given by their rating rows (CSR in
-        this model's item index space; only who rated what counts)."""
-        x = binary_rows(rows)
+        this model's item index space; with ``weighting="binary"`` only who rated what
+        counts)."""
+        x = weighted_rows(rows, self.weighting)
         out = np.zeros((x.shape[0], self.n_items_))
         out[:, self.items_] = x[:, self.items_] @ self.weights_
         return out

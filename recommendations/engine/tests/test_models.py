@@ -39,6 +39,22 @@ def test_ease_columns_are_the_constrained_ridge_solutions():
         assert b[j, j] == 0.0
 
 
+def test_ease_on_scores_solves_the_ridge_columns_of_the_rating_matrix_and_scores_by_them():
+    """weighting="rating": X holds the scores, not 1 per rating, in the fit and the query."""
+    m = _matrix(7)
+    lam = 30.0
+    model = EASE(lam=lam, weighting="rating").fit(m)
+    x = m.csr.toarray()
+    g = x.T @ x
+    n = m.n_items
+    for j in range(n):
+        rest = np.delete(np.arange(n), j)
+        expect = np.linalg.solve(g[np.ix_(rest, rest)] + lam * np.eye(n - 1), g[rest, j])
+        np.testing.assert_allclose(model.weights_[rest, j], expect, atol=1e-10)
+    np.testing.assert_allclose(model.score(m.csr[:5]), x[:5] @ model.weights_, atol=1e-12)
+    assert not np.allclose(model.weights_, EASE(lam=lam).fit(m).weights_)
+
+
 def test_topk_ease_with_every_neighbour_equals_ease():
     m = _matrix(1)
     dense = EASE(lam=3.0).fit(m).weights_

@@ -1,0 +1,473 @@
+"""A Bayesian factorization machine with side features, fitted by Gibbs sampling.
+
+Prediction for one rating with feature vector ``x`` (Rendle 2010):
+
+    y(x) = w0 + sum_j w_j x_j + sum_{j<l} <v_j, v_l> x_j x_l
+
+The features of a rating (user u, item i) are two blocks, one per side (Rendle 2013,
+"Scaling factorization machines to relational data"; the layout myFM calls relations):
+
+* user block ``B_U[u]``: the user's id (1), their demographics (one-hot, when given) and
+  their rated-item set, each rated item ``1 / sqrt(n_u)`` (SVD++'s implicit feedback);
+* item block ``B_I[i]``: the item's id (1), its genres (1 each), its 5-year release bin
+  (1), and optionally the set of its raters (``1 / sqrt(n_i)``).
+
+Every parameter has a Normal prior whose mean and precision are per (feature group,
+dimension) with Normal-Gamma hyper-priors, and the noise precision a Gamma prior, as in
+libFM's MCMC. A sweep draws each parameter from its conditional in turn; the prediction is
+the mean over the kept sweeps, which is what keeps this from over-fitting small data.
+
+The block structure is what makes it cheap: a rating's prediction splits into a user part,
+an item part and ``<q_U(u), q_I(i)>`` with ``q_U = B_U V_U`` (k-vectors per user), so the
+sums a parameter's conditional needs over all the ratings it touches are formed per user
+(or per item) from a handful of aggregates. A sweep costs O(k (nnz(B_U) + nnz(B_I) +
+n_ratings)) instead of O(k sum_u n_u^2) with the rated-item set expanded into every row.
+(Written here rather than taken from the ``myfm`` library: myfm 0.4.0 needs pandas, which
+the product does not otherwise install, and a user's new rating must be folded in
+without a refit: :meth:`BayesianFM.fold_in`. Measured against it in bench/README.md.)
+
+Fold-in: a user's id parameters ``(w_u, v_u)`` enter every one of their ratings linearly,
+so given one posterior sample of everything else their conditional is a (k+1)-sized
+Gaussian. :meth:`BayesianFM.fold_in` solves its mean per kept sample from the user's live
+ratings, which is the incremental update after a rating (and works for a user unseen in
+training, from their demographics and rated items alone).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from .blend import users_features
+from .data import ItemInfo, UserInfo
+from .matrix import RatingMatrix
+
+__all__ = ["BayesianFM"]
+
+
+class _Block:
+    """One side's features: CSR (n_entities, n_cols), its CSC, group id per column."""
+
+    def __init__(self, parts):
+        mats, groups = [], []
+        for g, m in enumerate(parts):
+            mats.append(sp.csr_matrix(m, dtype=np.float64))
+            groups.append(np.full(m.shape[1], g, dtype=np.int64))
+        self.csr = sp.hstack(mats, format="csr")
+        self.csr.sort_indices()
+        self.csc = self.csr.tocsc()
+        self.csc.sort_indices()
+        self.sq = self.csr.multiply(self.csr).tocsr()
+        self.groups = np.concatenate(groups)
+        self.n_groups = len(parts)
+        self.sizes = [m.shape[1] for m in parts]
+
+
+def _implicit(csr) -> sp.csr_matrix:
+    """Each stored entry set to 1/sqrt(row count): the normalised rated set per row."""
+    csr = sp.csr_matrix(csr)
+    n = np.diff(csr.indptr)
+    val = np.repeat(1.0 / np.sqrt(np.maximum(n, 1)), n)
+    return sp.csr_matrix((val, csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
+
+
+def item_side_features(info: ItemInfo, item_ids, *, genres=True, years=True) -> list:
+    """[genre one-hot (n_items, n_genres)], [5-year bin one-hot] for ``item_ids``."""
+    info = info.subset(item_ids)
+    out = []
+    if genres:
+        names = sorted({g for gs in info.genres for g in gs})
+        col = {g: k for k, g in enumerate(names)}
+        r = [k for k, gs in enumerate(info.genres) for _ in gs]
+        c = [col[g] for gs in info.genres for g in gs]
+        out.append(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(item_ids), len(names))))
+    if years:
+        known = ~np.isnan(info.years)
+        bins = np.where(known, np.nan_to_num(info.years) // 5, 0).astype(np.int64)
+        labels, pos = np.unique(bins[known], return_inverse=True)
+        r = np.flatnonzero(known)
+        out.append(sp.csr_matrix((np.ones(r.size), (r, pos)), shape=(len(item_ids), labels.size)))
+    return out
+
+
+class BayesianFM:
+    """Factorization machine over user and item feature blocks, posterior mean by Gibbs.
+
+    Hyper-parameters (keyword-only): ``factors`` k; ``n_iter`` sweeps, the first
+    ``burn_in`` discarded, then every ``keep_every``-th kept; ``implicit`` adds the user's
+    rated-item set, ``item_raters`` the item's rater set; ``genres`` / ``years`` /
+    ``demographics`` use the side information passed to :meth:`fit` when there is some.
+
+    Learned state: ``user_samples_`` float32 (n_kept, n_users, k+1) and ``item_samples_``
+    float32 (n_kept, n_items, k+1): per kept sample, column 0 the side's additive part
+    (linear terms and within-block interactions; the item side also holds w0), columns 1..
+    ``q = B V``; a rating's prediction in one sample is ``u[0] + i[0] + u[1:] . i[1:]``.
+    ``w0_samples_`` (n_kept,); ``fold_`` what :meth:`fold_in` needs per sample; ``w0_``,
+    ``w_`` (p,), ``v_`` (p, k) the chain's final state over the columns of
+    :meth:`design` (user block, then item block).
+    """
+
+    def __init__(
+        self,
+        *,
+        factors: int = 10,
+        n_iter: int = 200,
+        burn_in: int = 50,
+        keep_every: int = 1,
+        init_std: float = 0.1,
+        implicit: bool = True,
+        item_raters: bool = False,
+        genres: bool = True,
+        years: bool = True,
+        demographics: bool = True,
+        clip: tuple = (1.0, 5.0),
+        seed: int = 0,
+    ):
+        self.factors = factors
+        self.n_iter = n_iter
+        self.burn_in = burn_in
+        self.keep_every = keep_every
+        self.init_std = init_std
+        self.implicit = implicit
+        self.item_raters = item_raters
+        self.genres = genres
+        self.years = years
+        self.demographics = demographics
+        self.clip = clip
+        self.seed = seed
+
+    # -- features ---------------------------------------------------------------------------
+    def _blocks(self, matrix, items, users):
+        nu, ni = matrix.shape
+        uparts = [sp.identity(nu, format="csr")]
+        self.demo_cols_ = 0
+        if users is not None and self.demographics:
+            demo = users_features(users, matrix.user_ids)
+            uparts.append(sp.csr_matrix(demo))
+            self.demo_cols_ = demo.shape[1]
+        if self.implicit:
+            uparts.append(_implicit(matrix.csr))
+        iparts = [sp.identity(ni, format="csr")]
+        if items is not None:
+            iparts += item_side_features(
+                items, matrix.item_ids, genres=self.genres, years=self.years
+            )
+        if self.item_raters:
+            iparts.append(_implicit(matrix.csc.T.tocsr()))
+        return _Block(uparts), _Block(iparts)
+
+    def design(self, users, items) -> np.ndarray:
+        """float64 (n, p) dense feature rows of (user index, item index) pairs of the
+        training matrix: the user block's columns, then the item block's."""
+        u = self.user_block_.csr[np.asarray(users)].toarray()
+        i = self.item_block_.csr[np.asarray(items)].toarray()
+        return np.hstack([u, i])
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        matrix: RatingMatrix,
+        *,
+        items: ItemInfo | None = None,
+        users: UserInfo | None = None,
+    ) -> BayesianFM:
+        rng = np.random.default_rng(self.seed)
+        k = self.factors
+        bu, bi = self._blocks(matrix, items, users)
+        self.user_block_, self.item_block_ = bu, bi
+        coo = matrix.csr.tocoo()
+        ur, ir = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        y = coo.data.astype(np.float64)
+        n = y.size
+        nu, ni = matrix.shape
+        cnt_u = np.bincount(ur, minlength=nu).astype(np.float64)
+        cnt_i = np.bincount(ir, minlength=ni).astype(np.float64)
+        sides = [
+            _Side(bu, ur, cnt_u, rng, k, self.init_std),
+            _Side(bi, ir, cnt_i, rng, k, self.init_std),
+        ]
+        w0 = float(y.mean()) if n else 0.0
+        e = y - w0 - _pred_parts(sides, ur, ir)
+        alpha = 1.0
+        kept_u, kept_i, kept_w0, kept_fold = [], [], [], []
+        for it in range(self.n_iter):
+            alpha = rng.gamma(0.5 * (1.0 + n), 1.0 / (0.5 * (1.0 + e @ e)))
+            for s in sides:
+                s.sample_hyper(rng)
+            prec = alpha * n + 1.0
+            new = (alpha * (e.sum() + w0 * n)) / prec + rng.standard_normal() / math.sqrt(prec)
+            e -= new - w0
+            w0 = new
+            for s in sides:
+                e -= s.sample_linear(e, alpha, rng)[s.rows]
+            for f in range(k):
+                for a, s in enumerate(sides):
+                    other = sides[1 - a]
+                    q_other = np.ascontiguousarray(other.q[:, f])
+                    dq, dc = s.sample_factor(f, e, other.rows, q_other, alpha, rng)
+                    _sync(s.rows, other.rows, e, dq, dc, q_other)
+            # float drift from millions of incremental updates: recompute exactly
+            e = y - w0 - _pred_parts(sides, ur, ir)
+            if it >= self.burn_in and (it - self.burn_in) % self.keep_every == 0:
+                su, si = sides
+                kept_w0.append(w0)
+                kept_u.append(np.column_stack([su.additive(), su.q]).astype(np.float32))
+                kept_i.append(np.column_stack([w0 + si.additive(), si.q]).astype(np.float32))
+                kept_fold.append(
+                    (
+                        alpha,
+                        np.r_[su.mu_w[0], su.mu_v[0]],
+                        np.r_[su.lam_w[0], su.lam_v[0]],
+                        su.w[nu:].copy(),
+                        su.v[nu:].copy(),
+                    )
+                )
+        if not kept_u:
+            raise ValueError("n_iter must exceed burn_in: no sample kept")
+        self.w0_samples_ = np.asarray(kept_w0)
+        self.user_samples_ = np.stack(kept_u)
+        self.item_samples_ = np.stack(kept_i)
+        self.fold_ = kept_fold
+        su, si = sides
+        self.w0_ = w0
+        self.w_ = np.concatenate([su.w, si.w])
+        self.v_ = np.vstack([su.v, si.v])
+        self.n_users_, self.n_items_ = nu, ni
+        return self
+
+    # -- prediction ---------------------------------------------------------------------------
+    def predict(self, users, items) -> np.ndarray:
+        """float64 posterior-mean ratings for (user index, item index) pairs, clipped.
+
+        Index -1 (unknown) contributes nothing from that side: an unknown user gets the
+        item's part alone, an unknown item the user's part and w0."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.zeros(users.shape)
+        ku, ki = users >= 0, items >= 0
+        for s in range(self.user_samples_.shape[0]):
+            pu = np.where(ku[:, None], self.user_samples_[s][np.maximum(users, 0)], 0.0)
+            qi = np.where(ki[:, None], self.item_samples_[s][np.maximum(items, 0)], 0.0)
+            qi[~ki, 0] = self.w0_samples_[s]
+            out += pu[:, 0] + qi[:, 0] + np.einsum("ij,ij->i", pu[:, 1:], qi[:, 1:])
+        return np.clip(out / self.user_samples_.shape[0], *self.clip)
+
+    def fold_in(self, items, ratings, *, features=None) -> np.ndarray:
+        """float64 (n_kept, k+1) one user's part per sample from their live ratings.
+
+        Args:
+            items: int item indices the user rated; ratings: their scores.
+            features: float (n_demographics,) the user's demographics, if the model has any.
+        Per sample: the user's rated-item set and demographics give the fixed part of the
+        user block; the id parameters ``(w_u, v_u)`` are the mean of their Gaussian
+        conditional given everything else of that sample. Pass the result to
+        :meth:`predict_folded`.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        y = np.asarray(ratings, dtype=np.float64)
+        k = self.factors
+        # the fixed (non-id) part of the user's block row
+        cols, vals = [], []
+        if self.demo_cols_:
+            f = np.zeros(self.demo_cols_) if features is None else np.asarray(features, float)
+            nz = np.flatnonzero(f)
+            cols.append(nz)
+            vals.append(f[nz])
+        if self.implicit and items.size:
+            cols.append(self.demo_cols_ + items)
+            vals.append(np.full(items.size, 1.0 / math.sqrt(items.size)))
+        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        vals = np.concatenate(vals) if vals else np.zeros(0)
+        out = np.zeros((len(self.fold_), k + 1))
+        for s, (alpha, mu, lam, w_rest, v_rest) in enumerate(self.fold_):
+            wr, vr = w_rest[cols], v_rest[cols]
+            q_rest = vals @ vr
+            add_rest = vals @ wr + 0.5 * (q_rest @ q_rest - (vals**2) @ (vr**2).sum(axis=1))
+            it = self.item_samples_[s][items].astype(np.float64)
+            # rating r = add_rest + it0 + q_rest . qi + [w_u + v_u . (q_rest + qi)]
+            z = np.column_stack([np.ones(items.size), q_rest + it[:, 1:]])
+            t = y - add_rest - it[:, 0] - it[:, 1:] @ q_rest
+            a = alpha * z.T @ z + np.diag(lam)
+            theta = np.linalg.solve(a, alpha * z.T @ t + lam * mu)
+            q = q_rest + theta[1:]
+            out[s, 0] = add_rest + theta[0] + theta[1:] @ q_rest
+            out[s, 1:] = q
+        return out
+
+    def predict_folded(self, state, items) -> np.ndarray:
+        """float64 (len(items),) clipped predictions for a folded-in user (``fold_in``)."""
+        items = np.asarray(items, dtype=np.int64)
+        it = self.item_samples_[:, items].astype(np.float64)  # (n_kept, n, k+1)
+        est = state[:, None, 0] + it[:, :, 0] + np.einsum("sk,snk->sn", state[:, 1:], it[:, :, 1:])
+        return np.clip(est.mean(axis=0), *self.clip)
+
+
+class _Side:
+    """Parameters and sampling of one block (user or item side)."""
+
+    def __init__(self, block: _Block, rows, counts, rng, k, init_std):
+        self.b = block
+        self.rows = rows
+        self.counts = counts
+        p = block.csr.shape[1]
+        self.w = np.zeros(p)
+        self.v = rng.normal(0.0, init_std, (p, k))
+        g = block.n_groups
+        self.mu_w, self.lam_w = np.zeros(g), np.ones(g)
+        self.mu_v, self.lam_v = np.zeros((g, k)), np.ones((g, k))
+        self.lin = block.csr @ self.w
+        self.q = block.csr @ self.v
+        self.c = 0.5 * (self.q**2 - block.sq @ self.v**2)  # within-block interactions
+
+    def additive(self):
+        return self.lin + self.c.sum(axis=1)
+
+    def sample_hyper(self, rng):
+        """Normal-Gamma per (group, dimension) as libFM: mu0 = 0, gamma0 = 1, a0 = b0 = 1."""
+        for g in range(self.b.n_groups):
+            sel = self.b.groups == g
+            par = np.column_stack([self.w[sel], self.v[sel]])  # (m, k+1)
+            mu = np.r_[self.mu_w[g], self.mu_v[g]]
+            m = par.shape[0]
+            ss = ((par - mu) ** 2).sum(axis=0) + mu**2
+            lam = rng.gamma(0.5 * (m + 2.0), 1.0 / (0.5 * (1.0 + ss)))
+            mu = rng.normal(par.sum(axis=0) / (m + 1.0), 1.0 / np.sqrt((m + 1.0) * lam))
+            self.lam_w[g], self.lam_v[g] = lam[0], lam[1:]
+            self.mu_w[g], self.mu_v[g] = mu[0], mu[1:]
+
+    def sample_linear(self, e, alpha, rng):
+        """Draw every linear weight of the block; returns the change of ``lin`` per entity."""
+        b = self.b
+        agg = np.bincount(self.rows, weights=e, minlength=self.counts.size)
+        old = self.lin.copy()
+        _linear_block(
+            b.csc.indptr, b.csc.indices, b.csc.data, self.w, b.groups, self.mu_w, self.lam_w,
+            alpha, self.counts, agg, rng.standard_normal(self.w.size),
+        )  # fmt: skip
+        self.lin = b.csr @ self.w
+        return self.lin - old
+
+    def sample_factor(self, f, e, other_rows, q_other, alpha, rng):
+        """Draw column f of every factor; returns (change of q[:, f], change of c[:, f]).
+
+        ``other_rows``: the other side's entity of each rating, ``q_other`` its q[:, f]."""
+        b = self.b
+        agg_e, s1, s2, fe = _aggregates(self.rows, other_rows, e, q_other, self.counts.size)
+        q = np.ascontiguousarray(self.q[:, f])
+        col = np.ascontiguousarray(self.v[:, f])
+        old_q, old_c = q.copy(), self.c[:, f].copy()
+        _factor_block(
+            b.csc.indptr, b.csc.indices, b.csc.data, col, q, b.groups,
+            np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f]),
+            alpha, self.counts, agg_e, s1, s2, fe, rng.standard_normal(col.size),
+        )  # fmt: skip
+        self.v[:, f] = col
+        self.q[:, f] = b.csr @ col  # exact, not the kernel's running sums
+        self.c[:, f] = 0.5 * (self.q[:, f] ** 2 - b.sq @ col**2)
+        return self.q[:, f] - old_q, self.c[:, f] - old_c
+
+
+@numba.njit(cache=True)
+def _aggregates(ent, oth, e, q_other, n_ent):  # pragma: no cover - numba
+    """Per entity: sum e, sum q_o, sum q_o^2, sum q_o e over its ratings."""
+    agg_e, s1, s2, fe = np.zeros(n_ent), np.zeros(n_ent), np.zeros(n_ent), np.zeros(n_ent)
+    for r in range(ent.size):
+        u = ent[r]
+        qo = q_other[oth[r]]
+        agg_e[u] += e[r]
+        s1[u] += qo
+        s2[u] += qo * qo
+        fe[u] += qo * e[r]
+    return agg_e, s1, s2, fe
+
+
+@numba.njit(cache=True)
+def _sync(ent, oth, e, dq, dc, q_other):  # pragma: no cover - numba
+    """Residuals after one side's factor f moved: prediction += dq q_o + dc."""
+    for r in range(ent.size):
+        e[r] -= dq[ent[r]] * q_other[oth[r]] + dc[ent[r]]
+
+
+def _pred_parts(sides, ur, ir):
+    su, si = sides
+    return _pair_scores(ur, ir, su.additive(), si.additive(), su.q, si.q)
+
+
+@numba.njit(cache=True, parallel=True)
+def _pair_scores(ur, ir, add_u, add_i, qu, qi):  # pragma: no cover - numba
+    """add_u[u] + add_i[i] + qu[u] . qi[i] per (u, i) pair."""
+    out = np.empty(ur.size)
+    for r in numba.prange(ur.size):
+        u, i = ur[r], ir[r]
+        s = add_u[u] + add_i[i]
+        for f in range(qu.shape[1]):
+            s += qu[u, f] * qi[i, f]
+        out[r] = s
+    return out
+
+
+@numba.njit(cache=True)
+def _linear_block(
+    indptr, ent, val, w, groups, mu, lam, alpha, counts, agg_e, eps
+):  # pragma: no cover - numba
+    """Gibbs draw of each linear weight w_j in turn.
+
+    A rating of entity u has ``h = x_uj`` for w_j, so ``sum h^2 = sum_u x^2 n_u`` and
+    ``sum h e = sum_u x E_u`` with ``E_u`` the entity's residual sum, kept current.
+    """
+    for j in range(w.size):
+        h2 = 0.0
+        he = 0.0
+        for p in range(indptr[j], indptr[j + 1]):
+            u = ent[p]
+            x = val[p]
+            h2 += x * x * counts[u]
+            he += x * agg_e[u]
+        g = groups[j]
+        prec = alpha * h2 + lam[g]
+        mean = (alpha * (he + w[j] * h2) + lam[g] * mu[g]) / prec
+        new = mean + eps[j] / math.sqrt(prec)
+        d = new - w[j]
+        for p in range(indptr[j], indptr[j + 1]):
+            agg_e[ent[p]] -= d * val[p] * counts[ent[p]]
+        w[j] = new
+
+
+@numba.njit(cache=True)
+def _factor_block(
+    indptr, ent, val, v, q, groups, mu, lam, alpha, counts, agg_e, s1, s2, fe, eps
+):  # pragma: no cover - numba
+    """Gibbs draw of each v_jf (one factor f) in turn.
+
+    For a rating of entity u with the other side's ``q_o``, ``dy/dv_jf = x (a_u + q_o)``
+    with ``a_u = q_u - v_jf x`` (unchanged by v_jf itself). Per entity: ``n_u``, ``E_u =
+    sum e``, ``S1 = sum q_o``, ``S2 = sum q_o^2``, ``F = sum q_o e``, so
+    ``sum h^2 = x^2 (n a^2 + 2 a S1 + S2)`` and ``sum h e = x (a E + F)``; after a draw
+    moves v_jf by d, every residual of u moves by ``-d h`` and E, F, q follow.
+    """
+    for j in range(v.size):
+        vj = v[j]
+        h2 = 0.0
+        he = 0.0
+        for p in range(indptr[j], indptr[j + 1]):
+            u = ent[p]
+            x = val[p]
+            a = q[u] - vj * x
+            h2 += x * x * (counts[u] * a * a + 2.0 * a * s1[u] + s2[u])
+            he += x * (a * agg_e[u] + fe[u])
+        g = groups[j]
+        prec = alpha * h2 + lam[g]
+        mean = (alpha * (he + vj * h2) + lam[g] * mu[g]) / prec
+        new = mean + eps[j] / math.sqrt(prec)
+        d = new - vj
+        for p in range(indptr[j], indptr[j + 1]):
+            u = ent[p]
+            x = val[p]
+            a = q[u] - vj * x
+            agg_e[u] -= d * x * (a * counts[u] + s1[u])
+            fe[u] -= d * x * (a * s1[u] + s2[u])
+            q[u] += d * x
+        v[j] = new
