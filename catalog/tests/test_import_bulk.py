@@ -296,3 +296,43 @@ def test_the_site_can_rate_while_an_import_stages_and_merges(tmp_path, small_chu
     for item in Item.objects.all():
         ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
         assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+
+
+def _schema():
+    """The ratings table's columns, indexes, constraints and id sequence, as PostgreSQL
+    describes them."""
+    table = Rating._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type, is_nullable, is_identity FROM "
+            "information_schema.columns WHERE table_name = %s ORDER BY column_name",
+            [table],
+        )
+        columns = cursor.fetchall()
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        indexes = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+            "WHERE conrelid = %s::regclass",
+            [table],
+        )
+        constraints = sorted(cursor.fetchall())
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+    return columns, indexes, constraints, sequence
+
+
+@pytest.mark.django_db
+def test_the_swapped_in_table_has_the_live_tables_schema(tmp_path):
+    """Same columns, index and constraint names and definitions (so Django's migrations
+    still find them), foreign keys validated, and the id sequence under its own name."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    before = _schema()
+    _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
+    assert _schema() == before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'imp\\_%%'")
+        assert cursor.fetchone()[0] == 0  # nothing of the import is left behind
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'imp\\_%%'")
+        assert cursor.fetchone()[0] == 0
