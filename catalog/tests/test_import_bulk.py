@@ -21,7 +21,8 @@ from catalog.services import rating_delete, rating_upsert
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Merge a handful of lines per transaction, so pairs rated twice straddle chunks."""
+    """Merge a handful of pairs per transaction in blocks of a few users' pairs."""
+    monkeypatch.setattr(loader, "SQLITE_BLOCK_PAIRS", 20)
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
