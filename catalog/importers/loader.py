@@ -305,13 +305,37 @@ class _SwapMerge:
 
     def run(self) -> int:
         self.clear()
-        with transaction.atomic():
-            self.stage()
+        # Tracking starts first: every site write after it is noted, whatever the build
+        # reads afterwards.
         self.track()
-        self.clock.lap("stage")
-        with transaction.atomic():
-            written = self.build_rows()
-        self.clock.lap("build")
+        live = self.q(self.live)
+        self._exec(
+            f"CREATE TABLE {_NEW} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            "INCLUDING IDENTITY)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {live})")
+            empty = not cursor.fetchone()[0]
+        if empty:
+            # Nothing to merge with: the pairs go straight into the new table.
+            with transaction.atomic():
+                self.copy(_NEW, ids=self.reserve_ids())
+            written = len(self.pairs)
+            self.clock.lap("stage")
+            self.clock.lap("build")
+        else:
+            with transaction.atomic():
+                self._exec(
+                    f"CREATE TEMPORARY TABLE {_PAIRS} (u bigint NOT NULL, i bigint NOT NULL, "
+                    "score double precision NOT NULL, created timestamptz NOT NULL, "
+                    "updated timestamptz NOT NULL)"
+                )
+                self.copy(_PAIRS)
+                self._exec(f"ANALYZE {_PAIRS}")
+            self.clock.lap("stage")
+            with transaction.atomic():
+                written = self.build_rows()
+            self.clock.lap("build")
         renames = self.build_indexes()
         self.clock.lap("indexes")
         with transaction.atomic():
@@ -319,6 +343,21 @@ class _SwapMerge:
         self.clock.lap("swap")
         self._exec(f"DROP TABLE IF EXISTS {_PAIRS}, {_STATS}")
         return written
+
+    def reserve_ids(self) -> np.ndarray:
+        """One id per pair from the live table's sequence, as the site's ids come, so the
+        two never meet; fetched as runs of consecutive ids."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT min(id), max(id) FROM (SELECT id, id - row_number() OVER (ORDER BY id) "
+                "AS run FROM (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id "
+                "FROM generate_series(1, %s)) v) r GROUP BY run ORDER BY 1",
+                [self.live, len(self.pairs)],
+            )
+            runs = cursor.fetchall()
+        if not runs:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(low, high + 1, dtype=np.int64) for low, high in runs])
 
     def _exec(self, *statements: str, params=None) -> None:
         with connection.cursor() as cursor:
@@ -333,40 +372,53 @@ class _SwapMerge:
             f"DROP TABLE IF EXISTS {_LOG}, {_NEW}, {_PAIRS}, {_STATS}",
         )
 
-    def stage(self) -> None:
-        """The pairs into a temporary table with one binary ``COPY``."""
-        self._exec(
-            f"CREATE TEMPORARY TABLE {_PAIRS} (u bigint NOT NULL, i bigint NOT NULL, "
-            "score double precision NOT NULL, created timestamptz NOT NULL, "
-            "updated timestamptz NOT NULL)"
-        )
+    def copy(self, table: str, ids: np.ndarray | None = None) -> None:
+        """The pairs (with ``ids``, if given) into ``table`` with one binary ``COPY``."""
         pairs, n = self.pairs, len(self.pairs)
-        # Binary COPY rows: a field count, then each field's length and big-endian value.
-        bigint, double = [("len", ">i4"), ("value", ">i8")], [("len", ">i4"), ("value", ">f8")]
-        layout = [("n", ">i2"), ("u", bigint), ("i", bigint), ("s", double)]
-        rows = np.empty(n, [*layout, ("c", bigint), ("d", bigint)])
-        rows["n"] = 5
-        for name, values in (
+        widths = {"id": 8, "u": 8, "i": 8}
+        columns = "(u, i, score, created, updated)"
+        if ids is not None:
+            columns = "(id, user_id, item_id, score, created, updated)"
+            with connection.cursor() as cursor:  # binary COPY takes each column's own width
+                cursor.execute(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE attrelid = %s::regclass AND attname IN ('id', 'user_id', 'item_id')",
+                    [table],
+                )
+                names = {"id": "id", "user_id": "u", "item_id": "i"}
+                widths.update({names[a]: 4 if t == "integer" else 8 for a, t in cursor.fetchall()})
+
+        def binary(name, kind):  # a binary COPY field: its length, then its big-endian value
+            return (name, [("len", ">i4"), ("value", f">{kind}")])
+
+        layout = [("n", ">i2"), binary("u", f"i{widths['u']}"), binary("i", f"i{widths['i']}")]
+        layout += [binary("s", "f8"), binary("c", "i8"), binary("d", "i8")]
+        values = [
             ("u", pairs.user),
             ("i", pairs.item),
             ("s", pairs.score),
             ("c", pairs.created - _PG_EPOCH_US),
             ("d", pairs.updated - _PG_EPOCH_US),
-        ):
-            rows[name]["len"] = 8
-            rows[name]["value"] = values
+        ]
+        if ids is not None:
+            layout.insert(1, binary("id", f"i{widths['id']}"))
+            values.append(("id", ids))
+        rows = np.empty(n, layout)
+        rows["n"] = len(values)
+        for name, column in values:
+            rows[name]["len"] = rows.dtype[name]["value"].itemsize
+            rows[name]["value"] = column
         step = 1 << 20
         with (
             connection.cursor() as cursor,
-            cursor.copy(f"COPY {_PAIRS} FROM STDIN (FORMAT BINARY)") as copy,
+            cursor.copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as copy,
         ):
             copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
             for start in range(0, n, step):
                 copy.write(rows[start : start + step].tobytes())
                 if self.merge_progress is not None:
-                    self.merge_progress(min(n, start + step) // 2, n)
+                    self.merge_progress(min(n, start + step), n)
             copy.write(b"\xff\xff")
-        self._exec(f"ANALYZE {_PAIRS}")
 
     def track(self) -> None:
         """From here on, note each pair the site writes (in its own transaction)."""
@@ -399,10 +451,6 @@ class _SwapMerge:
         ids come from the live table's sequence (so they never meet the site's)."""
         live = self.q(self.live)
         columns = "(id, user_id, item_id, score, created, updated)"
-        self._exec(
-            f"CREATE TABLE {_NEW} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-            "INCLUDING IDENTITY)"
-        )
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT count(*) FROM {live} l JOIN {_PAIRS} p ON p.u = l.user_id "
@@ -478,16 +526,25 @@ class _SwapMerge:
             # renames below; run them now (every constraint here is INITIALLY DEFERRED).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"LOCK TABLE {live} IN EXCLUSIVE MODE")  # readers go on
+            # Each pair the site wrote: its live row, or the new table's where that is at
+            # least as new (the file's line); gone where the site removed it.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE imp_rating_reapply AS SELECT l.id, l.user_id, "
+                "l.item_id, CASE WHEN n.updated >= l.updated THEN n.score ELSE l.score END "
+                "AS score, l.created, CASE WHEN n.updated >= l.updated THEN n.updated "
+                f"ELSE l.updated END AS updated FROM {live} l JOIN {logged} g "
+                "ON g.user_id = l.user_id AND g.item_id = l.item_id "
+                f"LEFT JOIN {_NEW} n ON n.user_id = l.user_id AND n.item_id = l.item_id"
+            )
             cursor.execute(
                 f"DELETE FROM {_NEW} n USING {logged} g "
                 "WHERE n.user_id = g.user_id AND n.item_id = g.item_id"
             )
             cursor.execute(
                 f"INSERT INTO {_NEW} (id, user_id, item_id, score, created, updated) "
-                + self._merged(
-                    f"{live} l JOIN {logged} g ON g.user_id = l.user_id AND g.item_id = l.item_id"
-                )
+                "SELECT id, user_id, item_id, score, created, updated FROM imp_rating_reapply"
             )
+            cursor.execute("DROP TABLE imp_rating_reapply")
             # The items' stats as the new table has them (counted before, recounted here
             # for the items the site wrote meanwhile); no rating changes while the lock is
             # held, so none of the site's own stat updates can fall in between.
