@@ -142,6 +142,24 @@ class Crash(Exception):
     pass
 
 
+def _as_the_site(action, outcomes):
+    """Run ``action`` on another connection (a thread) while the import waits, and note
+    "ok" or the error it raised."""
+
+    def run():
+        try:
+            action()
+            outcomes.append("ok")
+        except Exception as error:  # noqa: BLE001 - the test reports what it was
+            outcomes.append(repr(error))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
 def _phases():
     """Where an import can die: the end of each phase before the last (SQLite merges in
     place, PostgreSQL builds a new table and swaps it in)."""
@@ -221,18 +239,7 @@ def test_site_writes_during_every_phase_go_through_at_once_and_are_kept(tmp_path
     outcomes, expected, gone = [], {}, set()
 
     def in_thread(action):
-        def run():
-            try:
-                action()
-                outcomes.append("ok")
-            except Exception as error:  # noqa: BLE001 - the test reports what it was
-                outcomes.append(repr(error))
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
+        _as_the_site(action, outcomes)
 
     def outsider_rates():
         for item in items:
@@ -280,18 +287,7 @@ def test_the_site_can_rate_while_an_import_stages_and_merges(tmp_path, small_chu
     outcomes = []
 
     def site_rates(item, score):
-        def run():
-            try:
-                rating_upsert(user=user, item=item, score=score)
-                outcomes.append("ok")
-            except Exception as error:  # noqa: BLE001 - the test reports what it was
-                outcomes.append(repr(error))
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
+        _as_the_site(lambda: rating_upsert(user=user, item=item, score=score), outcomes)
 
     def during_staging(_bytes):
         if not outcomes:
