@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -73,6 +73,9 @@ _PAIRS = "imp_stage_pairs"
 _NEW, _LOG, _STATS = "imp_rating_new", "imp_rating_log", "imp_rating_stats"
 _TRIGGER = _LOG_FN = "imp_rating_log"
 _US = 1_000_000
+# The swap waits this long for the live table's lock (site writes queue behind it), then
+# lets them pass and tries again, this many times.
+SWAP_LOCK_SECONDS, SWAP_ATTEMPTS = 0.5, 60
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800 * _US
 
@@ -338,8 +341,7 @@ class _SwapMerge:
             self.clock.lap("build")
         renames = self.build_indexes()
         self.clock.lap("indexes")
-        with transaction.atomic():
-            self.swap(renames)
+        self.swap_when_free(renames)
         self.clock.lap("swap")
         self._exec(f"DROP TABLE IF EXISTS {_PAIRS}, {_STATS}")
         return written
@@ -516,6 +518,22 @@ class _SwapMerge:
             f"CREATE UNIQUE INDEX ON {_STATS} (item_id)",
         )
         return renames
+
+    def swap_when_free(self, renames: list[tuple[str, str, str]]) -> None:
+        """``swap``, waiting at most ``SWAP_LOCK_SECONDS`` for the live table's lock each
+        time: a site write queued behind a waiting swap would wait as long."""
+        for attempt in range(SWAP_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    self._exec(f"SET LOCAL lock_timeout = '{int(SWAP_LOCK_SECONDS * 1000)}ms'")
+                    self.swap(renames)
+                return
+            except OperationalError as error:
+                if getattr(error.__cause__, "sqlstate", None) != "55P03" or (
+                    attempt == SWAP_ATTEMPTS - 1
+                ):
+                    raise
+                time.sleep(SWAP_LOCK_SECONDS)
 
     def swap(self, renames: list[tuple[str, str, str]]) -> None:
         """Re-apply the pairs the site wrote meanwhile, then put the new table in place."""

@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.importers import loader
@@ -347,3 +347,47 @@ def test_the_swapped_in_table_has_the_live_tables_schema(tmp_path):
         assert cursor.fetchone()[0] == 0  # nothing of the import is left behind
         cursor.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'imp\\_%%'")
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_swap_gives_way_to_a_site_write_in_progress_and_tries_again(tmp_path, monkeypatch):
+    """A site transaction holding the live table when the swap comes makes the swap time
+    out (so writes queued behind it never wait long) and try again; the write is kept."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    monkeypatch.setattr(loader, "SWAP_LOCK_SECONDS", 0.2)
+    user = get_user_model().objects.create(username="csv-0")
+    item = Item.objects.create(title="t", external_id="csv:0")
+    path = _write_file(tmp_path / "a.csv", _random_lines(9, 50, users=3, items=3))
+    holding, release, attempts = threading.Event(), threading.Event(), []
+
+    def site_transaction():
+        try:
+            with transaction.atomic():
+                rating_upsert(user=user, item=item, score=0.5)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    swap = loader._SwapMerge.swap
+
+    def counted_swap(self, renames):
+        attempts.append(1)
+        try:
+            return swap(self, renames)
+        finally:
+            release.set()  # the site's transaction ends after the first attempt
+
+    monkeypatch.setattr(loader._SwapMerge, "swap", counted_swap)
+    thread = threading.Thread(target=site_transaction)
+
+    def before_swap(name):
+        if name == "indexes":
+            thread.start()
+            holding.wait(30)
+
+    loader.import_ratings(open_source(path), namespace="csv", on_phase=before_swap)
+    thread.join()
+    assert len(attempts) >= 2
+    assert Rating.objects.get(user=user, item=item).score == 0.5
