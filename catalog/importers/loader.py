@@ -16,11 +16,13 @@
      sized to take about ``MERGE_SECONDS``, so the site's writes wait at most that long.
      A merge cut short is completed by running the same import again.
    - PostgreSQL: the new ratings table is built beside the live one (live rows merged with
-     the pairs, then its indexes and constraints, all under temporary names), while a
-     trigger notes which pairs the site writes meanwhile. One short transaction then
-     re-applies those pairs (newer wins against the file), drops the old table and renames
-     the new one and its indexes, constraints and id sequence into place. A crash before
-     that transaction leaves the live table as it was (the next import clears what was
+     the pairs; into an empty table, the pairs alone by binary ``COPY`` with a block of
+     ids reserved from the live sequence; then its indexes and constraints, all under
+     temporary names), while a trigger notes which pairs the site writes meanwhile. One
+     short transaction then re-applies those pairs (newer wins against the file), drops
+     the old table and renames the new one and its indexes, constraints and id sequence
+     into place (waiting at most ``SWAP_LOCK_SECONDS`` for its lock, then again). A crash
+     before that transaction leaves the live table as it was (the next import clears what was
      left); after it, the same import again redoes the (already merged) work.
 5. **Item stats** move with the ratings: each SQLite merge transaction adds what it
    changed to the items' ``rating_count``/``rating_sum``; PostgreSQL counts the new table
