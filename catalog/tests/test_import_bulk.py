@@ -10,18 +10,19 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.importers import loader
 from catalog.importers.formats import open_source
 from catalog.models import Item, Rating
-from catalog.services import rating_upsert
+from catalog.services import rating_delete, rating_upsert
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Merge a handful of lines per transaction, so pairs rated twice straddle chunks."""
+    """Merge a handful of pairs per transaction in blocks of a few users' pairs."""
+    monkeypatch.setattr(loader, "SQLITE_BLOCK_PAIRS", 20)
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
@@ -98,9 +99,14 @@ def _import(path, *args):
 
 
 @pytest.mark.django_db
-def test_the_staged_merge_equals_a_line_by_line_reference_across_reimports(tmp_path, small_chunks):
+@pytest.mark.parametrize("swap", ["always", "never"])
+def test_the_staged_merge_equals_a_line_by_line_reference_across_reimports(
+    tmp_path, small_chunks, monkeypatch, swap
+):
     """Duplicates within a file and across chunks, ties, lines without a time, then
-    re-imports with older and newer times and new users and items."""
+    re-imports with older and newer times and new users and items; on PostgreSQL both by
+    rebuilding and swapping the table and by upserting in place."""
+    monkeypatch.setattr(loader, "PG_SWAP_ABOVE_FRACTION", 10**9 if swap == "always" else 0)
     reference, started = Reference(), timezone.now()
     first = _write_file(tmp_path / "a.csv", _random_lines(1, 300))
     _import(first)
@@ -137,14 +143,79 @@ def test_a_bad_line_at_the_end_merges_nothing_of_the_file(tmp_path, small_chunks
     assert state() == before
 
 
+class Crash(Exception):
+    pass
+
+
+def _as_the_site(action, outcomes):
+    """Run ``action`` on another connection (a thread) while the import waits, and note
+    "ok" or the error it raised."""
+
+    def run():
+        try:
+            action()
+            outcomes.append("ok")
+        except Exception as error:  # noqa: BLE001 - the test reports what it was
+            outcomes.append(repr(error))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+def _phases():
+    """Where an import can die: the end of each phase before the last (SQLite merges in
+    place, PostgreSQL builds a new table and swaps it in)."""
+    if connection.vendor == "postgresql":
+        return ["read", "items and users", "stage", "build", "indexes", "swap"]
+    return ["read", "items and users", "merge"]
+
+
 @pytest.mark.django_db
-def test_running_the_same_import_again_completes_a_merge_cut_short(tmp_path, small_chunks):
+@pytest.mark.parametrize("phase", range(6))
+def test_running_the_same_import_again_completes_an_import_cut_short(tmp_path, phase):
+    """Killed after any phase, the same import run again gives the full result; before
+    PostgreSQL's swap the live ratings are untouched."""
+    phases = _phases()
+    if phase >= len(phases):
+        pytest.skip(f"{connection.vendor} has {len(phases)} phases")
+    reference = Reference()
+    first = _write_file(tmp_path / "a.csv", _random_lines(6, 200))
+    started = timezone.now()
+    _import(first)
+    reference.apply(first, started)
+    before = sorted(Rating.objects.values_list("id", "user_id", "item_id", "score", "updated"))
+    path = _write_file(
+        tmp_path / "b.csv", _random_lines(4, 300, users=20, items=15, ts_range=(900, 2500))
+    )
+
+    def crash(name):
+        if name == phases[phase]:
+            raise Crash
+
+    started = timezone.now()
+    with pytest.raises(Crash):
+        loader.import_ratings(open_source(path), namespace="csv", on_phase=crash)
+    after = sorted(Rating.objects.values_list("id", "user_id", "item_id", "score", "updated"))
+    if phases.index("swap" if "swap" in phases else "merge") > phase:
+        assert after == before
+    _import(path)
+    reference.apply(path, started)
+    reference.check()
+
+
+@pytest.mark.django_db
+def test_running_the_same_import_again_completes_a_merge_cut_short(
+    tmp_path, small_chunks, monkeypatch
+):
+    """Merged in place in short transactions (SQLite; PostgreSQL for a file small beside
+    the table): killed between two, part of the file is in, and a rerun completes it."""
+    monkeypatch.setattr(loader, "PG_SWAP_ABOVE_FRACTION", 0)
     reference = Reference()
     lines = _random_lines(4, 120)
     path = _write_file(tmp_path / "a.csv", lines)
-
-    class Crash(Exception):
-        pass
 
     def crash_after_two(done, total):
         if done >= 14:
@@ -160,6 +231,60 @@ def test_running_the_same_import_again_completes_a_merge_cut_short(tmp_path, sma
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("start_empty", [False, True])
+def test_site_writes_during_every_phase_go_through_at_once_and_are_kept(tmp_path, start_empty):
+    """Ratings the site adds, changes and removes from another connection at the end of
+    each phase go through at once (the import holds no lock there: a held one would make
+    the write wait for the lock timeout and fail) and survive the merge or the swap,
+    being newer than the file's; ids stay unique, the id sequence goes on after them all
+    and the item stats match the ratings. ``start_empty``: no rating exists when the
+    import starts (PostgreSQL then copies the file straight into the new table)."""
+    users = [get_user_model().objects.create(username=f"csv-{n}") for n in range(3)]
+    outsider = get_user_model().objects.create(username="csv-99")  # not in the file
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(4)]
+    path = _write_file(tmp_path / "a.csv", _random_lines(7, 200, users=3, items=4))
+    outcomes, expected, gone = [], {}, set()
+
+    def in_thread(action):
+        _as_the_site(action, outcomes)
+
+    def outsider_rates():
+        for item in items:
+            rating_upsert(user=outsider, item=item, score=2.0)
+
+    if not start_empty:
+        outsider_rates()
+    # PostgreSQL looks whether the table is empty after these phases.
+    early = ("read", "items and users") if connection.vendor == "postgresql" else ()
+
+    def after_phase(name):
+        if start_empty and name in early:
+            return
+        if start_empty and not outcomes:
+            in_thread(outsider_rates)
+        n = len(outcomes)
+        user, item, score = users[n % 3], items[n % 4], 0.5 + (n % 10) / 2
+        in_thread(lambda: rating_upsert(user=user, item=item, score=score))
+        expected[(user.pk, item.pk)] = score
+        if n // 2 < len(items):  # and remove one of the outsider's ratings
+            in_thread(lambda: rating_delete(user=outsider, item=items[n // 2]))
+            gone.add((outsider.pk, items[n // 2].pk))
+
+    loader.import_ratings(open_source(path), namespace="csv", on_phase=after_phase)
+    assert len(outcomes) >= 4 and set(outcomes) == {"ok"}
+    got = {(r.user_id, r.item_id): r.score for r in Rating.objects.all()}
+    assert {pair: got.get(pair) for pair in expected} == expected
+    assert not gone & got.keys()
+    assert {(outsider.pk, item.pk) for item in items} - gone <= got.keys()
+    ids = list(Rating.objects.values_list("id", flat=True))
+    assert len(ids) == len(set(ids))
+    for item in Item.objects.all():
+        ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
+        assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+    assert rating_upsert(user=outsider, item=items[0], score=1.0).pk > max(ids)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_site_can_rate_while_an_import_stages_and_merges(tmp_path, small_chunks):
     """A rating saved through the site from another connection, during staging and between
     merge transactions, goes through at once (no "database is locked") and is kept."""
@@ -169,18 +294,7 @@ def test_the_site_can_rate_while_an_import_stages_and_merges(tmp_path, small_chu
     outcomes = []
 
     def site_rates(item, score):
-        def run():
-            try:
-                rating_upsert(user=user, item=item, score=score)
-                outcomes.append("ok")
-            except Exception as error:  # noqa: BLE001 - the test reports what it was
-                outcomes.append(repr(error))
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
+        _as_the_site(lambda: rating_upsert(user=user, item=item, score=score), outcomes)
 
     def during_staging(_bytes):
         if not outcomes:
@@ -200,3 +314,87 @@ def test_the_site_can_rate_while_an_import_stages_and_merges(tmp_path, small_chu
     for item in Item.objects.all():
         ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
         assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+
+
+def _schema():
+    """The ratings table's columns, indexes, constraints and id sequence, as PostgreSQL
+    describes them."""
+    table = Rating._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type, is_nullable, is_identity FROM "
+            "information_schema.columns WHERE table_name = %s ORDER BY column_name",
+            [table],
+        )
+        columns = cursor.fetchall()
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        indexes = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+            "WHERE conrelid = %s::regclass",
+            [table],
+        )
+        constraints = sorted(cursor.fetchall())
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+    return columns, indexes, constraints, sequence
+
+
+@pytest.mark.django_db
+def test_the_swapped_in_table_has_the_live_tables_schema(tmp_path):
+    """Same columns, index and constraint names and definitions (so Django's migrations
+    still find them), foreign keys validated, and the id sequence under its own name."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    before = _schema()
+    _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
+    assert _schema() == before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'imp\\_%%'")
+        assert cursor.fetchone()[0] == 0  # nothing of the import is left behind
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'imp\\_%%'")
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_swap_gives_way_to_a_site_write_in_progress_and_tries_again(tmp_path, monkeypatch):
+    """A site transaction holding the live table when the swap comes makes the swap time
+    out (so writes queued behind it never wait long) and try again; the write is kept."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    monkeypatch.setattr(loader, "SWAP_LOCK_SECONDS", 0.2)
+    user = get_user_model().objects.create(username="csv-0")
+    item = Item.objects.create(title="t", external_id="csv:0")
+    path = _write_file(tmp_path / "a.csv", _random_lines(9, 50, users=3, items=3))
+    holding, release, attempts = threading.Event(), threading.Event(), []
+
+    def site_transaction():
+        try:
+            with transaction.atomic():
+                rating_upsert(user=user, item=item, score=0.5)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    swap = loader._SwapMerge.swap
+
+    def counted_swap(self, renames):
+        attempts.append(1)
+        try:
+            return swap(self, renames)
+        finally:
+            release.set()  # the site's transaction ends after the first attempt
+
+    monkeypatch.setattr(loader._SwapMerge, "swap", counted_swap)
+    thread = threading.Thread(target=site_transaction)
+
+    def before_swap(name):
+        if name == "indexes":
+            thread.start()
+            holding.wait(30)
+
+    loader.import_ratings(open_source(path), namespace="csv", on_phase=before_swap)
+    thread.join()
+    assert len(attempts) >= 2
+    assert Rating.objects.get(user=user, item=item).score == 0.5

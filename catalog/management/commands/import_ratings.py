@@ -18,8 +18,9 @@ class Command(BaseCommand):
         "Import ratings (and items with genres where the files have them) from MovieLens "
         "100k, 1M/10M, latest/20M/25M, or a CSV user,item,rating[,timestamp]. All or nothing: "
         "a bad line stops the import and nothing of it is merged, unless --skip-invalid. "
-        "The file is checked whole into a staging table, then merged in short transactions; "
-        "running the same import again completes a merge that was cut short."
+        "The file is checked whole first, then merged: on SQLite in short transactions, on "
+        "PostgreSQL by building the merged table beside the live one and swapping it in. "
+        "Running the same import again completes an import that was cut short."
     )
 
     def add_arguments(self, parser):
