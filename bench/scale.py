@@ -149,6 +149,57 @@ def _environment(url: str, redis_port: int) -> dict:
     return env
 
 
+# --- conditions -------------------------------------------------------------------------
+
+
+def git_commit() -> str:
+    """The commit measured, with ``+dirty`` when tracked files differ from it."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return f"{head}+dirty" if dirty else head or "unknown"
+
+
+class LoadSampler:
+    """The machine's 1-minute load average every few seconds while a step runs.
+
+    The 2 cores are shared; a step's numbers are read next to how busy the machine was."""
+
+    def __init__(self, every: float = 5.0):
+        self.every, self.samples = every, [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict:
+        return {
+            "start": round(self.samples[0], 1),
+            "mean": round(statistics.fmean(self.samples), 1),
+            "max": round(max(self.samples), 1),
+        }
+
+
+def progress(text: str) -> None:
+    """Tell the parent's progress bar what a child step is doing now."""
+    print(json.dumps({"progress": text}), flush=True)
+
+
 # --- steps ------------------------------------------------------------------------------
 
 
@@ -163,7 +214,9 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         name = f"scale_{size.lower()}"
         pg.psql(f"DROP DATABASE IF EXISTS {name}")
         pg.psql(f"CREATE DATABASE {name}")
+    progress("migrate")
     manage(env, "migrate", "--noinput", "-v0")
+    progress("import_ratings")
     # CPU seconds beside wall time: on a shared machine the wall clock also counts waiting.
     cpu = _children_cpu()
     started = time.perf_counter()
@@ -171,6 +224,7 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     seconds = time.perf_counter() - started
     import_cpu = _children_cpu() - cpu
 
+    progress("bulk load")
     cpu = _children_cpu()
     started = time.perf_counter()
     # The same rows into a bare table (the bulk load), then from there into a table with
@@ -227,7 +281,6 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         "indexed_insert_seconds": round(indexed_seconds, 1),
         "client_cpu_seconds_of_both": round(baseline_cpu, 1),
         "output": out.strip(),
-        "load_average": os.getloadavg()[0],
     }
 
 
@@ -239,21 +292,26 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _tree_peak_rss_mib(pid: int) -> float:
-    """The largest VmHWM among a process and its children (a worker and its pool)."""
+def _peak_rss_mib(pid: int) -> dict:
+    """VmHWM (peak resident set) of a Celery worker's main process and of each process of
+    its pool, in MiB: {"main": .., "pool": [..]} (the pool's processes do the work)."""
     import psutil
 
-    parent = psutil.Process(pid)
-    peaks = []
-    for proc in [parent, *parent.children(recursive=True)]:
+    def peak(proc_pid: int) -> float | None:
         try:
-            status = Path(f"/proc/{proc.pid}/status").read_text()
+            status = Path(f"/proc/{proc_pid}/status").read_text()
         except OSError:
-            continue
+            return None
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) / 1024)
-    return round(max(peaks, default=0.0), 1)
+                return round(int(line.split()[1]) / 1024, 1)
+        return None
+
+    children = psutil.Process(pid).children(recursive=True)
+    return {
+        "main": peak(pid),
+        "pool": [v for v in (peak(c.pid) for c in children) if v is not None],
+    }
 
 
 def _redis_version_mib() -> dict:
@@ -265,11 +323,17 @@ def _redis_version_mib() -> dict:
     if live is None:
         return {}
     version = live.decode()
-    total = 0
-    for name in client.scan_iter(match=store.version_key(version, "*"), count=1000):
-        total += client.memory_usage(name, samples=0) or 0
+    prefix = store.version_key(version, "")
+    total, kinds = 0, {}
+    for name in client.scan_iter(match=prefix + "*", count=1000):
+        size = client.memory_usage(name, samples=0) or 0
+        total += size
+        # The key's first part after the version (snapshot, lists, ur, ...): where it goes.
+        kind = name.decode()[len(prefix) :].split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + size
     return {
         "version_mib": round(total / 2**20, 1),
+        "by_kind_mib": {k: round(v / 2**20, 1) for k, v in sorted(kinds.items())},
         "used_memory_mib": round(client.info("memory")["used_memory"] / 2**20, 1),
     }
 
@@ -279,15 +343,20 @@ def step_recompute(size: str, db: str, env: dict, pg) -> dict:
 
     result = {}
     for workers in (1, 2):
+        progress(f"recompute on {workers} worker process(es)")
         log = WORK / f"worker-{size}-{db}-{workers}.log"
         proc = _worker(env, workers, log)
         try:
             seconds = _timed_recompute()
-            peak = _tree_peak_rss_mib(proc.pid)
+            peak = _peak_rss_mib(proc.pid)
         finally:
             proc.terminate()
             proc.wait()
-        result[f"workers_{workers}"] = {"seconds": round(seconds, 1), "peak_rss_mib": peak}
+        result[f"workers_{workers}"] = {
+            "seconds": round(seconds, 1),
+            "peak_rss_mib": max(peak["pool"], default=peak["main"]),
+            "peak_rss_mib_each": peak,
+        }
     result["redis"] = _redis_version_mib()
     return result
 
@@ -344,6 +413,18 @@ def _task_seconds(log: Path, task: str) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(log.read_text(errors="replace"))]
 
 
+def _queue_depth(client) -> int:
+    """Update tasks not yet finished: waiting in the broker's list plus those a worker has
+    fetched but not acknowledged. The update is queued with a countdown, and Celery fetches
+    such a task at once and holds it until due (acks_late: acknowledged after it ran), so
+    the list alone stays near 0 however far behind the workers are."""
+    pipe = client.pipeline()
+    pipe.llen("celery")
+    pipe.hlen("unacked")
+    waiting, held = pipe.execute()
+    return waiting + held
+
+
 def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds: int = 60) -> dict:
     from recommendations.conf import get
     from recsite.redis_server import free_port
@@ -386,7 +467,7 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
 
         def sample_queue():
             while not stop.is_set():
-                depth.append(queue_client.llen("celery"))
+                depth.append(_queue_depth(queue_client))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample_queue, daemon=True)
@@ -412,14 +493,17 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
                 time.sleep(0.05)
             missed += 1
 
+        progress(f"stream: {total} ratings at {rate:g}/s")
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=32) as pool:
             for at, user, item, score, probe in plan:
                 time.sleep(max(0.0, started + at - time.monotonic()))
                 pool.submit(one, user, item, score, probe)
-        offered_for = time.monotonic() - started
+            offered_for = time.monotonic() - started
+        at_end = _queue_depth(queue_client)  # and the last freshness probes are done
         drain_started = time.monotonic()
-        while queue_client.llen("celery") and time.monotonic() - drain_started < 300:
+        progress("draining the queue")
+        while _queue_depth(queue_client) and time.monotonic() - drain_started < 300:
             time.sleep(0.2)
         drained_after = time.monotonic() - drain_started
         stop.set()
@@ -443,6 +527,7 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
         "update_p50_ms": _round(_percentile([s * 1000 for s in updates], 0.5)),
         "update_p95_ms": _round(_percentile([s * 1000 for s in updates], 0.95)),
         "queue_max": max(depth, default=0),
+        "queue_at_end_of_stream": at_end,
         "drained_seconds_after_stream": round(drained_after, 1),
     }
 
@@ -479,7 +564,9 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
         "/api/v1/items/popular/",
         "/api/v1/items/top-rated/",
         "/api/v1/items/",
+        f"/api/v1/items/{item}/predicted-rating/",
     ]
+    progress("reads: API in-process")
     out = subprocess.run(
         [sys.executable, "bench/api_inprocess.py", str(tokens), *paths,
          "--requests", str(requests)],
@@ -509,6 +596,7 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
             lambda: {"item": rng.choice(popular), "user": rng.choice(people)},
         ),
     }
+    progress("reads: panels")
     for name, (tag, context) in panels.items():
         template = Template("{% load recommendation_panels %}" + tag)
         for _ in range(50):
@@ -560,15 +648,22 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
     redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
     try:
         env = _environment(_database_url(size, db, pg), redis_port)
+        commit = git_commit()
         for step in steps:
             if step != "import":
                 import django
 
                 django.setup()
+            progress(step)
             started = time.monotonic()
-            result = STEP_FUNCTIONS[step](size, db, env, pg)
+            began_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            with LoadSampler() as load:
+                result = STEP_FUNCTIONS[step](size, db, env, pg)
             result["step_seconds"] = round(time.monotonic() - started, 1)
-            result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            result["measured_at"] = began_at
+            result["commit"] = commit
+            result["load_average"] = load.summary()
+            result["command"] = _command(size, db, step)
             _save(f"{size}/{db}/{step}", result)
             print(json.dumps({f"{size}/{db}/{step}": result}), flush=True)
     finally:
@@ -576,57 +671,95 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
         redis.wait()
 
 
+def _command(size: str, db: str, step: str) -> str:
+    return f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
+
+
+def _load_text(result: dict) -> str:
+    """ "mean (max)" of the load average over a step; older results saved one number."""
+    load = result.get("load_average")
+    if isinstance(load, dict):
+        return f"{load['mean']:.1f} ({load['max']:.1f})"
+    return "" if load is None else f"{load:.1f}"
+
+
 def table(results: dict) -> str:
+    """Markdown tables of every saved result; "load" is the 1-minute load average over the
+    step, mean (max), and "commit" the code measured."""
     lines = []
     keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
-    lines.append(
-        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
-        "| load | recompute 1w s | 2w s | peak RSS MiB (1w/2w) | Redis MiB/version |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     seen = []
     for key in keys:
         size, db, _ = key.split("/")
-        if (size, db) in seen:
+        if (size, db) not in seen:
+            seen.append((size, db))
+    lines.append(
+        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
+        "| load | commit |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for size, db in seen:
+        imp = results.get(f"{size}/{db}/import")
+        if not imp:
             continue
-        seen.append((size, db))
-        imp = results.get(f"{size}/{db}/import", {})
-        rec = results.get(f"{size}/{db}/recompute", {})
-        w1, w2 = rec.get("workers_1", {}), rec.get("workers_2", {})
         phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
         lines.append(
-            f"| {size} | {db} | {imp.get('import_seconds', '')} "
-            f"({imp.get('import_cpu_seconds', '')}) | {phases} "
-            f"| {imp.get('bulk_load_seconds', '')} | {imp.get('ratio', '')} "
-            f"| {imp.get('indexed_insert_seconds', '')} | {imp.get('load_average', 0):.0f} "
-            f"| {w1.get('seconds', '')} | {w2.get('seconds', '')} "
-            f"| {w1.get('peak_rss_mib', '')}/{w2.get('peak_rss_mib', '')} "
-            f"| {rec.get('redis', {}).get('version_mib', '')} |"
+            f"| {size} | {db} | {imp['import_seconds']} ({imp['import_cpu_seconds']}) "
+            f"| {phases} | {imp['bulk_load_seconds']} | {imp['ratio']} "
+            f"| {imp['indexed_insert_seconds']} | {_load_text(imp)} | {imp.get('commit', '')} |"
         )
     lines.append("")
     lines.append(
-        "| size | db | ratings | PUT p50/p95 ms | errors | freshness p50/p95 ms (samples, missed) "
-        "| update p50/p95 ms (tasks) | queue max | drained after s |"
+        "| size | db | recompute 1 process s | 2 processes s | peak RSS MiB per pool process "
+        "(1 / 2) | Redis MiB per version | load | commit |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for size, db in seen:
+        rec = results.get(f"{size}/{db}/recompute")
+        if not rec:
+            continue
+        w1, w2 = rec["workers_1"], rec["workers_2"]
+
+        def each(w):
+            pool = w.get("peak_rss_mib_each", {}).get("pool")
+            return "+".join(f"{v:.0f}" for v in pool) if pool else w["peak_rss_mib"]
+
+        lines.append(
+            f"| {size} | {db} | {w1['seconds']} | {w2['seconds']} | {each(w1)} / {each(w2)} "
+            f"| {rec.get('redis', {}).get('version_mib', '')} | {_load_text(rec)} "
+            f"| {rec.get('commit', '')} |"
+        )
+    lines.append("")
+    lines.append(
+        "| size | db | ratings (offered s) | PUT p50/p95 ms | errors "
+        "| freshness p50/p95 ms (samples, missed) | update p50/p95 ms (tasks) "
+        "| queue max / at end | drained after s | load | commit |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for size, db in seen:
         s = results.get(f"{size}/{db}/stream")
         if s:
             lines.append(
-                f"| {size} | {db} | {s['ratings']} | {s['put_p50_ms']}/{s['put_p95_ms']} "
-                f"| {s['errors']} | {s['freshness_p50_ms']}/"
-                f"{s['freshness_p95_ms']} ({s['freshness_samples']}, {s['freshness_missed']}) | "
-                f"{s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
-                f"| {s['queue_max']} | "
-                f"{s['drained_seconds_after_stream']} |"
+                f"| {size} | {db} | {s['ratings']} ({s['offered_seconds']}) "
+                f"| {s['put_p50_ms']}/{s['put_p95_ms']} | {s['errors']} "
+                f"| {s['freshness_p50_ms']}/{s['freshness_p95_ms']} "
+                f"({s['freshness_samples']}, {s['freshness_missed']}) "
+                f"| {s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
+                f"| {s['queue_max']} / {s.get('queue_at_end_of_stream', '')} "
+                f"| {s['drained_seconds_after_stream']} | {_load_text(s)} "
+                f"| {s.get('commit', '')} |"
             )
     lines.append("")
-    lines.append("| size | db | read | p50 ms | p99 ms |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| size | db | read (in-process) | p50 ms | p99 ms | load | commit |")
+    lines.append("|---|---|---|---|---|---|---|")
     for size, db in seen:
-        for name, r in results.get(f"{size}/{db}/reads", {}).items():
-            if isinstance(r, dict):
-                lines.append(f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} |")
+        reads = results.get(f"{size}/{db}/reads", {})
+        for name, r in reads.items():
+            if isinstance(r, dict) and "p50_ms" in r:
+                lines.append(
+                    f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} "
+                    f"| {_load_text(reads)} | {reads.get('commit', '')} |"
+                )
     return "\n".join(lines)
 
 
@@ -692,9 +825,14 @@ def main() -> None:
                     cwd=ROOT, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
                 for line in child.stdout:
-                    bar.update(1)
-                    done_steps = len(json.loads(line)) and bar.n
-                    bar.set_postfix_str(f"{size} {db}: {done_steps} steps done")
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue  # not ours: a library printing to stdout
+                    if "progress" in message:
+                        bar.set_postfix_str(f"{size} {db}: {message['progress']}")
+                    else:
+                        bar.update(1)
                 if child.wait():
                     raise SystemExit(f"{size} {db} failed (exit {child.returncode})")
     finally:
