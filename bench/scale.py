@@ -27,6 +27,7 @@ measured and skipped when the command runs again (``--force`` measures it again)
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -118,6 +119,11 @@ class Postgres:
             shutil.chown(self.dir, "postgres")
         if not (self.dir / "data").exists():
             self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
+        elif (self.dir / "data" / "postmaster.pid").exists():
+            # Left running by a run that was killed: resuming starts it on a new port.
+            # (Not running after all: a stale pid file, which starting replaces.)
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.stop()
         self._run(
             "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
             "-o", f"-p {self.port} -k {self.dir} -c listen_addresses={HOST}", "start",
@@ -615,8 +621,15 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
             progress(step)
             started = time.monotonic()
             began_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            failed = None
             with LoadSampler() as load:
-                result = STEP_FUNCTIONS[step](size, db, env, pg)
+                try:
+                    result = STEP_FUNCTIONS[step](size, db, env, pg)
+                except (Exception, SystemExit) as error:
+                    # Saved (a resumed run measures it again) and shown in the table; the
+                    # later steps of this size and database would measure a broken state.
+                    failed = f"{type(error).__name__}: {error}"[-2000:]
+                    result = {"error": failed}
             result["step_seconds"] = round(time.monotonic() - started, 1)
             result["measured_at"] = began_at
             result["commit"] = commit
@@ -624,6 +637,8 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
             result["command"] = _command(size, db, step)
             _save(f"{size}/{db}/{step}", result)
             print(json.dumps({f"{size}/{db}/{step}": result}), flush=True)
+            if failed:
+                raise SystemExit(f"{size} {db} {step} failed: {failed}")
     finally:
         redis.terminate()
         redis.wait()
@@ -658,7 +673,7 @@ def table(results: dict) -> str:
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for size, db in seen:
         imp = results.get(f"{size}/{db}/import")
-        if not imp:
+        if not imp or "error" in imp:
             continue
         phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
         lines.append(
@@ -674,7 +689,7 @@ def table(results: dict) -> str:
     lines.append("|---|---|---|---|---|---|---|---|")
     for size, db in seen:
         rec = results.get(f"{size}/{db}/recompute")
-        if not rec:
+        if not rec or "error" in rec:
             continue
         w1, w2 = rec["workers_1"], rec["workers_2"]
 
@@ -696,7 +711,7 @@ def table(results: dict) -> str:
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for size, db in seen:
         s = results.get(f"{size}/{db}/stream")
-        if s:
+        if s and "error" not in s:
             lines.append(
                 f"| {size} | {db} | {s['ratings']} ({s['offered_seconds']}) "
                 f"| {s['put_p50_ms']}/{s['put_p95_ms']} | {s['errors']} "
@@ -718,6 +733,10 @@ def table(results: dict) -> str:
                     f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} "
                     f"| {_load_text(reads)} | {reads.get('commit', '')} |"
                 )
+    failed = [(k, v["error"]) for k, v in results.items() if "error" in v]
+    if failed:
+        lines.append("")
+        lines.extend(f"FAILED {key}: {error.splitlines()[-1][:300]}" for key, error in failed)
     return "\n".join(lines)
 
 
@@ -757,7 +776,11 @@ def main() -> None:
     for size in sizes:
         for db in dbs:
             fresh = args.force and "import" in steps
-            pending = [s for s in steps if args.force or fresh or f"{size}/{db}/{s}" not in done]
+            pending = [
+                s
+                for s in steps
+                if args.force or fresh or "error" in done.get(f"{size}/{db}/{s}", {"error": 1})
+            ]
             if (
                 "import" not in pending
                 and not (WORK / f"{size}.sqlite3").exists()
@@ -766,12 +789,13 @@ def main() -> None:
                 pending = ["import", *pending]
             if pending:
                 todo.append((size, db, pending))
-    pg = None
+    pg, failures = None, []
     if any(db == "postgres" for _, db, _ in todo):
         pg = Postgres().start()
     try:
         with tqdm(total=sum(len(p) for *_, p in todo), desc="scale", unit="step") as bar:
             for size, db, pending in todo:
+                before = bar.n
                 bar.set_postfix_str(f"{size} {db}: data")
                 ratings_csv(size)
                 bar.set_postfix_str(f"{size} {db}: {pending[0]}")
@@ -792,11 +816,15 @@ def main() -> None:
                     else:
                         bar.update(1)
                 if child.wait():
-                    raise SystemExit(f"{size} {db} failed (exit {child.returncode})")
+                    # The next size or database is independent of this one: go on.
+                    failures.append(f"{size} {db} (exit {child.returncode})")
+                    bar.update(len(pending) - (bar.n - before))
     finally:
         if pg is not None:
             pg.stop()
     print(table(_load()))
+    if failures:
+        raise SystemExit("failed: " + ", ".join(failures) + " (see the error in the table)")
 
 
 if __name__ == "__main__":
