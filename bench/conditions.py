@@ -25,6 +25,15 @@ def git_commit() -> str:
     return f"{head}+dirty" if dirty else head or "unknown"
 
 
+def product_commit() -> str:
+    """The last commit that changed anything outside bench/: the product code measured,
+    which stays the same while only the harness changes."""
+    return subprocess.run(
+        ["git", "log", "-1", "--format=%h", "--", ".", ":(exclude)bench"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.strip() or "unknown"  # fmt: skip
+
+
 class LoadSampler:
     """The machine's 1-minute load average every few seconds while a step runs.
 

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.conditions import LoadSampler, git_commit  # noqa: E402
+from bench.conditions import LoadSampler, git_commit, product_commit  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "var" / "loadtest"
@@ -342,7 +342,7 @@ def main() -> None:
     ratio = results["recommendations"]["rps"] / results["health"]["rps"]
     commit = git_commit()
     print()
-    print(f"commit {commit}; {' '.join(sys.argv)}")
+    print(f"commit {commit} (product code {product_commit()}); {' '.join(sys.argv)}")
     print(
         f"median of {options.repeat} runs each, "
         f"wrk -t2 -c{options.connections} -d{options.duration}s, gunicorn {options.workers} "
@@ -394,6 +394,7 @@ def main() -> None:
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
     report = {
         "commit": commit,
+        "product_commit": product_commit(),
         "command": " ".join(sys.argv),
         "options": vars(options),
         "distinct_users": n_tokens,

@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.conditions import LoadSampler, git_commit  # noqa: E402
+from bench.conditions import LoadSampler, git_commit, product_commit  # noqa: E402
 from bench.loadtest import HOST, environment, manage  # noqa: E402
 from bench.pipeline import _timed_recompute, _worker  # noqa: E402
 
@@ -612,7 +612,7 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
     redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
     try:
         env = _environment(_database_url(size, db, pg), redis_port)
-        commit = git_commit()
+        commit, product = git_commit(), product_commit()
         for step in steps:
             if step != "import":
                 import django
@@ -633,6 +633,7 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
             result["step_seconds"] = round(time.monotonic() - started, 1)
             result["measured_at"] = began_at
             result["commit"] = commit
+            result["product_commit"] = product
             result["load_average"] = load.summary()
             result["command"] = _command(size, db, step)
             _save(f"{size}/{db}/{step}", result)
@@ -648,6 +649,11 @@ def _command(size: str, db: str, step: str) -> str:
     return f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
 
 
+def _commit(result: dict) -> str:
+    """The product code measured (older results saved only the branch's head)."""
+    return result.get("product_commit") or result.get("commit", "")
+
+
 def _load_text(result: dict) -> str:
     """ "mean (max)" of the load average over a step; older results saved one number."""
     load = result.get("load_average")
@@ -658,7 +664,7 @@ def _load_text(result: dict) -> str:
 
 def table(results: dict) -> str:
     """Markdown tables of every saved result; "load" is the 1-minute load average over the
-    step, mean (max), and "commit" the code measured."""
+    step, mean (max), and "commit" the last commit of the product code (outside bench/)."""
     lines = []
     keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
     seen = []
@@ -679,7 +685,7 @@ def table(results: dict) -> str:
         lines.append(
             f"| {size} | {db} | {imp['import_seconds']} ({imp['import_cpu_seconds']}) "
             f"| {phases} | {imp['bulk_load_seconds']} | {imp['ratio']} "
-            f"| {imp['indexed_insert_seconds']} | {_load_text(imp)} | {imp.get('commit', '')} |"
+            f"| {imp['indexed_insert_seconds']} | {_load_text(imp)} | {_commit(imp)} |"
         )
     lines.append("")
     lines.append(
@@ -700,7 +706,7 @@ def table(results: dict) -> str:
         lines.append(
             f"| {size} | {db} | {w1['seconds']} | {w2['seconds']} | {each(w1)} / {each(w2)} "
             f"| {rec.get('redis', {}).get('version_mib', '')} | {_load_text(rec)} "
-            f"| {rec.get('commit', '')} |"
+            f"| {_commit(rec)} |"
         )
     lines.append("")
     lines.append(
@@ -720,7 +726,7 @@ def table(results: dict) -> str:
                 f"| {s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
                 f"| {s['queue_max']} / {s.get('queue_at_end_of_stream', '')} "
                 f"| {s['drained_seconds_after_stream']} | {_load_text(s)} "
-                f"| {s.get('commit', '')} |"
+                f"| {_commit(s)} |"
             )
     lines.append("")
     lines.append("| size | db | read (in-process) | p50 ms | p99 ms | load | commit |")
@@ -731,7 +737,7 @@ def table(results: dict) -> str:
             if isinstance(r, dict) and "p50_ms" in r:
                 lines.append(
                     f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} "
-                    f"| {_load_text(reads)} | {reads.get('commit', '')} |"
+                    f"| {_load_text(reads)} | {_commit(reads)} |"
                 )
     failed = [(k, v["error"]) for k, v in results.items() if "error" in v]
     if failed:
