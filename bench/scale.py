@@ -428,65 +428,106 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
             plan.append((n / rate, who, rng.choice(items), rng.randrange(1, 11) / 2, n % 10 == 0))
         depth, stop = [], threading.Event()
         queue_client = store.client()
+        uu = store.version_key(store.live_model().version, "uu")
 
         def sample_queue():
             while not stop.is_set():
                 depth.append(_queue_depth(queue_client))
                 time.sleep(0.5)
 
-        sampler = threading.Thread(target=sample_queue, daemon=True)
-        sampler.start()
-        put_ms, freshness, missed, errors = [], [], 0, 0
+        # Freshness: the time from sending a probe's rating to the moment the user's "people
+        # like you" row (what me/similar-users/ and the panel read) changes in Redis, watched
+        # by one thread every 50 ms: polling the API instead would add a request stream of
+        # its own to the one measured. At the end each probe's API answer is compared with
+        # the one before its rating ("confirmed": the change reached the API).
+        probes_out, probes_lock, freshness = {}, threading.Lock(), {}
 
-        def one(user, item, score, probe):
-            nonlocal missed, errors
-            user_id, token = user
-            before = _http("GET", f"{base}/me/similar-users/", token)[1] if probe else None
-            began = time.perf_counter()
-            status, _ = _http("PUT", f"{base}/me/ratings/{item}/", token, {"score": score})
-            put_ms.append((time.perf_counter() - began) * 1000)
-            if status >= 400:
-                errors += 1
-                return
-            if not probe:
-                return
-            while time.perf_counter() - began < 10:
-                if _http("GET", f"{base}/me/similar-users/", token)[1] != before:
-                    freshness.append((time.perf_counter() - began) * 1000)
-                    return
+        def watch_rows():
+            while not stop.is_set():
+                with probes_lock:
+                    watching = list(probes_out.items())
+                if watching:
+                    pipe = queue_client.pipeline(transaction=False)
+                    for user_id, _ in watching:
+                        pipe.hget(uu, user_id)
+                    now = time.monotonic()
+                    for (user_id, (began, before)), row in zip(
+                        watching, pipe.execute(), strict=True
+                    ):
+                        if row != before:
+                            freshness[user_id] = (now - began) * 1000
+                            with probes_lock:
+                                probes_out.pop(user_id, None)
                 time.sleep(0.05)
-            missed += 1
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (sample_queue, watch_rows)]
+        for thread in threads:
+            thread.start()
+        put_ms, late_ms, statuses, failures, api_before = [], [], {}, [], {}
+
+        def one(due, user, item, score, probe):
+            user_id, token = user
+            try:
+                if probe:
+                    answer = _http("GET", f"{base}/me/similar-users/", token)[1]
+                    api_before[user_id] = (token, answer)
+                    with probes_lock:
+                        probes_out[user_id] = (time.monotonic(), queue_client.hget(uu, user_id))
+                began = time.monotonic()
+                status, _ = _http("PUT", f"{base}/me/ratings/{item}/", token, {"score": score})
+            except OSError as error:  # time-outs, refused connections: no answer at all
+                failures.append(type(error).__name__)
+                return
+            done = time.monotonic()
+            put_ms.append((done - began) * 1000)
+            # From when the plan offered it: a request that waited for a free thread counts.
+            late_ms.append((done - due) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
 
         progress(f"stream: {total} ratings at {rate:g}/s")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        # Enough threads that a slow answer never holds back the next rating (open loop).
+        with ThreadPoolExecutor(max_workers=256) as pool:
             for at, user, item, score, probe in plan:
                 time.sleep(max(0.0, started + at - time.monotonic()))
-                pool.submit(one, user, item, score, probe)
+                pool.submit(one, started + at, user, item, score, probe)
             offered_for = time.monotonic() - started
-        at_end = _queue_depth(queue_client)  # and the last freshness probes are done
+        at_end = _queue_depth(queue_client)
         drain_started = time.monotonic()
         progress("draining the queue")
         while _queue_depth(queue_client) and time.monotonic() - drain_started < 300:
             time.sleep(0.2)
         drained_after = time.monotonic() - drain_started
+        time.sleep(1)  # the last updates' rows and log lines
         stop.set()
-        time.sleep(1)  # the last updates' log lines
+        for thread in threads:
+            thread.join()
+        confirmed = sum(
+            _answer(f"{base}/me/similar-users/", token) not in (before, None)
+            for user_id, (token, before) in api_before.items()
+            if user_id in freshness
+        )
         updates = _task_seconds(log, "recommendations.tasks.model_update")
     finally:
         for proc in reversed(procs):
             proc.terminate()
             proc.wait()
+    errors = sum(n for code, n in statuses.items() if code >= 400) + len(failures)
+    fresh = list(freshness.values())
     return {
         "ratings": total,
         "offered_seconds": round(offered_for, 1),
         "put_p50_ms": _round(_percentile(put_ms, 0.5)),
         "put_p95_ms": _round(_percentile(put_ms, 0.95)),
+        "put_from_schedule_p95_ms": _round(_percentile(late_ms, 0.95)),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "no_answer": len(failures),
         "errors": errors,
-        "freshness_samples": len(freshness),
-        "freshness_missed": missed,
-        "freshness_p50_ms": _round(_percentile(freshness, 0.5)),
-        "freshness_p95_ms": _round(_percentile(freshness, 0.95)),
+        "freshness_samples": len(fresh),
+        "freshness_missed": len(api_before) - len(fresh),
+        "freshness_confirmed_by_api": confirmed,
+        "freshness_p50_ms": _round(_percentile(fresh, 0.5)),
+        "freshness_p95_ms": _round(_percentile(fresh, 0.95)),
         "update_tasks": len(updates),
         "update_p50_ms": _round(_percentile([s * 1000 for s in updates], 0.5)),
         "update_p95_ms": _round(_percentile([s * 1000 for s in updates], 0.95)),
@@ -494,6 +535,14 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
         "queue_at_end_of_stream": at_end,
         "drained_seconds_after_stream": round(drained_after, 1),
     }
+
+
+def _answer(url: str, token: str) -> bytes | None:
+    """The body of a GET, or None when the server gave no answer."""
+    try:
+        return _http("GET", url, token)[1]
+    except OSError:
+        return None
 
 
 def _http_ok(url: str) -> bool:
