@@ -711,88 +711,88 @@ def _load_text(result: dict) -> str:
     return "" if load is None else f"{load:.1f}"
 
 
+def _peaks(workers: dict) -> str:
+    pool = workers.get("peak_rss_mib_each", {}).get("pool")
+    return "+".join(f"{v:.0f}" for v in pool) if pool else str(workers["peak_rss_mib"])
+
+
+# Per step: its table's columns and each result's cells (size, db, load and commit added).
+COLUMNS = {
+    "import": (
+        ["import s (CPU s)", "phases s", "bulk load s", "ratio", "indexed insert s"],
+        lambda r: [
+            f"{r['import_seconds']} ({r['import_cpu_seconds']})",
+            r.get("output", "").partition("Phases: ")[2].rstrip("."),
+            r["bulk_load_seconds"],
+            r["ratio"],
+            r["indexed_insert_seconds"],
+        ],
+    ),
+    "recompute": (
+        ["1 process s", "2 processes s", "peak RSS MiB per pool process (1 / 2)", "Redis MiB"],
+        lambda r: [
+            r["workers_1"]["seconds"],
+            r["workers_2"]["seconds"],
+            f"{_peaks(r['workers_1'])} / {_peaks(r['workers_2'])}",
+            r.get("redis", {}).get("version_mib", ""),
+        ],
+    ),
+    "stream": (
+        ["ratings (offered s)", "PUT p50/p95 ms", "errors",
+         "freshness p50/p95 ms (samples, missed)", "update p50/p95 ms (tasks)",
+         "queue max / at end", "drained after s"],
+        lambda r: [
+            f"{r['ratings']} ({r['offered_seconds']})",
+            f"{r['put_p50_ms']}/{r['put_p95_ms']}",
+            r["errors"],
+            f"{r['freshness_p50_ms']}/{r['freshness_p95_ms']} "
+            f"({r['freshness_samples']}, {r['freshness_missed']})",
+            f"{r['update_p50_ms']}/{r['update_p95_ms']} ({r['update_tasks']})",
+            f"{r['queue_max']} / {r.get('queue_at_end_of_stream', '')}",
+            r["drained_seconds_after_stream"],
+        ],
+    ),
+}  # fmt: skip
+
+
 def table(results: dict) -> str:
     """Markdown tables of every saved result; "load" is the 1-minute load average over the
     step, mean (max), and "commit" the last commit of the product code (outside bench/)."""
-    lines = []
-    keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
-    seen = []
-    for key in keys:
+    pairs = []
+    for key in sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k)):
         size, db, _ = key.split("/")
-        if (size, db) not in seen:
-            seen.append((size, db))
-    lines.append(
-        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
-        "| load | commit |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    for size, db in seen:
-        imp = results.get(f"{size}/{db}/import")
-        if not imp or "error" in imp:
-            continue
-        phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
-        lines.append(
-            f"| {size} | {db} | {imp['import_seconds']} ({imp['import_cpu_seconds']}) "
-            f"| {phases} | {imp['bulk_load_seconds']} | {imp['ratio']} "
-            f"| {imp['indexed_insert_seconds']} | {_load_text(imp)} | {_commit(imp)} |"
-        )
-    lines.append("")
-    lines.append(
-        "| size | db | recompute 1 process s | 2 processes s | peak RSS MiB per pool process "
-        "(1 / 2) | Redis MiB per version | load | commit |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for size, db in seen:
-        rec = results.get(f"{size}/{db}/recompute")
-        if not rec or "error" in rec:
-            continue
-        w1, w2 = rec["workers_1"], rec["workers_2"]
+        if (size, db) not in pairs:
+            pairs.append((size, db))
 
-        def each(w):
-            pool = w.get("peak_rss_mib_each", {}).get("pool")
-            return "+".join(f"{v:.0f}" for v in pool) if pool else w["peak_rss_mib"]
+    def section(headers: list[str], rows: list[list]) -> list[str]:
+        headers = ["size", "db", *headers, "load", "commit"]
+        return [
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
+            *("| " + " | ".join(map(str, row)) + " |" for row in rows),
+            "",
+        ]
 
-        lines.append(
-            f"| {size} | {db} | {w1['seconds']} | {w2['seconds']} | {each(w1)} / {each(w2)} "
-            f"| {rec.get('redis', {}).get('version_mib', '')} | {_load_text(rec)} "
-            f"| {_commit(rec)} |"
-        )
-    lines.append("")
-    lines.append(
-        "| size | db | ratings (offered s) | PUT p50/p95 ms | errors "
-        "| freshness p50/p95 ms (samples, missed) | update p50/p95 ms (tasks) "
-        "| queue max / at end | drained after s | load | commit |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for size, db in seen:
-        s = results.get(f"{size}/{db}/stream")
-        if s and "error" not in s:
-            lines.append(
-                f"| {size} | {db} | {s['ratings']} ({s['offered_seconds']}) "
-                f"| {s['put_p50_ms']}/{s['put_p95_ms']} | {s['errors']} "
-                f"| {s['freshness_p50_ms']}/{s['freshness_p95_ms']} "
-                f"({s['freshness_samples']}, {s['freshness_missed']}) "
-                f"| {s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
-                f"| {s['queue_max']} / {s.get('queue_at_end_of_stream', '')} "
-                f"| {s['drained_seconds_after_stream']} | {_load_text(s)} "
-                f"| {_commit(s)} |"
-            )
-    lines.append("")
-    lines.append("| size | db | read (in-process) | p50 ms | p99 ms | load | commit |")
-    lines.append("|---|---|---|---|---|---|---|")
-    for size, db in seen:
+    lines = []
+    for step, (headers, cells) in COLUMNS.items():
+        rows = []
+        for size, db in pairs:
+            r = results.get(f"{size}/{db}/{step}")
+            if r and "error" not in r:
+                rows.append([size, db, *cells(r), _load_text(r), _commit(r)])
+        lines += section([f"{step}: {headers[0]}", *headers[1:]], rows)
+    rows = []
+    for size, db in pairs:
         reads = results.get(f"{size}/{db}/reads", {})
         for name, r in reads.items():
             if isinstance(r, dict) and "p50_ms" in r:
-                lines.append(
-                    f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} "
-                    f"| {_load_text(reads)} | {_commit(reads)} |"
+                rows.append(
+                    [size, db, name, r["p50_ms"], r["p99_ms"], _load_text(reads), _commit(reads)]
                 )
+    lines += section(["read (in-process)", "p50 ms", "p99 ms"], rows)
     failed = [(k, v["error"]) for k, v in results.items() if "error" in v]
-    if failed:
-        lines.append("")
-        lines.extend(f"FAILED {key}: {error.splitlines()[-1][:300]}" for key, error in failed)
-    return "\n".join(lines)
+    lines.extend(f"FAILED {key}: {error.splitlines()[-1][:300]}" for key, error in failed)
+    return "\n".join(lines).rstrip()
 
 
 def main() -> None:
