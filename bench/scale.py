@@ -570,6 +570,9 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
     tokens.write_text("\n".join(token for _, token in users))
     item = Item.objects.order_by("-rating_count").values_list("pk", flat=True)[50]
     paths = [
+        # The trivial endpoint (database, Redis, model version): the same run's baseline, so
+        # reads measured on a busy machine can be read as a multiple of it.
+        "/api/v1/health/",
         "/api/v1/me/recommendations/?limit=10",
         "/api/v1/me/similar-users/",
         "/api/v1/me/ratings/",
