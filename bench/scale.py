@@ -803,6 +803,18 @@ def table(results: dict) -> str:
     return "\n".join(lines).rstrip()
 
 
+def pending_steps(done: dict, size: str, db: str, steps: list[str], *, force: bool) -> list:
+    """The steps still to measure: not saved yet, or saved with an error (all of them with
+    ``force``). The later steps read what the import wrote: on SQLite the import comes first
+    when its database file is gone, and a new import means every step asked for again."""
+    pending = [s for s in steps if force or "error" in done.get(f"{size}/{db}/{s}", {"error": 1})]
+    if db == "sqlite" and "import" not in pending and not (WORK / f"{size}.sqlite3").exists():
+        pending = ["import", *pending]
+    if "import" in pending:
+        pending = ["import", *(s for s in steps if s != "import")]
+    return pending
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -838,18 +850,7 @@ def main() -> None:
     todo = []
     for size in sizes:
         for db in dbs:
-            fresh = args.force and "import" in steps
-            pending = [
-                s
-                for s in steps
-                if args.force or fresh or "error" in done.get(f"{size}/{db}/{s}", {"error": 1})
-            ]
-            if (
-                "import" not in pending
-                and not (WORK / f"{size}.sqlite3").exists()
-                and db == "sqlite"
-            ):
-                pending = ["import", *pending]
+            pending = pending_steps(done, size, db, steps, force=args.force)
             if pending:
                 todo.append((size, db, pending))
     pg, failures = None, []
