@@ -34,6 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.conditions import LoadSampler, git_commit, product_commit  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
 WORK = ROOT / "var" / "loadtest"
 OUT = ROOT / "bench" / "out"
 HOST = "127.0.0.1"
@@ -313,13 +317,14 @@ def main() -> None:
         open_loop = []
         for share in [int(x) for x in options.open_loop.split(",") if x]:
             for name, (url, _) in endpoints.items():
-                run = run_open_loop(
-                    url,
-                    rate=capacity * share / 100,
-                    duration=options.open_duration,
-                    tokens=token_list,
-                )
-                open_loop.append({"endpoint": name, "share": share, **run})
+                with LoadSampler(every=2) as load:
+                    run = run_open_loop(
+                        url,
+                        rate=capacity * share / 100,
+                        duration=options.open_duration,
+                        tokens=token_list,
+                    )
+                open_loop.append({"endpoint": name, "share": share, **run, "load": load.summary()})
         sample = urllib.request.Request(
             f"{base}{path}",
             headers={"Authorization": f"Token {tokens.read_text().split()[0]}"},
@@ -335,7 +340,9 @@ def main() -> None:
                     proc.kill()
 
     ratio = results["recommendations"]["rps"] / results["health"]["rps"]
+    commit = git_commit()
     print()
+    print(f"commit {commit} (product code {product_commit()}); {' '.join(sys.argv)}")
     print(
         f"median of {options.repeat} runs each, "
         f"wrk -t2 -c{options.connections} -d{options.duration}s, gunicorn {options.workers} "
@@ -373,18 +380,22 @@ def main() -> None:
             "p50 ms",
             "p99 ms",
             "non-2xx",
-            "errors",
+            "unanswered",
+            "load",
         )
-        print(f"{header[0]:<18}" + "".join(f"{h:>10}" for h in header[1:]))
+        print(f"{header[0]:<18}" + "".join(f"{h:>11}" for h in header[1:]))
         for r in open_loop:
             print(
-                f"{r['endpoint']:<18}{r['share']:>9}%{r['offered_rps']:>10.0f}"
-                f"{r['achieved_rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-                f"{r['non_2xx']:>10}{r['unanswered']:>10}"
+                f"{r['endpoint']:<18}{r['share']:>10}%{r['offered_rps']:>11.0f}"
+                f"{r['achieved_rps']:>11.0f}{r['p50_ms'] or 0:>11.2f}{r['p99_ms'] or 0:>11.2f}"
+                f"{r['non_2xx']:>11}{r['unanswered']:>11}{r['load']['mean']:>11.1f}"
             )
     p99 = results["recommendations"]["p99_ms"]
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
     report = {
+        "commit": commit,
+        "product_commit": product_commit(),
+        "command": " ".join(sys.argv),
         "options": vars(options),
         "distinct_users": n_tokens,
         "results": results,

@@ -27,6 +27,7 @@ measured and skipped when the command runs again (``--force`` measures it again)
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.conditions import LoadSampler, git_commit, product_commit  # noqa: E402
 from bench.loadtest import HOST, environment, manage  # noqa: E402
 from bench.pipeline import _timed_recompute, _worker  # noqa: E402
 
@@ -117,6 +119,11 @@ class Postgres:
             shutil.chown(self.dir, "postgres")
         if not (self.dir / "data").exists():
             self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
+        elif (self.dir / "data" / "postmaster.pid").exists():
+            # Left running by a run that was killed: resuming starts it on a new port.
+            # (Not running after all: a stale pid file, which starting replaces.)
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.stop()
         self._run(
             "pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
             "-o", f"-p {self.port} -k {self.dir} -c listen_addresses={HOST}", "start",
@@ -149,6 +156,14 @@ def _environment(url: str, redis_port: int) -> dict:
     return env
 
 
+# --- conditions -------------------------------------------------------------------------
+
+
+def progress(text: str) -> None:
+    """Tell the parent's progress bar what a child step is doing now."""
+    print(json.dumps({"progress": text}), flush=True)
+
+
 # --- steps ------------------------------------------------------------------------------
 
 
@@ -163,7 +178,9 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         name = f"scale_{size.lower()}"
         pg.psql(f"DROP DATABASE IF EXISTS {name}")
         pg.psql(f"CREATE DATABASE {name}")
+    progress("migrate")
     manage(env, "migrate", "--noinput", "-v0")
+    progress("import_ratings")
     # CPU seconds beside wall time: on a shared machine the wall clock also counts waiting.
     cpu = _children_cpu()
     started = time.perf_counter()
@@ -171,6 +188,7 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     seconds = time.perf_counter() - started
     import_cpu = _children_cpu() - cpu
 
+    progress("bulk load")
     cpu = _children_cpu()
     started = time.perf_counter()
     # The same rows into a bare table (the bulk load), then from there into a table with
@@ -227,7 +245,6 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         "indexed_insert_seconds": round(indexed_seconds, 1),
         "client_cpu_seconds_of_both": round(baseline_cpu, 1),
         "output": out.strip(),
-        "load_average": os.getloadavg()[0],
     }
 
 
@@ -239,21 +256,26 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _tree_peak_rss_mib(pid: int) -> float:
-    """The largest VmHWM among a process and its children (a worker and its pool)."""
+def _peak_rss_mib(pid: int) -> dict:
+    """VmHWM (peak resident set) of a Celery worker's main process and of each process of
+    its pool, in MiB: {"main": .., "pool": [..]} (the pool's processes do the work)."""
     import psutil
 
-    parent = psutil.Process(pid)
-    peaks = []
-    for proc in [parent, *parent.children(recursive=True)]:
+    def peak(proc_pid: int) -> float | None:
         try:
-            status = Path(f"/proc/{proc.pid}/status").read_text()
+            status = Path(f"/proc/{proc_pid}/status").read_text()
         except OSError:
-            continue
+            return None
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) / 1024)
-    return round(max(peaks, default=0.0), 1)
+                return round(int(line.split()[1]) / 1024, 1)
+        return None
+
+    children = psutil.Process(pid).children(recursive=True)
+    return {
+        "main": peak(pid),
+        "pool": [v for v in (peak(c.pid) for c in children) if v is not None],
+    }
 
 
 def _redis_version_mib() -> dict:
@@ -265,11 +287,17 @@ def _redis_version_mib() -> dict:
     if live is None:
         return {}
     version = live.decode()
-    total = 0
-    for name in client.scan_iter(match=store.version_key(version, "*"), count=1000):
-        total += client.memory_usage(name, samples=0) or 0
+    prefix = store.version_key(version, "")
+    total, kinds = 0, {}
+    for name in client.scan_iter(match=prefix + "*", count=1000):
+        size = client.memory_usage(name, samples=0) or 0
+        total += size
+        # The key's first part after the version (snapshot, lists, ur, ...): where it goes.
+        kind = name.decode()[len(prefix) :].split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + size
     return {
         "version_mib": round(total / 2**20, 1),
+        "by_kind_mib": {k: round(v / 2**20, 1) for k, v in sorted(kinds.items())},
         "used_memory_mib": round(client.info("memory")["used_memory"] / 2**20, 1),
     }
 
@@ -279,15 +307,20 @@ def step_recompute(size: str, db: str, env: dict, pg) -> dict:
 
     result = {}
     for workers in (1, 2):
+        progress(f"recompute on {workers} worker process(es)")
         log = WORK / f"worker-{size}-{db}-{workers}.log"
         proc = _worker(env, workers, log)
         try:
             seconds = _timed_recompute()
-            peak = _tree_peak_rss_mib(proc.pid)
+            peak = _peak_rss_mib(proc.pid)
         finally:
             proc.terminate()
             proc.wait()
-        result[f"workers_{workers}"] = {"seconds": round(seconds, 1), "peak_rss_mib": peak}
+        result[f"workers_{workers}"] = {
+            "seconds": round(seconds, 1),
+            "peak_rss_mib": max(peak["pool"], default=peak["main"]),
+            "peak_rss_mib_each": peak,
+        }
     result["redis"] = _redis_version_mib()
     return result
 
@@ -344,6 +377,18 @@ def _task_seconds(log: Path, task: str) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(log.read_text(errors="replace"))]
 
 
+def _queue_depth(client) -> int:
+    """Update tasks not yet finished: waiting in the broker's list plus those a worker has
+    fetched but not acknowledged. The update is queued with a countdown, and Celery fetches
+    such a task at once and holds it until due (acks_late: acknowledged after it ran), so
+    the list alone stays near 0 however far behind the workers are."""
+    pipe = client.pipeline()
+    pipe.llen("celery")
+    pipe.hlen("unacked")
+    waiting, held = pipe.execute()
+    return waiting + held
+
+
 def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds: int = 60) -> dict:
     from recommendations.conf import get
     from recsite.redis_server import free_port
@@ -383,68 +428,126 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
             plan.append((n / rate, who, rng.choice(items), rng.randrange(1, 11) / 2, n % 10 == 0))
         depth, stop = [], threading.Event()
         queue_client = store.client()
+        uu = store.version_key(store.live_model().version, "uu")
 
         def sample_queue():
             while not stop.is_set():
-                depth.append(queue_client.llen("celery"))
+                depth.append(_queue_depth(queue_client))
                 time.sleep(0.5)
 
-        sampler = threading.Thread(target=sample_queue, daemon=True)
-        sampler.start()
-        put_ms, freshness, missed, errors = [], [], 0, 0
+        # Freshness: the time from sending a probe's rating to the moment the user's "people
+        # like you" row (what me/similar-users/ and the panel read) changes in Redis, watched
+        # by one thread every 50 ms: polling the API instead would add a request stream of
+        # its own to the one measured. At the end each probe's API answer is compared with
+        # the one before its rating ("confirmed": the change reached the API).
+        probes_out, probes_lock, freshness = {}, threading.Lock(), {}
 
-        def one(user, item, score, probe):
-            nonlocal missed, errors
-            user_id, token = user
-            before = _http("GET", f"{base}/me/similar-users/", token)[1] if probe else None
-            began = time.perf_counter()
-            status, _ = _http("PUT", f"{base}/me/ratings/{item}/", token, {"score": score})
-            put_ms.append((time.perf_counter() - began) * 1000)
-            if status >= 400:
-                errors += 1
-                return
-            if not probe:
-                return
-            while time.perf_counter() - began < 10:
-                if _http("GET", f"{base}/me/similar-users/", token)[1] != before:
-                    freshness.append((time.perf_counter() - began) * 1000)
-                    return
+        def watch_rows():
+            while not stop.is_set():
+                with probes_lock:
+                    watching = list(probes_out.items())
+                if watching:
+                    pipe = queue_client.pipeline(transaction=False)
+                    for user_id, _ in watching:
+                        pipe.hget(uu, user_id)
+                    now = time.monotonic()
+                    for (user_id, (began, before)), row in zip(
+                        watching, pipe.execute(), strict=True
+                    ):
+                        if row != before:
+                            freshness[user_id] = (now - began) * 1000
+                            with probes_lock:
+                                probes_out.pop(user_id, None)
                 time.sleep(0.05)
-            missed += 1
 
+        threads = [threading.Thread(target=f, daemon=True) for f in (sample_queue, watch_rows)]
+        for thread in threads:
+            thread.start()
+        put_ms, late_ms, statuses, failures = [], [], {}, []
+        # Each probe's answer before the stream, not during it (where it would be one more
+        # request to a busy server): only that user's own update rewrites their row.
+        api_before = {
+            user[0]: (user[1], _answer(f"{base}/me/similar-users/", user[1]))
+            for _, user, _, _, probe in plan
+            if probe
+        }
+
+        def one(due, user, item, score, probe):
+            user_id, token = user
+            try:
+                if probe:
+                    with probes_lock:
+                        probes_out[user_id] = (time.monotonic(), queue_client.hget(uu, user_id))
+                began = time.monotonic()
+                status, _ = _http("PUT", f"{base}/me/ratings/{item}/", token, {"score": score})
+            except OSError as error:  # time-outs, refused connections: no answer at all
+                failures.append(type(error).__name__)
+                return
+            done = time.monotonic()
+            put_ms.append((done - began) * 1000)
+            # From when the plan offered it: a request that waited for a free thread counts.
+            late_ms.append((done - due) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+
+        progress(f"stream: {total} ratings at {rate:g}/s")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        # Enough threads that a slow answer never holds back the next rating (open loop).
+        with ThreadPoolExecutor(max_workers=256) as pool:
             for at, user, item, score, probe in plan:
                 time.sleep(max(0.0, started + at - time.monotonic()))
-                pool.submit(one, user, item, score, probe)
-        offered_for = time.monotonic() - started
+                pool.submit(one, started + at, user, item, score, probe)
+            offered_for = time.monotonic() - started
+        at_end = _queue_depth(queue_client)
         drain_started = time.monotonic()
-        while queue_client.llen("celery") and time.monotonic() - drain_started < 300:
+        progress("draining the queue")
+        while _queue_depth(queue_client) and time.monotonic() - drain_started < 300:
             time.sleep(0.2)
         drained_after = time.monotonic() - drain_started
+        time.sleep(1)  # the last updates' rows and log lines
         stop.set()
-        time.sleep(1)  # the last updates' log lines
+        for thread in threads:
+            thread.join()
+        confirmed = sum(
+            _answer(f"{base}/me/similar-users/", token) not in (before, None)
+            for user_id, (token, before) in api_before.items()
+            if user_id in freshness
+        )
         updates = _task_seconds(log, "recommendations.tasks.model_update")
     finally:
         for proc in reversed(procs):
             proc.terminate()
             proc.wait()
+    errors = sum(n for code, n in statuses.items() if code >= 400) + len(failures)
+    fresh = list(freshness.values())
     return {
         "ratings": total,
         "offered_seconds": round(offered_for, 1),
         "put_p50_ms": _round(_percentile(put_ms, 0.5)),
         "put_p95_ms": _round(_percentile(put_ms, 0.95)),
+        "put_from_schedule_p95_ms": _round(_percentile(late_ms, 0.95)),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "no_answer": len(failures),
         "errors": errors,
-        "freshness_samples": len(freshness),
-        "freshness_missed": missed,
-        "freshness_p50_ms": _round(_percentile(freshness, 0.5)),
-        "freshness_p95_ms": _round(_percentile(freshness, 0.95)),
+        "freshness_samples": len(fresh),
+        "freshness_missed": len(api_before) - len(fresh),  # the row never changed
+        "freshness_confirmed_by_api": confirmed,
+        "freshness_p50_ms": _round(_percentile(fresh, 0.5)),
+        "freshness_p95_ms": _round(_percentile(fresh, 0.95)),
         "update_tasks": len(updates),
         "update_p50_ms": _round(_percentile([s * 1000 for s in updates], 0.5)),
         "update_p95_ms": _round(_percentile([s * 1000 for s in updates], 0.95)),
         "queue_max": max(depth, default=0),
+        "queue_at_end_of_stream": at_end,
         "drained_seconds_after_stream": round(drained_after, 1),
     }
+
+
+def _answer(url: str, token: str) -> bytes | None:
+    """The body of a GET, or None when the server gave no answer."""
+    try:
+        return _http("GET", url, token)[1]
+    except OSError:
+        return None
 
 
 def _http_ok(url: str) -> bool:
@@ -472,6 +575,9 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
     tokens.write_text("\n".join(token for _, token in users))
     item = Item.objects.order_by("-rating_count").values_list("pk", flat=True)[50]
     paths = [
+        # The trivial endpoint (database, Redis, model version): the same run's baseline, so
+        # reads measured on a busy machine can be read as a multiple of it.
+        "/api/v1/health/",
         "/api/v1/me/recommendations/?limit=10",
         "/api/v1/me/similar-users/",
         "/api/v1/me/ratings/",
@@ -479,7 +585,9 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
         "/api/v1/items/popular/",
         "/api/v1/items/top-rated/",
         "/api/v1/items/",
+        f"/api/v1/items/{item}/predicted-rating/",
     ]
+    progress("reads: API in-process")
     out = subprocess.run(
         [sys.executable, "bench/api_inprocess.py", str(tokens), *paths,
          "--requests", str(requests)],
@@ -509,6 +617,7 @@ def step_reads(size: str, db: str, env: dict, pg, *, requests: int = 1000) -> di
             lambda: {"item": rng.choice(popular), "user": rng.choice(people)},
         ),
     }
+    progress("reads: panels")
     for name, (tag, context) in panels.items():
         template = Template("{% load recommendation_panels %}" + tag)
         for _ in range(50):
@@ -560,74 +669,150 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
     redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
     try:
         env = _environment(_database_url(size, db, pg), redis_port)
+        commit, product = git_commit(), product_commit()
         for step in steps:
             if step != "import":
                 import django
 
                 django.setup()
+            progress(step)
             started = time.monotonic()
-            result = STEP_FUNCTIONS[step](size, db, env, pg)
+            began_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            failed = None
+            with LoadSampler() as load:
+                try:
+                    result = STEP_FUNCTIONS[step](size, db, env, pg)
+                except (Exception, SystemExit) as error:
+                    # Saved (a resumed run measures it again) and shown in the table; the
+                    # later steps of this size and database would measure a broken state.
+                    failed = f"{type(error).__name__}: {error}"[-2000:]
+                    result = {"error": failed}
             result["step_seconds"] = round(time.monotonic() - started, 1)
-            result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            result["measured_at"] = began_at
+            result["commit"] = commit
+            result["product_commit"] = product
+            result["load_average"] = load.summary()
+            result["command"] = _command(size, db, step)
             _save(f"{size}/{db}/{step}", result)
             print(json.dumps({f"{size}/{db}/{step}": result}), flush=True)
+            if failed:
+                raise SystemExit(f"{size} {db} {step} failed: {failed}")
     finally:
         redis.terminate()
         redis.wait()
 
 
+def _command(size: str, db: str, step: str) -> str:
+    return f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
+
+
+def _commit(result: dict) -> str:
+    """The product code measured (older results saved only the branch's head)."""
+    return result.get("product_commit") or result.get("commit", "")
+
+
+def _load_text(result: dict) -> str:
+    """ "mean (max)" of the load average over a step; older results saved one number."""
+    load = result.get("load_average")
+    if isinstance(load, dict):
+        return f"{load['mean']:.1f} ({load['max']:.1f})"
+    return "" if load is None else f"{load:.1f}"
+
+
+def _peaks(workers: dict) -> str:
+    pool = workers.get("peak_rss_mib_each", {}).get("pool")
+    return "+".join(f"{v:.0f}" for v in pool) if pool else str(workers["peak_rss_mib"])
+
+
+# Per step: its table's columns and each result's cells (size, db, load and commit added).
+COLUMNS = {
+    "import": (
+        ["import s (CPU s)", "phases s", "bulk load s", "ratio", "indexed insert s"],
+        lambda r: [
+            f"{r['import_seconds']} ({r['import_cpu_seconds']})",
+            r.get("output", "").partition("Phases: ")[2].rstrip("."),
+            r["bulk_load_seconds"],
+            r["ratio"],
+            r["indexed_insert_seconds"],
+        ],
+    ),
+    "recompute": (
+        ["1 process s", "2 processes s", "peak RSS MiB per pool process (1 / 2)", "Redis MiB"],
+        lambda r: [
+            r["workers_1"]["seconds"],
+            r["workers_2"]["seconds"],
+            f"{_peaks(r['workers_1'])} / {_peaks(r['workers_2'])}",
+            r.get("redis", {}).get("version_mib", ""),
+        ],
+    ),
+    "stream": (
+        ["ratings (offered s)", "PUT p50/p95 ms", "errors",
+         "freshness p50/p95 ms (samples, missed)", "update p50/p95 ms (tasks)",
+         "queue max / at end", "drained after s"],
+        lambda r: [
+            f"{r['ratings']} ({r['offered_seconds']})",
+            f"{r['put_p50_ms']}/{r['put_p95_ms']}",
+            r["errors"],
+            f"{r['freshness_p50_ms']}/{r['freshness_p95_ms']} "
+            f"({r['freshness_samples']}, {r['freshness_missed']})",
+            f"{r['update_p50_ms']}/{r['update_p95_ms']} ({r['update_tasks']})",
+            f"{r['queue_max']} / {r.get('queue_at_end_of_stream', '')}",
+            r["drained_seconds_after_stream"],
+        ],
+    ),
+}  # fmt: skip
+
+
 def table(results: dict) -> str:
-    lines = []
-    keys = sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k))
-    lines.append(
-        "| size | db | import s (CPU s) | phases s | bulk load s | ratio | indexed insert s "
-        "| load | recompute 1w s | 2w s | peak RSS MiB (1w/2w) | Redis MiB/version |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    seen = []
-    for key in keys:
+    """Markdown tables of every saved result; "load" is the 1-minute load average over the
+    step, mean (max), and "commit" the last commit of the product code (outside bench/)."""
+    pairs = []
+    for key in sorted(results, key=lambda k: (k.split("/")[0].rjust(4), k)):
         size, db, _ = key.split("/")
-        if (size, db) in seen:
-            continue
-        seen.append((size, db))
-        imp = results.get(f"{size}/{db}/import", {})
-        rec = results.get(f"{size}/{db}/recompute", {})
-        w1, w2 = rec.get("workers_1", {}), rec.get("workers_2", {})
-        phases = imp.get("output", "").partition("Phases: ")[2].rstrip(".")
-        lines.append(
-            f"| {size} | {db} | {imp.get('import_seconds', '')} "
-            f"({imp.get('import_cpu_seconds', '')}) | {phases} "
-            f"| {imp.get('bulk_load_seconds', '')} | {imp.get('ratio', '')} "
-            f"| {imp.get('indexed_insert_seconds', '')} | {imp.get('load_average', 0):.0f} "
-            f"| {w1.get('seconds', '')} | {w2.get('seconds', '')} "
-            f"| {w1.get('peak_rss_mib', '')}/{w2.get('peak_rss_mib', '')} "
-            f"| {rec.get('redis', {}).get('version_mib', '')} |"
-        )
-    lines.append("")
-    lines.append(
-        "| size | db | ratings | PUT p50/p95 ms | errors | freshness p50/p95 ms (samples, missed) "
-        "| update p50/p95 ms (tasks) | queue max | drained after s |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    for size, db in seen:
-        s = results.get(f"{size}/{db}/stream")
-        if s:
-            lines.append(
-                f"| {size} | {db} | {s['ratings']} | {s['put_p50_ms']}/{s['put_p95_ms']} "
-                f"| {s['errors']} | {s['freshness_p50_ms']}/"
-                f"{s['freshness_p95_ms']} ({s['freshness_samples']}, {s['freshness_missed']}) | "
-                f"{s['update_p50_ms']}/{s['update_p95_ms']} ({s['update_tasks']}) "
-                f"| {s['queue_max']} | "
-                f"{s['drained_seconds_after_stream']} |"
-            )
-    lines.append("")
-    lines.append("| size | db | read | p50 ms | p99 ms |")
-    lines.append("|---|---|---|---|---|")
-    for size, db in seen:
-        for name, r in results.get(f"{size}/{db}/reads", {}).items():
-            if isinstance(r, dict):
-                lines.append(f"| {size} | {db} | {name} | {r['p50_ms']} | {r['p99_ms']} |")
-    return "\n".join(lines)
+        if (size, db) not in pairs:
+            pairs.append((size, db))
+
+    def section(headers: list[str], rows: list[list]) -> list[str]:
+        headers = ["size", "db", *headers, "load", "commit"]
+        return [
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
+            *("| " + " | ".join(map(str, row)) + " |" for row in rows),
+            "",
+        ]
+
+    lines = []
+    for step, (headers, cells) in COLUMNS.items():
+        rows = []
+        for size, db in pairs:
+            r = results.get(f"{size}/{db}/{step}")
+            if r and "error" not in r:
+                rows.append([size, db, *cells(r), _load_text(r), _commit(r)])
+        lines += section([f"{step}: {headers[0]}", *headers[1:]], rows)
+    rows = []
+    for size, db in pairs:
+        reads = results.get(f"{size}/{db}/reads", {})
+        for name, r in reads.items():
+            if isinstance(r, dict) and "p50_ms" in r:
+                rows.append(
+                    [size, db, name, r["p50_ms"], r["p99_ms"], _load_text(reads), _commit(reads)]
+                )
+    lines += section(["read (in-process)", "p50 ms", "p99 ms"], rows)
+    failed = [(k, v["error"]) for k, v in results.items() if "error" in v]
+    lines.extend(f"FAILED {key}: {error.splitlines()[-1][:300]}" for key, error in failed)
+    return "\n".join(lines).rstrip()
+
+
+def pending_steps(done: dict, size: str, db: str, steps: list[str], *, force: bool) -> list:
+    """The steps still to measure: not saved yet, or saved with an error (all of them with
+    ``force``). The later steps read what the import wrote: on SQLite the import comes first
+    when its database file is gone, and a new import means every step asked for again."""
+    pending = [s for s in steps if force or "error" in done.get(f"{size}/{db}/{s}", {"error": 1})]
+    if db == "sqlite" and "import" not in pending and not (WORK / f"{size}.sqlite3").exists():
+        pending = ["import", *pending]
+    if "import" in pending:
+        pending = ["import", *(s for s in steps if s != "import")]
+    return pending
 
 
 def main() -> None:
@@ -665,22 +850,16 @@ def main() -> None:
     todo = []
     for size in sizes:
         for db in dbs:
-            fresh = args.force and "import" in steps
-            pending = [s for s in steps if args.force or fresh or f"{size}/{db}/{s}" not in done]
-            if (
-                "import" not in pending
-                and not (WORK / f"{size}.sqlite3").exists()
-                and db == "sqlite"
-            ):
-                pending = ["import", *pending]
+            pending = pending_steps(done, size, db, steps, force=args.force)
             if pending:
                 todo.append((size, db, pending))
-    pg = None
+    pg, failures = None, []
     if any(db == "postgres" for _, db, _ in todo):
         pg = Postgres().start()
     try:
         with tqdm(total=sum(len(p) for *_, p in todo), desc="scale", unit="step") as bar:
             for size, db, pending in todo:
+                before = bar.n
                 bar.set_postfix_str(f"{size} {db}: data")
                 ratings_csv(size)
                 bar.set_postfix_str(f"{size} {db}: {pending[0]}")
@@ -692,15 +871,24 @@ def main() -> None:
                     cwd=ROOT, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
                 for line in child.stdout:
-                    bar.update(1)
-                    done_steps = len(json.loads(line)) and bar.n
-                    bar.set_postfix_str(f"{size} {db}: {done_steps} steps done")
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue  # not ours: a library printing to stdout
+                    if "progress" in message:
+                        bar.set_postfix_str(f"{size} {db}: {message['progress']}")
+                    else:
+                        bar.update(1)
                 if child.wait():
-                    raise SystemExit(f"{size} {db} failed (exit {child.returncode})")
+                    # The next size or database is independent of this one: go on.
+                    failures.append(f"{size} {db} (exit {child.returncode})")
+                    bar.update(len(pending) - (bar.n - before))
     finally:
         if pg is not None:
             pg.stop()
     print(table(_load()))
+    if failures:
+        raise SystemExit("failed: " + ", ".join(failures) + " (see the error in the table)")
 
 
 if __name__ == "__main__":
