@@ -154,10 +154,7 @@ def main() -> None:
         "list_stage_projected_cpu_s": round(float(np.mean(cpu_ms)) * matrix.n_users / 1000, 1),
         "weights": parts.config["weights"],
         "validation": parts.config["validation"],
-        "settings": {
-            k: model_scoring.option(k)
-            for k in ("MODEL_EASE_MAX_ITEMS", "MODEL_EASE_TOP_K", "MODEL_BLEND")
-        },
+        "settings": {k: model_scoring.option(k) for k in ("MODEL_BLEND",)},
     }
     print(json.dumps(result, indent=1))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ Override any of them with a ``RECOMMENDATIONS`` dict in the Django settings.
 
 from django.conf import settings
 
+from recommendations.engine.blend import PRODUCT_BLEND
+
 DEFAULTS = {
     # Neighbour lists (what the evaluation on MovieLens 100k chose; see the engine).
     "ITEM_K": 20,  # item-item lists for ranking and "also liked" (cosine on BM25 weights)
@@ -54,13 +56,11 @@ DEFAULTS = {
     # Users with at least this many ratings get a model list (the blend's "few" segment
     # serves those with few); neighbour counting still needs MIN_RATINGS_FOR_PERSONAL.
     "MODEL_MIN_RATINGS": 1,
-    # EASE's dense inverse covers the most-rated items up to this many (memory: ~3 x n^2
-    # float64 while fitting: 5,000 items ~0.6 GB).
-    "MODEL_EASE_MAX_ITEMS": 5000,
-    # Each item's EASE weights kept for scoring: the largest this many by magnitude.
-    "MODEL_EASE_TOP_K": 100,
-    # Other keyword arguments for the engine's Blend (its defaults otherwise).
-    "MODEL_BLEND": {},
+    # Keyword arguments for the engine's Blend: the configuration `make evaluate` measures
+    # as the product default (engine.blend.PRODUCT_BLEND). Among them, EASE's dense
+    # inverse covers the `ease_max_items` most-rated items (memory: ~3 x n^2 float64 while
+    # fitting: 5,000 items ~0.6 GB), each keeping its `ease_keep` largest weights.
+    "MODEL_BLEND": PRODUCT_BLEND,
     # The blend's weight tuning (most of the model stage's cost) runs at most this often;
     # recomputes in between refit the components with the last tuned weights. 0: always.
     "MODEL_RETUNE_HOURS": 24.0,

@@ -13,8 +13,8 @@ is big:
 ``item_ids``       int64 (n_items,) the model's columns (database ids, sorted)
 ``warm``           bool (n_items,) items that had ratings when it was fitted
 ``ease_*``         EASE weights as CSR (n_items, n_items), each row pruned to its
-                   ``MODEL_EASE_TOP_K`` largest weights by magnitude (the dense head
-                   ``MODEL_EASE_MAX_ITEMS`` squared would not fit a worker)
+                   ``ease_keep`` largest weights by magnitude (``MODEL_BLEND``; the dense
+                   head of ``ease_max_items`` squared would not fit a worker)
 ``als_items``      float32 (n_items, factors) ALS item factors; ``als_gram`` their Gram
 ``mapped``         float32 (n_items, factors) item factors predicted from content
 ``content_*``      TF-IDF rows as CSR float32 (n_items, n_tokens), unit norm
@@ -46,7 +46,8 @@ from recommendations import store
 from recommendations.conf import get as option
 from recommendations.engine.blend import Blend
 from recommendations.engine.content import ItemContent
-from recommendations.engine.factors import ALS
+from recommendations.engine.ease import weighted_rows
+from recommendations.engine.factors import ALS, preference_weights
 from recommendations.engine.matrix import RatingMatrix, _index_of
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def fit_parts(
         shape=(n_users, item_ids.size),
     )
     matrix = RatingMatrix(csr, np.asarray(arrays["user_ids"], dtype=np.int64), item_ids)
-    params = {"ease_max_items": option("MODEL_EASE_MAX_ITEMS"), **option("MODEL_BLEND")}
+    params = dict(option("MODEL_BLEND"))
     if weights is not None:
         params.update(_NO_TUNING)
     started = time.monotonic()
@@ -97,7 +98,7 @@ def fit_parts(
         blend.weights_ = weights
         blend.validation_ = dict.fromkeys(weights)
     parts = blend.parts_
-    ease = _pruned(parts.ease, item_ids.size, option("MODEL_EASE_TOP_K"))
+    ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
     features = sp.csr_matrix(parts.content.features_, dtype=np.float32)
     mapped = parts.mapped if parts.mapped is not None else np.zeros_like(y)
@@ -113,7 +114,8 @@ def fit_parts(
             "weighting": parts.als.weighting,
         },
         "content_weighting": parts.content.weighting,
-        "ease_top_k": option("MODEL_EASE_TOP_K"),
+        "ease_weighting": blend.ease_weighting,
+        "ease_keep": blend.ease_keep,
         "fit_seconds": round(time.monotonic() - started, 3),
     }
     return {
@@ -285,40 +287,53 @@ class ModelParts:
         and sparse-times-sparse), mostly the ALS solve and the content product.
         """
         cols, vals = row.indices, row.data
-        x = self._als_user(cols).astype(np.float32)  # one (factors x factors) solve
+        x = self._als_user(cols, vals).astype(np.float32)  # one (factors x factors) solve
         if self.config["content_weighting"] == "liked":
             profile = np.maximum(vals - 3.0, 0.0) @ self.features[cols].toarray()
             content = self.features @ profile
         else:  # another weighting: the engine's own, slower path
             content = self.content.score(row).ravel()
         return {
-            "ease": self._rows_sum(self.ease, cols),
+            "ease": self._rows_sum(self.ease, cols, self._ease_weights(vals)),
             "als": (self.als.item_factors_ @ x).astype(np.float64),
             "content": np.asarray(content, dtype=np.float64),
             "als_content": (self.mapped @ x).astype(np.float64),
             "pop": self.pop,
         }
 
-    def _als_user(self, cols: np.ndarray) -> np.ndarray:
-        """float64 (factors,): ``ALS.user_factors`` for one binary-weighted row, in float64
-        from the rated items' float32 factors."""
+    def _ease_weights(self, vals: np.ndarray) -> np.ndarray | None:
+        """What each rated item's EASE row is weighted by: None for 1 each (``binary``),
+        else the scores (an EASE fitted on ratings, ``engine.ease.weighted_rows``)."""
+        weighting = self.config.get("ease_weighting", "binary")
+        return (
+            None
+            if weighting == "binary"
+            else weighted_rows(
+                sp.csr_matrix((vals, np.arange(vals.size), [0, vals.size])), weighting
+            ).data
+        )
+
+    def _als_user(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """float64 (factors,): ``ALS.user_factors`` for one row, in float64 from the rated
+        items' float32 factors."""
         als = self.als
-        if als.weighting != "binary":
-            row = sp.csr_matrix((np.ones(cols.size), cols, [0, cols.size]), (1, self.n_items))
-            return als.user_factors(row)[0]
         if not cols.size:
             return np.zeros(als.gram_.shape[0])
+        one = sp.csr_matrix((vals, np.arange(vals.size), [0, vals.size]))
+        w = preference_weights(one, als.weighting).data.astype(np.float64)
         yi = np.asarray(als.item_factors_[cols], dtype=np.float64)
-        c = np.full(cols.size, float(als.alpha))
+        c = float(als.alpha) * w
         lhs = als.gram_ + (yi.T * c) @ yi + als.regularization * np.eye(yi.shape[1])
         return np.linalg.solve(lhs, yi.T @ (1.0 + c))
 
-    def _rows_sum(self, matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        """float64 (n_items,) the sum of ``matrix``'s ``rows`` (EASE: binary row @ B)."""
-        _, pos = _entries(matrix, rows)
-        return np.bincount(
-            matrix.indices[pos], weights=matrix.data[pos].astype(np.float64), minlength=self.n_items
-        )
+    def _rows_sum(self, matrix: sp.csr_matrix, rows: np.ndarray, weights=None) -> np.ndarray:
+        """float64 (n_items,) the sum of ``matrix``'s ``rows``, each times its weight when
+        given (EASE: the weighted row @ B)."""
+        owner, pos = _entries(matrix, rows)
+        data = matrix.data[pos].astype(np.float64)
+        if weights is not None:
+            data *= np.asarray(weights, dtype=np.float64)[owner]
+        return np.bincount(matrix.indices[pos], weights=data, minlength=self.n_items)
 
     def links(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float64 (len(rows), len(cols)): the stored EASE weights from ``rows`` onto

@@ -46,11 +46,24 @@ from .matrix import RatingMatrix
 from .metrics import ranking_metrics
 from .splits import holdout_split
 
-__all__ = ["Blend", "top_n"]
+__all__ = ["PRODUCT_BLEND", "Blend", "top_n"]
 
 COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo")
 WARM_START = {"ease": 1.0, "als": 0.5, "content": 0.1, "als_content": 0.0, "pop": 0.1, "demo": 0.0}
 COLD_START = {"content": 1.0, "als_content": 1.0, "pop": 0.5}
+# The product's configuration (recommendations.conf MODEL_BLEND; evaluate's "product"):
+# EASE on the scores and ALS as tuned on validation splits of ml100k-ua's train
+# (bench/README.md), EASE's dense head bounded and pruned so a worker can hold it.
+PRODUCT_BLEND = {
+    "ease_lam": 5000.0,
+    "ease_weighting": "rating",
+    "ease_max_items": 5000,
+    "ease_keep": 100,
+    "als_factors": 32,
+    "als_reg": 10.0,
+    "als_alpha": 1.0,
+    "als_weighting": "liked",
+}
 GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
@@ -124,7 +137,10 @@ class _Parts:
             self.ease = TopKEASE(lam=blend.ease_lam, k=blend.ease_k).fit(matrix)
         else:
             self.ease = EASE(
-                lam=blend.ease_lam, max_items=blend.ease_max_items, weighting=blend.ease_weighting
+                lam=blend.ease_lam,
+                max_items=blend.ease_max_items,
+                weighting=blend.ease_weighting,
+                keep=blend.ease_keep,
             ).fit(matrix)
         self.als = ALS(
             factors=blend.als_factors,
@@ -206,6 +222,7 @@ class Blend:
         ease_k: int = 0,
         ease_max_items: int | None = 10_000,
         ease_weighting: str = "binary",
+        ease_keep: int = 0,
         als_factors: int = 64,
         als_reg: float = 5.0,
         als_alpha: float = 2.0,
@@ -228,6 +245,7 @@ class Blend:
         self.ease_k = ease_k
         self.ease_max_items = ease_max_items
         self.ease_weighting = ease_weighting
+        self.ease_keep = ease_keep
         self.als_factors = als_factors
         self.als_reg = als_reg
         self.als_alpha = als_alpha

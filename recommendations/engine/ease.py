@@ -80,16 +80,26 @@ class EASE:
     reaches 0.310 (lambda 300-500), which is the gap to the issue's tuned EASE (0.3305); a
     4-5 star rating then weighs more than a 1-2 star one in both the Gram and the query.
 
+    ``keep`` > 0 keeps only each row's ``keep`` largest weights by magnitude (a rated
+    item's weights onto the others), the rest set to 0: what the product stores and scores
+    with (a dense head of 5,000+ items squared would not fit a worker).
+
     Learned state: ``items_`` int64 (h,) the head's item indices, ``weights_`` float64
     (h, h) with a zero diagonal (rows and columns in ``items_`` order).
     """
 
     def __init__(
-        self, *, lam: float = 500.0, max_items: int | None = None, weighting: str = "binary"
+        self,
+        *,
+        lam: float = 500.0,
+        max_items: int | None = None,
+        weighting: str = "binary",
+        keep: int = 0,
     ):
         self.lam = lam
         self.max_items = max_items
         self.weighting = weighting
+        self.keep = keep
 
     def fit(self, matrix: RatingMatrix) -> EASE:
         x = weighted_rows(matrix.csr, self.weighting)
@@ -103,6 +113,9 @@ class EASE:
         p = np.linalg.inv(g)
         b = p / (-np.diag(p))
         b[np.diag_indices_from(b)] = 0.0
+        if 0 < self.keep < b.shape[1]:
+            drop = np.argpartition(-np.abs(b), self.keep - 1, axis=1)[:, self.keep :]
+            np.put_along_axis(b, drop, 0.0, axis=1)
         self.items_ = head
         self.weights_ = b
         self.n_items_ = matrix.n_items

@@ -11,7 +11,7 @@ from catalog import services as catalog_services
 from catalog.models import Item
 from recommendations import build, model_scoring, pipeline, reads, reasons, store
 from recommendations.engine import RatingMatrix
-from recommendations.engine.blend import Blend
+from recommendations.engine.blend import PRODUCT_BLEND, Blend
 from recommendations.engine.data import ItemInfo
 
 pytestmark = pytest.mark.django_db
@@ -146,8 +146,13 @@ def test_stored_parts_score_like_the_blend_they_came_from(settings):
     items without ratings are columns, and the parts round-trip through the store."""
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
-        "MODEL_EASE_TOP_K": 0,
-        "MODEL_BLEND": {"rounds": 1, "cold_folds": 1, "als_iterations": 5},
+        "MODEL_BLEND": {
+            **PRODUCT_BLEND,
+            "ease_keep": 0,
+            "rounds": 1,
+            "cold_folds": 1,
+            "als_iterations": 5,
+        },
     }
     matrix, info, arrays = _small()
     fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
@@ -155,7 +160,7 @@ def test_stored_parts_score_like_the_blend_they_came_from(settings):
     assert parts.item_ids.tolist() == matrix.item_ids.tolist()
     assert (~parts.warm).sum() == 3
 
-    blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"], ease_max_items=5000)
+    blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"])
     blend.fit(matrix, items=info)
     for u in (0, 5, 17):
         row = matrix.csr[u]

@@ -7,6 +7,7 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
 
+from recommendations.engine.blend import PRODUCT_BLEND  # noqa: E402
 from recsite.settings.base import *  # noqa: E402,F403
 from recsite.settings.base import DATABASES, RECOMMENDATIONS, VAR_DIR  # noqa: E402
 
@@ -25,7 +26,7 @@ RECOMMENDATIONS = {
     "RECOMPUTE_ON_WORKER_START": False,
     "LIVE_CACHE_SECONDS": 0,  # tests flip versions and read them back at once
     # The ranking model's weight tuning, lighter: tests check behaviour, not accuracy.
-    "MODEL_BLEND": {"rounds": 1, "cold_folds": 1, "als_iterations": 5},
+    "MODEL_BLEND": {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5},
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker process can share the test database.
