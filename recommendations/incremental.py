@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from recommendations.engine import Baselines, RatingMatrix
+from recommendations.engine import Baselines, RatingMatrix, _kernels
 from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
 
 # bm25_weight's defaults (recommendations.engine.topn); a test checks the two agree.
@@ -387,15 +387,7 @@ def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me):
     leaving out ``me`` and users with ``skip`` set. Costs the total length of the user's
     items' columns, plus one pass over a count array of all base users."""
     n = skip.shape[0]
-    dots = np.zeros(n)
-    counts = np.zeros(n, dtype=np.int64)
-    for q in range(features.shape[0]):
-        f = features[q]
-        xf = x[q]
-        for p in range(t_indptr[f], t_indptr[f + 1]):
-            r = t_indices[p]
-            dots[r] += xf * t_data[p]
-            counts[r] += 1
+    dots, counts = _kernels.row_dots(t_indptr, t_indices, t_data, features, x, n)
     m = 0
     for r in range(n):
         if counts[r] > 0 and not skip[r] and r != me:
@@ -408,7 +400,7 @@ def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me):
         if counts[r] > 0 and not skip[r] and r != me:
             users[m] = r
             out_dots[m] = dots[r]
-            out_counts[m] = counts[r]
+            out_counts[m] = np.int64(counts[r])
             m += 1
     return users, out_dots, out_counts
 
