@@ -2,7 +2,7 @@
 
     python bench/pipeline.py recompute [--data ml100k|1M ...] [--workers 1 2] [--repeat 3]
     python bench/pipeline.py freshness [--ratings 40]
-    python bench/pipeline.py update [--data ml100k 1M 10M] [--ratings 200]
+    python bench/pipeline.py update [--data ml100k 1M 10M] [--ratings 200] [--baseline main]
     python bench/pipeline.py drift [--ratings 100 1000]
 
 ``recompute`` imports the data into a SQLite database of its own (var/bench/), starts a
@@ -13,8 +13,11 @@ through ``PUT /api/v1/me/ratings/{id}/`` as a MovieLens user, and polls the "peo
 you" data (``GET /api/v1/me/similar-users/``) until it changes: p50/p95 of rating to panel.
 ``update`` times the incremental update's computation per rating (the worker's patched
 model: the user's row replaced, their "people like you" row, the rated item's two rows;
-no database or Redis) on random ratings of random users, against the path it replaced
-(rebuilding the inputs from the whole snapshot, then the same rows), and the process RSS.
+no database or Redis), wall and CPU time, after 5 untimed warm-up updates, on ratings
+drawn two ways (``--pick``: any user and item; or as ratings fall, active users and
+popular items more often); with ``--baseline REF`` also the model at that git ref on the
+same ratings in the same process, with ``--rebuild`` the path it replaced (rebuilding
+the inputs from the whole snapshot, then the same rows), and the process RSS.
 ``drift`` applies random ratings to MovieLens 100k incrementally, then compares the rows
 the updates wrote with a full recompute from the same ratings (weights and baselines
 refitted): top-K overlap and score differences.
@@ -306,58 +309,102 @@ def _percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def _baseline_model_class(ref: str):
+    """``PatchableModel`` as ``recommendations/incremental.py`` is at git ``ref``, loaded
+    beside this tree's (the engine it imports is this tree's), so both run on the same
+    ratings in the same process."""
+    import importlib.util
+    import tempfile
+
+    source = subprocess.run(
+        ["git", "show", f"{ref}:recommendations/incremental.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp()) / "incremental_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("incremental_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PatchableModel
+
+
 def update(args) -> dict:
-    """Per-rating cost of the incremental update, patched model against full rebuild."""
+    """Per-rating cost of the incremental update: this tree's patched model, the one at
+    ``--baseline`` (a git ref) on the same ratings, and the full rebuild it replaced."""
     import numpy as np
 
     from recommendations.engine import compute_neighbours
     from recommendations.incremental import PatchableModel
 
+    classes = {"this": PatchableModel}
+    if args.baseline:
+        classes[args.baseline] = _baseline_model_class(args.baseline)
     out = {}
     for name in args.data:
         users, items, scores = _ratings_of(name, args.ml100k)
-        t = time.perf_counter()
-        model = PatchableModel(*_inputs(users, items, scores))
-        load = time.perf_counter() - t
-        rng = np.random.default_rng(0)
-        base = model.base
-        times = []
-        for _ in range(args.ratings):
-            u = int(rng.integers(base.n_users))
-            user_id = int(base.user_ids[u])
-            row_items, row_scores, _, _ = model.user_row(u)
-            item = int(rng.integers(base.n_items))
-            ids = np.append(base.item_ids[row_items], base.item_ids[item])
-            new = np.append(row_scores, float(rng.integers(1, 6)))
-            ids, first = np.unique(ids[::-1], return_index=True)  # the new score wins
-            start = time.perf_counter()
-            u = model.set_user_ratings(user_id, ids, new[::-1][first])
-            model.user_neighbours(u, 50)
-            model.item_rows(item, k_cosine=20, k_pearson=200, shrinkage=100.0)
-            times.append(time.perf_counter() - start)
-        # The path this replaced: the whole snapshot's inputs rebuilt, then the same rows.
-        old = []
-        for _ in range(3):
-            start = time.perf_counter()
-            m, ranking, baselines = _inputs(users, items, scores)
-            compute_neighbours(ranking, kind="user", k=50, shrinkage=0.0, rows=(0, 1))
-            compute_neighbours(ranking, kind="item", k=20, shrinkage=0.0, rows=(0, 1))
-            compute_neighbours(
-                m, kind="item", measure="pearson_baseline", k=200, shrinkage=100.0,
-                rows=(0, 1), baselines=baselines,
-            )  # fmt: skip
-            old.append(time.perf_counter() - start)
-        out[name] = {
-            "ratings_in_model": int(base.nnz),
-            "updates": len(times),
-            "p50_ms": round(statistics.median(times) * 1000, 2),
-            "p95_ms": round(_percentile(times, 0.95) * 1000, 2),
-            "rebuild_path_median_ms": round(statistics.median(old) * 1000, 1),
-            "model_load_seconds": round(load, 2),
-            "peak_rss_mib": round(_rss_mib()),
-        }
-        print(f"  {name}: {out[name]}")
-        del model, users, items, scores
+        inputs = _inputs(users, items, scores)
+        row = {"ratings_in_model": int(inputs[0].nnz), "updates": args.ratings}
+        for pick in args.pick:
+            models, loads = {}, {}
+            for label, cls in classes.items():
+                t = time.perf_counter()
+                models[label] = cls(*inputs)
+                loads[label] = round(time.perf_counter() - t, 2)
+            base = inputs[0]
+            rng = np.random.default_rng(0)
+            wall = {label: [] for label in models}
+            cpu = {label: [] for label in models}
+            warm = 5  # the first updates load the compiled kernels: not timed
+            for n in range(warm + args.ratings):
+                if pick == "uniform":  # any user, any item
+                    u = int(rng.integers(base.n_users))
+                    item = int(rng.integers(base.n_items))
+                else:  # as ratings fall: active users and popular items more often
+                    u = int(np.searchsorted(base.csr.indptr, rng.integers(base.nnz), "right")) - 1
+                    item = int(base.csr.indices[rng.integers(base.nnz)])
+                user_id = int(base.user_ids[u])
+                score = float(rng.integers(1, 6))
+                for label, model in models.items():
+                    row_items, row_scores, _, _ = model.user_row(model.user_index(user_id))
+                    ids = np.append(base.item_ids[row_items], base.item_ids[item])
+                    new = np.append(row_scores, score)
+                    ids, first = np.unique(ids[::-1], return_index=True)  # the new score wins
+                    started, cpu_started = time.perf_counter(), time.thread_time()
+                    v = model.set_user_ratings(user_id, ids, new[::-1][first])
+                    model.user_neighbours(v, 50)
+                    model.item_rows(item, k_cosine=20, k_pearson=200, shrinkage=100.0)
+                    if n >= warm:
+                        wall[label].append(time.perf_counter() - started)
+                        cpu[label].append(time.thread_time() - cpu_started)
+            for label in models:
+                row[f"{pick}/{label}"] = {
+                    "p50_ms": round(statistics.median(wall[label]) * 1000, 2),
+                    "p95_ms": round(_percentile(wall[label], 0.95) * 1000, 2),
+                    "cpu_p50_ms": round(statistics.median(cpu[label]) * 1000, 2),
+                    "cpu_p95_ms": round(_percentile(cpu[label], 0.95) * 1000, 2),
+                    "model_load_seconds": loads[label],
+                }
+                print(f"  {name} {pick} {label}: {row[f'{pick}/{label}']}", flush=True)
+            del models
+        if args.rebuild:
+            # The path this replaced: the whole snapshot's inputs rebuilt, then the same rows.
+            old = []
+            for _ in range(3):
+                start = time.perf_counter()
+                m, ranking, baselines = _inputs(users, items, scores)
+                compute_neighbours(ranking, kind="user", k=50, shrinkage=0.0, rows=(0, 1))
+                compute_neighbours(ranking, kind="item", k=20, shrinkage=0.0, rows=(0, 1))
+                compute_neighbours(
+                    m, kind="item", measure="pearson_baseline", k=200, shrinkage=100.0,
+                    rows=(0, 1), baselines=baselines,
+                )  # fmt: skip
+                old.append(time.perf_counter() - start)
+            row["rebuild_path_median_ms"] = round(statistics.median(old) * 1000, 1)
+        row["peak_rss_mib"] = round(_rss_mib())
+        row["load_average"] = round(os.getloadavg()[0], 1)
+        out[name] = row
+        print(f"  {name}: {row}", flush=True)
+        del inputs, users, items, scores
     return out
 
 
@@ -437,6 +484,17 @@ def main() -> None:
         "--threads", type=int, default=1, help="kernel threads per worker process (0: all cores)"
     )
     parser.add_argument("--ratings", type=int, default=40)
+    parser.add_argument(
+        "--pick", nargs="+", default=["uniform", "as-rated"], choices=["uniform", "as-rated"],
+        help="update: which (user, item) each rating is: any user and item, or as ratings "
+        "fall (a random rating's user, another random rating's item)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline", default="", help="update: also time incremental.py at this git ref"
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="update: also time the full rebuild path"
+    )
     parser.add_argument("--drift-ratings", type=int, nargs="+", default=[100, 1000])
     parser.add_argument(
         "--ml100k",

@@ -64,8 +64,13 @@ DEFAULTS = {
     # The blend's weight tuning (most of the model stage's cost) runs at most this often;
     # recomputes in between refit the components with the last tuned weights. 0: always.
     "MODEL_RETUNE_HOURS": 24.0,
-    # The incremental update after a rating.
-    "DEBOUNCE_SECONDS": 0.2,
+    # The incremental update after a rating. It is queued at once (no countdown): ratings
+    # of a user that arrive while their update waits in the queue join it anyway.
+    "DEBOUNCE_SECONDS": 0.0,
+    # Each worker process keeps the item sums of items with at least this many raters once
+    # computed, up to this many MiB, and patches them per rating (see incremental.py).
+    "UPDATE_KEPT_SUMS_MB": 128,
+    "UPDATE_KEPT_SUMS_MIN_RATERS": 1000,
     # Redis.
     "KEY_PREFIX": "rec",
     "REDIS_CONNECT_TIMEOUT": 0.5,

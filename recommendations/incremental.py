@@ -8,7 +8,12 @@ rewritten); a user or item the version has never seen is appended. The rows an u
 writes are then computed from that user's row and the changed items' columns alone:
 
 - the user's "uu" row: one sparse product of their weights against the item-major index;
-- an item's "ii" and "ip" rows: its raters' rows (its column), summed.
+- an item's "ii" and "ip" rows: its raters' rows (its column), summed; for a popular item
+  the sums are kept once computed and patched by each later rating with the changed
+  user's old and new row (``item_cache_*`` below), instead of summed again.
+
+The kernels are compiled (numba) and read the base arrays and the replaced rows in place;
+no update derives an array over all ratings, and over all users or items only a count.
 
 What is held fixed until the next full recompute: each item's BM25 idf and the mean
 profile length (from the snapshot's counts; an item new since has the idf of an item
@@ -25,8 +30,11 @@ the next full recompute).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from recommendations.engine import Baselines, RatingMatrix, _kernels
 from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
@@ -41,13 +49,35 @@ class PatchableModel:
     Indices: users ``0..n_users-1`` and items ``0..n_items-1``; those past the base
     matrix's are appended (new since the snapshot). Every list this returns is in database
     ids.
+
+    Replaced rows live in one append-only pool (item indices, scores, weights, residuals),
+    each user's current row a segment of it, so the compiled kernels read them as arrays;
+    the pool is compacted when more than half of it is rows replaced again since. The
+    inverse norms of every user's and item's weights are kept, and patched for the rows
+    a rating changes, so no update derives an array over all users or items.
     """
 
     def __init__(
-        self, matrix: RatingMatrix, ranking: RatingMatrix, baselines: Baselines, derived=None
+        self,
+        matrix: RatingMatrix,
+        ranking: RatingMatrix,
+        baselines: Baselines,
+        derived=None,
+        *,
+        item_cache_bytes: int = 128 * 2**20,
+        item_cache_min_raters: int = 1000,
     ):
         """``derived(name, make)`` keeps the arrays made from the base (see
-        ``build.ModelInputs.from_snapshot``); by default they are made in memory."""
+        ``build.ModelInputs.from_snapshot``); by default they are made in memory.
+
+        An item's two lists are computed from its raters' rows, which for a popular item
+        is a good share of all ratings (at 10M ratings, an item drawn as ratings fall
+        costs 0.9M row entries at the median and 4.5M at the 95th percentile). So the
+        sums of items with at least ``item_cache_min_raters`` raters at the snapshot are
+        kept once computed, up to ``item_cache_bytes`` (least recently used first out),
+        and every later rating patches them with the changed user's old and new row:
+        O(that row) per kept item it rates, instead of a pass over all the raters.
+        """
         derived = derived or (lambda name, make: make())
         csr = matrix.csr
         self.base = matrix
@@ -61,30 +91,46 @@ class PatchableModel:
         # Base values, aligned with csr.data: BM25 weights and residuals.
         self.w = ranking.csr.data
         self.e = derived("residuals", lambda: baselines.residuals(matrix))
-        # Item-major weights: the transpose as CSR (items x users), on the CSC structure.
+        # Item-major weights: the transpose as CSR (items x users), on the CSC structure;
+        # and each CSC entry's position in csr.data (its rater's value at that item).
         csc = matrix.csc
-        by_item = derived("bm25_by_item", lambda: self.w[similarity_csc_permutation(matrix)])
+        self.csc_perm = similarity_csc_permutation(matrix)
+        by_item = derived("bm25_by_item", lambda: self.w[self.csc_perm])
         self.w_by_item = sp.csr_matrix((matrix.n_items, matrix.n_users), dtype=np.float64)
         self.w_by_item.data, self.w_by_item.indices = by_item, csc.indices
         self.w_by_item.indptr = csc.indptr
         rows = np.repeat(np.arange(matrix.n_users), matrix.user_counts)
         self.user_sq = np.bincount(rows, weights=self.w**2, minlength=matrix.n_users)
         self.item_sq = np.bincount(csr.indices, weights=self.w**2, minlength=matrix.n_items)
+        self.inv_user = _inverse_norms(self.user_sq)
+        self.inv_item = _inverse_norms(self.item_sq)
         self.user_ids = np.asarray(matrix.user_ids)
         self.item_ids = np.asarray(matrix.item_ids)
         self._new_users: dict[int, int] = {}
         self._new_items: dict[int, int] = {}
-        # Replaced rows: user index -> (item indices sorted, scores, weights, residuals).
-        self.rows: dict[int, tuple[np.ndarray, ...]] = {}
-        # Which users' base rows are stale (replaced, or new), and item -> replaced rows
-        # rating it now: so an update visits only the replaced rows it meets.
-        self._replaced = np.zeros(self.n_users_base, dtype=bool)
+        # Replaced rows: user index -> segment (start, length) of the pool, -1 when the
+        # base row stands; ``_replaced`` flags the same users for the kernels.
+        self._seg_start = np.full(self.n_users_base, -1, dtype=np.int64)
+        self._seg_len = np.zeros(self.n_users_base, dtype=np.int64)
+        self._replaced = np.zeros(self.n_users_base, dtype=np.bool_)
+        self._pool_items = np.empty(1024, dtype=np.int64)
+        self._pool = np.empty((3, 1024))  # scores, weights, residuals
+        self._pool_used = 0
+        self._pool_live = 0
+        # item -> replaced rows rating it now: an update visits only the replaced rows it
+        # meets.
         self._raters: dict[int, set[int]] = {}
+        # Kept item sums (see above): item index -> (n_items, 5) float64, as _item_sums.
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_budget = int(item_cache_bytes)
+        self._cacheable = counts >= max(int(item_cache_min_raters), 1)
+        self._cached = np.zeros(self.n_items_base, dtype=np.bool_)
 
     @classmethod
-    def from_inputs(cls, inputs) -> PatchableModel:
+    def from_inputs(cls, inputs, **options) -> PatchableModel:
         """From ``build.ModelInputs`` (the raw matrix, its BM25 weights, its baselines)."""
-        return cls(inputs.matrix, inputs.ranking, inputs.baselines, inputs.derived)
+        return cls(inputs.matrix, inputs.ranking, inputs.baselines, inputs.derived, **options)
 
     # -- ids and indices --------------------------------------------------------------
     @property
@@ -104,6 +150,9 @@ class PatchableModel:
             self.user_ids = np.append(self.user_ids, np.int64(user_id))
             self.bu = np.append(self.bu, 0.0)
             self.user_sq = np.append(self.user_sq, 0.0)
+            self.inv_user = np.append(self.inv_user, 0.0)
+            self._seg_start = np.append(self._seg_start, -1)
+            self._seg_len = np.append(self._seg_len, 0)
             self._replaced = np.append(self._replaced, True)
         return u
 
@@ -119,14 +168,17 @@ class PatchableModel:
                 self.idf = np.append(self.idf, np.log(max(self.n_users_base, 1)))
                 self.bi = np.append(self.bi, 0.0)
                 self.item_sq = np.append(self.item_sq, 0.0)
+                self.inv_item = np.append(self.inv_item, 0.0)
             out[p] = -1 if j is None else j
         return out
 
     # -- rows ---------------------------------------------------------------------------
     def user_row(self, u: int) -> tuple[np.ndarray, ...]:
         """(item indices, scores, weights, residuals) of user ``u`` as patched."""
-        if u in self.rows:
-            return self.rows[u]
+        if u < self.n_users and self._seg_start[u] >= 0:
+            a = self._seg_start[u]
+            b = a + self._seg_len[u]
+            return self._pool_items[a:b], self._pool[0, a:b], self._pool[1, a:b], self._pool[2, a:b]
         if u >= self.n_users_base:
             empty = np.empty(0)
             return np.empty(0, np.int64), empty, empty, empty
@@ -151,103 +203,263 @@ class PatchableModel:
         w = scores * (BM25_K1 + 1) / (BM25_K1 * (1 - BM25_B + BM25_B * length) + scores)
         w = w * self.idf[items]
         e = scores - (self.mu + self.bu[u] + self.bi[items])
-        old_items, _, old_w, _ = self.user_row(u)
+        old_items, _, old_w, old_e = self.user_row(u)
+        if self._cache:
+            self._cache_patch(old_items, old_w, old_e, -1.0)
+            self._cache_patch(items, w, e, 1.0)
         np.subtract.at(self.item_sq, old_items, old_w**2)
         np.add.at(self.item_sq, items, w**2)
+        touched = np.union1d(old_items, items)
+        self.item_sq[touched] = np.maximum(self.item_sq[touched], 0.0)  # rounding below 0
+        self.inv_item[touched] = _inverse_norms(self.item_sq[touched])
         self.user_sq[u] = float(np.sum(w**2))
-        if u in self.rows:
+        self.inv_user[u] = _inverse_norms(self.user_sq[u : u + 1])[0]
+        if self._seg_start[u] >= 0:
             for j in old_items.tolist():
                 self._raters[j].discard(u)
+            self._pool_live -= int(self._seg_len[u])
         for j in items.tolist():
             self._raters.setdefault(j, set()).add(u)
         self._replaced[u] = True
-        self.rows[u] = (items, scores, w, e)
+        self._pool_put(u, items, scores, w, e)
         return u
+
+    def _cache_patch(self, items, w, e, sign: float) -> None:
+        """Take a row out of (sign -1) or put it into (+1) the kept sums of the items it
+        rates."""
+        known = items < self.n_items_base
+        kept = np.zeros(items.size, dtype=np.bool_)
+        kept[known] = self._cached[items[known]]
+        for p in np.flatnonzero(kept).tolist():
+            sums = self._kept_sums(int(items[p]))
+            _accumulate_row(sums, items, w, e, 0, items.size, w[p], e[p], sign)
+
+    def _kept_sums(self, c: int) -> np.ndarray:
+        """Item ``c``'s kept sums, grown to the items appended since they were kept."""
+        sums = self._cache[c]
+        if sums.shape[0] < self.n_items:
+            grown = np.zeros((self.n_items, 5))
+            grown[: sums.shape[0]] = sums
+            self._cache_bytes += grown.nbytes - sums.nbytes
+            sums = self._cache[c] = grown
+        return sums
+
+    def _cache_put(self, i: int, sums: np.ndarray) -> None:
+        self._cache[i] = sums
+        self._cached[i] = True
+        self._cache_bytes += sums.nbytes
+        while self._cache_bytes > self._cache_budget and self._cache:
+            old, dropped = self._cache.popitem(last=False)
+            self._cached[old] = False
+            self._cache_bytes -= dropped.nbytes
+
+    def _pool_put(self, u: int, items, scores, w, e) -> None:
+        n = items.size
+        if self._pool_used + n > self._pool_items.size:
+            if 2 * self._pool_live < self._pool_used:
+                self._pool_compact()
+            if self._pool_used + n > self._pool_items.size:
+                size = max(2 * self._pool_items.size, self._pool_used + n)
+                self._pool_items = np.resize(self._pool_items, size)
+                grown = np.empty((3, size))
+                grown[:, : self._pool_used] = self._pool[:, : self._pool_used]
+                self._pool = grown
+        a = self._pool_used
+        self._pool_items[a : a + n] = items
+        self._pool[0, a : a + n], self._pool[1, a : a + n], self._pool[2, a : a + n] = scores, w, e
+        self._seg_start[u], self._seg_len[u] = a, n
+        self._pool_used += n
+        self._pool_live += n
+
+    def _pool_compact(self) -> None:
+        """Drop the segments of rows replaced again since: O(the live replaced rows)."""
+        users = np.flatnonzero(self._seg_start >= 0)
+        starts, lens = self._seg_start[users], self._seg_len[users]
+        take = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, lens, strict=True)])
+        self._pool_items[: take.size] = self._pool_items[take]
+        self._pool[:, : take.size] = self._pool[:, take]
+        self._seg_start[users] = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        self._pool_used = self._pool_live = int(take.size)
 
     def user_neighbours(self, u: int, k: int):
         """Top-``k`` users by cosine of BM25 weights with user ``u``: (ids, scores, support),
         as ``compute_neighbours(kind="user", measure="cosine")`` ranks them."""
         items, _, w, _ = self.user_row(u)
-        dots = np.zeros(self.n_users)
-        support = np.zeros(self.n_users)
         base = items < self.n_items_base
-        if base.any():
-            # One sparse product against the item-major index: every base user at once.
-            t = self.w_by_item
-            dots[: self.n_users_base], support[: self.n_users_base] = _kernels.row_dots(
-                t.indptr, t.indices, t.data, items[base], w[base], self.n_users_base
-            )
-        if self.rows:
-            # Replaced rows: their base entries are stale, their current rows count instead
-            # (only those sharing an item with this user can count).
-            dots[self._replaced] = 0.0
-            support[self._replaced] = 0.0
+        t = self.w_by_item
+        # One pass over the item-major index: every base user whose row still stands.
+        cand, dots, support = _user_dots(
+            t.indptr, t.indices, t.data, items[base], w[base], self._replaced, u
+        )
+        others = set().union(*(self._raters.get(j, ()) for j in items.tolist()))
+        others.discard(u)
+        if others:
+            # Replaced rows sharing an item with this user: their current rows count.
+            users = np.fromiter(others, dtype=np.int64, count=len(others))
             mine = np.zeros(self.n_items)
             mine[items] = w
-            rated = np.zeros(self.n_items, dtype=bool)
-            rated[items] = True
-            others = set().union(*(self._raters.get(j, ()) for j in items.tolist()))
-            for v in others:
-                their_items, _, their_w, _ = self.rows[v]
-                dots[v] = float(np.dot(their_w, mine[their_items]))
-                support[v] = float(np.count_nonzero(rated[their_items]))
-        with np.errstate(divide="ignore"):
-            inv = np.where(self.user_sq > 0, 1.0 / np.sqrt(self.user_sq), 0.0)
-        scores = dots * (inv[u] * inv)
-        valid = (support > 0) & (inv[u] * inv > 0)
-        valid[u] = False
-        return self._top(valid, scores, support, k, self.user_ids)
+            d2, s2 = _overlay_user_dots(
+                self._pool_items, self._pool[1], self._seg_start, self._seg_len, users, mine
+            )
+            cand = np.concatenate([cand, users])
+            dots = np.concatenate([dots, d2])
+            support = np.concatenate([support, s2])
+        norms = self.inv_user[u] * self.inv_user[cand]
+        scores = dots * norms
+        valid = (support > 0) & (norms > 0)
+        return self._top(cand[valid], scores[valid], support[valid], k, self.user_ids)
 
     def item_rows(self, i: int, *, k_cosine: int, k_pearson: int, shrinkage: float):
         """Item ``i``'s two lists from its raters' rows: (top ``k_cosine`` by cosine of BM25
         weights, top ``k_pearson`` by shrunk pearson_baseline), each (ids, scores, support),
         as ``compute_neighbours(kind="item")`` ranks them."""
-        base_users = np.empty(0, np.int64)
-        if i < self.n_items_base:
-            # Its base raters (the column), less those whose rows were replaced since.
-            csc = self.base.csc
-            base_users = csc.indices[csc.indptr[i] : csc.indptr[i + 1]].astype(np.int64)
-            base_users = base_users[~self._replaced[base_users]]
-        csr = self.base.csr
-        n = self.n_items
-        sums = np.zeros((n, 5))
-        if base_users.size:
-            nb = self.n_items_base
-            sums[:nb] = _kernels.column_sums(
-                csr.indptr, csr.indices, self.w, self.e, base_users, i, nb
-            )
-        sxy_w, sxy, sxx, syy, cnt = (sums[:, c].copy() for c in range(5))
-        for v in self._raters.get(i, ()):  # replaced rows that rate item i now
-            items, _, w, e = self.rows[v]
-            p = np.searchsorted(items, i)
-            sxy_w[items] += w[p] * w
-            sxy[items] += e[p] * e
-            sxx[items] += e[p] ** 2
-            syy[items] += e**2
-            cnt[items] += 1
+        sums = self._item_sums(i)
+        cnt = sums[:, 4]
+        cand = np.flatnonzero(cnt > 0)
+        cand = cand[cand != i]
+        sxy_w, sxy, sxx, syy, cnt = (sums[cand, c] for c in range(5))
         with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(self.item_sq > 0, 1.0 / np.sqrt(self.item_sq), 0.0)
-            cosine = sxy_w * (inv[i] * inv)
+            cosine = sxy_w * (self.inv_item[i] * self.inv_item[cand])
             d = sxx * syy
             pearson = np.where(d > 0, sxy / np.sqrt(np.where(d > 0, d, 1.0)), np.nan)
             if shrinkage > 0:
                 pearson = pearson * cnt / (cnt + shrinkage)
-        rated = cnt > 0
-        rated[i] = False
+        by_cos = (self.inv_item[i] * self.inv_item[cand]) > 0
+        by_pearson = np.isfinite(pearson)
         return (
-            self._top(rated & (inv[i] * inv > 0), cosine, cnt, k_cosine, self.item_ids),
-            self._top(rated & np.isfinite(pearson), pearson, cnt, k_pearson, self.item_ids),
+            self._top(cand[by_cos], cosine[by_cos], cnt[by_cos], k_cosine, self.item_ids),
+            self._top(
+                cand[by_pearson], pearson[by_pearson], cnt[by_pearson], k_pearson, self.item_ids
+            ),
         )
 
+    def _item_sums(self, i: int) -> np.ndarray:
+        """Item ``i``'s sums against every item over its raters' current rows, (n_items, 5)
+        as the kernel ``_item_sums``: kept ones as they are, else from its column."""
+        if i < self.n_items_base and self._cached[i]:
+            self._cache.move_to_end(i)
+            return self._kept_sums(i)
+        sums = np.zeros((self.n_items, 5))
+        if i < self.n_items_base:
+            # Its base raters (the column), less those whose rows were replaced since.
+            csr, csc = self.base.csr, self.base.csc
+            _item_sums(
+                sums, csr.indptr, csr.indices, self.w, self.e, csc.indptr, csc.indices,
+                self.csc_perm, self._replaced, i,
+            )  # fmt: skip
+        raters = self._raters.get(i)
+        if raters:  # replaced rows that rate item i now
+            users = np.fromiter(raters, dtype=np.int64, count=len(raters))
+            _overlay_item_sums(
+                sums, self._pool_items, self._pool[1], self._pool[2],
+                self._seg_start, self._seg_len, users, i,
+            )  # fmt: skip
+        if i < self.n_items_base and self._cacheable[i] and sums.nbytes <= self._cache_budget:
+            self._cache_put(i, sums)
+        return sums
+
     @staticmethod
-    def _top(valid, scores, support, k, ids):
-        """The best ``k`` of the valid entries: score descending, then database id (the
-        engine breaks ties by index, which follows id in a matrix built from the ids)."""
-        cand = np.flatnonzero(valid)
+    def _top(cand, scores, support, k, ids):
+        """The best ``k`` of the candidates (indices, with their scores and support): score
+        descending, then database id (the engine breaks ties by index, which follows id in
+        a matrix built from the ids)."""
         if cand.size > k:
             # Only those scoring at least the k-th best can be in (ties kept for the sort).
-            kth = np.partition(scores[cand], cand.size - k)[cand.size - k]
-            cand = cand[scores[cand] >= kth]
-        order = np.lexsort((ids[cand], -scores[cand]))[:k]
-        top = cand[order]
-        return ids[top], scores[top], support[top].astype(np.int64)
+            kth = np.partition(scores, cand.size - k)[cand.size - k]
+            keep = scores >= kth
+            cand, scores, support = cand[keep], scores[keep], support[keep]
+        order = np.lexsort((ids[cand], -scores))[:k]
+        return ids[cand[order]], scores[order], support[order].astype(np.int64)
+
+
+def _inverse_norms(sq: np.ndarray) -> np.ndarray:
+    """1/sqrt(sum of squares), 0 where the sum is 0."""
+    out = np.zeros(sq.shape)
+    np.divide(1.0, np.sqrt(sq), out=out, where=sq > 0)
+    return out
+
+
+# -- kernels: each costs what it reads (the rows or columns named), never O(all ratings) ----
+@njit(cache=True, nogil=True)
+def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me):
+    """One user's dot products with every base user sharing an item, from the item-major
+    index (t_*: items x users CSR): (users int64, dots float64, co-rated counts int64),
+    leaving out ``me`` and users with ``skip`` set. Costs the total length of the user's
+    items' columns, plus one pass over a count array of all base users."""
+    n = skip.shape[0]
+    dots, counts = _kernels.row_dots(t_indptr, t_indices, t_data, features, x, n)
+    m = 0
+    for r in range(n):
+        if counts[r] > 0 and not skip[r] and r != me:
+            m += 1
+    users = np.empty(m, dtype=np.int64)
+    out_dots = np.empty(m)
+    out_counts = np.empty(m, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        if counts[r] > 0 and not skip[r] and r != me:
+            users[m] = r
+            out_dots[m] = dots[r]
+            out_counts[m] = np.int64(counts[r])
+            m += 1
+    return users, out_dots, out_counts
+
+
+@njit(cache=True, nogil=True)
+def _overlay_user_dots(p_items, p_w, starts, lens, users, mine):
+    """Dot products and co-rated counts of replaced rows (pool segments) with a dense row
+    ``mine`` (0 where not rated; weights are positive)."""
+    dots = np.zeros(users.shape[0])
+    counts = np.zeros(users.shape[0], dtype=np.int64)
+    for t in range(users.shape[0]):
+        a = starts[users[t]]
+        for p in range(a, a + lens[users[t]]):
+            y = mine[p_items[p]]
+            if y != 0.0:
+                dots[t] += p_w[p] * y
+                counts[t] += 1
+    return dots, counts
+
+
+@njit(cache=True, nogil=True)
+def _accumulate_row(out, indices, w, e, lo, hi, xw, xe, sign):
+    """Add (sign 1) or take out (sign -1) one row's terms of the item sums (see
+    ``_item_sums``): entries ``lo..hi-1`` of (indices, w, e), the row's own values at the
+    item being ``xw``, ``xe``."""
+    xw = sign * xw
+    xe2 = sign * xe * xe
+    xe = sign * xe
+    for p in range(lo, hi):
+        j = indices[p]
+        ep = e[p]
+        out[j, 0] += xw * w[p]
+        out[j, 1] += xe * ep
+        out[j, 2] += xe2
+        out[j, 3] += sign * ep * ep
+        out[j, 4] += sign
+
+
+@njit(cache=True, nogil=True)
+def _item_sums(out, indptr, indices, w, e, c_indptr, c_indices, perm, skip, i):
+    """Add item ``i``'s sums against every item over its base raters whose rows stand
+    (users x items CSR with two value arrays ``w`` and ``e``; its column from the CSC
+    structure, ``perm`` the CSR position of each CSC entry): out[j] += (sum x_w w_j,
+    sum x_e e_j, sum x_e^2, sum e_j^2, count), x being each row's own value at ``i``.
+    Costs the total length of those rows."""
+    for p in range(c_indptr[i], c_indptr[i + 1]):
+        u = c_indices[p]
+        if skip[u]:
+            continue
+        a = perm[p]
+        _accumulate_row(out, indices, w, e, indptr[u], indptr[u + 1], w[a], e[a], 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _overlay_item_sums(out, p_items, p_w, p_e, starts, lens, users, i):
+    """``_item_sums`` over replaced rows (pool segments, item indices sorted) rating ``i``."""
+    for t in range(users.shape[0]):
+        lo = starts[users[t]]
+        hi = lo + lens[users[t]]
+        a = lo + np.searchsorted(p_items[lo:hi], i)
+        if a < hi and p_items[a] == i:
+            _accumulate_row(out, p_items, p_w, p_e, lo, hi, p_w[a], p_e[a], 1.0)

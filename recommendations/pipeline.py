@@ -341,7 +341,11 @@ class ModelState:
     def patchable(self) -> PatchableModel:
         """The version's ratings as the incremental updates patch them (made once)."""
         if self._patchable is None:
-            self._patchable = PatchableModel.from_inputs(self.inputs)
+            self._patchable = PatchableModel.from_inputs(
+                self.inputs,
+                item_cache_bytes=option("UPDATE_KEPT_SUMS_MB") * 2**20,
+                item_cache_min_raters=option("UPDATE_KEPT_SUMS_MIN_RATERS"),
+            )
         return self._patchable
 
 
@@ -411,18 +415,15 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
         logger.warning("no snapshot for live version %s; incremental update skipped", version)
         return False
     u = model.set_user_ratings(user_id, rated, scores)
-    ttl = None
+    rows: dict[str, dict[int, bytes]] = {"ur": {}, "uu": {}, "ii": {}, "ip": {}}
+    gone: dict[str, list[int]] = {}
     if rated.size:
-        store.write_rows(
-            version, "ur", {user_id: store.encode_ratings(rated, scores)}, ttl=ttl, count=False
-        )
-        uu = build.encode_list(*model.user_neighbours(u, option("USER_K")))
-        store.write_rows(version, "uu", {user_id: uu}, ttl=ttl, count=False)
+        rows["ur"][user_id] = store.encode_ratings(rated, scores)
+        rows["uu"][user_id] = build.encode_list(*model.user_neighbours(u, option("USER_K")))
     else:
         # No ratings left (all removed, or the account deleted): the user's own rows go
         # too, so nobody's "people like you" reads their old ratings any more.
-        for kind in ("uu", "ur"):
-            store.client().hdel(store.version_key(version, kind), user_id)
+        gone = {"uu": [user_id], "ur": [user_id]}
     for item_id, i in zip(item_ids, model.item_indices(item_ids).tolist(), strict=True):
         if i < 0:
             continue  # never rated, in this version or since
@@ -432,8 +433,9 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
             k_pearson=option("PREDICT_K"),
             shrinkage=option("PREDICT_SHRINKAGE"),
         )
-        store.write_rows(version, "ii", {item_id: build.encode_list(*ii)}, ttl=ttl, count=False)
-        store.write_rows(version, "ip", {item_id: build.encode_list(*ip)}, ttl=ttl, count=False)
+        rows["ii"][item_id] = build.encode_list(*ii)
+        rows["ip"][item_id] = build.encode_list(*ip)
+    store.write_patch(version, rows, delete=gone)  # one round trip
     return True
 
 

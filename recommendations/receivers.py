@@ -34,8 +34,9 @@ def _queue(user_id: int, item_id: int | None) -> None:
 
     try:
         if store.pending_add(user_id, item_id):
-            tasks.model_update.apply_async(
-                (user_id,), countdown=option("DEBOUNCE_SECONDS"), retry=False
-            )
+            # No countdown unless one is set: a countdown makes the task wait in the
+            # worker's timer, and delays every rating's update by that much.
+            countdown = option("DEBOUNCE_SECONDS") or None
+            tasks.model_update.apply_async((user_id,), countdown=countdown, retry=False)
     except Exception as error:
         logger.warning("could not queue the model update for user %s: %s", user_id, error)

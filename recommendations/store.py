@@ -256,6 +256,23 @@ def write_rows(
     pipe.execute()
 
 
+def write_patch(
+    version: str, rows: Mapping[str, Mapping[int, bytes]], *, delete: Mapping | None = None
+) -> None:
+    """An incremental update's rows ({kind: {id: encoded}}) and deletions ({kind: ids}) in
+    one round trip; not counted toward completeness (the version is published already)."""
+    pipe = client().pipeline(transaction=False)
+    for kind, entries in rows.items():
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        if entries:
+            pipe.hset(version_key(version, kind), mapping=dict(entries))
+    for kind, ids in (delete or {}).items():
+        if ids:
+            pipe.hdel(version_key(version, kind), *ids)
+    pipe.execute()
+
+
 def read_rows(version: str, kind: str) -> Iterator[tuple[int, bytes]]:
     """Every (id, encoded row) of ``kind`` in ``version``, streamed in batches."""
     for field, value in client().hscan_iter(version_key(version, kind), count=5000):

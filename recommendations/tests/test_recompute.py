@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 
+from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
 from recommendations import pipeline, reads, store
@@ -316,3 +317,66 @@ def test_with_a_snapshot_dir_every_process_maps_the_shared_files(
     state = pipeline.model_state(run.version)
     assert _mapped(state.arrays["indices"]) and _mapped(state.inputs.baselines.user_bias_)
     assert str(tmp_path) in str(state.arrays["indices"].filename)
+
+
+def test_a_ratings_update_is_queued_at_once_without_a_countdown(
+    rec_redis, demo_catalogue, settings, django_capture_on_commit_callbacks
+):
+    """No countdown by default: a countdown held every update in the worker's timer for
+    that long (0.2 s) before it could run. A rating made while the update waits in the
+    queue joins it (one task)."""
+    import json
+
+    from recommendations.conf import DEFAULTS
+
+    assert DEFAULTS["DEBOUNCE_SECONDS"] == 0
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "DEBOUNCE_SECONDS": 0}
+    user = get_user_model().objects.get(username="demo")
+    items = list(Item.objects.exclude(ratings__user=user).order_by("-rating_count")[:2])
+    rec_redis.delete("celery")
+    for item in items:
+        with django_capture_on_commit_callbacks(execute=True):
+            catalog_services.rating_upsert(user=user, item=item, score=4)
+    queued = [json.loads(m) for m in rec_redis.lrange("celery", 0, -1)]
+    updates = [m for m in queued if m["headers"]["task"].endswith("model_update")]
+    assert len(updates) == 1 and updates[0]["headers"]["eta"] is None
+    assert store.pending_take(user.pk) == sorted(i.pk for i in items)
+
+
+def test_updates_of_one_user_on_two_worker_processes_both_write_the_users_true_rows(
+    rec_redis, demo_catalogue
+):
+    """Each worker process patches its own copy of the model. Consecutive ratings of one
+    user handled by different processes still write that user's rows from all their
+    ratings (each update reads them from the database), equal to what one model holding
+    every one of those ratings computes."""
+    from recommendations import build
+    from recommendations.incremental import PatchableModel
+
+    version = pipeline.recompute_sync().version
+    user = get_user_model().objects.get(username="demo")
+    items = list(Item.objects.exclude(ratings__user=user).order_by("-rating_count")[:3])
+    process_a = pipeline.model_state(version)  # the one that took the snapshot
+    pipeline.model_state_clear()
+    process_b = pipeline.model_state(version)  # another process, loaded from the snapshot
+
+    def stored(kind, row_id):
+        return rec_redis.hget(store.version_key(version, kind), row_id)
+
+    for item, process in zip(items, [process_a, process_b, process_a], strict=True):
+        pipeline._model_state_set(process)
+        catalog_services.rating_upsert(user=user, item=item, score=5)
+        pipeline.model_update_for_rating(user_id=user.pk, item_ids=[item.pk])
+
+        rated, scores = reads._live_ratings(user.pk)
+        assert stored("ur", user.pk) == store.encode_ratings(rated, scores)
+        reference = PatchableModel.from_inputs(process.inputs)  # one model, every rating
+        u = reference.set_user_ratings(user.pk, rated, scores)
+        assert stored("uu", user.pk) == build.encode_list(*reference.user_neighbours(u, 50))
+        i = int(reference.item_indices([item.pk])[0])
+        ii, ip = reference.item_rows(i, k_cosine=20, k_pearson=200, shrinkage=100.0)
+        assert stored("ii", item.pk) == build.encode_list(*ii)
+        assert stored("ip", item.pk) == build.encode_list(*ip)
+        # and the stored list is current (its stamp matches), so the site serves it
+        stamp, _ = store.live_model().ready_list(user.pk)
+        assert stamp == catalog_selectors.user_taste_stamp(user_id=user.pk)
