@@ -54,8 +54,10 @@ DEFAULTS = {
     # live personal lists; off, lists come from neighbour counting alone.
     "MODEL": True,
     # Users with at least this many ratings get a model list (the blend's "few" segment
-    # serves those with few); neighbour counting still needs MIN_RATINGS_FOR_PERSONAL.
-    "MODEL_MIN_RATINGS": 1,
+    # serves those with few; it can serve from 1). None: MIN_RATINGS_FOR_PERSONAL, the one
+    # threshold the onboarding strip, the profile and the notes name; below it users get
+    # the first list from their genres and 4-5 ratings (cold_start).
+    "MODEL_MIN_RATINGS": None,
     # Keyword arguments for the engine's Blend: the configuration `make evaluate` measures
     # as the product default (engine.blend.PRODUCT_BLEND). Among them, EASE's dense
     # inverse covers the `ease_max_items` most-rated items (memory: ~3 x n^2 float64 while

@@ -445,6 +445,8 @@ def parts_clear() -> None:
 
 
 def min_ratings(with_model: bool) -> int:
-    """The fewest ratings for a personal list: ``MODEL_MIN_RATINGS`` when the model ranks
-    it (its ``few`` segment is fitted for them), else ``MIN_RATINGS_FOR_PERSONAL``."""
-    return option("MODEL_MIN_RATINGS" if with_model else "MIN_RATINGS_FOR_PERSONAL")
+    """The fewest ratings for a personal list: ``MODEL_MIN_RATINGS`` when set and the model
+    ranks it (its ``few`` segment is fitted for them), else ``MIN_RATINGS_FOR_PERSONAL``."""
+    if with_model and option("MODEL_MIN_RATINGS") is not None:
+        return option("MODEL_MIN_RATINGS")
+    return option("MIN_RATINGS_FOR_PERSONAL")

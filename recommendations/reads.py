@@ -193,15 +193,16 @@ def people_like_you(
 ) -> RecommendationList:
     """Items that people with similar ratings liked: user-user evidence only.
 
-    With ``fallback=False`` a non-personal answer carries only its note (no popular
-    items), for panels that show the note and nothing else.
+    With ``fallback=False`` a popular answer carries only its note (no popular items),
+    for panels that show the note and nothing else; a first list from the user's genres
+    and ratings (source ``content``) is theirs, so it is kept.
 
     With the ranking model on, this is the user's main list (``recommendations_for_user``,
     served from the stored list): the model learned from people's ratings what to rank.
     """
     if model_scoring.enabled():
         result = recommendations_for_user(user=user, limit=limit, genre=genre)
-        if result.source != PERSONAL and not fallback:
+        if result.source == POPULAR and not fallback:
             return RecommendationList([], POPULAR, None, result.note, result.pending)
         return result
     return _personal(

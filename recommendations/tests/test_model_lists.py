@@ -17,6 +17,13 @@ from recommendations.engine.data import ItemInfo
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def model_from_one_rating(settings):
+    """The blend serves from one rating here (MODEL_MIN_RATINGS = 1; by default it
+    follows MIN_RATINGS_FOR_PERSONAL), so the newcomer below gets a model list."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_MIN_RATINGS": 1}
+
+
 def shown(result):
     return [
         (s.item.pk, s.score, s.reason, [b.pk for b in s.because_items]) for s in result.suggestions
