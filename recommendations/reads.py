@@ -135,12 +135,19 @@ def _hidden(user_id: int) -> np.ndarray:
 
 # -- personal recommendations ---------------------------------------------------------------
 def recommendations_for_user(
-    *, user, limit: int = 10, genre: str = "", exclude_rated: bool = True, explain: bool = False
+    *,
+    user,
+    limit: int = 10,
+    genre: str = "",
+    exclude_rated: bool = True,
+    explain: bool = False,
+    fallback: bool = True,
 ) -> RecommendationList:
     """The blended top-N (user-user and item-item evidence), the product's main list.
 
     With ``exclude_rated=False`` items the user rated may appear too, scored like the rest.
     With ``explain`` each suggestion names the user's items and the neighbours behind it.
+    With ``fallback=False`` a popular answer carries only its note (no popular items).
 
     The plain request (no genre, rated items excluded) is served from the user's stored
     list when its taste stamp still matches: one Redis read and a few small queries
@@ -164,6 +171,7 @@ def recommendations_for_user(
         exclude_rated=exclude_rated,
         explain=explain,
         live=live,
+        fallback=fallback,
     )
 
 
@@ -201,10 +209,7 @@ def people_like_you(
     served from the stored list): the model learned from people's ratings what to rank.
     """
     if model_scoring.enabled():
-        result = recommendations_for_user(user=user, limit=limit, genre=genre)
-        if result.source == POPULAR and not fallback:
-            return RecommendationList([], POPULAR, None, result.note, result.pending)
-        return result
+        return recommendations_for_user(user=user, limit=limit, genre=genre, fallback=fallback)
     return _personal(
         user=user, limit=limit, genre=genre, user_weight=1.0, item_part=False, fallback=fallback
     )

@@ -123,19 +123,24 @@ def test_without_a_model_the_panel_says_what_to_do(client, rec_redis, settings):
     me = UserFactory()
     client.force_login(me)
     catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
-    # the ranking model needs one rating (MODEL_MIN_RATINGS): it is being prepared
+    # below MIN_RATINGS_FOR_PERSONAL (3): no personal list is waiting for a model
+    panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
+    assert "data-pending" not in panel and "being prepared" not in panel
+    # the ranking model can serve from one rating (MODEL_MIN_RATINGS): it is being prepared
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_MIN_RATINGS": 1}
     panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
     assert "being prepared" in panel and "data-pending" in panel
-    # neighbour counting alone needs MIN_RATINGS_FOR_PERSONAL
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL": False}
-    for _ in range(1):
-        catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
-    panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
-    assert 'data-source="popular"' in panel and "Rate at least" in panel
-    for _ in range(4):
-        catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
-    panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
-    assert "being prepared" in panel and "rate more items" in panel and "data-pending" in panel
+    # by default, from MIN_RATINGS_FOR_PERSONAL on, with or without the model
+    for model in (True, False):
+        settings.RECOMMENDATIONS = {
+            **settings.RECOMMENDATIONS,
+            "MODEL": model,
+            "MODEL_MIN_RATINGS": None,
+        }
+        while me.ratings.count() < 3:
+            catalog_services.rating_upsert(user=me, item=ItemFactory(), score=4)
+        panel = _panel(client.get(reverse("home")).content.decode(), "panel-people-like-you")
+        assert "being prepared" in panel and "rate more items" in panel and "data-pending" in panel
 
 
 def test_when_redis_is_down_pages_still_work(client, settings, rec_redis):
