@@ -305,13 +305,9 @@ class ModelParts:
         """What each rated item's EASE row is weighted by: None for 1 each (``binary``),
         else the scores (an EASE fitted on ratings, ``engine.ease.weighted_rows``)."""
         weighting = self.config.get("ease_weighting", "binary")
-        return (
-            None
-            if weighting == "binary"
-            else weighted_rows(
-                sp.csr_matrix((vals, np.arange(vals.size), [0, vals.size])), weighting
-            ).data
-        )
+        if weighting == "binary":
+            return None
+        return weighted_rows(_one_row(vals), weighting).data
 
     def _als_user(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
         """float64 (factors,): ``ALS.user_factors`` for one row, in float64 from the rated
@@ -319,8 +315,7 @@ class ModelParts:
         als = self.als
         if not cols.size:
             return np.zeros(als.gram_.shape[0])
-        one = sp.csr_matrix((vals, np.arange(vals.size), [0, vals.size]))
-        w = preference_weights(one, als.weighting).data.astype(np.float64)
+        w = preference_weights(_one_row(vals), als.weighting).data.astype(np.float64)
         yi = np.asarray(als.item_factors_[cols], dtype=np.float64)
         c = float(als.alpha) * w
         lhs = als.gram_ + (yi.T * c) @ yi + als.regularization * np.eye(yi.shape[1])
@@ -367,6 +362,11 @@ class ModelParts:
             if w and name in raw:
                 total += w * _standardise(raw[name])
         return UserScores(self, row, total)
+
+
+def _one_row(vals: np.ndarray) -> sp.csr_matrix:
+    """``vals`` as a one-row CSR, so the engine's own weightings apply to one user."""
+    return sp.csr_matrix((vals, np.arange(vals.size), [0, vals.size]))
 
 
 def _entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
