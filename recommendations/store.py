@@ -533,7 +533,11 @@ def _drop_other_cached(version: str, part: str = "snapshot") -> None:
     mapping one keeps its pages: unlinking never invalidates a mapping)."""
     folder = _snapshot_folder(version, part)
     for other in folder.parent.glob(f"{ARRAY_SETS[part]}-*"):
-        if other != folder and time.time() - other.stat().st_mtime > 600:
+        try:  # another process may rename (its .tmp- copy) or remove it meanwhile
+            idle = time.time() - other.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if other != folder and idle > 600:
             shutil.rmtree(other, ignore_errors=True)
 
 

@@ -108,3 +108,23 @@ def test_an_unreachable_redis_raises_the_fallback_errors(settings):
             store.live_model()
     finally:
         store._client_for.cache_clear()
+
+
+def test_dropping_old_local_copies_skips_one_another_process_renamed_meanwhile(
+    rec_redis, settings, tmp_path, monkeypatch
+):
+    """CI once failed here: a worker listed another's ``.tmp-`` copy, the other renamed it
+    into place, and the first's ``stat`` of the listed name raised FileNotFoundError."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SNAPSHOT_CACHE_DIR": str(tmp_path)}
+    store.snapshot_put("v1", {"a": np.arange(3)}, ttl=60)
+    store.snapshot_put("v2", {"a": np.arange(4)}, ttl=60)
+    store.snapshot_get("v1")
+    vanishing = tmp_path / f"{store.ARRAY_SETS['snapshot']}-v1.tmp-1-2"
+    real_glob = type(tmp_path).glob
+
+    def glob_then_rename(self, pattern):  # listed, then gone before it is looked at
+        listed = list(real_glob(self, pattern))
+        return [*listed, vanishing] if pattern.endswith("-*") else listed
+
+    monkeypatch.setattr(type(tmp_path), "glob", glob_then_rename)
+    assert store.snapshot_get("v2")["a"].tolist() == [0, 1, 2, 3]
