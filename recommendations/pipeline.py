@@ -380,12 +380,26 @@ def model_state_clear() -> None:
 # -- the incremental update after a rating ------------------------------------------------------
 def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version,
-    then the user's stored list.
+    then the user's stored list: :func:`model_rows_update`, then :func:`ready_list_refresh`
+    in this process (the worker runs the two as separate tasks, see ``tasks.model_update``).
+    """
+    version = model_rows_update(user_id=user_id, item_ids=item_ids)
+    if version is None:
+        return None
+    return ready_list_refresh(user_id=user_id)
+
+
+def model_rows_update(*, user_id: int, item_ids: list[int]) -> str | None:
+    """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version.
 
     The worker patches the live version's snapshot with the user's current ratings, so the
     user's "people like you" list and the rated items' "also liked" lists reflect the new
     rating before the next full recompute. With no ``item_ids`` (an item hidden or
-    unhidden) only the stored list is redone. Returns the version updated, or None.
+    unhidden) nothing is written. Returns the version updated, or None (no live model, or
+    no snapshot of it). Reads the database, never writes it.
+
+    The user's stored list is not redone here (see :func:`ready_list_refresh`): until it is,
+    its stamp no longer matches and reads rank the user's list live, from these rows.
     """
     try:
         model = store.live_model()
@@ -394,15 +408,29 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
         return None
     if model is None:
         return None
-    version = model.version
+    if item_ids:
+        rated, scores = reads._live_ratings(user_id)
+        if not _update_rows(model.version, user_id, rated, scores, item_ids):
+            return None
+    return model.version
+
+
+def ready_list_refresh(*, user_id: int) -> str | None:
+    """Store ``user_id``'s list as the live path ranks it now, from the live version's rows
+    and their current ratings; returns the version, or None without a live model."""
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable:
+        logger.warning("Redis unavailable; stored list of user %s not refreshed", user_id)
+        return None
+    if model is None:
+        return None
     # The stamp before the ratings it vouches for: a change landing in between leaves the
     # stored list visibly stale, never silently.
     stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
     rated, scores = reads._live_ratings(user_id)
-    if item_ids and not _update_rows(version, user_id, rated, scores, item_ids):
-        return None
     _ready_list_refresh(model, user_id, stamp, rated, scores)
-    return version
+    return model.version
 
 
 def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:

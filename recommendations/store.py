@@ -629,3 +629,16 @@ def pending_take(user_id: int) -> list[int]:
     pipe.delete(key("pending", user_id))
     _, members, _ = pipe.execute()
     return sorted(int(m) for m in members)
+
+
+# -- coalescing the stored-list refresh: at most one queued per user ----------------------
+def list_refresh_claim(user_id: int) -> bool:
+    """Mark ``user_id``'s stored list as due for a refresh; True when none was queued yet
+    (the caller queues it). The mark lapses, so a refresh lost with its worker does not
+    block the next one for longer than that."""
+    return bool(client().set(key("list-queued", user_id), 1, nx=True, ex=300))
+
+
+def list_refresh_take(user_id: int) -> None:
+    """Before the refresh reads anything: a change after this queues another refresh."""
+    client().delete(key("list-queued", user_id))

@@ -97,9 +97,25 @@ def scheduled_recompute() -> int:
 # tens of seconds at 25M ratings).
 @shared_task(soft_time_limit=300, time_limit=330)
 def model_update(user_id: int) -> str | None:
-    """Refresh one user's row and their changed items' rows in the live version."""
+    """Refresh one user's row and their changed items' rows in the live version, then queue
+    the refresh of their stored list, unless one is queued already.
+
+    The list is its own task so that the rows, which the user's panels read at once, wait
+    for no ranking; and several ratings of a user made while it waits share one refresh.
+    Meanwhile reads rank the user's list live (its stamp no longer matches).
+    """
     item_ids = store.pending_take(user_id)
-    return pipeline.model_update_for_rating(user_id=user_id, item_ids=item_ids)
+    version = pipeline.model_rows_update(user_id=user_id, item_ids=item_ids)
+    if version is not None and store.list_refresh_claim(user_id):
+        ready_list_refresh.apply_async((user_id,), retry=False)
+    return version
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def ready_list_refresh(user_id: int) -> str | None:
+    """Store one user's list as ranked now (coalesced: see ``model_update``)."""
+    store.list_refresh_take(user_id)
+    return pipeline.ready_list_refresh(user_id=user_id)
 
 
 @shared_task

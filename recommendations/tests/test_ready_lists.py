@@ -78,6 +78,48 @@ def test_a_new_rating_makes_the_list_stale_until_the_update_redoes_it(published)
     assert first.pk not in {s.item.pk for s in refreshed.suggestions}
 
 
+def _queued(client, task: str) -> list[list]:
+    """The args of each ``task`` message waiting in the broker's queue."""
+    import json
+
+    messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
+    return [m["headers"]["argsrepr"] for m in messages if m["headers"]["task"].endswith(task)]
+
+
+def test_the_update_task_writes_rows_at_once_and_one_refresh_follows_several_ratings(
+    published, rec_redis
+):
+    """The row update is one task, the stored list's refresh another: the rows (what the
+    panels read) wait for no ranking, and ratings made while the refresh waits share it.
+    Until it runs the list is stale, and reads rank live from the new rows."""
+    from recommendations import tasks
+
+    model = store.live_model()
+    items = list(Item.objects.exclude(ratings__user=published).order_by("-rating_count")[:3])
+    uu_before = model.user_neighbours([published.pk])[published.pk]
+    rec_redis.delete("celery")
+    for item in items[:2]:
+        catalog_services.rating_upsert(user=published, item=item, score=1)
+        store.pending_add(published.pk, item.pk)
+        assert tasks.model_update(published.pk) == model.version
+        assert stored(published) is None  # its stamp moved; the list is not redone yet
+    uu_after = model.user_neighbours([published.pk])[published.pk]
+    assert uu_after.tobytes() != uu_before.tobytes()  # the rows were written at once
+    assert _queued(rec_redis, "ready_list_refresh") == [f"({published.pk},)"]  # one, not two
+    served = reads.recommendations_for_user(user=published, limit=10)
+    assert shown(served) == shown(live(published))
+
+    rec_redis.delete("celery")
+    assert tasks.ready_list_refresh(published.pk) == model.version
+    refreshed = stored(published)
+    assert refreshed is not None and shown(refreshed) == shown(live(published, explain=True))
+    # The next rating queues the next refresh.
+    catalog_services.rating_upsert(user=published, item=items[2], score=5)
+    store.pending_add(published.pk, items[2].pk)
+    tasks.model_update(published.pk)
+    assert _queued(rec_redis, "ready_list_refresh") == [f"({published.pk},)"]
+
+
 def test_a_deleted_rating_or_an_import_makes_the_list_stale(published):
     rating = Rating.objects.filter(user=published).order_by("updated").first()
     catalog_services.rating_delete(user=published, item=rating.item)

@@ -61,6 +61,13 @@ def test_a_rating_reaches_the_panel_through_the_worker(
     )
     assert len(lists) > 0
     assert reads.people_like_you(user=newcomer).source == reads.PERSONAL
+    # The stored list is refreshed by a task of its own that the update queues.
+    _wait_for(
+        lambda: reads._from_ready_list(store.live_model(), newcomer.pk, 10),
+        60,
+        "the worker to refresh the newcomer's stored list",
+        worker,
+    )
 
 
 def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeeds(
