@@ -377,6 +377,21 @@ def model_state_clear() -> None:
     _state = None
 
 
+def model_update_warm() -> str | None:
+    """Ready this process for the live version's updates before a rating needs one: its
+    state and patchable model loaded, the update's compiled kernels loaded (see
+    ``PatchableModel.warm``); nothing is written. Returns the version, or None without a
+    live model or its snapshot."""
+    model = store.live_model()
+    if model is None:
+        return None
+    try:
+        model_state(model.version).patchable().warm()
+    except LookupError:
+        return None
+    return model.version
+
+
 # -- the incremental update after a rating ------------------------------------------------------
 def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version,

@@ -191,3 +191,22 @@ def test_a_user_below_the_threshold_has_no_stored_list(published, settings):
     assert store.live_model().ready_list(newcomer.pk) is None
     # Served live: a first list from content, like the two items rated 4 (cold_start).
     assert reads.recommendations_for_user(user=newcomer).source == reads.CONTENT
+
+
+def test_the_update_and_refresh_tasks_only_read_the_database(published, rec_redis):
+    """Neither task writes (nor opens a transaction), so neither can hold SQLite's write
+    lock while the site saves a rating (a slow "Saving…" was once blamed on the worker)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommendations import tasks
+
+    item = Item.objects.exclude(ratings__user=published).order_by("-rating_count").first()
+    catalog_services.rating_upsert(user=published, item=item, score=4)
+    store.pending_add(published.pk, item.pk)
+    with CaptureQueriesContext(connection) as queries:
+        tasks.model_update(published.pk)
+        tasks.ready_list_refresh(published.pk)
+    assert stored(published) is not None  # both ran in full
+    statements = [q["sql"].lstrip().split(None, 1)[0].upper() for q in queries.captured_queries]
+    assert statements and set(statements) == {"SELECT"}, statements
