@@ -404,7 +404,7 @@ def model_update_for_rating(*, user_id: int, item_ids: list[int]) -> str | None:
     return ready_list_refresh(user_id=user_id)
 
 
-def model_rows_update(*, user_id: int, item_ids: list[int]) -> str | None:
+def model_rows_update(*, user_id: int, item_ids: list[int], defer: bool = False) -> str | None:
     """Recompute ``user_id``'s neighbour row and the rows of ``item_ids`` in the live version.
 
     The worker patches the live version's snapshot with the user's current ratings, so the
@@ -414,7 +414,10 @@ def model_rows_update(*, user_id: int, item_ids: list[int]) -> str | None:
     no snapshot of it). Reads the database, never writes it.
 
     The user's stored list is not redone here (see :func:`ready_list_refresh`): until it is,
-    its stamp no longer matches and reads rank the user's list live, from these rows.
+    its stamp no longer matches and reads rank the user's list live, from these rows. With
+    ``defer``, the rows of popular items whose sums this process has not kept (a pass over
+    all their raters' rows: tens of ms at 10M ratings) are left to :func:`item_rows_refresh`,
+    queued once for all such items pending.
     """
     try:
         model = store.live_model()
@@ -425,8 +428,38 @@ def model_rows_update(*, user_id: int, item_ids: list[int]) -> str | None:
         return None
     if item_ids:
         rated, scores = reads._live_ratings(user_id)
-        if not _update_rows(model.version, user_id, rated, scores, item_ids):
+        deferred = _update_rows(model.version, user_id, rated, scores, item_ids, defer=defer)
+        if deferred is None:
             return None
+        if deferred and store.item_rows_pending_add(user_id, deferred):
+            from recommendations import tasks
+
+            tasks.item_rows_refresh.apply_async(retry=False)
+    return model.version
+
+
+def item_rows_refresh(*, user_ids: list[int], item_ids: list[int]) -> str | None:
+    """Write the rows of ``item_ids``, deferred by the updates of ``user_ids``
+    (:func:`model_rows_update`); returns the version, or None without a live model or its
+    snapshot. Those users' current ratings are patched into this process's model first,
+    as the update that deferred an item may have run in another process. The items' sums
+    are kept from then on, so later ratings of them patch the sums instead."""
+    try:
+        model = store.live_model()
+    except store.RedisUnavailable:
+        logger.warning("Redis unavailable; rows of items %s not refreshed", item_ids)
+        return None
+    if model is None:
+        return None
+    try:
+        patchable = model_state(model.version).patchable()
+    except LookupError:
+        return None
+    for user_id in user_ids:
+        patchable.set_user_ratings(user_id, *reads._live_ratings(user_id))
+    rows: dict[str, dict[int, bytes]] = {"ii": {}, "ip": {}}
+    _item_rows(patchable, item_ids, rows)
+    store.write_patch(model.version, rows)
     return model.version
 
 
@@ -448,15 +481,18 @@ def ready_list_refresh(*, user_id: int) -> str | None:
     return model.version
 
 
-def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int]) -> bool:
+def _update_rows(
+    version: str, user_id: int, rated, scores, item_ids: list[int], *, defer: bool = False
+) -> list[int] | None:
     """Patch the user's ratings into this process's model of ``version``, then write the
     user's rows and the changed items' rows (see ``incremental``: weights and baselines
-    held fixed until the next full recompute)."""
+    held fixed until the next full recompute). Returns the items left out with ``defer``
+    (see :func:`model_rows_update`), or None when the version's snapshot is gone."""
     try:
         model = model_state(version).patchable()
     except LookupError:
         logger.warning("no snapshot for live version %s; incremental update skipped", version)
-        return False
+        return None
     u = model.set_user_ratings(user_id, rated, scores)
     rows: dict[str, dict[int, bytes]] = {"ur": {}, "uu": {}, "ii": {}, "ip": {}}
     gone: dict[str, list[int]] = {}
@@ -467,9 +503,21 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
         # No ratings left (all removed, or the account deleted): the user's own rows go
         # too, so nobody's "people like you" reads their old ratings any more.
         gone = {"uu": [user_id], "ur": [user_id]}
+    deferred = _item_rows(model, item_ids, rows, defer=defer)
+    store.write_patch(version, rows, delete=gone)  # one round trip
+    return deferred
+
+
+def _item_rows(model: PatchableModel, item_ids: list[int], rows: dict, *, defer=False) -> list:
+    """Put the "ii" and "ip" rows of ``item_ids`` into ``rows``; with ``defer``, not those
+    of items whose sums are costly now (returned)."""
+    deferred = []
     for item_id, i in zip(item_ids, model.item_indices(item_ids).tolist(), strict=True):
         if i < 0:
             continue  # never rated, in this version or since
+        if defer and model.item_sums_costly(i):
+            deferred.append(item_id)
+            continue
         ii, ip = model.item_rows(
             i,
             k_cosine=option("ITEM_K"),
@@ -478,8 +526,7 @@ def _update_rows(version: str, user_id: int, rated, scores, item_ids: list[int])
         )
         rows["ii"][item_id] = build.encode_list(*ii)
         rows["ip"][item_id] = build.encode_list(*ip)
-    store.write_patch(version, rows, delete=gone)  # one round trip
-    return True
+    return deferred
 
 
 def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated, scores) -> None:

@@ -642,3 +642,27 @@ def list_refresh_claim(user_id: int) -> bool:
 def list_refresh_take(user_id: int) -> None:
     """Before the refresh reads anything: a change after this queues another refresh."""
     client().delete(key("list-queued", user_id))
+
+
+# -- coalescing the deferred rows of popular items: one task for all pending --------------
+def item_rows_pending_add(user_id: int, item_ids: list[int]) -> bool:
+    """Note ``item_ids`` (rated by ``user_id``) as due for their rows; True when no refresh
+    is queued yet (the caller queues it)."""
+    pipe = client().pipeline(transaction=True)
+    pipe.sadd(key("item-rows", "items"), *item_ids)
+    pipe.sadd(key("item-rows", "users"), user_id)
+    pipe.expire(key("item-rows", "items"), 3600)
+    pipe.expire(key("item-rows", "users"), 3600)
+    pipe.set(key("item-rows", "queued"), 1, nx=True, ex=300)
+    return bool(pipe.execute()[-1])
+
+
+def item_rows_take() -> tuple[list[int], list[int]]:
+    """(users, items) noted so far, taken; a note after this queues another refresh."""
+    pipe = client().pipeline(transaction=True)
+    pipe.delete(key("item-rows", "queued"))
+    for name in ("users", "items"):
+        pipe.smembers(key("item-rows", name))
+        pipe.delete(key("item-rows", name))
+    _, users, _, items, _ = pipe.execute()
+    return sorted(int(u) for u in users), sorted(int(i) for i in items)

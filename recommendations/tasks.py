@@ -102,13 +102,24 @@ def model_update(user_id: int) -> str | None:
 
     The list is its own task so that the rows, which the user's panels read at once, wait
     for no ranking; and several ratings of a user made while it waits share one refresh.
-    Meanwhile reads rank the user's list live (its stamp no longer matches).
+    Meanwhile reads rank the user's list live (its stamp no longer matches). The rows of
+    popular items this process keeps no sums for are deferred too (``item_rows_refresh``).
     """
     item_ids = store.pending_take(user_id)
-    version = pipeline.model_rows_update(user_id=user_id, item_ids=item_ids)
+    version = pipeline.model_rows_update(user_id=user_id, item_ids=item_ids, defer=True)
     if version is not None and store.list_refresh_claim(user_id):
         ready_list_refresh.apply_async((user_id,), retry=False)
     return version
+
+
+@shared_task(soft_time_limit=300, time_limit=330)
+def item_rows_refresh() -> str | None:
+    """Write the rows of every popular item deferred since the last run (coalesced: one
+    queued at a time; the limits as ``model_update``'s, for a process's first)."""
+    user_ids, item_ids = store.item_rows_take()
+    if not item_ids:
+        return None
+    return pipeline.item_rows_refresh(user_ids=user_ids, item_ids=item_ids)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

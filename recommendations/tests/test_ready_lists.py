@@ -210,3 +210,53 @@ def test_the_update_and_refresh_tasks_only_read_the_database(published, rec_redi
     assert stored(published) is not None  # both ran in full
     statements = [q["sql"].lstrip().split(None, 1)[0].upper() for q in queries.captured_queries]
     assert statements and set(statements) == {"SELECT"}, statements
+
+
+def test_popular_items_rows_are_deferred_to_one_task_that_writes_the_true_rows(
+    published, rec_redis, settings
+):
+    """An update leaves the rows of popular items whose sums its process keeps none of (a
+    pass over all their raters' rows) to one queued task for all of them. That task may
+    run in another process: it patches in the raters' current ratings first, so the rows
+    equal those of a model holding every rating; it keeps the sums, so the next rating of
+    such an item in that process writes its rows at once."""
+    from recommendations import build, tasks
+    from recommendations.incremental import PatchableModel
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "UPDATE_KEPT_SUMS_MIN_RATERS": 1}
+    version = store.live_model().version
+    pipeline.model_state_clear()  # a process holding no kept sums
+    items = list(Item.objects.exclude(ratings__user=published).order_by("-rating_count")[:2])
+
+    def row(kind, row_id):
+        return rec_redis.hget(store.version_key(version, kind), row_id)
+
+    before = {item.pk: row("ii", item.pk) for item in items}
+    uu_before = row("uu", published.pk)
+    rec_redis.delete("celery")
+    for item in items:
+        catalog_services.rating_upsert(user=published, item=item, score=5)
+        store.pending_add(published.pk, item.pk)
+        tasks.model_update(published.pk)
+    assert row("uu", published.pk) != uu_before  # the user's rows at once
+    assert {item.pk: row("ii", item.pk) for item in items} == before  # the items' deferred
+    assert len(_queued(rec_redis, "item_rows_refresh")) == 1  # one task for both
+
+    pipeline.model_state_clear()  # the refresh runs in another process
+    assert tasks.item_rows_refresh() == version
+    reference = PatchableModel.from_inputs(pipeline.model_state(version).inputs)
+    reference.set_user_ratings(published.pk, *reads._live_ratings(published.pk))
+    for item in items:
+        i = int(reference.item_indices([item.pk])[0])
+        ii, ip = reference.item_rows(i, k_cosine=20, k_pearson=200, shrinkage=100.0)
+        assert row("ii", item.pk) == build.encode_list(*ii) != before[item.pk]
+        assert row("ip", item.pk) == build.encode_list(*ip)
+
+    # Kept now in this process: the next rating of one writes its rows in the update.
+    rec_redis.delete("celery")
+    catalog_services.rating_upsert(user=published, item=items[0], score=1)
+    store.pending_add(published.pk, items[0].pk)
+    written = row("ii", items[0].pk)
+    tasks.model_update(published.pk)
+    assert row("ii", items[0].pk) != written
+    assert _queued(rec_redis, "item_rows_refresh") == []
