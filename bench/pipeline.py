@@ -13,7 +13,9 @@ through ``PUT /api/v1/me/ratings/{id}/`` as a MovieLens user, and polls the "peo
 you" data (``GET /api/v1/me/similar-users/``) until it changes: p50/p95 of rating to panel.
 ``update`` times the incremental update's computation per rating (the worker's patched
 model: the user's row replaced, their "people like you" row, the rated item's two rows;
-no database or Redis), wall and CPU time, after 5 untimed warm-up updates, on ratings
+no database or Redis), wall and CPU time, after 5 untimed warm-up updates; "task" is the
+per-rating task's part (a popular item's rows whose sums are not kept are deferred to a
+task of their own: "deferred", timed apart, then computed as that task would), on ratings
 drawn two ways (``--pick``: any user and item; or as ratings fall, active users and
 popular items more often); with ``--baseline REF`` also the model at that git ref on the
 same ratings in the same process, with ``--rebuild`` the path it replaced (rebuilding
@@ -354,6 +356,10 @@ def update(args) -> dict:
             rng = np.random.default_rng(0)
             wall = {label: [] for label in models}
             cpu = {label: [] for label in models}
+            # The per-rating task's part (without the popular items' rows it defers, where
+            # the model defers them) and the deferred rows' own cost, per deferred rating.
+            task = {label: [] for label in models}
+            deferred = {label: [] for label in models}
             warm = 5  # the first updates load the compiled kernels: not timed
             for n in range(warm + args.ratings):
                 if pick == "uniform":  # any user, any item
@@ -369,19 +375,30 @@ def update(args) -> dict:
                     ids = np.append(base.item_ids[row_items], base.item_ids[item])
                     new = np.append(row_scores, score)
                     ids, first = np.unique(ids[::-1], return_index=True)  # the new score wins
+                    costly = getattr(model, "item_sums_costly", lambda i: False)(item)
                     started, cpu_started = time.perf_counter(), time.thread_time()
                     v = model.set_user_ratings(user_id, ids, new[::-1][first])
                     model.user_neighbours(v, 50)
+                    split = time.perf_counter()
                     model.item_rows(item, k_cosine=20, k_pearson=200, shrinkage=100.0)
                     if n >= warm:
-                        wall[label].append(time.perf_counter() - started)
+                        done = time.perf_counter()
+                        wall[label].append(done - started)
                         cpu[label].append(time.thread_time() - cpu_started)
+                        task[label].append((split if costly else done) - started)
+                        if costly:
+                            deferred[label].append(done - split)
             for label in models:
                 row[f"{pick}/{label}"] = {
                     "p50_ms": round(statistics.median(wall[label]) * 1000, 2),
                     "p95_ms": round(_percentile(wall[label], 0.95) * 1000, 2),
                     "cpu_p50_ms": round(statistics.median(cpu[label]) * 1000, 2),
                     "cpu_p95_ms": round(_percentile(cpu[label], 0.95) * 1000, 2),
+                    "task_p50_ms": round(statistics.median(task[label]) * 1000, 2),
+                    "task_p95_ms": round(_percentile(task[label], 0.95) * 1000, 2),
+                    "deferred": len(deferred[label]),
+                    "deferred_p50_ms": round(statistics.median(deferred[label] or [0]) * 1000, 2),
+                    "deferred_p95_ms": round(_percentile(deferred[label] or [0], 0.95) * 1000, 2),
                     "model_load_seconds": loads[label],
                 }
                 print(f"  {name} {pick} {label}: {row[f'{pick}/{label}']}", flush=True)

@@ -513,6 +513,11 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
             if user_id in freshness
         )
         updates = _task_seconds(log, "recommendations.tasks.model_update")
+        # The tasks an update queues: the stored list's refresh, the deferred item rows.
+        later = {
+            name: [s * 1000 for s in _task_seconds(log, f"recommendations.tasks.{name}")]
+            for name in ("ready_list_refresh", "item_rows_refresh")
+        }
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -536,6 +541,15 @@ def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds:
         "update_tasks": len(updates),
         "update_p50_ms": _round(_percentile([s * 1000 for s in updates], 0.5)),
         "update_p95_ms": _round(_percentile([s * 1000 for s in updates], 0.95)),
+        **{
+            f"{name}_{key}": value
+            for name, ms in later.items()
+            for key, value in (
+                ("tasks", len(ms)),
+                ("p50_ms", _round(_percentile(ms, 0.5))),
+                ("p95_ms", _round(_percentile(ms, 0.95))),
+            )
+        },
         "queue_max": max(depth, default=0),
         "queue_at_end_of_stream": at_end,
         "drained_seconds_after_stream": round(drained_after, 1),
