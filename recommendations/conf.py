@@ -70,7 +70,9 @@ DEFAULTS = {
     # of a user that arrive while their update waits in the queue join it anyway.
     "DEBOUNCE_SECONDS": 0.0,
     # Each worker process keeps the item sums of items with at least this many raters once
-    # computed, up to this many MiB, and patches them per rating (see incremental.py).
+    # computed, up to this many MiB, and patches them per rating (see incremental.py). The
+    # rows of such an item whose sums are not kept are left out of the rating's task, to a
+    # coalesced task of their own (tasks.item_rows_refresh).
     "UPDATE_KEPT_SUMS_MB": 128,
     "UPDATE_KEPT_SUMS_MIN_RATERS": 1000,
     # Redis.
