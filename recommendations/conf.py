@@ -74,6 +74,8 @@ DEFAULTS = {
     # rows of such an item whose sums are not kept are left out of the rating's task, to a
     # coalesced task of their own (tasks.item_rows_refresh).
     "UPDATE_KEPT_SUMS_MB": 128,
+    # A new worker process loads the live version for its updates as it starts (a thread).
+    "UPDATE_WARM_ON_START": True,
     "UPDATE_KEPT_SUMS_MIN_RATERS": 1000,
     # Redis.
     "KEY_PREFIX": "rec",

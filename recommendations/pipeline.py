@@ -340,6 +340,10 @@ class ModelState:
 
     def patchable(self) -> PatchableModel:
         """The version's ratings as the incremental updates patch them (made once)."""
+        with _state_lock:  # the warm-up thread (tasks._warm_update_path) may be making it
+            return self._make_patchable()
+
+    def _make_patchable(self) -> PatchableModel:
         if self._patchable is None:
             self._patchable = PatchableModel.from_inputs(
                 self.inputs,
@@ -350,6 +354,9 @@ class ModelState:
 
 
 _state: ModelState | None = None
+# Held while the state is loaded or its patchable model made: a worker process's warm-up
+# thread and its first task wait for one load, rather than making two.
+_state_lock = threading.RLock()
 
 
 def model_state(version: str) -> ModelState:
@@ -358,12 +365,14 @@ def model_state(version: str) -> ModelState:
     Raises ``LookupError`` when the version's snapshot is gone.
     """
     global _state
-    if _state is None or _state.version != version:
-        _state = None  # free the old version's arrays before loading the new ones
-        arrays = store.snapshot_get(version)
-        derived = functools.partial(store.snapshot_derived, version)
-        _state = ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays, derived))
-    return _state
+    with _state_lock:
+        if _state is None or _state.version != version:
+            _state = None  # free the old version's arrays before loading the new ones
+            arrays = store.snapshot_get(version)
+            derived = functools.partial(store.snapshot_derived, version)
+            inputs = build.ModelInputs.from_snapshot(arrays, derived)
+            _state = ModelState(version, arrays, inputs)
+        return _state
 
 
 def _model_state_set(state: ModelState) -> None:

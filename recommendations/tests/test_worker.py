@@ -70,6 +70,16 @@ def test_a_rating_reaches_the_panel_through_the_worker(
     )
 
 
+def test_a_new_worker_process_loads_the_live_version_for_updates_as_it_starts(
+    rec_redis, demo_catalogue, celery_worker_factory
+):
+    """Before any rating: the first update of a fresh process (tens of seconds at 25M
+    ratings) is not paid by the first rating it handles."""
+    version = pipeline.recompute_sync().version
+    worker = celery_worker_factory()
+    _wait_for(lambda: f"update path of {version} warmed" in worker.log(), 60, "the warm-up", worker)
+
+
 def test_a_killed_worker_leaves_the_old_version_serving_and_the_next_run_succeeds(
     rec_redis, demo_catalogue, celery_worker_factory, tmp_path
 ):
