@@ -428,11 +428,7 @@ def model_rows_update(*, user_id: int, item_ids: list[int], defer: bool = False)
     all their raters' rows: tens of ms at 10M ratings) are left to :func:`item_rows_refresh`,
     queued once for all such items pending.
     """
-    try:
-        model = store.live_model()
-    except store.RedisUnavailable:
-        logger.warning("Redis unavailable; incremental update of user %s skipped", user_id)
-        return None
+    model = _live_model(f"incremental update of user {user_id}")
     if model is None:
         return None
     if item_ids:
@@ -453,11 +449,7 @@ def item_rows_refresh(*, user_ids: list[int], item_ids: list[int]) -> str | None
     snapshot. Those users' current ratings are patched into this process's model first,
     as the update that deferred an item may have run in another process. The items' sums
     are kept from then on, so later ratings of them patch the sums instead."""
-    try:
-        model = store.live_model()
-    except store.RedisUnavailable:
-        logger.warning("Redis unavailable; rows of items %s not refreshed", item_ids)
-        return None
+    model = _live_model(f"rows of items {item_ids}")
     if model is None:
         return None
     try:
@@ -475,11 +467,7 @@ def item_rows_refresh(*, user_ids: list[int], item_ids: list[int]) -> str | None
 def ready_list_refresh(*, user_id: int) -> str | None:
     """Store ``user_id``'s list as the live path ranks it now, from the live version's rows
     and their current ratings; returns the version, or None without a live model."""
-    try:
-        model = store.live_model()
-    except store.RedisUnavailable:
-        logger.warning("Redis unavailable; stored list of user %s not refreshed", user_id)
-        return None
+    model = _live_model(f"stored list of user {user_id}")
     if model is None:
         return None
     # The stamp before the ratings it vouches for: a change landing in between leaves the
@@ -488,6 +476,16 @@ def ready_list_refresh(*, user_id: int) -> str | None:
     rated, scores = reads._live_ratings(user_id)
     _ready_list_refresh(model, user_id, stamp, rated, scores)
     return model.version
+
+
+def _live_model(what: str) -> store.LiveModel | None:
+    """The live model, or None: none is published, or Redis is down (logged: ``what``
+    skipped; the next full recompute catches up)."""
+    try:
+        return store.live_model()
+    except store.RedisUnavailable:
+        logger.warning("Redis unavailable; %s skipped", what)
+        return None
 
 
 def _update_rows(
