@@ -360,6 +360,8 @@ def update(args) -> dict:
             # the model defers them) and the deferred rows' own cost, per deferred rating.
             task = {label: [] for label in models}
             deferred = {label: [] for label in models}
+            task_cpu = {label: [] for label in models}
+            deferred_cpu = {label: [] for label in models}
             warm = 5  # the first updates load the compiled kernels: not timed
             for n in range(warm + args.ratings):
                 if pick == "uniform":  # any user, any item
@@ -379,15 +381,17 @@ def update(args) -> dict:
                     started, cpu_started = time.perf_counter(), time.thread_time()
                     v = model.set_user_ratings(user_id, ids, new[::-1][first])
                     model.user_neighbours(v, 50)
-                    split = time.perf_counter()
+                    split, cpu_split = time.perf_counter(), time.thread_time()
                     model.item_rows(item, k_cosine=20, k_pearson=200, shrinkage=100.0)
                     if n >= warm:
-                        done = time.perf_counter()
+                        done, cpu_done = time.perf_counter(), time.thread_time()
                         wall[label].append(done - started)
-                        cpu[label].append(time.thread_time() - cpu_started)
+                        cpu[label].append(cpu_done - cpu_started)
                         task[label].append((split if costly else done) - started)
+                        task_cpu[label].append((cpu_split if costly else cpu_done) - cpu_started)
                         if costly:
                             deferred[label].append(done - split)
+                            deferred_cpu[label].append(cpu_done - cpu_split)
             for label in models:
                 row[f"{pick}/{label}"] = {
                     "p50_ms": round(statistics.median(wall[label]) * 1000, 2),
@@ -396,9 +400,17 @@ def update(args) -> dict:
                     "cpu_p95_ms": round(_percentile(cpu[label], 0.95) * 1000, 2),
                     "task_p50_ms": round(statistics.median(task[label]) * 1000, 2),
                     "task_p95_ms": round(_percentile(task[label], 0.95) * 1000, 2),
+                    "task_cpu_p50_ms": round(statistics.median(task_cpu[label]) * 1000, 2),
+                    "task_cpu_p95_ms": round(_percentile(task_cpu[label], 0.95) * 1000, 2),
                     "deferred": len(deferred[label]),
                     "deferred_p50_ms": round(statistics.median(deferred[label] or [0]) * 1000, 2),
                     "deferred_p95_ms": round(_percentile(deferred[label] or [0], 0.95) * 1000, 2),
+                    "deferred_cpu_p50_ms": round(
+                        statistics.median(deferred_cpu[label] or [0]) * 1000, 2
+                    ),
+                    "deferred_cpu_p95_ms": round(
+                        _percentile(deferred_cpu[label] or [0], 0.95) * 1000, 2
+                    ),
                     "model_load_seconds": loads[label],
                 }
                 print(f"  {name} {pick} {label}: {row[f'{pick}/{label}']}", flush=True)
