@@ -684,26 +684,26 @@ class _ItemWriter:
 
     def __init__(self, namespace: str):
         self.prefix = f"{namespace}:"
-        self.known = {
-            key[len(self.prefix) :]: pk
-            for key, pk in Item.objects.filter(external_id__startswith=self.prefix).values_list(
-                "external_id", "pk"
-            )
-        }
+        self.known = self._namespace_items()
         self.created = 0
+
+    def _namespace_items(self) -> dict[str, int]:
+        """The namespace's items: external id -> primary key."""
+        items = Item.objects.filter(external_id__startswith=self.prefix)
+        return {key[len(self.prefix) :]: pk for key, pk in items.values_list("external_id", "pk")}
 
     def create_bare(self, external_ids: Iterable[str]) -> int:
         """Make an item titled "Item <id>" for each id not known yet; returns how many."""
         missing = sorted(ext for ext in external_ids if ext not in self.known)
-        made = 0
-        for start, stop in _timed_chunks(len(missing), first=CHUNK_SIZE):
-            with transaction.atomic():
-                created = Item.objects.bulk_create(
-                    Item(title=f"Item {ext}", external_id=self.prefix + ext)
-                    for ext in missing[start:stop]
-                )
-            made += len(created)
-            self.known.update((item.external_id[len(self.prefix) :], item.pk) for item in created)
+        made = rows_insert(
+            template=Item(title="", external_id=""),
+            columns={
+                "title": [f"Item {ext}" for ext in missing],
+                "external_id": [self.prefix + ext for ext in missing],
+            },
+        )
+        if made:
+            self.known = self._namespace_items()
         return made
 
     def write(self, records: list[ItemRecord]) -> None:
@@ -762,17 +762,46 @@ def import_users_create(*, prefix: str, external_ids: list[str]) -> int:
 
     The one place an import makes users, in short transactions.
     """
-    User = get_user_model()
-    unusable = make_password(None)
+    names = [usernames.validate_generated(prefix + ext) for ext in external_ids]
+    template = get_user_model()(username="", password=make_password(None))
+    return rows_insert(template=template, columns={"username": names})
+
+
+def rows_insert(*, template, columns: dict[str, list]) -> int:
+    """Insert one row of ``template``'s model per position of the lists in ``columns``
+    (attname -> values): those columns from the lists, every other one (but the primary
+    key) as ``template`` would be saved on creation. Returns how many rows.
+
+    In transactions of about ``MERGE_SECONDS``: ``COPY`` on PostgreSQL, one prepared
+    ``executemany`` on SQLite. No model signals are sent (as with ``bulk_create``). The ORM's
+    ``bulk_create`` spent ~0.2 ms a row building each object's SQL values (6,000 users and
+    4,000 items: 1.3 s at 1M ratings; 224k at MovieLens-25M size).
+    """
+    model = type(template)
+    n = len(next(iter(columns.values()), []))
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fixed = {
+        f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection)
+        for f in fields
+        if f.attname not in columns
+    }
+    names = [f.attname for f in fields]
+    q = connection.ops.quote_name
+    target = f"{q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)})"
     made = 0
-    for start, stop in _timed_chunks(len(external_ids), first=CHUNK_SIZE):
-        with transaction.atomic():
-            made += len(
-                User.objects.bulk_create(
-                    User(username=usernames.validate_generated(prefix + ext), password=unusable)
-                    for ext in external_ids[start:stop]
-                )
-            )
+    for start, stop in _timed_chunks(n, first=CHUNK_SIZE):
+        size = stop - start
+        lists = (columns[a][start:stop] if a in columns else [fixed[a]] * size for a in names)
+        rows = zip(*lists, strict=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(names))
+                cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", list(rows))
+        made += stop - start
     return made
 
 
