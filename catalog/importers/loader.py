@@ -35,6 +35,7 @@ their taste stamp, which is read from the database.
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -83,6 +84,13 @@ PG_SWAP_ABOVE_FRACTION = 4
 # The swap waits this long for the live table's lock (site writes queue behind it), then
 # lets them pass and tries again, this many times.
 SWAP_LOCK_SECONDS, SWAP_ATTEMPTS = 0.5, 60
+# Rows of the binary COPY built and sent at a time.
+COPY_BLOCK_ROWS = 1 << 18
+# PostgreSQL's memory for the index builds' sorts (the server's default, 64 MB, is shared
+# among a parallel build's processes, so they spill to disk from about 1M ratings) and for
+# the foreign-key checks' and item stats' hash tables (default 4 MB), for the importing
+# session only, while it builds the new table's indexes.
+PG_BUILD_SETTINGS = {"maintenance_work_mem": "1GB", "work_mem": "256MB"}
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800 * _US
 
@@ -149,6 +157,7 @@ def import_ratings(
     clock.lap("items and users")
 
     pairs = _Pairs.newest(table, user_pk, item_pk, now)
+    del table, user_pk, item_pk  # the lines' arrays, no longer needed: memory for the merge
     if connection.vendor == "postgresql":
         swap = _SwapMerge(pairs, clock, merge_progress)
         if len(pairs) * PG_SWAP_ABOVE_FRACTION >= max(_pg_rows_estimate(), 1):
@@ -324,6 +333,23 @@ def _pg_rows_estimate() -> int:
     return max(estimate, 1) if any_row else 0
 
 
+@contextmanager
+def _pg_settings(settings: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL's ``settings`` (name -> value) for this session meanwhile."""
+    before = {}
+    with connection.cursor() as cursor:
+        for name, value in settings.items():
+            cursor.execute("SELECT current_setting(%s)", [name])
+            before[name] = cursor.fetchone()[0]
+            cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for name, value in before.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+
+
 class _SwapMerge:
     """PostgreSQL: build the merged ratings table beside the live one, then swap it in."""
 
@@ -365,7 +391,8 @@ class _SwapMerge:
             with transaction.atomic():
                 written = self.build_rows()
             self.clock.lap("build")
-        renames = self.build_indexes()
+        with _pg_settings(PG_BUILD_SETTINGS):
+            renames = self.build_indexes()
         self.clock.lap("indexes")
         self.when_free(lambda: self.swap(renames))
         self.clock.lap("swap")
@@ -483,19 +510,23 @@ class _SwapMerge:
         if ids is not None:
             layout.insert(1, binary("id", f"i{widths['id']}"))
             values.append(("id", ids))
-        rows = np.empty(n, layout)
-        rows["n"] = len(values)
-        for name, column in values:
-            rows[name]["len"] = rows.dtype[name]["value"].itemsize
-            rows[name]["value"] = column
-        step = 1 << 20
+        step = COPY_BLOCK_ROWS
+        # Built and sent a block at a time: all the rows at once (73 bytes a pair) were
+        # about a third of the import's peak memory.
+        block = np.empty(min(n, step), layout)
+        block["n"] = len(values)
+        for name, _ in values:
+            block[name]["len"] = block.dtype[name]["value"].itemsize
         with (
             connection.cursor() as cursor,
             cursor.copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as copy,
         ):
             copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
             for start in range(0, n, step):
-                copy.write(rows[start : start + step].tobytes())
+                rows = block[: min(n, start + step) - start]
+                for name, column in values:
+                    rows[name]["value"] = column[start : start + step]
+                copy.write(rows.tobytes())
                 if report and self.merge_progress is not None:
                     self.merge_progress(min(n, start + step), n)
             copy.write(b"\xff\xff")
