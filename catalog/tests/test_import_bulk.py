@@ -21,8 +21,10 @@ from catalog.services import rating_delete, rating_upsert
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Merge a handful of pairs per transaction in blocks of a few users' pairs."""
+    """Merge a handful of pairs per transaction in blocks of a few users' pairs; PostgreSQL's
+    binary COPY sends a handful of rows at a time."""
     monkeypatch.setattr(loader, "SQLITE_BLOCK_PAIRS", 20)
+    monkeypatch.setattr(loader, "COPY_BLOCK_ROWS", 7)
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
