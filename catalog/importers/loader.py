@@ -4,7 +4,8 @@
    (``formats.RatingTable``: vectorised for plain numeric files, line by line otherwise).
    A bad line (unless skipped) stops the import here, naming the line, before anything is
    written: nothing of the file is merged.
-2. **Items and users** are created or updated in short transactions.
+2. **Items and users** are created or updated in short transactions (new users and bare
+   items by ``COPY`` or one ``executemany``: ``rows_insert``).
 3. **Reduce.** In numpy, each user and item pair comes down to its newest line (the later
    one on a tie; the import's start time where the file has none) with its first line's
    time as ``created``: what applying the lines in order gives. The pairs are sorted by
@@ -18,8 +19,8 @@
    - PostgreSQL: the new ratings table is built beside the live one (live rows merged with
      the pairs; into an empty table, the pairs alone by binary ``COPY`` with a block of
      ids reserved from the live sequence; then its indexes and constraints, all under
-     temporary names), while a trigger notes which pairs the site writes meanwhile. One
-     short transaction then re-applies those pairs (newer wins against the file), drops
+     temporary names, with ``PG_BUILD_SETTINGS``' sort memory), while a trigger notes
+     which pairs the site writes meanwhile. One short transaction then re-applies those pairs (newer wins against the file), drops
      the old table and renames the new one and its indexes, constraints and id sequence
      into place (waiting at most ``SWAP_LOCK_SECONDS`` for its lock, then again). A crash
      before that transaction leaves the live table as it was (the next import clears what was
