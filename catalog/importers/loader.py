@@ -20,11 +20,12 @@
      the pairs; into an empty table, the pairs alone by binary ``COPY`` with a block of
      ids reserved from the live sequence; then its indexes and constraints, all under
      temporary names, with ``PG_BUILD_SETTINGS``' sort memory), while a trigger notes
-     which pairs the site writes meanwhile. One short transaction then re-applies those pairs (newer wins against the file), drops
-     the old table and renames the new one and its indexes, constraints and id sequence
-     into place (waiting at most ``SWAP_LOCK_SECONDS`` for its lock, then again). A crash
-     before that transaction leaves the live table as it was (the next import clears what was
-     left); after it, the same import again redoes the (already merged) work.
+     which pairs the site writes meanwhile. One short transaction then re-applies those
+     pairs (newer wins against the file), drops the old table and renames the new one
+     and its indexes, constraints and id sequence into place (waiting at most
+     ``SWAP_LOCK_SECONDS`` for its lock, then again). A crash before that transaction
+     leaves the live table as it was (the next import clears what was left); after it,
+     the same import again redoes the (already merged) work.
 5. **Item stats** move with the ratings: each SQLite merge transaction adds what it
    changed to the items' ``rating_count``/``rating_sum``; PostgreSQL counts the new table
    before the swap and writes the changed items' stats in the swap transaction.
