@@ -21,8 +21,10 @@ from catalog.services import rating_delete, rating_upsert
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Merge a handful of pairs per transaction in blocks of a few users' pairs."""
+    """Merge a handful of pairs per transaction in blocks of a few users' pairs; PostgreSQL's
+    binary COPY sends a handful of rows at a time."""
     monkeypatch.setattr(loader, "SQLITE_BLOCK_PAIRS", 20)
+    monkeypatch.setattr(loader, "COPY_BLOCK_ROWS", 7)
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
@@ -398,3 +400,32 @@ def test_the_swap_gives_way_to_a_site_write_in_progress_and_tries_again(tmp_path
     thread.join()
     assert len(attempts) >= 2
     assert Rating.objects.get(user=user, item=item).score == 0.5
+
+
+@pytest.mark.django_db
+def test_the_index_build_has_more_sort_memory_and_the_session_gets_its_own_back(
+    tmp_path, monkeypatch
+):
+    """PostgreSQL builds the new table's indexes with ``PG_BUILD_SETTINGS`` (sorts that
+    would spill to disk at the server's defaults), then the session's values are back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL builds a new table")
+
+    def settings():
+        with connection.cursor() as cursor:
+            return {
+                name: cursor.execute(f"SHOW {name}").fetchone()[0]
+                for name in loader.PG_BUILD_SETTINGS
+            }
+
+    before, seen = settings(), []
+    build = loader._SwapMerge.build_indexes
+
+    def watched(self):
+        seen.append(settings())
+        return build(self)
+
+    monkeypatch.setattr(loader._SwapMerge, "build_indexes", watched)
+    _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
+    assert seen == [loader.PG_BUILD_SETTINGS]
+    assert settings() == before != loader.PG_BUILD_SETTINGS

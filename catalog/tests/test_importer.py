@@ -9,7 +9,9 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from catalog.importers.formats import open_source, split_title
 from catalog.models import Genre, Item, Rating
@@ -168,6 +170,33 @@ def test_a_plain_csv_creates_bare_items_for_unknown_ids(tmp_path):
     item = Item.objects.get(external_id="shop:i9")
     assert item.title == "Item i9"
     assert get_user_model().objects.filter(username="shop-u1").exists()
+
+
+def test_users_and_bare_items_are_inserted_as_the_orm_would_create_them(tmp_path):
+    """The import writes users and bare items in bulk (COPY or one executemany), not
+    through the ORM: every column holds what creating them through the ORM gives."""
+    path = tmp_path / "mine.csv"
+    path.write_text("u1,i9,3\nu2,i9,4\n")
+    before = timezone.now()
+    _import(path, "--namespace", "shop")
+    User = get_user_model()
+    reference = User.objects.create(username="shop-ref", password=make_password(None))
+    varying = {"id", "username", "password", "date_joined"}
+    for name in ("shop-u1", "shop-u2"):
+        user = User.objects.get(username=name)
+        for field in User._meta.concrete_fields:
+            if field.attname not in varying:
+                assert getattr(user, field.attname) == getattr(reference, field.attname)
+        assert not user.has_usable_password()
+        assert before <= user.date_joined <= reference.date_joined
+    item = Item.objects.get(external_id="shop:i9")
+    reference = Item.objects.create(title="Item i9", external_id="shop:ref")
+    varying = {"id", "external_id", "created", "updated", "rating_count", "rating_sum"}
+    for field in Item._meta.concrete_fields:
+        if field.attname not in varying:
+            assert getattr(item, field.attname) == getattr(reference, field.attname)
+    assert (item.rating_count, item.rating_sum) == (2, 7.0)
+    assert before <= item.created <= item.updated <= reference.created
 
 
 def test_unreadable_sources_give_a_clear_error(tmp_path):
