@@ -1,5 +1,5 @@
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from catalog.models import ALLOWED_SCORES, Item, Rating, is_allowed_score
 from catalog.tests.factories import ItemFactory, RatingFactory, UserFactory
@@ -43,3 +43,20 @@ def test_item_average_is_none_until_rated():
     assert item.rating_average is None
     item = Item(title="x", rating_count=4, rating_sum=14.0)
     assert item.rating_average == 3.5
+
+
+def test_the_ratings_table_keeps_no_index_its_composite_ones_already_cover():
+    """Every index costs each rating's write and each import's build: the foreign keys'
+    lookups are served by the unique (user, item) constraint and (item, -updated)."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, Rating._meta.db_table)
+    indexed = sorted(
+        tuple(c["columns"])
+        for c in found.values()
+        if (c["index"] or c["unique"]) and not c["primary_key"]
+    )
+    assert indexed == [
+        ("item_id", "updated"),
+        ("user_id", "item_id"),
+        ("user_id", "updated"),
+    ]
