@@ -450,3 +450,86 @@ def min_ratings(with_model: bool) -> int:
     if with_model and option("MODEL_MIN_RATINGS") is not None:
         return option("MODEL_MIN_RATINGS")
     return option("MIN_RATINGS_FOR_PERSONAL")
+
+
+# -- scoring a block of users at once (the stored-lists stage) ------------------------------
+# The stored-lists stage scores every user; one ``ModelParts.score`` call a user spent most
+# of its time building one-row sparse matrices and in per-call overhead. A block of users is
+# scored here with the same arithmetic, in the same order, so each user's scores are the
+# same float64 numbers ``score`` gives (the stored lists equal the live path's by the same
+# numbers, not by a tolerance; bench/ready_stage.py checks the bytes). Where a batched
+# operation would change the rounding (a BLAS matrix-matrix product in place of the per-user
+# matrix-vector one), the per-user operation is kept.
+
+
+def block_rows(parts: ModelParts, csr: sp.csr_matrix, item_ids: np.ndarray) -> sp.csr_matrix:
+    """(n_rows, n_items) float64: ``csr``'s rows (a block of users' ratings, columns by
+    ``item_ids``) in the model's columns, as ``ModelParts.user_row`` makes each one."""
+    n_rows = csr.shape[0]
+    lens = np.diff(csr.indptr)
+    owner = np.repeat(np.arange(n_rows), lens)
+    idx = _index_of(parts.item_ids, np.asarray(item_ids)[csr.indices])
+    keep = idx >= 0
+    order = np.lexsort((idx[keep], owner[keep]))  # by user, then column (stable)
+    cols, who = idx[keep][order], owner[keep][order]
+    vals = np.asarray(csr.data, dtype=np.float64)[keep][order]
+    indptr = np.r_[0, np.cumsum(np.bincount(who, minlength=n_rows))]
+    return sp.csr_matrix((vals, cols, indptr), shape=(n_rows, parts.n_items))
+
+
+def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
+    """``ModelParts.score`` for each of ``rows`` ((n_users, n_items) CSR from
+    :func:`block_rows`): the same float64 scores, computed a block at a time."""
+    n_users, n = rows.shape
+    indptr, cols_all, vals_all = rows.indptr, rows.indices, rows.data
+    als = parts.als
+    config = parts.config
+    pref = preference_weights(rows, als.weighting).data.astype(np.float64)
+    ease_w = None
+    if config.get("ease_weighting", "binary") != "binary":
+        ease_w = weighted_rows(rows, config["ease_weighting"]).data
+    eye = als.regularization * np.eye(als.gram_.shape[0])
+    with _blas().limit(limits=1, user_api="blas"):
+        # EASE: every user's weighted rows of B summed by one bincount over (user, column)
+        # bins, each bin's terms in the order the per-user sum adds them.
+        owner, pos = _entries(parts.ease, cols_all)
+        data = parts.ease.data[pos].astype(np.float64)
+        if ease_w is not None:
+            data *= ease_w[owner]
+        user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
+        ease = np.bincount(
+            user * n + parts.ease.indices[pos], weights=data, minlength=n_users * n
+        ).reshape(n_users, n)
+        liked = config["content_weighting"] == "liked"
+        profiles = np.zeros((n_users, parts.features.shape[1]))
+        factors = np.zeros((n_users, als.gram_.shape[0]), dtype=np.float32)
+        for b in range(n_users):
+            lo, hi = indptr[b], indptr[b + 1]
+            cols, vals = cols_all[lo:hi], vals_all[lo:hi]
+            if cols.size:  # ModelParts._als_user, from the block's weights
+                yi = np.asarray(als.item_factors_[cols], dtype=np.float64)
+                c = float(als.alpha) * pref[lo:hi]
+                lhs = als.gram_ + (yi.T * c) @ yi + eye
+                factors[b] = np.linalg.solve(lhs, yi.T @ (1.0 + c))
+            if liked and cols.size:
+                profiles[b] = np.maximum(vals - 3.0, 0.0) @ parts.features[cols].toarray()
+        # one sparse product for the block: per column, the same sum as features @ profile
+        # (contiguous rows: a strided row's mean and std would be summed in another order)
+        content = np.ascontiguousarray((parts.features @ profiles.T).T) if liked else None
+        out = []
+        for b in range(n_users):
+            row = rows[b]
+            x = factors[b]
+            raw = {
+                "ease": ease[b],
+                "als": (als.item_factors_ @ x).astype(np.float64),
+                "content": content[b] if liked else parts.content.score(row).ravel(),
+                "als_content": (parts.mapped @ x).astype(np.float64),
+                "pop": parts.pop,
+            }
+            total = np.zeros(n)
+            for name, w in parts.weights_for(row.nnz).items():
+                if w and name in raw:
+                    total += w * _standardise(np.asarray(raw[name], dtype=np.float64))
+            out.append(UserScores(parts, row, total))
+    return out
