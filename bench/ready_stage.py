@@ -11,13 +11,14 @@ between two tunings does) and kept in var/bench/ready-parts-<size>.npz, the user
 lists in var/bench/ready-uu-<size>.npz; ``--reuse`` reads both back. Then, in this
 process, over the first ``--users`` users (0: all):
 
-- ``per_user``: ``build.compute_ready`` one user at a time through ``ranking.rank``
-  (the live path's computation, what the stage did before the batched scoring);
+- ``per_user``: ``build.compute_ready`` one user at a time (a block of one);
 - ``batched``: ``build.compute_ready`` as the recompute calls it (blocks of ``--batch``).
 
 Reports CPU seconds of each, per user and projected over every user, and whether the
 two wrote the same bytes for every user. Numbers to stdout and
-bench/out/ready-stage-<size>.json. No Redis or database is needed.
+bench/out/ready-stage-<size>.json. No Redis or database is needed. With
+``BENCH_CODE=/work/main --only per_user`` the stage of another checkout is measured (the
+per-user stage before the batched scoring; its ``build`` reads these same inputs).
 """
 
 import argparse
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# BENCH_CODE=/path/to/another/checkout measures that checkout's stage (e.g. main's, before)
+sys.path.insert(0, os.environ.get("BENCH_CODE", str(ROOT)))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 os.environ.setdefault("DEBUG", "1")
 
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000, help="0: every user")
     parser.add_argument("--batch", type=int, default=None, help="users a block")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--only", choices=["per_user", "batched"])
     args = parser.parse_args()
     var = ROOT / "var" / "bench"
     parts_file = var / f"ready-parts-{args.ratings}.npz"
@@ -127,7 +130,7 @@ def main() -> None:
     def per_user():
         out = {}
         for u in range(n):
-            out.update(build.compute_ready(inputs, lists, u, u + 1, model=parts, batch=1))
+            out.update(build.compute_ready(inputs, lists, u, u + 1, model=parts))
         return out
 
     def batched():
@@ -136,6 +139,8 @@ def main() -> None:
     result = {"size": args.ratings, "users_total": int(matrix.n_users), "users_measured": n}
     written = {}
     for name, run in (("per_user", per_user), ("batched", batched)):
+        if args.only not in (None, name):
+            continue
         wall, cpu = time.perf_counter(), time.process_time()
         written[name] = run()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -143,10 +148,15 @@ def main() -> None:
         result[f"{name}_wall_s"] = round(wall, 2)
         result[f"{name}_cpu_ms_per_user"] = round(cpu / n * 1000, 3)
         result[f"{name}_projected_cpu_s"] = round(cpu / n * matrix.n_users, 1)
-    a, b = written["per_user"], written["batched"]
-    result["lists"] = len(a)
-    result["identical_bytes"] = a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    result["code"] = os.environ.get("BENCH_CODE", str(ROOT))
+    result["lists"] = len(next(iter(written.values())))
+    if len(written) == 2:
+        a, b = written["per_user"], written["batched"]
+        result["identical_bytes"] = a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    out = out.with_name(out.stem + ("" if args.only is None else f"-{args.only}") + ".json")
     result["batch"] = args.batch or "default"
+    if "BENCH_CODE" in os.environ:
+        out = out.with_name(out.stem + "-other.json")
     result["items"] = parts.n_items
     print(json.dumps(result, indent=1))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -533,3 +533,50 @@ def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
                     total += w * _standardise(np.asarray(raw[name], dtype=np.float64))
             out.append(UserScores(parts, row, total))
     return out
+
+
+def columns_of(parts: ModelParts, item_ids: np.ndarray) -> np.ndarray:
+    """int64 the model column of each of ``item_ids`` (-1: none), kept for the last
+    ``item_ids`` array asked about: the stored-lists stage asks for the snapshot's items
+    once a user, with the same array each time (a lookup a user cost 5 ms at 1M)."""
+    held = parts.__dict__.get("_columns_of")
+    if held is None or held[0] is not item_ids:
+        held = (item_ids, _index_of(parts.item_ids, item_ids))
+        parts.__dict__["_columns_of"] = held
+    return held[1]
+
+
+def explain_top(
+    scored: UserScores, top: np.ndarray, n_reasons: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``UserScores.explain`` for every one of ``top`` at once: int64 (len(top),
+    ``n_reasons``) the user's items behind each (model indices, strongest first, ties by
+    lower index, -1 padded) and int8 their reason codes. Same rules as ``explain``, whose
+    loop over the top items was a third of a stored list's cost."""
+    p = scored.parts
+    rated, scores = scored.row.indices, scored.row.data
+    liked = rated[scores >= _LIKED]
+    because = np.full((top.size, n_reasons), -1, dtype=np.int64)
+    codes = np.full(top.size, store.REASON_EVIDENCE, dtype=np.int8)
+    if not top.size:
+        return because, codes
+    links = p.links(rated, top)
+    by_links = p.warm[top] & (links > 0).any(axis=0)
+    _strongest(because, by_links, rated, links)
+    if liked.size:
+        cos = (p.features[liked] @ p.features[top].T).toarray()
+        by_content = ~by_links & (cos > 0).any(axis=0)
+        codes[by_content & ~p.warm[top]] = store.REASON_NEW
+        _strongest(because, by_content, liked, cos)
+    return because, codes
+
+
+def _strongest(out: np.ndarray, columns: np.ndarray, who: np.ndarray, strength: np.ndarray):
+    """Fill ``out``'s rows of the ``columns`` (bool) with the ``who`` (ascending) of
+    positive ``strength`` (len(who), n_columns), strongest first, ties by lower ``who``."""
+    if not columns.any() or not who.size:
+        return
+    s = strength[:, columns]
+    order = np.argsort(-s, axis=0, kind="stable")[: out.shape[1]]
+    picked = np.where(np.take_along_axis(s, order, axis=0) > 0, who[order], -1)
+    out[np.flatnonzero(columns), : picked.shape[0]] = picked.T

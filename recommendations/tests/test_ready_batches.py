@@ -51,6 +51,22 @@ def test_block_rows_drop_items_the_model_has_no_column_for():
         assert rows[u].indices.tolist() == one.indices.tolist()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_top_items_are_explained_at_once_as_one_by_one(seed):
+    """``explain_top`` gives each top item the reasons and code ``UserScores.explain``
+    gives, for warm and unrated items, with and without liked items."""
+    matrix, parts = _parts(seed)
+    for u in range(matrix.n_users):
+        row = matrix.csr[u]
+        scored = parts.score(matrix.item_ids[row.indices], row.data)
+        top = np.argsort(-scored.scores, kind="stable")[:12]
+        top = np.r_[top, np.flatnonzero(~parts.warm)]  # the unrated columns too
+        groups, codes = scored.explain(top, 3)
+        because, got = model_scoring.explain_top(scored, top, 3)
+        assert got.tolist() == codes.tolist()
+        assert [b[b >= 0].tolist() for b in because] == [g.tolist() for g in groups]
+
+
 @pytest.fixture
 def model_from_one_rating(settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_MIN_RATINGS": 1}
