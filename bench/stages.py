@@ -30,10 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
-os.environ.setdefault("DEBUG", "1")
 
-SIZES = {"1M": (1_000_000, 6_040, 3_700), "10M": (10_000_000, 70_000, 10_700)}
+from bench.ready_stage import SIZES, _synthetic  # noqa: E402  (sets the Django settings)
 
 
 def _free_port() -> int:
@@ -90,7 +88,6 @@ def _run(args) -> dict:
     django.setup()
     import numpy as np
 
-    from bench.ready_stage import _synthetic
     from recommendations import build, model_scoring, store
     from recommendations.conf import get as option
     from recommendations.engine.blend import WARM_START
