@@ -287,6 +287,13 @@ def _ranges(n: int, shards: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+# The stored-lists stage scores users with the ranking model a block at a time
+# (``model_scoring.score_block``): at most this many users x model columns a block, so its
+# few dense (users, columns) float64 arrays stay near 32 MB each (64 users at 62k items).
+READY_BLOCK_CELLS = 4_000_000
+READY_BLOCK_USERS = 512
+
+
 def compute_ready(
     inputs: ModelInputs,
     lists: ListInputs,
@@ -294,45 +301,66 @@ def compute_ready(
     stop: int,
     *,
     model: model_scoring.ModelParts | None = None,
+    batch: int | None = None,
 ) -> dict[int, bytes]:
     """Stored top-N lists of users ``start..stop-1`` who have enough ratings, by user id.
 
     Each is exactly what ``reads.recommendations_for_user`` computes live for that user
     from this version (the same ``ranking.rank`` on the same numbers; with ``model``, the
-    version's ranking model scoring the user's ratings), kept with the user's taste stamp.
+    version's ranking model scoring the user's ratings, ``batch`` users at a time, by
+    default as many as ``READY_BLOCK_CELLS`` allows), kept with the user's taste stamp.
     """
     m = inputs.matrix
     csr = m.csr
-    length = option("READY_LIST_LENGTH")
     needed = model_scoring.min_ratings(model is not None)
-    user_weight = option("USER_WEIGHT")
+    counts = np.diff(csr.indptr[start : stop + 1])
+    users = [
+        u
+        for u, count in zip(range(start, stop), counts.tolist(), strict=True)
+        if count >= needed and int(m.user_ids[u]) in lists.stamps
+    ]
+    if model is None:
+        return {int(m.user_ids[u]): _ready_list(inputs, lists, u) for u in users}
+    if batch is None:
+        batch = max(1, min(READY_BLOCK_USERS, READY_BLOCK_CELLS // max(model.n_items, 1)))
     out = {}
-    for u in range(start, stop):
-        user_id = int(m.user_ids[u])
-        lo, hi = csr.indptr[u], csr.indptr[u + 1]
-        stamp = lists.stamps.get(user_id)
-        if stamp is None or hi - lo < needed:
-            continue
-        neighbours, _ = lists.user_lists.row(u)
-        rated, scores = csr.indices[lo:hi], csr.data[lo:hi]
-        sl = ranking.UserSlice(
-            matrix=m,
-            user=u,
-            rated=rated,
-            scores=scores,
-            item_neighbours=lists.item_lists if model is None else None,
-            user_neighbours=lists.user_lists if neighbours.size else None,
-            model=None if model is None else model.score(m.item_ids[rated], scores),
-        )
-        if model is None:
-            hidden = lists.hidden.get(user_id)
-            unshown = lists.inactive if hidden is None else np.r_[hidden, lists.inactive]
-        else:
-            hidden = lists.hidden_ids.get(user_id, np.empty(0, np.int64))
-            unshown = sl.item_indices(np.r_[hidden, lists.inactive_ids])
-        rows = ranking.rank(sl, hidden=unshown, n=length, user_weight=user_weight)
-        out[user_id] = store.encode_ready(stamp, rows)
+    for at in range(0, len(users), batch):
+        block = np.array(users[at : at + batch], dtype=np.int64)
+        rows = model_scoring.block_rows(model, csr[block], m.item_ids)
+        for u, scored in zip(block.tolist(), model_scoring.score_block(model, rows), strict=True):
+            out[int(m.user_ids[u])] = _ready_list(inputs, lists, u, scored)
     return out
+
+
+def _ready_list(
+    inputs: ModelInputs, lists: ListInputs, u: int, scored: model_scoring.UserScores | None = None
+) -> bytes:
+    """User ``u``'s stored list: ``ranking.rank`` on their slice of the version (with
+    ``scored``, their scores from the ranking model)."""
+    m = inputs.matrix
+    csr = m.csr
+    user_id = int(m.user_ids[u])
+    lo, hi = csr.indptr[u], csr.indptr[u + 1]
+    neighbours, _ = lists.user_lists.row(u)
+    sl = ranking.UserSlice(
+        matrix=m,
+        user=u,
+        rated=csr.indices[lo:hi],
+        scores=csr.data[lo:hi],
+        item_neighbours=lists.item_lists if scored is None else None,
+        user_neighbours=lists.user_lists if neighbours.size else None,
+        model=scored,
+    )
+    if scored is None:
+        hidden = lists.hidden.get(user_id)
+        unshown = lists.inactive if hidden is None else np.r_[hidden, lists.inactive]
+    else:
+        hidden = lists.hidden_ids.get(user_id, np.empty(0, np.int64))
+        unshown = sl.item_indices(np.r_[hidden, lists.inactive_ids])
+    rows = ranking.rank(
+        sl, hidden=unshown, n=option("READY_LIST_LENGTH"), user_weight=option("USER_WEIGHT")
+    )
+    return store.encode_ready(lists.stamps[user_id], rows)
 
 
 def compute_rows(inputs: ModelInputs, kind: str, start: int, stop: int) -> dict[int, bytes]:

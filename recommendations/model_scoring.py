@@ -450,3 +450,133 @@ def min_ratings(with_model: bool) -> int:
     if with_model and option("MODEL_MIN_RATINGS") is not None:
         return option("MODEL_MIN_RATINGS")
     return option("MIN_RATINGS_FOR_PERSONAL")
+
+
+# -- scoring a block of users at once (the stored-lists stage) ------------------------------
+# The stored-lists stage scores every user; one ``ModelParts.score`` call a user spent most
+# of its time building one-row sparse matrices and in per-call overhead. A block of users is
+# scored here with the same arithmetic, in the same order, so each user's scores are the
+# same float64 numbers ``score`` gives (the stored lists equal the live path's by the same
+# numbers, not by a tolerance; bench/ready_stage.py checks the bytes). Where a batched
+# operation would change the rounding (a BLAS matrix-matrix product in place of the per-user
+# matrix-vector one), the per-user operation is kept.
+
+
+def block_rows(parts: ModelParts, csr: sp.csr_matrix, item_ids: np.ndarray) -> sp.csr_matrix:
+    """(n_rows, n_items) float64: ``csr``'s rows (a block of users' ratings, columns by
+    ``item_ids``) in the model's columns, as ``ModelParts.user_row`` makes each one."""
+    n_rows = csr.shape[0]
+    lens = np.diff(csr.indptr)
+    owner = np.repeat(np.arange(n_rows), lens)
+    idx = _index_of(parts.item_ids, np.asarray(item_ids)[csr.indices])
+    keep = idx >= 0
+    order = np.lexsort((idx[keep], owner[keep]))  # by user, then column (stable)
+    cols, who = idx[keep][order], owner[keep][order]
+    vals = np.asarray(csr.data, dtype=np.float64)[keep][order]
+    indptr = np.r_[0, np.cumsum(np.bincount(who, minlength=n_rows))]
+    return sp.csr_matrix((vals, cols, indptr), shape=(n_rows, parts.n_items))
+
+
+def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
+    """``ModelParts.score`` for each of ``rows`` ((n_users, n_items) CSR from
+    :func:`block_rows`): the same float64 scores, computed a block at a time."""
+    n_users, n = rows.shape
+    indptr, cols_all, vals_all = rows.indptr, rows.indices, rows.data
+    als = parts.als
+    config = parts.config
+    pref = preference_weights(rows, als.weighting).data.astype(np.float64)
+    ease_w = None
+    if config.get("ease_weighting", "binary") != "binary":
+        ease_w = weighted_rows(rows, config["ease_weighting"]).data
+    eye = als.regularization * np.eye(als.gram_.shape[0])
+    with _blas().limit(limits=1, user_api="blas"):
+        # EASE: every user's weighted rows of B summed by one bincount over (user, column)
+        # bins, each bin's terms in the order the per-user sum adds them.
+        owner, pos = _entries(parts.ease, cols_all)
+        data = parts.ease.data[pos].astype(np.float64)
+        if ease_w is not None:
+            data *= ease_w[owner]
+        user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
+        ease = np.bincount(
+            user * n + parts.ease.indices[pos], weights=data, minlength=n_users * n
+        ).reshape(n_users, n)
+        liked = config["content_weighting"] == "liked"
+        profiles = np.zeros((n_users, parts.features.shape[1]))
+        factors = np.zeros((n_users, als.gram_.shape[0]), dtype=np.float32)
+        for b in range(n_users):
+            lo, hi = indptr[b], indptr[b + 1]
+            cols, vals = cols_all[lo:hi], vals_all[lo:hi]
+            if cols.size:  # ModelParts._als_user, from the block's weights
+                yi = np.asarray(als.item_factors_[cols], dtype=np.float64)
+                c = float(als.alpha) * pref[lo:hi]
+                lhs = als.gram_ + (yi.T * c) @ yi + eye
+                factors[b] = np.linalg.solve(lhs, yi.T @ (1.0 + c))
+            if liked and cols.size:
+                profiles[b] = np.maximum(vals - 3.0, 0.0) @ parts.features[cols].toarray()
+        # one sparse product for the block: per column, the same sum as features @ profile
+        # (contiguous rows: a strided row's mean and std would be summed in another order)
+        content = np.ascontiguousarray((parts.features @ profiles.T).T) if liked else None
+        out = []
+        for b in range(n_users):
+            row = rows[b]
+            x = factors[b]
+            raw = {
+                "ease": ease[b],
+                "als": (als.item_factors_ @ x).astype(np.float64),
+                "content": content[b] if liked else parts.content.score(row).ravel(),
+                "als_content": (parts.mapped @ x).astype(np.float64),
+                "pop": parts.pop,
+            }
+            total = np.zeros(n)
+            for name, w in parts.weights_for(row.nnz).items():
+                if w and name in raw:
+                    total += w * _standardise(np.asarray(raw[name], dtype=np.float64))
+            out.append(UserScores(parts, row, total))
+    return out
+
+
+def columns_of(parts: ModelParts, item_ids: np.ndarray) -> np.ndarray:
+    """int64 the model column of each of ``item_ids`` (-1: none), kept for the last
+    ``item_ids`` array asked about: the stored-lists stage asks for the snapshot's items
+    once a user, with the same array each time (a lookup a user cost 5 ms at 1M)."""
+    held = parts.__dict__.get("_columns_of")
+    if held is None or held[0] is not item_ids:
+        held = (item_ids, _index_of(parts.item_ids, item_ids))
+        parts.__dict__["_columns_of"] = held
+    return held[1]
+
+
+def explain_top(
+    scored: UserScores, top: np.ndarray, n_reasons: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``UserScores.explain`` for every one of ``top`` at once: int64 (len(top),
+    ``n_reasons``) the user's items behind each (model indices, strongest first, ties by
+    lower index, -1 padded) and int8 their reason codes. Same rules as ``explain``, whose
+    loop over the top items was a third of a stored list's cost."""
+    p = scored.parts
+    rated, scores = scored.row.indices, scored.row.data
+    liked = rated[scores >= _LIKED]
+    because = np.full((top.size, n_reasons), -1, dtype=np.int64)
+    codes = np.full(top.size, store.REASON_EVIDENCE, dtype=np.int8)
+    if not top.size:
+        return because, codes
+    links = p.links(rated, top)
+    by_links = p.warm[top] & (links > 0).any(axis=0)
+    _strongest(because, by_links, rated, links)
+    if liked.size:
+        cos = (p.features[liked] @ p.features[top].T).toarray()
+        by_content = ~by_links & (cos > 0).any(axis=0)
+        codes[by_content & ~p.warm[top]] = store.REASON_NEW
+        _strongest(because, by_content, liked, cos)
+    return because, codes
+
+
+def _strongest(out: np.ndarray, columns: np.ndarray, who: np.ndarray, strength: np.ndarray):
+    """Fill ``out``'s rows of the ``columns`` (bool) with the ``who`` (ascending) of
+    positive ``strength`` (len(who), n_columns), strongest first, ties by lower ``who``."""
+    if not columns.any() or not who.size:
+        return
+    s = strength[:, columns]
+    order = np.argsort(-s, axis=0, kind="stable")[: out.shape[1]]
+    picked = np.where(np.take_along_axis(s, order, axis=0) > 0, who[order], -1)
+    out[np.flatnonzero(columns), : picked.shape[0]] = picked.T

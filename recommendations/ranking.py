@@ -100,13 +100,13 @@ def _rank_by_model(sl: UserSlice, *, hidden, n, candidates, exclude_rated) -> np
     # No suggestion on negative evidence: see recommendations/reasons.py.
     allowed &= ~((counts > 0) & (sums < reasons.evidence_floor(sl.scores) * counts))
     top = model_scoring.top_items(m.scores, allowed, n)
-    because, codes = m.explain(top, store.REASONS)
+    because, codes = model_scoring.explain_top(m, top, store.REASONS)
     rows = np.zeros(top.size, dtype=store.READY_DTYPE)
     rows["item"] = store.ids32(m.item_ids[top])
     rows["score"] = m.scores[top]
     rows["people"] = counts[top]
     rows["people_sum"] = sums[top]
-    rows["because_items"] = _padded_ids(because, m.item_ids)
+    rows["because_items"] = np.where(because >= 0, store.ids32(m.item_ids[because]), -1)
     rows["because_users"] = -1
     rows["reason"] = codes
     return rows
@@ -127,9 +127,8 @@ def _neighbour_evidence(sl: UserSlice) -> tuple[np.ndarray, np.ndarray]:
     vs, sims = sl.user_neighbours.row(sl.user)
     vs = vs[np.asarray(sims, dtype=np.float64) > 0].astype(np.int64)
     csr = sl.matrix.csr
-    pieces = [np.arange(csr.indptr[v], csr.indptr[v + 1]) for v in vs.tolist()]
-    pos = np.concatenate(pieces) if pieces else np.empty(0, np.int64)
-    cols = sl.model.item_indices(sl.matrix.item_ids[csr.indices[pos]])
+    _, pos = model_scoring._entries(csr, vs)  # their ratings' positions, neighbour by neighbour
+    cols = model_scoring.columns_of(sl.model.parts, sl.matrix.item_ids)[csr.indices[pos]]
     ratings = np.asarray(csr.data[pos], dtype=np.float64)
     known = cols >= 0
     counts = np.bincount(cols[known], minlength=n_items).astype(np.float64)
