@@ -386,6 +386,43 @@ def user_taste_stamps() -> dict[int, str]:
     return stamps
 
 
+def user_recent_high_ratings(*, user_id: int, limit: int, min_score: float = 4.0) -> list[int]:
+    """Item ids of the user's newest ratings of at least ``min_score``, of active items,
+    newest first (the ``rating_user_recent_idx`` order)."""
+    ratings = Rating.objects.filter(user_id=user_id, score__gte=min_score, item__is_active=True)
+    return list(ratings.order_by("-updated", "-id").values_list("item_id", flat=True)[:limit])
+
+
+def user_rated_or_hidden_among(*, user_id: int, item_ids) -> set[int]:
+    """Which of ``item_ids`` the user rated or hid: one statement whose cost follows
+    ``item_ids``, not the user's history (a panel asks about its few dozen candidates)."""
+    ids = list(dict.fromkeys(int(i) for i in item_ids))
+    if not ids:
+        return set()
+    t = _sql_names()
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT item_id FROM {t['rating']} WHERE user_id = %s AND item_id IN ({marks})"
+        f" UNION ALL SELECT item_id FROM {t['hidden']} WHERE user_id = %s AND item_id IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, *ids, user_id, *ids])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def user_rated_or_hidden_ids(*, user_id: int) -> set[int]:
+    """Every item the user rated or hid, in one statement (what a list of the whole
+    catalogue leaves out for them)."""
+    t = _sql_names()
+    sql = (
+        f"SELECT item_id FROM {t['rating']} WHERE user_id = %s"
+        f" UNION ALL SELECT item_id FROM {t['hidden']} WHERE user_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, user_id])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def item_cards(item_ids) -> dict[int, ItemCard]:
     """Cards of the given items (any that exist), by id, in one statement; genres in
     name order."""

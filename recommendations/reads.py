@@ -56,7 +56,7 @@ class RecommendationList:
 
 @dataclass(frozen=True)
 class SimilarItem:
-    item: Item
+    item: Item | ItemCard
     score: float | None  # None when the list is a popular fallback
     support: int = 0  # people who rated both
     source: str = PERSONAL
@@ -339,45 +339,43 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
 
 def because_you_rated(
     *, user, rows: int = 3, limit: int = 6
-) -> list[tuple[Item, list[SimilarItem]]]:
+) -> list[tuple[ItemCard, list[SimilarItem]]]:
     """For a few of the user's recent high ratings, the items most like each.
 
     An item appears in one row only: the row of the most recent rating it is close to.
+    Three statements whatever the user's history: the recent ratings, which of the
+    neighbour lists' items the user rated or hid, and the cards to show.
     """
     if not user.is_authenticated:
         return []
-    recent = list(
-        Rating.objects.filter(user=user, score__gte=4.0, item__is_active=True)
-        .select_related("item")
-        .order_by("-updated", "-id")[:rows]
-    )
+    recent = catalog_selectors.user_recent_high_ratings(user_id=user.pk, limit=rows)
     if not recent:
         return []
     model, _ = _live()
     if model is None:
         return []
-    rated, _ = _live_ratings(user.pk)
-    exclude = set(rated.tolist()) | set(_hidden(user.pk).tolist())
     try:
-        lists = model.item_neighbours([r.item_id for r in recent])
+        lists = model.item_neighbours(recent)
     except store.RedisUnavailable:
         return []
-    wanted = {
-        int(i) for nb in lists.values() if nb is not None for i in nb["id"] if int(i) not in exclude
-    }
-    objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(list(wanted))
+    lists = {i: [] if nb is None else nb.tolist() for i, nb in lists.items()}
+    candidates = {i for nb in lists.values() for i, _, _ in nb}
+    exclude = catalog_selectors.user_rated_or_hidden_among(user_id=user.pk, item_ids=candidates)
+    cards = catalog_selectors.item_cards([*recent, *(candidates - exclude)])
     out = []
     shown: set[int] = set()
-    for rating in recent:
-        nb = lists.get(rating.item_id)
-        similar = [
-            SimilarItem(objects[int(i)], float(s), int(n))
-            for i, s, n in (nb if nb is not None else [])
-            if int(i) in objects and int(i) not in shown
-        ][:limit]
+    for item_id in recent:
+        similar = []
+        for i, s, n in lists[item_id]:
+            card = cards.get(i)
+            if card is None or not card.is_active or i in exclude or i in shown:
+                continue
+            similar.append(SimilarItem(card, s, n))
+            if len(similar) == limit:
+                break
         shown.update(s.item.pk for s in similar)
-        if similar:
-            out.append((rating.item, similar))
+        if similar and item_id in cards:
+            out.append((cards[item_id], similar))
     return out
 
 
@@ -391,7 +389,8 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
     """
     exclude = {item.pk}
     if user is not None and user.is_authenticated:
-        exclude |= set(_live_ratings(user.pk)[0].tolist()) | set(_hidden(user.pk).tolist())
+        # Every item they rated or hid, not only the neighbours': content may fill places.
+        exclude |= catalog_selectors.user_rated_or_hidden_ids(user_id=user.pk)
     model, _ = _live()
     nb = None
     if model is not None:
@@ -399,15 +398,15 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
             nb = model.item_neighbours([item.pk]).get(item.pk)
         except store.RedisUnavailable:
             nb = None
-    collaborative = []
+    collaborative: list[SimilarItem] = []
     if nb is not None:
-        ids = [int(i) for i in nb["id"] if int(i) not in exclude]
-        objects = Item.objects.filter(is_active=True).prefetch_related("genres").in_bulk(ids)
-        collaborative = [
-            SimilarItem(objects[int(i)], float(s), int(n))
-            for i, s, n in nb
-            if int(i) in objects and int(i) not in exclude
-        ][:limit]
+        cards = catalog_selectors.item_cards(i for i in nb["id"].tolist() if i not in exclude)
+        for i, s, n in nb.tolist():
+            card = cards.get(i)
+            if card is not None and card.is_active:
+                collaborative.append(SimilarItem(card, s, n))
+                if len(collaborative) == limit:
+                    break
     taken = [s.item.pk for s in collaborative]
     matches = cold_start.similar_panel(
         item=item, collaborative_ids=taken, limit=limit, exclude=exclude

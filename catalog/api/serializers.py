@@ -124,6 +124,21 @@ class RatingSerializer(serializers.Serializer):
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
 
+    def to_representation(self, rating):
+        # By hand, like ItemSerializer: a page of ratings is 20 of these (the DRF walk cost
+        # ~0.15 ms a row); tests/api/test_fast_serializers.py checks both give the same JSON.
+        return {
+            "item": rating.item_id,
+            "title": rating.item.title,
+            "score": float(rating.score),
+            "created": _datetime(rating.created),
+            "updated": _datetime(rating.updated),
+        }
+
+
+# DRF's own formatting of a time (the settings' format and time zone), without the walk.
+_datetime = serializers.DateTimeField().to_representation
+
 
 class RatingCreateSerializer(serializers.Serializer):
     item = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="An item's id.")

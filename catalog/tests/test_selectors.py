@@ -120,3 +120,43 @@ def test_item_cards_read_what_the_orm_reads():
         assert card.rating_average == item.rating_average
         assert (str(card), card.get_absolute_url()) == (str(item), item.get_absolute_url())
     assert cards[plain.pk].is_active is False
+
+
+def test_rated_or_hidden_reads_what_the_orm_reads():
+    """The panels' one-statement exclusion: the user's rated and hidden items, nobody else's."""
+    from catalog.models import HiddenItem, Rating
+
+    me, other = UserFactory(), UserFactory()
+    items = [ItemFactory() for _ in range(6)]
+    services.rating_upsert(user=me, item=items[0], score=4)
+    services.rating_upsert(user=me, item=items[1], score=2)
+    services.item_hide(user=me, item=items[2])
+    services.rating_upsert(user=other, item=items[3], score=5)
+    services.item_hide(user=other, item=items[4])
+    orm = set(Rating.objects.filter(user=me).values_list("item_id", flat=True)) | set(
+        HiddenItem.objects.filter(user=me).values_list("item_id", flat=True)
+    )
+    assert selectors.user_rated_or_hidden_ids(user_id=me.pk) == orm == {i.pk for i in items[:3]}
+    asked = [items[1].pk, items[2].pk, items[3].pk, items[5].pk, items[1].pk]
+    assert selectors.user_rated_or_hidden_among(user_id=me.pk, item_ids=asked) == {
+        items[1].pk,
+        items[2].pk,
+    }
+    assert selectors.user_rated_or_hidden_among(user_id=me.pk, item_ids=[]) == set()
+
+
+def test_recent_high_ratings_are_newest_first_and_of_active_items():
+    me = UserFactory()
+    items = [ItemFactory() for _ in range(5)]
+    for item, score in zip(items, [4, 5, 3.5, 4.5, 4], strict=True):
+        services.rating_upsert(user=me, item=item, score=score)
+    items[4].is_active = False
+    items[4].save()
+    services.rating_upsert(user=UserFactory(), item=items[2], score=5)
+    recent = selectors.user_recent_high_ratings(user_id=me.pk, limit=2)
+    assert recent == [items[3].pk, items[1].pk]
+    assert selectors.user_recent_high_ratings(user_id=me.pk, limit=9) == [
+        items[3].pk,
+        items[1].pk,
+        items[0].pk,
+    ]

@@ -138,6 +138,16 @@ class SimilarItemSerializer(serializers.Serializer):
     def get_support(self, similar):
         return reasons.shown_support(similar.support)
 
+    def to_representation(self, similar):
+        # By hand for speed, like SuggestionSerializer; the declared fields stay the schema.
+        return {
+            "item": _item(similar.item),
+            "score": None if similar.score is None else float(similar.score),
+            "support": reasons.shown_support(similar.support),
+            "source": similar.source,
+            "reason": reasons.similar_item_reason(similar),
+        }
+
 
 class SimilarUserSerializer(serializers.Serializer):
     """One of my nearest neighbours: who and how close, never what they rated.

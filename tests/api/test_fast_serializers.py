@@ -64,3 +64,33 @@ def test_item_cards_serialize_like_orm_items(items):
     for item in items:
         orm = type(item).objects.prefetch_related("genres").get(pk=item.pk)
         assert ItemSerializer().to_representation(cards[item.pk]) == generic(ItemSerializer(), orm)
+
+
+def test_rating_serializer_matches_the_generic_walk(items):
+    from catalog.api.serializers import RatingSerializer
+    from catalog.models import Rating
+
+    services.rating_upsert(user=UserFactory(), item=items[1], score=0.5)
+    for rating in Rating.objects.select_related("item"):
+        serializer = RatingSerializer()
+        assert serializer.to_representation(rating) == generic(serializer, rating)
+
+
+@pytest.mark.parametrize(
+    "similar",
+    [
+        {"score": 0.75, "support": 12, "source": "personal"},
+        {"score": 0.5, "support": 1, "source": "personal"},
+        {"score": 0.25, "support": 0, "source": "content", "reason": "Also Drama"},
+        {"score": None, "support": 0, "source": "popular"},
+    ],
+)
+def test_similar_item_serializer_matches_the_generic_walk(items, similar):
+    from catalog.selectors import item_cards
+    from recommendations.api.serializers import SimilarItemSerializer
+    from recommendations.reads import SimilarItem
+
+    for item in [items[0], item_cards([items[0].pk])[items[0].pk]]:
+        one = SimilarItem(item, **similar)
+        serializer = SimilarItemSerializer()
+        assert serializer.to_representation(one) == generic(serializer, one)
