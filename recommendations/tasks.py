@@ -9,7 +9,7 @@ import logging
 from celery import chord, shared_task
 from celery.signals import worker_ready
 
-from recommendations import pipeline, store
+from recommendations import cold_start, pipeline, store
 from recommendations.conf import get as option
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,14 @@ def model_update(user_id: int) -> str | None:
     """Refresh one user's row and their changed items' rows in the live version."""
     item_ids = store.pending_take(user_id)
     return pipeline.model_update_for_rating(user_id=user_id, item_ids=item_ids)
+
+
+# One item's row is a sparse product and a few Redis round trips (bench/cold_start.py);
+# a process's first also maps the version's content model.
+@shared_task(soft_time_limit=120, time_limit=150)
+def content_item_update(item_ids: list[int]) -> str | None:
+    """Give items added or changed since the recompute their content rows at once."""
+    return cold_start.content_item_update(item_ids=item_ids)
 
 
 @shared_task

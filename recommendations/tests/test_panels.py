@@ -175,12 +175,9 @@ def test_panel_queries_are_bounded(client, published, django_assert_num_queries)
     Home 18 (session and user, hidden items, 5 for top rated and most popular, "you
     rated" marks, the rating count, 2 for "people like you" (the stored list's taste
     stamp, the cards), 4 for "because you rated", the genres);
-    item page 10 (11 when places go to items nobody has rated yet). The content model
-    behind the latter is built once per process per catalogue change, before counting.
+    item page 10 (11 when places go to items nobody has rated yet; its content places
+    are one stored row, read from Redis).
     """
-    from recommendations import cold_start
-
-    cold_start.content_index()
     client.force_login(published)
     with django_assert_num_queries(18):
         page = client.get(reverse("home"))

@@ -1,0 +1,284 @@
+"""Content neighbour rows: each catalogue item's most similar items by genre, year and title.
+
+Pure numpy/scipy (no Django): the recompute fits a :class:`ContentModel` once per version
+(TF-IDF, ``engine.content.ItemContent``), computes every item's row in shards
+(:func:`content_rows`) and stores them beside the other neighbour lists; an item added or
+changed between recomputes gets its row from one sparse product of its vector against
+the model's features (:meth:`ContentModel.scores`), and is offered to the rows of the items
+it is close to (:func:`offer`). Pages read rows; nothing here runs in a request.
+
+A row is the union of two lists, best first (score, then popularity, then item id):
+
+- the ``k`` most similar items (cosine > 0);
+- the ``new_k`` most similar items nobody had rated, among those at least ``new_min``
+  similar (the "New, not rated yet" places of a panel, which must not be crowded out
+  by rated items).
+
+Popularity is the item's rating count when the row was computed (stored as the row's
+``support``): it breaks ties (many items share genres and a year) and marks the items
+nobody had rated (0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine import RatingMatrix, compute_neighbours
+from recommendations.engine.content import ItemContent, item_tokens
+from recommendations.engine.data import ItemInfo
+
+# One sparse content vector: token columns and their weights (unit norm).
+VECTOR_DTYPE = np.dtype([("col", "<i4"), ("w", "<f4")])
+_FIELDS = ("genre", "year", "title", "tag")
+# Rows scored against the unrated items at a time (memory: this many x the unrated items).
+_UNRATED_BLOCK = 256
+
+
+@dataclass(frozen=True, eq=False)
+class ContentModel:
+    """A fitted TF-IDF model of the catalogue, rows ordered by popularity then id.
+
+    ``item_ids`` int64 (n,) and ``popularity`` int64 (n,) (rating counts at fit time) by
+    row; ``features`` CSR float64 (n, n_tokens), unit-norm rows, so row products are
+    cosines; ``vocabulary`` str (n_tokens,); ``idf`` float64 (n_tokens,) as the fit weighed
+    each token; ``field_weights`` float64 (4,) of genre, year, title and tag tokens.
+    The row order makes the engine's tie-break (lower row first) mean "more popular first".
+    """
+
+    item_ids: np.ndarray
+    popularity: np.ndarray
+    features: sp.csr_matrix
+    vocabulary: np.ndarray
+    idf: np.ndarray
+    field_weights: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_ids.size)
+
+    # -- fitting and storing ---------------------------------------------------------------
+    @classmethod
+    def fit(cls, info: ItemInfo, popularity: np.ndarray, **weights) -> ContentModel:
+        """TF-IDF rows of the items in ``info`` (``popularity``: int (n,), by ``info`` row)."""
+        empty = np.empty(0, dtype=np.int64)
+        matrix = RatingMatrix.from_arrays(empty, empty, empty, users=[], items=info.item_ids)
+        content = ItemContent(**weights).fit(matrix, info=info)
+        popularity = np.asarray(popularity, dtype=np.int64)
+        order = np.lexsort((info.item_ids, -popularity))
+        features = content.features_[order]
+        df = np.bincount(content.features_.indices, minlength=len(content.vocabulary_))
+        n = info.item_ids.size
+        return cls(
+            item_ids=np.asarray(info.item_ids, dtype=np.int64)[order],
+            popularity=popularity[order],
+            features=sp.csr_matrix(features),
+            vocabulary=np.array(content.vocabulary_, dtype=str),
+            idf=np.log((1 + n) / (1 + df)) + 1.0,
+            field_weights=np.array([getattr(content, f"{name}_weight") for name in _FIELDS]),
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        f = self.features
+        vocabulary = self.vocabulary if self.vocabulary.size else np.array([], dtype="<U1")
+        return {
+            "item_ids": self.item_ids,
+            "popularity": self.popularity,
+            # int32 where it fits, as the ratings matrix: the engine's kernels are compiled
+            # for those index types already.
+            "indptr": f.indptr.astype(np.int32 if f.nnz < 2**31 else np.int64),
+            "indices": f.indices.astype(np.int32),
+            "data": f.data.astype(np.float64),
+            "vocabulary": vocabulary,
+            "idf": self.idf,
+            "field_weights": self.field_weights,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ContentModel:
+        """Over the given arrays (mapped files are used as they are)."""
+        n, v = arrays["item_ids"].size, arrays["vocabulary"].size
+        f = sp.csr_matrix((n, v), dtype=np.float64)
+        f.data, f.indices, f.indptr = arrays["data"], arrays["indices"], arrays["indptr"]
+        f.has_sorted_indices = True
+        return cls(
+            item_ids=arrays["item_ids"],
+            popularity=arrays["popularity"],
+            features=f,
+            vocabulary=arrays["vocabulary"],
+            idf=arrays["idf"],
+            field_weights=arrays["field_weights"],
+        )
+
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Rows of the given item ids that the model has (int64; unknown ids left out)."""
+        order = self.__dict__.get("_order")
+        if order is None:
+            order = np.argsort(self.item_ids, kind="stable")
+            object.__setattr__(self, "_order", order)
+        ids = np.asarray(list(item_ids), dtype=np.int64)
+        if not ids.size or not self.item_ids.size:
+            return np.empty(0, dtype=np.int64)
+        sorted_ids = self.item_ids[order]
+        at = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+        return order[at[sorted_ids[at] == ids]].astype(np.int64)
+
+    # -- one item's vector and its scores ------------------------------------------------
+    def columns(self) -> dict[str, int]:
+        cached = self.__dict__.get("_columns")
+        if cached is None:
+            cached = {str(t): j for j, t in enumerate(self.vocabulary.tolist())}
+            object.__setattr__(self, "_columns", cached)
+        return cached
+
+    def vector(self, info: ItemInfo, k: int = 0) -> np.ndarray:
+        """Item row ``k`` of ``info`` as this model weighs a row (``VECTOR_DTYPE``, unit
+        norm): the tokens the model knows, with its idf. An item the fit saw gets its row
+        of ``features`` back (to float precision) while its tokens are unchanged."""
+        columns = self.columns()
+        weights = dict(zip(_FIELDS, self.field_weights.tolist(), strict=True))
+        found: dict[int, float] = {}
+        for part, tokens in item_tokens(info, k).items():
+            for token in tokens:
+                j = columns.get(token)
+                if j is not None:
+                    found[j] = weights[part] * float(self.idf[j])
+        out = np.empty(len(found), dtype=VECTOR_DTYPE)
+        cols = np.fromiter(sorted(found), dtype=np.int64, count=len(found))
+        values = np.array([found[j] for j in cols.tolist()], dtype=np.float64)
+        norm = float(np.linalg.norm(values)) if values.size else 0.0
+        out["col"] = cols
+        out["w"] = values / norm if norm else values
+        return out
+
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        """float64 (n,): cosine of every row with ``vector``. One sparse product: it
+        touches only the rows sharing a token with the vector."""
+        q = np.zeros(self.vocabulary.size)
+        q[vector["col"]] = vector["w"]
+        return np.asarray(self.features @ q).ravel()
+
+
+def vector_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two ``VECTOR_DTYPE`` vectors (sorted columns, unit norm)."""
+    common, ia, ib = np.intersect1d(a["col"], b["col"], assume_unique=True, return_indices=True)
+    if not common.size:
+        return 0.0
+    return float(np.dot(a["w"][ia].astype(np.float64), b["w"][ib].astype(np.float64)))
+
+
+# -- rows ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    """One item's content row: ``ids`` int64, ``scores`` float64, ``support`` int64
+    (popularity), best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    support: np.ndarray
+
+
+def select(
+    ids: np.ndarray, scores: np.ndarray, support: np.ndarray, *, k: int, new_k: int, new_min: float
+) -> Row:
+    """The row over these candidates: the top ``k`` by (score, popularity, id) with a
+    positive score, with the top ``new_k`` of those nobody had rated scoring ``new_min`` or
+    more, in that order."""
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    support = np.asarray(support, dtype=np.int64)
+    keep = scores > 0
+    ids, scores, support = ids[keep], scores[keep], support[keep]
+    order = np.lexsort((ids, -support, -scores))
+    unrated = order[(support[order] == 0) & (scores[order] >= new_min)][:new_k]
+    take = np.zeros(ids.size, dtype=bool)
+    take[order[:k]] = True
+    take[unrated] = True
+    order = order[take[order]]
+    return Row(ids[order], scores[order], support[order])
+
+
+def content_rows(
+    model: ContentModel, start: int, stop: int, *, k: int, new_k: int, new_min: float
+) -> tuple[dict[int, Row], np.ndarray]:
+    """Rows ``start..stop-1`` of the model (by item id) and their floors.
+
+    The top-k part is the engine's exact top-k cosine (``compute_neighbours`` on the
+    items x tokens matrix: per row, work in proportion to the items sharing a token, no
+    n x n matrix); the unrated part one product against the unrated items' rows.
+
+    Floors: float64 (stop - start, 2): the least score a newcomer needs to enter each
+    row's top-k part (0: any positive score enters) and its unrated part (``new_min`` while
+    that part has room). They only rise as items are offered (:func:`offer`), so a stored
+    floor is a safe filter for which rows a new item could enter.
+    """
+    n = model.n_items
+    if start >= stop:
+        return {}, np.zeros((0, 2))
+    matrix = RatingMatrix(
+        csr=model.features, user_ids=np.arange(n), item_ids=np.arange(model.vocabulary.size)
+    )
+    nb = compute_neighbours(
+        matrix, kind="user", measure="cosine", k=min(k, max(n - 1, 1)), shrinkage=0.0,
+        rows=(start, stop), dtype=np.float64,
+    )  # fmt: skip
+    unrated = np.flatnonzero(model.popularity == 0) if new_k else np.empty(0, np.int64)
+    unrated_t = model.features[unrated].T.tocsc() if unrated.size else None
+    out: dict[int, Row] = {}
+    floors = np.zeros((stop - start, 2))
+    for lo in range(start, stop, _UNRATED_BLOCK):
+        hi = min(lo + _UNRATED_BLOCK, stop)
+        # Against the unrated items in blocks of rows: bounded memory even when most of
+        # the catalogue is unrated (then the top-k part already holds most of them).
+        extra = None if unrated_t is None else (model.features[lo:hi] @ unrated_t).tocsr()
+        for row in range(lo, hi):
+            r = row - start
+            idx = nb.indices[r]
+            idx = idx[idx >= 0]
+            cand_rows, cand_scores = idx, nb.scores[r, : idx.size]
+            if extra is not None:
+                a, b = extra.indptr[row - lo], extra.indptr[row - lo + 1]
+                more, more_scores = unrated[extra.indices[a:b]], extra.data[a:b]
+                keep = (more != row) & (more_scores >= new_min)
+                cand_rows = np.r_[cand_rows, more[keep]]
+                cand_scores = np.r_[cand_scores, more_scores[keep]]
+                cand_rows, first = np.unique(cand_rows, return_index=True)
+                cand_scores = cand_scores[first]
+            result = select(
+                model.item_ids[cand_rows], cand_scores, model.popularity[cand_rows],
+                k=k, new_k=new_k, new_min=new_min,
+            )  # fmt: skip
+            out[int(model.item_ids[row])] = result
+            floors[r] = row_floors(result, k=k, new_k=new_k, new_min=new_min)
+    return out, floors
+
+
+def row_floors(row: Row, *, k: int, new_k: int, new_min: float) -> tuple[float, float]:
+    """(top-k floor, unrated floor) of a row: see :func:`content_rows`."""
+    main = float(row.scores[k - 1]) if row.ids.size >= k else 0.0
+    unrated = row.scores[row.support == 0]
+    new = float(unrated[new_k - 1]) if unrated.size >= new_k else new_min
+    return main, max(new, new_min)
+
+
+def offer(
+    row: Row, item_id: int, score: float, support: int, *, k: int, new_k: int, new_min: float
+) -> Row | None:
+    """``row`` with ``item_id`` (at ``score``, popularity ``support``) in its place: its old
+    entry replaced, or it entered, or it left; None when the row does not change.
+
+    Exact for an item entering or rising (the row held every item that could beat it);
+    an entry that falls or leaves frees a place the next recompute fills.
+    """
+    present = row.ids == item_id
+    ids, scores, support_ = row.ids[~present], row.scores[~present], row.support[~present]
+    new = select(
+        np.r_[ids, item_id], np.r_[scores, score], np.r_[support_, support],
+        k=k, new_k=new_k, new_min=new_min,
+    )  # fmt: skip
+    same = new.ids.size == row.ids.size and np.array_equal(new.ids, row.ids)
+    if same and np.allclose(new.scores, row.scores, rtol=0, atol=1e-7):
+        return None
+    return new
