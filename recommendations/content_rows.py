@@ -25,16 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
-from recommendations.engine import RatingMatrix, compute_neighbours
+from recommendations.engine import RatingMatrix
 from recommendations.engine.content import ItemContent, item_tokens
 from recommendations.engine.data import ItemInfo
 
 # One sparse content vector: token columns and their weights (unit norm).
 VECTOR_DTYPE = np.dtype([("col", "<i4"), ("w", "<f4")])
 _FIELDS = ("genre", "year", "title", "tag")
-# Rows scored against the unrated items at a time (memory: this many x the unrated items).
-_UNRATED_BLOCK = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,54 +204,105 @@ def content_rows(
 ) -> tuple[dict[int, Row], np.ndarray]:
     """Rows ``start..stop-1`` of the model (by item id) and their floors.
 
-    The top-k part is the engine's exact top-k cosine (``compute_neighbours`` on the
-    items x tokens matrix: per row, work in proportion to the items sharing a token, no
-    n x n matrix); the unrated part one product against the unrated items' rows.
-
-    Floors: float64 (stop - start, 2): the least score a newcomer needs to enter each
-    row's top-k part (0: any positive score enters) and its unrated part (``new_min`` while
-    that part has room). They only rise as items are offered (:func:`offer`), so a stored
-    floor is a safe filter for which rows a new item could enter.
+    Computed by :func:`_topk_rows` (per row, work in proportion to the items sharing a
+    token with it; no n x n matrix). Floors: float64 (stop - start, 2): the least score a
+    newcomer needs to enter each row's top-k part (0: any positive score enters) and its
+    unrated part (``new_min`` while that part has room). They only rise as items are
+    offered (:func:`offer`), so a stored floor is a safe filter for which rows a new item
+    could enter.
     """
-    n = model.n_items
     if start >= stop:
         return {}, np.zeros((0, 2))
-    matrix = RatingMatrix(
-        csr=model.features, user_ids=np.arange(n), item_ids=np.arange(model.vocabulary.size)
-    )
-    nb = compute_neighbours(
-        matrix, kind="user", measure="cosine", k=min(k, max(n - 1, 1)), shrinkage=0.0,
-        rows=(start, stop), dtype=np.float64,
+    f = model.features
+    t = f.T.tocsr()  # token-major: the items of each token
+    t.sort_indices()
+    width = k + new_k
+    out_idx = np.full((stop - start, width), -1, dtype=np.int64)
+    out_sc = np.zeros((stop - start, width))
+    _topk_rows(
+        f.indptr.astype(np.int64), f.indices.astype(np.int64), np.asarray(f.data, np.float64),
+        t.indptr.astype(np.int64), t.indices.astype(np.int64), np.asarray(t.data, np.float64),
+        np.asarray(model.popularity, np.int64), start, stop, k, new_k, float(new_min),
+        out_idx, out_sc,
     )  # fmt: skip
-    unrated = np.flatnonzero(model.popularity == 0) if new_k else np.empty(0, np.int64)
-    unrated_t = model.features[unrated].T.tocsc() if unrated.size else None
     out: dict[int, Row] = {}
     floors = np.zeros((stop - start, 2))
-    for lo in range(start, stop, _UNRATED_BLOCK):
-        hi = min(lo + _UNRATED_BLOCK, stop)
-        # Against the unrated items in blocks of rows: bounded memory even when most of
-        # the catalogue is unrated (then the top-k part already holds most of them).
-        extra = None if unrated_t is None else (model.features[lo:hi] @ unrated_t).tocsr()
-        for row in range(lo, hi):
-            r = row - start
-            idx = nb.indices[r]
-            idx = idx[idx >= 0]
-            cand_rows, cand_scores = idx, nb.scores[r, : idx.size]
-            if extra is not None:
-                a, b = extra.indptr[row - lo], extra.indptr[row - lo + 1]
-                more, more_scores = unrated[extra.indices[a:b]], extra.data[a:b]
-                keep = (more != row) & (more_scores >= new_min)
-                cand_rows = np.r_[cand_rows, more[keep]]
-                cand_scores = np.r_[cand_scores, more_scores[keep]]
-                cand_rows, first = np.unique(cand_rows, return_index=True)
-                cand_scores = cand_scores[first]
-            result = select(
-                model.item_ids[cand_rows], cand_scores, model.popularity[cand_rows],
-                k=k, new_k=new_k, new_min=new_min,
-            )  # fmt: skip
-            out[int(model.item_ids[row])] = result
-            floors[r] = row_floors(result, k=k, new_k=new_k, new_min=new_min)
+    for r in range(stop - start):
+        idx = out_idx[r]
+        keep = idx >= 0
+        idx = idx[keep]
+        row = Row(model.item_ids[idx], out_sc[r][keep], np.asarray(model.popularity)[idx])
+        out[int(model.item_ids[start + r])] = row
+        floors[r] = row_floors(row, k=k, new_k=new_k, new_min=new_min)
     return out, floors
+
+
+# Written here rather than with the engine's top-k kernel (``compute_neighbours``, used
+# first): content rows touch most of the catalogue through genre and year tokens, with
+# many equal scores, and that kernel's heap took ~2 ms a row at 62k items (~130 CPU s for
+# the catalogue, bench/cold_start.py); accumulating then partitioning the touched items
+# is several times cheaper. Same order of summation as scipy's product of one vector
+# (over shared tokens by column), so the per-item task computes the same scores.
+@njit(cache=True, parallel=True, nogil=True)
+def _topk_rows(
+    indptr, indices, data, t_indptr, t_indices, t_data, popularity, start, stop, k, new_k,
+    new_min, out_idx, out_sc,
+):  # fmt: skip
+    n = popularity.size
+    m = stop - start
+    n_chunks = min(m, 64)
+    for c in prange(n_chunks):
+        acc = np.zeros(n)
+        seen = np.zeros(n, dtype=np.bool_)
+        touched = np.empty(n, dtype=np.int64)
+        for row in range(start + c * m // n_chunks, start + (c + 1) * m // n_chunks):
+            nt = 0
+            for p in range(indptr[row], indptr[row + 1]):
+                col, w = indices[p], data[p]
+                for q in range(t_indptr[col], t_indptr[col + 1]):
+                    j = t_indices[q]
+                    if j == row:
+                        continue
+                    if not seen[j]:
+                        seen[j] = True
+                        touched[nt] = j
+                        nt += 1
+                    acc[j] += w * t_data[q]
+            cand = touched[:nt]
+            vals = np.empty(nt)
+            positive = np.zeros(nt, dtype=np.bool_)
+            fresh = np.zeros(nt, dtype=np.bool_)
+            for x in range(nt):
+                vals[x] = acc[cand[x]]
+                positive[x] = vals[x] > 0
+                fresh[x] = positive[x] and vals[x] >= new_min and popularity[cand[x]] == 0
+            top = _best(cand[positive], vals[positive], k)
+            new = _best(cand[fresh], vals[fresh], new_k)
+            both = np.unique(np.concatenate((top, new)))  # ascending rows: the tie order
+            score = np.empty(both.size)
+            for x in range(both.size):
+                score[x] = acc[both[x]]
+            for x in range(nt):
+                acc[cand[x]] = 0.0
+                seen[cand[x]] = False
+            order = np.argsort(-score, kind="mergesort")
+            r = row - start
+            for x in range(order.size):
+                out_idx[r, x] = both[order[x]]
+                out_sc[r, x] = score[order[x]]
+
+
+@njit(cache=True)
+def _best(cand, vals, k):
+    """The ``k`` of rows ``cand`` with the largest ``vals``, ties to lower rows."""
+    if cand.size <= k:
+        return cand.copy()
+    if k == 0:
+        return cand[:0].copy()
+    edge = -np.partition(-vals, k - 1)[k - 1]
+    above = cand[vals > edge]
+    tied = np.sort(cand[vals == edge])[: k - above.size]
+    return np.concatenate((above, tied))
 
 
 def row_floors(row: Row, *, k: int, new_k: int, new_min: float) -> tuple[float, float]:
