@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from accounts.models import GenrePick
 from catalog import selectors as catalog_selectors
@@ -431,26 +432,22 @@ def starter_list(
                 popularity[j] = n
                 if w * s > top_part.get(j, -1.0):
                     top_part[j], best[j] = w * s, k
-    # popular: by rating count among the most rated items of the picked genres; named:
-    # which of those genres (the first by name) the reason names.
+    # popular: by rating count among the most rated items of the picked genres (walking
+    # the rating-count index, each item checked for a picked genre: it stops after the
+    # rows it needs, whatever the catalogue's size; a join sorted all of a genre's items).
     names = sorted(picks.values())
-    named: dict[int, int] = {}
     popular: dict[int, float] = {}
     if picks:
-        through = Item.genres.through.objects.filter(
-            genre__slug__in=list(picks), item__is_active=True, item__rating_count__gt=0
+        through = Item.genres.through.objects
+        items = Item.objects.filter(is_active=True, rating_count__gt=0).filter(
+            Exists(through.filter(item_id=OuterRef("pk"), genre__slug__in=list(picks)))
         )
         if genre:
-            through = through.filter(item__genres__slug=genre)
-        found = through.order_by("-item__rating_count", "item_id", "genre__name").values_list(
-            "item_id", "genre__name", "item__rating_count"
-        )[: (wanted + len(skip)) * len(picks)]
+            items = items.filter(Exists(through.filter(item_id=OuterRef("pk"), genre__slug=genre)))
+        found = items.order_by("-rating_count", "pk").values_list("pk", "rating_count")
         top = None
-        for item_id, name, count in found:
-            if item_id in named:
-                continue
+        for item_id, count in found[: wanted + len(skip)]:
             top = top or math.log1p(count)
-            named[item_id] = names.index(name)
             popular[item_id] = math.log1p(count) / top
             popularity[item_id] = count
     candidates = [i for i in {*like, *popular} if i not in skip]
@@ -470,11 +467,12 @@ def starter_list(
             title = source.title if source is not None else ""
             reason = reasons.liked_content_reason(title, mine[int(liked_ids[best[i]])])
             because = [source] if source is not None else []
-        elif i in named:
-            reason = reasons.genre_popular_reason(names[named[i]], card.rating_count)
+        else:  # the first picked genre (by name) it is in
+            name = next((n for n in names if n in {g.name for g in card.card_genres()}), None)
+            if name is None:
+                continue
+            reason = reasons.genre_popular_reason(name, card.rating_count)
             because = []
-        else:
-            continue
         out.append(Pick(card, total[i], reason, because))
         if len(out) == limit:
             break
