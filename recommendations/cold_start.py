@@ -1,23 +1,30 @@
 """Cold start: suggestions that need no rating, for new items and new users.
 
 Collaborative lists only know items and people that were rated or rated something. This
-module fills the gaps from the catalogue itself, with no recompute in between:
+module fills the gaps from the catalogue itself:
 
 - **Items.** ``similar_panel`` completes an item's "also liked" list with the items most
-  like it in genre, year and title words (TF-IDF, ``engine.content.ItemContent``): all of
-  it for an item nobody has rated yet, the empty places for one with few ratings, and up
-  to ``NEW_SLOTS`` labelled places for items nobody has rated yet, so a new item shows up
-  beside the items it resembles from the moment it is added.
+  like it in genre, year and title words: all of it for an item nobody has rated yet, the
+  empty places for one with few ratings, and up to ``NEW_SLOTS`` labelled places for
+  items nobody has rated yet, so a new item shows up beside the items it resembles.
 - **People.** ``starter_list`` gives someone with too few ratings for collaborative
   suggestions a first list of their own: well-rated items of the genres they picked
   (``accounts.GenrePick``) blended with items like the ones they rated 4 or 5.
 
-The TF-IDF model covers the active catalogue and lives once per process. It is rebuilt
-when the *catalogue stamp* in Redis changes: a random token replaced whenever an item or
-a genre is saved or deleted, an item's genres change, or an import writes items
-(``catalogue_changed``). Rebuilding costs what the whole catalogue costs (measured by
-``bench/cold_start.py``), once per process per change, never per request; a request
-costs one sparse product of one row against the catalogue.
+Both read *content rows* from the published model in Redis (kind ``ic``: each item's
+most similar items, ``content_rows``), one read per request; no process builds a content
+model to answer a page. The rows come from the pipeline:
+
+- the full recompute fits the TF-IDF model of the active catalogue once
+  (:func:`content_fit`, in the prepare step; stored with the version like the snapshot,
+  mapped read-only by each machine) and computes the rows in shards (:func:`content_shard`);
+- an item saved or given other genres between recomputes queues a task
+  (:func:`catalogue_changed` -> ``tasks.content_item_update``) that computes that item's
+  row with one sparse product against the version's features and offers the item to the
+  rows of the items it is close to (:func:`content_item_update`). Cost: the items sharing
+  a token with it, never the catalogue's rebuild. A renamed genre, a deleted item's
+  places and an import's items wait for the next full recompute (a deleted or hidden item
+  is skipped by readers at once).
 
 Nothing here reads another person's rating: the reasons name the user's own items, the
 item's genres and year, or an item's public rating count.
@@ -27,22 +34,20 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from accounts.models import GenrePick
 from catalog import selectors as catalog_selectors
 from catalog.models import Item
 from recommendations import reasons, store
-from recommendations.engine import RatingMatrix
-from recommendations.engine.content import ItemContent, item_tokens
+from recommendations.content_rows import VECTOR_DTYPE, ContentModel, Row, content_rows, vector_dot
+from recommendations.content_rows import offer as row_offer
+from recommendations.content_rows import select as row_select
+from recommendations.engine.content import item_tokens
 from recommendations.engine.data import ItemInfo
 from recommendations.item_info import catalogue_item_info
 
@@ -58,219 +63,252 @@ NEW_MIN_SIMILARITY = 0.3
 GENRE_WEIGHT = 0.5
 # How many of the user's highly rated items (the highest) the content part looks at.
 MAX_LIKED = 20
+# A content row keeps the ROW_K most similar items and the NEW_K most similar items
+# nobody had rated (at least NEW_MIN_SIMILARITY). An "also liked" panel (at most 100
+# places, the API's limit) shows content only where the collaborative list leaves room,
+# so a row's length bounds the content places of one panel: 12 bytes an entry, ~45 MiB
+# of Redis at 62k items.
+ROW_K = 60
+NEW_K = 4 * NEW_SLOTS
 
 
-# -- the catalogue stamp --------------------------------------------------------------------
-# After Redis failed, the stamp comes from the database for this long: a request then
-# waits for Redis's timeout once for its own reads, not once more for the stamp, and a
-# bulk write does not wait once per item.
-REDIS_RETRY_SECONDS = 10.0
-# [when Redis last failed here, whether a change could not be marked since]
-_redis_state = [-REDIS_RETRY_SECONDS, False]
+def _row_options() -> dict:
+    return {"k": ROW_K, "new_k": NEW_K, "new_min": NEW_MIN_SIMILARITY}
 
 
-def _stamp_key() -> str:
-    return store.key("catalogue")
-
-
-def _redis_resting() -> bool:
-    return time.monotonic() - _redis_state[0] < REDIS_RETRY_SECONDS
-
-
-def _redis_failed(error) -> None:
-    if not _redis_resting():
-        logger.warning("catalogue stamp: Redis unavailable (%s); using the database", error)
-    _redis_state[0] = time.monotonic()
-
-
-def _bump() -> None:
-    if _redis_resting():
-        _redis_state[1] = True  # marked once Redis answers again
-        return
-    try:
-        store.client().set(_stamp_key(), uuid.uuid4().hex)
-    except store.RedisUnavailable as error:
-        _redis_state[1] = True
-        _redis_failed(error)
-
-
-def catalogue_changed(sender=None, **kwargs) -> None:
-    """Receiver: items or genres changed, so every process rebuilds its content model.
-
-    Marked at once (a reader in this transaction sees it) and again after commit (so a
-    process that rebuilt from the uncommitted state in between rebuilds once more).
-    """
-    _bump()
-    transaction.on_commit(_bump)
-
-
-def _current_stamp() -> str:
-    """The catalogue stamp; a fingerprint of the items table while Redis is away."""
-    if not _redis_resting():
-        try:
-            r = store.client()
-            if _redis_state[1]:  # a change made while Redis was away
-                r.set(_stamp_key(), uuid.uuid4().hex)
-                _redis_state[1] = False
-            stamp = r.get(_stamp_key())
-            if stamp is None:  # a fresh (or emptied) Redis: start a stamp
-                r.set(_stamp_key(), uuid.uuid4().hex, nx=True)
-                stamp = r.get(_stamp_key())
-            return stamp.decode()
-        except store.RedisUnavailable as error:
-            _redis_failed(error)
-    items = Item.objects.aggregate(n=Count("id"), last=Max("updated"), top=Max("id"))
-    links = Item.genres.through.objects.aggregate(n=Count("id"), top=Max("id"))
-    return f"db:{items['n']}:{items['top']}:{items['last']}:{links['n']}:{links['top']}"
-
-
-# -- the content model of the catalogue -----------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class ContentIndex:
-    """TF-IDF rows of the active catalogue and what the reasons need.
-
-    ``content.features_`` has one row per ``info.item_ids`` entry (sorted ids);
-    ``unrated`` bool (n,) marks items without ratings when the index was built,
-    ``popularity`` float64 (n,) their rating counts then (to break ties), and
-    ``genre_rows`` maps a genre name to the int64 rows of its items.
-    """
-
-    stamp: str
-    content: ItemContent
-    info: ItemInfo
-    unrated: np.ndarray
-    popularity: np.ndarray
-    genre_rows: dict
-
-    @cached_property
-    def vocabulary(self) -> frozenset:
-        return frozenset(self.content.vocabulary_)
-
-    def row(self, item_id: int) -> int | None:
-        k = int(np.searchsorted(self.info.item_ids, item_id))
-        if k < self.info.item_ids.size and self.info.item_ids[k] == item_id:
-            return k
-        return None
-
-    def similarities(self, rows) -> np.ndarray:
-        """float64 (len(rows), n): cosine similarity of each given row to every item."""
-        f = self.content.features_
-        return np.asarray((f[np.asarray(rows)] @ f.T).todense())
-
-    def ranked(self, scores: np.ndarray, candidates: np.ndarray, n: int) -> np.ndarray:
-        """The ``n`` best of ``candidates`` (row numbers) by score, then popularity."""
-        candidates = candidates[scores[candidates] > 0]
-        if n <= 0:
-            return candidates[:0]
-        if candidates.size > 4 * n:  # sort only what can place (ties at the edge too)
-            edge = np.partition(scores[candidates], -n)[-n]
-            candidates = candidates[scores[candidates] >= edge]
-        order = np.lexsort((-self.popularity[candidates], -scores[candidates]))
-        return candidates[order[:n]]
-
-    @cached_property
-    def _idf(self) -> np.ndarray:
-        """Each token's idf as the fit weighed it: from how many rows have the token."""
-        df = np.bincount(self.content.features_.indices, minlength=len(self.content.vocabulary_))
-        n = self.info.item_ids.size
-        return np.log((1 + n) / (1 + df)) + 1.0
-
-    @cached_property
-    def _columns(self) -> dict:
-        return {token: j for j, token in enumerate(self.content.vocabulary_)}
-
-    def query(self, info: ItemInfo) -> np.ndarray:
-        """float64 (n,): cosine similarity of every item to the one item in ``info``,
-        weighted as the fit weighs a row (so an item added since the index was built can
-        be matched at once; its own tokens do not count in the idf)."""
-        c = self.content
-        weight = {"genre": c.genre_weight, "year": c.year_weight, "title": c.title_weight}
-        weight["tag"] = c.tag_weight
-        vector = np.zeros(len(c.vocabulary_))
-        for part, tokens in item_tokens(info, 0).items():
-            for token in tokens:
-                j = self._columns.get(token)
-                if j is not None:
-                    vector[j] = weight[part] * self._idf[j]
-        norm = np.linalg.norm(vector)
-        if not norm:
-            return np.zeros(self.info.item_ids.size)
-        return np.asarray(c.features_ @ (vector / norm)).ravel()
-
-
-def build_index(stamp: str = "") -> ContentIndex:
-    """A content index of the active catalogue as it is now (the cost is the catalogue's)."""
+# -- the recompute's content stage -----------------------------------------------------------
+def content_fit(version: str, arrays: dict[str, np.ndarray], *, ttl: int | None) -> int:
+    """Fit the TF-IDF model of the active catalogue for ``version`` (popularity: rating
+    counts in its snapshot ``arrays``) and store it with the version; returns its items."""
     info = catalogue_item_info()
-    counts = dict(
-        Item.objects.filter(is_active=True, rating_count__gt=0).values_list("pk", "rating_count")
+    counts = np.bincount(np.asarray(arrays["indices"]), minlength=arrays["item_ids"].size)
+    popularity = np.zeros(info.item_ids.size, dtype=np.int64)
+    if arrays["item_ids"].size:
+        rated = np.asarray(arrays["item_ids"])
+        at = np.minimum(np.searchsorted(rated, info.item_ids), rated.size - 1)
+        known = rated[at] == info.item_ids
+        popularity[known] = counts[at[known]]
+    model = ContentModel.fit(info, popularity)
+    store.snapshot_put(version, model.to_arrays(), ttl=ttl, part="content")
+    _loaded[version] = model
+    return model.n_items
+
+
+def content_plan(version: str, n_items: int, shards: int) -> list[tuple[str, int, int]]:
+    """("ic", start, stop) row ranges of the content rows, about ``shards`` of them."""
+    bounds = np.linspace(0, n_items, min(shards, max(n_items, 1)) + 1).round().astype(int)
+    return [("ic", int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def content_shard(version: str, start: int, stop: int, *, ttl: int | None) -> int:
+    """Compute and store content rows ``start..stop-1`` of ``version`` and their floors;
+    returns the rows written."""
+    model = content_model(version)
+    rows, floors = content_rows(model, start, stop, **_row_options())
+    store.write_rows(version, "ic", {i: _encode(row) for i, row in rows.items()}, ttl=ttl)
+    floor_bytes = np.ascontiguousarray(floors, dtype="<f4").tobytes()
+    store.write_rows(version, "icf", {start: floor_bytes}, ttl=ttl, count=False)
+    return len(rows)
+
+
+def content_expected_rows(version: str) -> int:
+    """How many content rows a complete ``version`` holds (its fitted items)."""
+    return content_model(version).n_items
+
+
+def _encode(row: Row) -> bytes:
+    return store.encode_neighbours(row.ids, row.scores.astype(np.float32), row.support)
+
+
+def _decode(raw: bytes) -> Row:
+    nb = store.decode_neighbours(raw)
+    return Row(
+        nb["id"].astype(np.int64), nb["score"].astype(np.float64), nb["support"].astype(np.int64)
     )
-    popularity = np.array([counts.get(int(i), 0) for i in info.item_ids], dtype=np.float64)
-    empty = np.empty(0, dtype=np.int64)
-    matrix = RatingMatrix.from_arrays(empty, empty, empty, users=[], items=info.item_ids)
-    content = ItemContent().fit(matrix, info=info)
-    genre_rows: dict[str, list[int]] = {}
-    for k, names in enumerate(info.genres):
-        for name in names:
-            genre_rows.setdefault(name, []).append(k)
-    genre_rows = {name: np.array(rows, dtype=np.int64) for name, rows in genre_rows.items()}
-    return ContentIndex(stamp, content, info, popularity == 0, popularity, genre_rows)
 
 
-# Above this many items a stale index is rebuilt in a background thread while requests
-# go on with the previous one (an item added since is still matched, by ``query``).
-# Measured by bench/cold_start.py: 0.44 s at 2,000 items, about 30 s at 62,423.
-SYNC_REBUILD_MAX_ITEMS = 10_000
-
-_cached: dict[str, ContentIndex] = {}
-_lock = threading.Lock()
-_building = threading.Event()
+# This process's fitted model of the version it last used (mapped read-only, one copy per
+# machine: ``store.snapshot_get``). Only the pipeline's processes load it, never a page.
+_loaded: dict[str, ContentModel] = {}
 
 
-def content_index() -> ContentIndex:
-    """This process's content index, rebuilt when the catalogue stamp has moved."""
-    stamp = _current_stamp()
-    index = _cached.get("index")
-    if index is not None and index.stamp == stamp:
-        return index
-    if index is not None and index.info.item_ids.size > SYNC_REBUILD_MAX_ITEMS:
-        if not _building.is_set():
-            _building.set()
-            threading.Thread(target=_rebuild_in_background, args=(stamp,), daemon=True).start()
-        return index
-    with _lock:
-        index = _cached.get("index")
-        if index is None or index.stamp != stamp:
-            index = _rebuild(stamp)
-        return index
-
-
-def _rebuild(stamp: str) -> ContentIndex:
-    started = time.perf_counter()
-    index = _cached["index"] = build_index(stamp)
-    logger.info(
-        "content index of %d items built in %.2f s",
-        index.info.item_ids.size,
-        time.perf_counter() - started,
-    )
-    return index
-
-
-def _rebuild_in_background(stamp: str) -> None:
-    try:
-        with _lock:
-            _rebuild(stamp)
-    except Exception:  # the previous index keeps serving; the next request tries again
-        logger.exception("content index rebuild failed")
-    finally:
-        _building.clear()
-        connection.close()  # this thread's own database connection
+def content_model(version: str) -> ContentModel:
+    """``version``'s fitted content model; ``LookupError`` when it has none."""
+    model = _loaded.get(version)
+    if model is None:
+        arrays = store.snapshot_get(version, part="content")
+        _loaded.clear()
+        model = _loaded[version] = ContentModel.from_arrays(arrays)
+    return model
 
 
 def clear() -> None:
-    """Forget this process's index and any Redis failure (tests; a new database)."""
-    with _lock:
-        _cached.clear()
-        _redis_state[:] = [-REDIS_RETRY_SECONDS, False]
+    """Forget this process's content model (tests; a worker never needs to)."""
+    _loaded.clear()
+
+
+# -- an item added or changed between recomputes -------------------------------------------
+def catalogue_changed(sender=None, instance=None, **kwargs) -> None:
+    """Receiver: an item saved, or an item's genres changed. After commit, queue the task
+    that gives it its content row in the live version (debounced per item).
+
+    Genre renames and bulk writes (an import) wait for the next full recompute.
+    """
+    action = kwargs.get("action")
+    if action is not None:  # m2m_changed of Item.genres
+        if action not in ("post_add", "post_remove", "post_clear"):
+            return
+        # From the genre's side: the items added or removed.
+        ids = [instance.pk] if isinstance(instance, Item) else sorted(kwargs.get("pk_set") or ())
+    elif isinstance(instance, Item):
+        ids = [instance.pk]
+    else:
+        return
+    if ids:
+        transaction.on_commit(lambda: _queue(ids))
+
+
+def _queued_key(item_id: int) -> str:
+    return store.key("content-queued", item_id)
+
+
+def _queue(item_ids: list[int]) -> None:
+    """Queue one update for the items not already waiting for one. Never raises: saving
+    an item must not fail because Redis or the broker is away (the next recompute
+    catches up)."""
+    from recommendations import tasks
+
+    try:
+        pipe = store.client().pipeline(transaction=False)
+        for item_id in item_ids:
+            pipe.set(_queued_key(item_id), 1, nx=True, ex=60)
+        fresh = [i for i, new in zip(item_ids, pipe.execute(), strict=True) if new]
+        if fresh:
+            tasks.content_item_update.apply_async((fresh,), retry=False)
+    except Exception as error:
+        logger.warning("could not queue the content update of items %s: %s", item_ids, error)
+
+
+def content_item_update(*, item_ids: list[int]) -> str | None:
+    """Give each of ``item_ids`` its content row in the live version, as its catalogue
+    entry is now, and offer it to the rows of the items close to it; returns the version
+    updated, or None (no model, Redis away, or the version has no content model).
+
+    Per item: one sparse product of its TF-IDF vector (the version's vocabulary and idf)
+    against the version's features, a product with each item added since the recompute,
+    then a read and a write of the rows it enters (the stored floors say which).
+    """
+    try:
+        live = store.live_model()
+        if live is None:
+            return None
+        store.client().delete(*(_queued_key(i) for i in item_ids))
+        model = content_model(live.version)
+    except store.RedisUnavailable as error:
+        logger.warning("Redis unavailable; content update of %s skipped: %s", item_ids, error)
+        return None
+    except LookupError:
+        logger.warning("no content model for live version %s; update skipped", live.version)
+        return None
+    version = live.version
+    info = catalogue_item_info(item_ids=item_ids, active_only=True)
+    added = {
+        int(i): np.frombuffer(raw, dtype=VECTOR_DTYPE)
+        for i, raw in store.client().hgetall(store.version_key(version, "icx")).items()
+    }
+    for k, item_id in enumerate(info.item_ids.tolist()):
+        vector = model.vector(info, k)
+        added[item_id] = vector
+        _update_item(version, model, item_id, vector, added)
+    return version
+
+
+def _update_item(version: str, model: ContentModel, item_id: int, vector, added: dict) -> None:
+    r = store.client()
+    base = model.scores(vector)
+    # Items changed since the fit are scored by their current vectors (``added``).
+    base[model.rows_of(added)] = 0.0
+    extra_ids = [i for i in added if i != item_id]
+    extra = np.array([vector_dot(vector, added[i]) for i in extra_ids], dtype=np.float64)
+    counts = dict(
+        Item.objects.filter(pk__in=[item_id, *extra_ids]).values_list("pk", "rating_count")
+    )
+    extra_support = np.array([counts.get(i, 0) for i in extra_ids], dtype=np.int64)
+    own_support = counts.get(item_id, 0)
+    ids = np.r_[model.item_ids, np.asarray(extra_ids, dtype=np.int64)]
+    scores = np.r_[base, extra]
+    support = np.r_[model.popularity, extra_support]
+    own = row_select(ids, scores, support, **_row_options())
+
+    # The rows it may enter: by the floors stored with the version (a floor only rises
+    # as items are offered, so an old one is a safe filter), every row of an item added
+    # since, and the rows of its previous neighbours (its old entry there is replaced).
+    floors = _floors(version, model)
+    could = scores[: model.n_items] >= floors[:, 0]
+    if own_support == 0:
+        could |= scores[: model.n_items] >= floors[:, 1]
+    could &= scores[: model.n_items] > 0
+    targets = set(model.item_ids[could].tolist())
+    targets |= {i for i, s in zip(extra_ids, extra.tolist(), strict=True) if s > 0}
+    previous = r.hget(store.version_key(version, "ic"), item_id)
+    if previous is not None:
+        targets |= set(_decode(previous).ids.tolist())
+    targets.discard(item_id)
+    score_of = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+    changed: dict[int, bytes] = {item_id: _encode(own)}
+    targets = sorted(targets)
+    for lo in range(0, len(targets), 2000):
+        chunk = targets[lo : lo + 2000]
+        for target, raw in zip(
+            chunk, r.hmget(store.version_key(version, "ic"), chunk), strict=True
+        ):
+            if raw is None:
+                continue
+            row = row_offer(
+                _decode(raw), item_id, score_of.get(target, 0.0), own_support, **_row_options()
+            )
+            if row is not None:
+                changed[target] = _encode(row)
+    store.write_patch(
+        version, {"ic": changed, "icx": {item_id: np.asarray(vector, VECTOR_DTYPE).tobytes()}}
+    )
+
+
+def _floors(version: str, model: ContentModel) -> np.ndarray:
+    """float64 (n, 2): each row's stored floors (top-k part, unrated part), by model row."""
+    cached = model.__dict__.get("_floors")
+    if cached is None:
+        raw = store.client().hgetall(store.version_key(version, "icf"))
+        parts = sorted((int(start), value) for start, value in raw.items())
+        cached = np.frombuffer(b"".join(v for _, v in parts), dtype="<f4").reshape(-1, 2)
+        cached = cached.astype(np.float64)
+        if cached.shape[0] != model.n_items:  # floors incomplete: every row could change
+            cached = np.zeros((model.n_items, 2))
+        object.__setattr__(model, "_floors", cached)
+    return cached
+
+
+# -- reading content rows ----------------------------------------------------------------
+def _live(model):
+    if model is not None:
+        return model
+    try:
+        return store.live_model()
+    except store.RedisUnavailable:
+        return None
+
+
+def _rows(model, item_ids) -> dict[int, Row]:
+    """The stored content rows of ``item_ids`` (those that have one), in one read."""
+    model = _live(model)
+    ids = list(dict.fromkeys(int(i) for i in item_ids))
+    if model is None or not ids:
+        return {}
+    try:
+        raw = store.client().hmget(store.version_key(model.version, "ic"), ids)
+    except store.RedisUnavailable:
+        return {}
+    return {i: _decode(value) for i, value in zip(ids, raw, strict=True) if value is not None}
 
 
 # -- "also liked" -------------------------------------------------------------------------
@@ -286,63 +324,70 @@ class Pick:
     new: bool = False
 
 
-def _shared(index: ContentIndex, mine: ItemInfo, a: int, b: int):
-    """(genre names row ``a`` of ``mine`` and row ``b`` of the index both have, their
-    decade if both are of the same one, whether their titles share a word the model
-    counts)."""
-    other = index.info
-    genres = [g for g in other.genres[b] if g in set(mine.genres[a])]
-    ya, yb = mine.years[a], other.years[b]
+def _card_info(cards) -> ItemInfo:
+    """The side information of item cards, as the content model reads it."""
+    return ItemInfo(
+        item_ids=np.array([c.pk for c in cards], dtype=np.int64),
+        titles=[c.title for c in cards],
+        years=np.array([np.nan if c.year is None else float(c.year) for c in cards]),
+        genres=[[g.name for g in c.card_genres()] for c in cards],
+        tags=[[] for _ in cards],
+    )
+
+
+def _shared(mine, other):
+    """(genre names both cards have, their decade if both are of the same one, whether
+    their titles share a word the model counts)."""
+    info = _card_info([mine, other])
+    genres = [g for g in info.genres[1] if g in set(info.genres[0])]
+    ya, yb = info.years[0], info.years[1]
     same = not (math.isnan(ya) or math.isnan(yb)) and int(ya) // 10 == int(yb) // 10
-    words = set(item_tokens(mine, a)["title"]) & set(item_tokens(other, b)["title"])
-    title = any(w in index.vocabulary for w in words)
-    return genres, (int(ya) // 10 * 10 if same else None), title
+    words = set(item_tokens(info, 0)["title"]) & set(item_tokens(info, 1)["title"])
+    return genres, (int(ya) // 10 * 10 if same else None), bool(words)
 
 
-def similar_panel(*, item, collaborative_ids, limit: int, exclude) -> list[Pick]:
+def similar_panel(*, item, collaborative_ids, limit: int, exclude, model=None) -> list[Pick]:
     """Content matches to add to ``item``'s "also liked" list of ``collaborative_ids``.
 
     The matches fill the places the collaborative list leaves empty (all of them for an
     item nobody rated), and up to ``NEW_SLOTS`` places go to items nobody has rated yet
     that are close enough (``NEW_MIN_SIMILARITY``); the caller shows the collaborative
-    list first, cut to make room, then these. Items in ``exclude`` never appear.
+    list first, cut to make room, then these. Items in ``exclude`` never appear. Empty
+    when the live ``model`` (read when not given) has no content row for ``item`` yet.
     """
-    index = content_index()
-    row = index.row(item.pk)
-    if row is None:  # added since the index was built (its rebuild is under way)
-        one = catalogue_item_info(item_ids=[item.pk], active_only=False)
-        if not one.item_ids.size:
-            return []
-        scores, mine, at = index.query(one), one, 0
-    else:
-        scores, mine, at = index.similarities([row])[0], index.info, row
+    row = _rows(model, [item.pk]).get(item.pk)
+    if row is None:
+        return []
     skip = {int(i) for i in exclude} | {int(i) for i in collaborative_ids} | {item.pk}
-    ids = index.info.item_ids
-    allowed = np.flatnonzero(~np.isin(ids, np.fromiter(skip, np.int64, len(skip))))
-    new_rows = index.ranked(scores, allowed[index.unrated[allowed]], 4 * NEW_SLOTS)
-    new_rows = new_rows[scores[new_rows] >= NEW_MIN_SIMILARITY]
+    allowed = ~np.isin(row.ids, np.fromiter(skip, np.int64, len(skip)))
+    unrated = allowed & (row.support == 0) & (row.scores >= NEW_MIN_SIMILARITY)
+    new_at = np.flatnonzero(unrated)[: 4 * NEW_SLOTS]
     free = max(limit - len(collaborative_ids), 0)
-    fill_rows = index.ranked(scores, allowed, free + 4 * NEW_SLOTS) if free else allowed[:0]
-    cards = catalog_selectors.item_cards([int(ids[k]) for k in (*new_rows, *fill_rows)])
+    fill_at = np.flatnonzero(allowed)[: free + 4 * NEW_SLOTS] if free else new_at[:0]
+    if not new_at.size and not fill_at.size:
+        return []
+    cards = catalog_selectors.item_cards([item.pk, *(int(row.ids[k]) for k in (*new_at, *fill_at))])
+    mine = cards.get(item.pk)
+    if mine is None:
+        return []
 
-    def matches(rows, wanted: int, keep) -> list[Pick]:
+    def matches(at, wanted: int, keep) -> list[Pick]:
         out = []
-        for k in rows:
+        for k in at:
             if len(out) >= wanted:
                 break
-            card = cards.get(int(ids[k]))
+            card = cards.get(int(row.ids[k]))
             if card is None or not card.is_active or not keep(card):
                 continue
             new = card.rating_count == 0
             text = reasons.new_similar_reason if new else reasons.content_reason
-            reason = text(*_shared(index, mine, at, k))
-            out.append(Pick(card, float(scores[k]), reason, new=new))
+            out.append(Pick(card, float(row.scores[k]), text(*_shared(mine, card)), new=new))
         return out
 
-    new = matches(new_rows, NEW_SLOTS, lambda card: card.rating_count == 0)
+    new = matches(new_at, NEW_SLOTS, lambda card: card.rating_count == 0)
     taken = {m.item.pk for m in new}
     room = max(limit - len(new) - len(collaborative_ids), 0)
-    return matches(fill_rows, room, lambda card: card.pk not in taken) + new
+    return matches(fill_at, room, lambda card: card.pk not in taken) + new
 
 
 # -- a first list for someone with few ratings ------------------------------------------------
@@ -353,10 +398,12 @@ def starter_list(
     rated 4 or more (``rated``/``scores``: their ratings); empty when they have neither.
 
     Each item scores ``like + GENRE_WEIGHT * popular``: ``like`` the weighted mean cosine
-    similarity to the user's liked items (weight: stars above 3), ``popular`` its rating
-    count within the picked genres relative to the most rated of them (log scale). The
-    larger part gives the reason: "Like X, which you rated 5" or "Popular in Sci-Fi: ...".
-    Items rated below 3 on average by enough people are left out, as everywhere.
+    similarity to the user's liked items (weight: stars above 3; from the liked items'
+    stored content rows, so an item beyond a row counts 0 there), ``popular`` its rating
+    count within the picked genres relative to the most rated of them (log scale; the
+    candidates are the most rated of those genres, from the database). The larger part
+    gives the reason: "Like X, which you rated 5" or "Popular in Sci-Fi: ...". Items
+    rated below 3 on average by enough people are left out, as everywhere.
     """
     picks = dict(GenrePick.objects.filter(user=user).values_list("genre__slug", "genre__name"))
     liked = scores >= reasons.LIKED
@@ -365,56 +412,68 @@ def starter_list(
     liked_ids, liked_scores = liked_ids[order], liked_scores[order]
     if not picks and not liked_ids.size:
         return []
-    index = content_index()
-    ids = index.info.item_ids
-    n = ids.size
-    like = np.zeros(n)
-    best = np.full(n, -1)
-    rows = [index.row(int(i)) for i in liked_ids]
-    keep = [k for k, r in enumerate(rows) if r is not None]
+    skip = {int(i) for i in exclude} | {int(i) for i in rated}
+    wanted = 4 * limit + 20  # room for items a genre filter, a low average or deactivation drop
+    like: dict[int, float] = {}
+    best: dict[int, int] = {}  # item -> position in liked_ids of the largest part
+    popularity: dict[int, int] = {}
+    rows = _rows(None, liked_ids.tolist()) if liked_ids.size else {}
+    keep = [k for k, i in enumerate(liked_ids.tolist()) if i in rows]
     if keep:
         weights = liked_scores[keep] - reasons.NEUTRAL
-        parts = weights[:, None] * index.similarities([rows[k] for k in keep])
-        like = parts.sum(axis=0) / weights.sum()
-        best = np.asarray(keep)[parts.argmax(axis=0)]
-    # popular: by rating count among the items of the picked genres; named: which of
-    # those genres (the first by name) the reason names, -1 for none.
-    popular = np.zeros(n)
+        total_weight = float(weights.sum())
+        top_part: dict[int, float] = {}
+        for k, w in zip(keep, weights.tolist(), strict=True):
+            row = rows[int(liked_ids[k])]
+            for j, s, n in zip(
+                row.ids.tolist(), row.scores.tolist(), row.support.tolist(), strict=True
+            ):
+                like[j] = like.get(j, 0.0) + w * s / total_weight
+                popularity[j] = n
+                if w * s > top_part.get(j, -1.0):
+                    top_part[j], best[j] = w * s, k
+    # popular: by rating count among the most rated items of the picked genres (walking
+    # the rating-count index, each item checked for a picked genre: it stops after the
+    # rows it needs, whatever the catalogue's size; a join sorted all of a genre's items).
     names = sorted(picks.values())
-    named = np.full(n, -1)
-    for j, name in enumerate(names):
-        rows_of = index.genre_rows.get(name, np.empty(0, np.int64))
-        rows_of = rows_of[(named[rows_of] < 0) & (index.popularity[rows_of] > 0)]
-        named[rows_of] = j
-    in_genres = np.flatnonzero(named >= 0)
-    if in_genres.size:
-        top = np.log1p(index.popularity[in_genres].max())
-        popular[in_genres] = np.log1p(index.popularity[in_genres]) / top
-    total = like + GENRE_WEIGHT * popular
-    skip = {int(i) for i in exclude} | {int(i) for i in rated}
-    allowed = np.flatnonzero(~np.isin(ids, np.fromiter(skip, np.int64, len(skip))))
-    # Room for items a genre filter, a low average or deactivation will drop.
-    ranked = index.ranked(total, allowed, 4 * limit + 20)
-    cards = catalog_selectors.item_cards(
-        [*(int(ids[k]) for k in ranked), *(int(i) for i in liked_ids)]
-    )
+    popular: dict[int, float] = {}
+    if picks:
+        through = Item.genres.through.objects
+        items = Item.objects.filter(is_active=True, rating_count__gt=0).filter(
+            Exists(through.filter(item_id=OuterRef("pk"), genre__slug__in=list(picks)))
+        )
+        if genre:
+            items = items.filter(Exists(through.filter(item_id=OuterRef("pk"), genre__slug=genre)))
+        found = items.order_by("-rating_count", "pk").values_list("pk", "rating_count")
+        top = None
+        for item_id, count in found[: wanted + len(skip)]:
+            top = top or math.log1p(count)
+            popular[item_id] = math.log1p(count) / top
+            popularity[item_id] = count
+    candidates = [i for i in {*like, *popular} if i not in skip]
+    total = {i: like.get(i, 0.0) + GENRE_WEIGHT * popular.get(i, 0.0) for i in candidates}
+    ranked = sorted(candidates, key=lambda i: (-total[i], -popularity.get(i, 0), i))[:wanted]
+    cards = catalog_selectors.item_cards([*ranked, *(int(i) for i in liked_ids)])
     mine = dict(zip(rated.tolist(), scores.tolist(), strict=True))
     out = []
-    for k in ranked:
-        card = cards.get(int(ids[k]))
+    for i in ranked:
+        card = cards.get(i)
         if card is None or not card.is_active or not _acceptable(card):
             continue
         if genre and genre not in {g.slug for g in card.card_genres()}:
             continue
-        if like[k] >= GENRE_WEIGHT * popular[k] and best[k] >= 0:
-            source = cards.get(int(liked_ids[best[k]]))
+        if like.get(i, 0.0) >= GENRE_WEIGHT * popular.get(i, 0.0) and i in best:
+            source = cards.get(int(liked_ids[best[i]]))
             title = source.title if source is not None else ""
-            reason = reasons.liked_content_reason(title, mine[int(liked_ids[best[k]])])
+            reason = reasons.liked_content_reason(title, mine[int(liked_ids[best[i]])])
             because = [source] if source is not None else []
-        else:
-            reason = reasons.genre_popular_reason(names[named[k]], card.rating_count)
+        else:  # the first picked genre (by name) it is in
+            name = next((n for n in names if n in {g.name for g in card.card_genres()}), None)
+            if name is None:
+                continue
+            reason = reasons.genre_popular_reason(name, card.rating_count)
             because = []
-        out.append(Pick(card, float(total[k]), reason, because))
+        out.append(Pick(card, total[i], reason, because))
         if len(out) == limit:
             break
     return out

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
-from recommendations import build, model_scoring, ranking, reads, store
+from recommendations import build, cold_start, model_scoring, ranking, reads, store
 from recommendations.conf import get as option
 from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
@@ -102,8 +102,11 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
             ttl = option("BUILD_TTL_SECONDS")
             store.snapshot_put(version, arrays, ttl=ttl)
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
+            n_content = cold_start.content_fit(version, arrays, ttl=ttl)
             stages = [
-                _model_plan() + build.shard_plan(inputs, option("SHARDS")),
+                _model_plan()
+                + build.shard_plan(inputs, option("SHARDS"))
+                + cold_start.content_plan(version, n_content, option("SHARDS")),
                 build.merge_plan(inputs, option("SHARDS")),
                 build.ready_plan(inputs, option("SHARDS")),
             ]
@@ -139,6 +142,10 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
                 rows = None
                 ttl = option("BUILD_TTL_SECONDS")
                 written = model_scoring.fit_and_store(version, state.arrays, ttl=ttl)
+            elif kind == "ic":  # content rows ("also liked" for unrated items, starters)
+                rows = None
+                ttl = option("BUILD_TTL_SECONDS")
+                written = cold_start.content_shard(version, start, stop, ttl=ttl)
             elif kind == "ready":
                 model = model_scoring.parts_for(version)
                 rows = build.compute_ready(
@@ -224,6 +231,7 @@ def recompute_publish(*, run_id: int) -> str:
         inputs = model_state(run.version).inputs
         expected = {kind: inputs.n_rows(kind) for kind in build.ROW_KINDS}
         expected.update({kind: 1 for kind, _, _ in _model_plan()})
+        expected["ic"] = cold_start.content_expected_rows(run.version)
         parts = model_scoring.parts_for(run.version)
         meta = {
             "version": run.version,

@@ -408,8 +408,12 @@ def similar_items(*, item: Item, limit: int = 10, user=None) -> list[SimilarItem
                 if len(collaborative) == limit:
                     break
     taken = [s.item.pk for s in collaborative]
-    matches = cold_start.similar_panel(
-        item=item, collaborative_ids=taken, limit=limit, exclude=exclude
+    matches = (
+        cold_start.similar_panel(
+            item=item, collaborative_ids=taken, limit=limit, exclude=exclude, model=model
+        )
+        if model is not None
+        else []
     )
     content = [SimilarItem(m.item, m.score, 0, CONTENT, m.reason) for m in matches]
     if collaborative or content:

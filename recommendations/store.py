@@ -23,6 +23,15 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
                                 dropped once merged
     rec:v:<version>:model       hash: the fitted ranking model's parts (``model_scoring``),
                                 chunked and cached per machine like the snapshot
+    rec:v:<version>:content     hash: the catalogue's fitted TF-IDF model (``cold_start``),
+                                chunked and cached per machine like the snapshot
+    rec:v:<version>:ic          hash item id -> its content neighbours (``content_rows``:
+                                the most similar items by genre, year, title; support =
+                                their rating counts then), for "also liked" and starter lists
+    rec:v:<version>:icf         hash first row of a shard -> float32 (rows, 2) floors of
+                                its content rows (what an item needs to enter one)
+    rec:v:<version>:icx         hash item id -> the content vector of an item added or
+                                changed since the recompute (int32 column, float32 weight)
 
 Values are numpy buffers with explicit little-endian dtypes (never pickle). A stored
 empty list is ``b""``; a missing field is ``None``: the two mean different things (no
@@ -72,9 +81,9 @@ READY_DTYPE = np.dtype(
         ("reason", "<i1"),
     ]
 )
-KINDS = ("ii", "ip", "uu", "ur", "ready")
+KINDS = ("ii", "ip", "uu", "ur", "ready", "ic", "icf", "icx")
 # Named array sets of a version (chunks in Redis or a folder), and their folder prefix.
-ARRAY_SETS = {"snapshot": "ratings", "model": "model"}
+ARRAY_SETS = {"snapshot": "ratings", "model": "model", "content": "content"}
 VERSION_KEYS = ("meta", "bias", "rows", *ARRAY_SETS, "partial", *KINDS)
 
 # What readers treat as "Redis is not there": they fall back instead of failing.

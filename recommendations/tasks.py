@@ -11,7 +11,7 @@ import time
 from celery import chord, shared_task
 from celery.signals import worker_process_init, worker_ready
 
-from recommendations import pipeline, store
+from recommendations import cold_start, pipeline, store
 from recommendations.conf import get as option
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,14 @@ def ready_list_refresh(user_id: int) -> str | None:
     """Store one user's list as ranked now (coalesced: see ``model_update``)."""
     store.list_refresh_take(user_id)
     return pipeline.ready_list_refresh(user_id=user_id)
+
+
+# One item's row is a sparse product and a few Redis round trips (bench/cold_start.py);
+# a process's first also maps the version's content model.
+@shared_task(soft_time_limit=120, time_limit=150)
+def content_item_update(item_ids: list[int]) -> str | None:
+    """Give items added or changed since the recompute their content rows at once."""
+    return cold_start.content_item_update(item_ids=item_ids)
 
 
 @shared_task

@@ -345,11 +345,10 @@ def test_queries_per_page_are_bounded_with_20_items(
     """No N+1: each page runs a fixed number of queries, whatever the number of items.
 
     Signed in, 20 items, no model published (test_panels counts the panels with one):
-    item list 7, home 13, item page 8 (the rated and hidden items in one statement),
+    item list 7, home 13, item page 12,
     My ratings 5, home signed out 8 (2 of them the onboarding strip). Each signed-in
-    count includes the session and the user. The item page's "Similar items" come from a
-    content model each process builds once per catalogue change (recommendations.
-    cold_start; its stamp is in Redis): built by a first visit, before counting.
+    count includes the session and the user. Without a model the item page's "Similar
+    items" are popular items of its genre (content rows come with the first model).
     """
     me = UserFactory()
     items = _catalogue_of(20, me=me, rated=6)
@@ -361,7 +360,7 @@ def test_queries_per_page_are_bounded_with_20_items(
     with django_assert_num_queries(13):
         page = client.get(reverse("home"))
     assert len(page.context["popular"]) == 12
-    with django_assert_num_queries(8):  # 13 while the panel was popular items of its genre
+    with django_assert_num_queries(12):  # popular items of its genre: no model yet
         client.get(items[0].get_absolute_url())
     with django_assert_num_queries(5):
         page = client.get(reverse("catalog:my_ratings"))

@@ -3,31 +3,26 @@ panel at once and shows in its neighbours' panels; a new user's genre picks (or 
 two ratings) give a list of their own at once, with reasons that reveal nobody's rating."""
 
 import re
-import time
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import GenrePick
 from catalog import services as catalog_services
 from catalog.models import Genre, Item
-from catalog.signals import catalogue_changed
-from catalog.tests.factories import GenreFactory, ItemFactory, UserFactory
-from recommendations import cold_start, pipeline, reads, reasons
+from catalog.tests.factories import ItemFactory, UserFactory
+from recommendations import cold_start, pipeline, reads, reasons, store
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fresh_index(rec_redis):
-    """The test Redis (which holds the catalogue stamp); no content index cached."""
-    return rec_redis
-
-
-@pytest.fixture
-def published(fresh_index, demo_catalogue):
+def published(rec_redis, demo_catalogue):
     run = pipeline.recompute_sync()
     assert run.version, run.error
     return run
@@ -42,19 +37,34 @@ def _reasons(panel: str) -> list[str]:
     return [" ".join(r.split()) for r in re.findall(r'class="reason"[^>]*>(.*?)</', panel, re.S)]
 
 
-def _like(item: Item, title: str) -> Item:
+def _added(item: Item) -> Item:
+    """Run the content update the save queued (after commit), as the worker would."""
+    assert store.client().exists(store.key("content-queued", item.pk)), "nothing queued"
+    assert cold_start.content_item_update(item_ids=[item.pk]) is not None
+    return item
+
+
+def _like(item: Item, title: str, capture) -> Item:
     """A new item (no ratings) sharing ``item``'s genres and year, as staff add one."""
-    new = Item.objects.create(title=title, year=item.year)
-    new.genres.set(item.genres.all())
-    return new
+    with capture(execute=True):
+        new = Item.objects.create(title=title, year=item.year)
+        new.genres.set(item.genres.all())
+    return _added(new)
+
+
+def _row(item_id: int):
+    raw = store.client().hget(store.version_key(store.live_model().version, "ic"), item_id)
+    return None if raw is None else store.decode_neighbours(raw)
 
 
 # -- items ------------------------------------------------------------------------------
-def test_an_item_nobody_rated_has_a_similar_items_panel_at_once(client, published):
+def test_an_item_nobody_rated_has_a_similar_items_panel_at_once(
+    client, published, django_capture_on_commit_callbacks
+):
     """Added after the recompute, with no rating: the panel (page and API) lists items of
     its genres by content, each saying what it shares, before any recompute."""
     known = Item.objects.order_by("-rating_count").first()
-    new = _like(known, "Quantum Harbour")
+    new = _like(known, "Quantum Harbour", django_capture_on_commit_callbacks)
     page = client.get(new.get_absolute_url()).content.decode()
     panel = _panel(page, "panel-also-liked")
     assert 'data-source="content"' in panel and "Similar items" in panel
@@ -71,13 +81,15 @@ def test_an_item_nobody_rated_has_a_similar_items_panel_at_once(client, publishe
     assert new.pk not in [row["item"]["id"] for row in body]
 
 
-def test_a_new_item_takes_a_labelled_place_in_a_similar_items_panel(client, published):
+def test_a_new_item_takes_a_labelled_place_in_a_similar_items_panel(
+    client, published, django_capture_on_commit_callbacks
+):
     """An existing item's panel (collaborative) gets a "New" place for a close item
     nobody has rated, on the page and in the API; without it the place is not there."""
     known = Item.objects.order_by("-rating_count").first()
     before = APIClient().get(f"/api/v1/items/{known.pk}/similar/", {"limit": 8}).json()
     assert before and before[0]["source"] == "personal"
-    new = _like(known, f"{known.title} Returns")
+    new = _like(known, f"{known.title} Returns", django_capture_on_commit_callbacks)
 
     body = APIClient().get(f"/api/v1/items/{known.pk}/similar/", {"limit": 8}).json()
     assert len(body) == 8
@@ -104,9 +116,11 @@ def test_an_item_with_few_people_gets_content_in_the_empty_places(published):
     assert {s.source for s in similar[len(collaborative) :]} == {"content"}
 
 
-def test_a_new_item_is_never_shown_to_someone_who_hid_it(client, published):
+def test_a_new_item_is_never_shown_to_someone_who_hid_it(
+    client, published, django_capture_on_commit_callbacks
+):
     known = Item.objects.order_by("-rating_count").first()
-    new = _like(known, "Hidden Harbour")
+    new = _like(known, "Hidden Harbour", django_capture_on_commit_callbacks)
     user = UserFactory()
     catalog_services.item_hide(user=user, item=new)
     client.force_login(user)
@@ -114,46 +128,132 @@ def test_a_new_item_is_never_shown_to_someone_who_hid_it(client, published):
     assert f'data-card-item="{new.pk}"' not in panel
 
 
-def test_catalogue_changes_move_the_stamp_and_rebuild_the_index(fresh_index, demo_catalogue):
-    """Saving or deleting an item, changing its genres, a new genre, or an import's
-    signal each make the next read rebuild the content model."""
-    index = cold_start.content_index()
-    assert cold_start.content_index() is index  # nothing changed: reused
-    item = ItemFactory(title="Brand New")
-    pk = item.pk
-    assert cold_start.content_index().row(pk) is not None
-    changes = [
-        lambda: item.genres.add(Genre.objects.first()),
-        lambda: item.save(),
-        lambda: GenreFactory(name="Western"),
-        lambda: catalogue_changed.send(sender=Item),
-        lambda: item.delete(),
+def test_the_recompute_stores_a_content_row_for_every_active_item(published):
+    """Rated or not, each active item has its row; neighbours carry their rating counts."""
+    version = store.live_model().version
+    rows = dict(store.read_rows(version, "ic"))
+    active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
+    assert set(rows) == active
+    counts = dict(Item.objects.values_list("pk", "rating_count"))
+    row = store.decode_neighbours(rows[Item.objects.order_by("-rating_count").first().pk])
+    assert 0 < row.size <= cold_start.ROW_K + cold_start.NEW_K
+    assert [counts[int(i)] for i in row["id"]] == row["support"].tolist()
+    assert np.all(np.diff(row["score"]) <= 0)
+
+
+def test_the_update_of_an_unchanged_item_writes_the_row_the_recompute_wrote(published):
+    """The per-item task (one product against the stored features) and the recompute's
+    shards (the engine's top-k kernel) compute the same row, and nothing else moves."""
+    version = store.live_model().version
+    before = dict(store.read_rows(version, "ic"))
+    item = Item.objects.order_by("-rating_count")[3]
+    assert cold_start.content_item_update(item_ids=[item.pk]) == version
+    after = dict(store.read_rows(version, "ic"))
+    a, b = store.decode_neighbours(before[item.pk]), store.decode_neighbours(after[item.pk])
+    assert a["id"].tolist() == b["id"].tolist()
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-6)
+    changed = [
+        i
+        for i in before
+        if not np.allclose(
+            store.decode_neighbours(before[i])["score"],
+            store.decode_neighbours(after[i])["score"],
+            atol=1e-6,
+        )
+        or store.decode_neighbours(before[i])["id"].tolist()
+        != store.decode_neighbours(after[i])["id"].tolist()
     ]
-    for change in changes:
-        before = cold_start.content_index()
-        change()
-        assert cold_start.content_index() is not before
-    assert cold_start.content_index().row(pk) is None
+    assert changed == []
 
 
-def test_an_item_the_index_does_not_have_yet_is_matched_at_once(fresh_index, demo_catalogue):
-    """While a big catalogue's index is rebuilt (or a change was not marked: Redis was
-    away), an item added since still gets its panel, matched against the index as is."""
-    index = cold_start.content_index()
+def test_an_item_given_other_genres_moves_to_its_new_neighbours(
+    published, django_capture_on_commit_callbacks
+):
+    """Its own row follows its new genres, and it enters the rows of items of those."""
+    scifi, drama = Genre.objects.get(name="Sci-Fi"), Genre.objects.get(name="Drama")
+    item = Item.objects.filter(genres=drama).exclude(genres=scifi).order_by("-rating_count")[0]
+
+    def scifi_among_first(n):
+        first = Item.objects.filter(pk__in=_row(item.pk)["id"][:n].tolist())
+        return sum(scifi in other.genres.all() for other in first)
+
+    assert scifi_among_first(5) <= 1
+    with django_capture_on_commit_callbacks(execute=True):
+        item.genres.set([scifi])
+    _added(item)
+    assert scifi_among_first(5) >= 4  # (one may share a title word instead)
+    row = _row(item.pk)
+    others = [int(i) for i in row["id"][:5]]
+    assert any(item.pk in _row(other)["id"].tolist() for other in others)
+
+
+def test_a_second_new_item_is_matched_with_the_first(published, django_capture_on_commit_callbacks):
+    """Items added since the recompute are scored against each other, not only against
+    the items the recompute saw."""
     known = Item.objects.order_by("-rating_count").first()
-    item = Item.objects.bulk_create([Item(title="Quiet Arrival", year=known.year)])[0]
-    item.genres.through.objects.bulk_create(  # no signal: the index stays as it was
-        [item.genres.through(item_id=item.pk, genre_id=g.pk) for g in known.genres.all()]
+    first = _like(known, "Harbour Lights", django_capture_on_commit_callbacks)
+    second = _like(known, "Harbour Lights Again", django_capture_on_commit_callbacks)
+    assert first.pk in _row(second.pk)["id"].tolist()
+    assert second.pk in _row(first.pk)["id"].tolist()  # offered to the first's row too
+
+
+def test_saving_items_queues_one_update_each_after_commit(
+    published, django_capture_on_commit_callbacks, monkeypatch
+):
+    from recommendations import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        tasks.content_item_update, "apply_async", lambda args, **kw: queued.append(args[0])
     )
-    assert cold_start.content_index() is index and index.row(item.pk) is None
-    similar = reads.similar_items(item=item, limit=5)
-    assert len(similar) == 5 and {s.source for s in similar} == {reads.CONTENT}
-    genre = known.genres.order_by("name").first().name
-    assert all(genre in s.reason for s in similar), [s.reason for s in similar]
-    # The same as a rebuilt index gives, but for the new item's own weight in the idf.
-    cold_start.catalogue_changed()
-    rebuilt = reads.similar_items(item=item, limit=5)
-    assert [s.item.pk for s in rebuilt][:3] == [s.item.pk for s in similar][:3]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        item = ItemFactory(title="Brand New")
+        item.genres.add(Genre.objects.first())
+    assert queued == [] and callbacks  # nothing before commit
+    for callback in callbacks:
+        callback()
+    assert queued == [[item.pk]]  # saved, then given a genre: one update waits
+    with django_capture_on_commit_callbacks(execute=True):
+        Genre.objects.first().items.add(Item.objects.exclude(pk=item.pk).first())
+    assert len(queued) == 2
+
+
+def test_a_content_row_read_costs_a_redis_read_not_a_model_build(published, monkeypatch):
+    """At 62,423 items (MovieLens 25M's count; added in bulk after the recompute), the
+    item page and the API read one stored row: no content model is fitted, no catalogue
+    read in the web process, and the queries are those of the 150-item catalogue."""
+    from recommendations import content_rows, item_info
+    from recommendations.engine import content
+
+    item = Item.objects.order_by("-rating_count").first()
+    url = f"/api/v1/items/{item.pk}/similar/"
+    with CaptureQueriesContext(connection) as small:
+        APIClient().get(url, {"limit": 30})
+    genre = Genre.objects.first()
+    made = Item.objects.bulk_create(
+        Item(title=f"Synthetic {k}", year=1990 + k % 30, external_id=f"bench:{k}")
+        for k in range(62_423 - Item.objects.count())
+    )
+    Item.genres.through.objects.bulk_create(
+        Item.genres.through(item_id=m.pk, genre_id=genre.pk) for m in made
+    )
+    assert Item.objects.count() == 62_423
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a request built a content model")
+
+    monkeypatch.setattr(content.ItemContent, "fit", forbidden)
+    monkeypatch.setattr(content_rows.ContentModel, "fit", forbidden)
+    monkeypatch.setattr(content_rows, "content_rows", forbidden)
+    monkeypatch.setattr(item_info, "catalogue_item_info", forbidden)
+    monkeypatch.setattr(cold_start, "catalogue_item_info", forbidden)
+    monkeypatch.setattr(cold_start, "content_model", forbidden)
+    similar = reads.similar_items(item=item, limit=30)
+    assert {s.source for s in similar} == {reads.PERSONAL, reads.CONTENT}
+    with CaptureQueriesContext(connection) as big:
+        body = APIClient().get(url, {"limit": 30}).json()
+    assert [r["item"]["id"] for r in body] == [s.item.pk for s in similar]
+    assert len(big) == len(small)
 
 
 # -- people -------------------------------------------------------------------------------
@@ -255,18 +355,3 @@ def test_a_new_user_with_nothing_still_gets_popular_items(published):
     result = reads.recommendations_for_user(user=user, limit=5)
     assert result.source == reads.POPULAR
     assert result.note == reasons.note_few_ratings(reasons.personal_threshold())
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_big_catalogue_is_rebuilt_in_the_background(fresh_index, monkeypatch):
-    """Above SYNC_REBUILD_MAX_ITEMS a stale index keeps serving while a thread rebuilds."""
-    monkeypatch.setattr(cold_start, "SYNC_REBUILD_MAX_ITEMS", 1)
-    ItemFactory.create_batch(3, title="Old Thing")
-    index = cold_start.content_index()
-    new = ItemFactory(title="Fresh Thing")
-    assert cold_start.content_index() is index  # served at once, stale
-    for _ in range(600):  # the thread's rebuild: wait for it (not a timing assertion)
-        if not cold_start._building.is_set():
-            break
-        time.sleep(0.05)
-    assert cold_start.content_index().row(new.pk) is not None

@@ -16,17 +16,19 @@ pytestmark = pytest.mark.django_db
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
     run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
-    # 4 kinds x 2 shards (user-user: the symmetric pass's) and the ranking model, the merge
-    # of the user-user partial lists in 2 shards, then the stored lists in 2 shards (the
-    # test settings)
-    assert run.shards_done == run.shards_total == 13
+    # 4 kinds x 2 shards (user-user: the symmetric pass's), the ranking model and the
+    # content rows in 2 shards, the merge of the user-user partial lists in 2 shards, then
+    # the stored lists in 2 shards (the test settings)
+    assert run.shards_done == run.shards_total == 15
     n_users = Rating.objects.values("user").distinct().count()
     n_items = Rating.objects.values("item").distinct().count()
     assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
     model = store.live_model()
     assert model.version == run.version
     assert model.meta["n_ratings"] == run.n_ratings
-    for kind, n in {"ii": n_items, "ip": n_items, "uu": n_users, "ur": n_users}.items():
+    n_active = Item.objects.filter(is_active=True).count()
+    kinds = {"ii": n_items, "ip": n_items, "uu": n_users, "ur": n_users, "ic": n_active}
+    for kind, n in kinds.items():
         assert rec_redis.hlen(store.version_key(run.version, kind)) == n
     assert store.lock_holder() is None
     # Every stored list is sorted best first and never names its own row.
