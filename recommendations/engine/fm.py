@@ -605,3 +605,67 @@ def _factor_block(
             fe[u] -= d * x * (a * s1[u] + s2[u])
             q[u] += d * x
         v[j] = new
+
+
+# The product's rating model (conf ``RATING_FM``; evaluate's ``fm-product``): only features
+# the product has (ids, the user's rated-item set, the item's raters, genres, year bins; no
+# demographics), a chain short enough for the recompute and thinned so the stored samples
+# stay small. Chosen on ml100k-folds by cost and RMSE: bench/README.md.
+PRODUCT_FM = {
+    "factors": 10,
+    "n_iter": 100,
+    "burn_in": 20,
+    "keep_every": 4,
+    "item_raters": True,
+    "demographics": False,
+}
+
+
+class FoldedFM:
+    """What the product serves, as an estimator: :class:`BayesianFM` fitted on the ratings
+    and items (no user features), each user's predictions from :meth:`BayesianFM.fold_in`
+    of their training row (not their fitted samples: a served user is always folded in
+    from live ratings), an item the fit never saw from its genres and year.
+
+    Keyword-only hyper-parameters: ``BayesianFM``'s. Learned state: ``fm_``, ``matrix_``,
+    ``items_`` (the ``ItemInfo`` given to :meth:`fit`).
+    """
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, matrix: RatingMatrix, *, items: ItemInfo | None = None, users=None):
+        """``users`` is accepted and ignored: the product has no user features."""
+        self.fm_ = BayesianFM(**self.params).fit(matrix, items=items)
+        self.matrix_, self.items_ = matrix, items
+        return self
+
+    def predict(self, users, items, *, item_ids=None) -> np.ndarray:
+        """float64 clipped predictions for (user index, item index) pairs; index -1: a user
+        with no training ratings (folded in from none), an item outside the training
+        columns (its parts from the genres and year of ``item_ids``' entry, when given)."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.empty(users.shape)
+        cold = np.flatnonzero(items < 0)
+        if cold.size:
+            info = self.items_ or ItemInfo(np.zeros(0, np.int64), [], np.zeros(0), [], [])
+            sub = info.subset(np.zeros(cold.size, np.int64) if item_ids is None else
+                              np.asarray(item_ids)[cold])  # fmt: skip
+            cold_parts = self.fm_.cold_item_parts(sub.genres, sub.years)
+        where = np.full(items.shape, -1, dtype=np.int64)
+        where[cold] = np.arange(cold.size)
+        csr = self.matrix_.csr
+        order = np.argsort(users, kind="stable")
+        bounds = np.flatnonzero(np.diff(users[order])) + 1
+        for group in np.split(order, bounds):
+            u = users[group[0]]
+            row = slice(csr.indptr[u], csr.indptr[u + 1]) if u >= 0 else slice(0, 0)
+            state = self.fm_.fold_in(csr.indices[row], csr.data[row])
+            parts = np.empty((state.shape[0], group.size, state.shape[1]))
+            warm = items[group] >= 0
+            parts[:, warm] = self.fm_.item_samples_[:, items[group][warm]]
+            if (~warm).any():
+                parts[:, ~warm] = cold_parts[:, where[group][~warm]]
+            out[group] = self.fm_.predict_folded(state, None, item_parts=parts)
+        return out
