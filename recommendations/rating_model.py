@@ -21,6 +21,7 @@ explanation names the user's rated items whose interaction term with the item
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -129,29 +130,23 @@ class RatingParts:
         return Prediction(value, source, links)
 
 
-_held: tuple[str, RatingParts | None] | None = None
-
-
 def parts_for(version: str) -> RatingParts | None:
     """This process's parts of ``version`` (mapped from the store once); None when the
     model is off or the version has none (then predictions come from the neighbours).
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
-    global _held
-    if not enabled():
+    return _parts(version) if enabled() else None
+
+
+@functools.lru_cache(maxsize=1)  # the live version's; a new version replaces it
+def _parts(version: str) -> RatingParts | None:
+    try:
+        return RatingParts(store.snapshot_get(version, part="fm"))
+    except LookupError:
         return None
-    if _held is None or _held[0] != version:
-        _held = None  # free the old version's mapping first
-        try:
-            parts = RatingParts(store.snapshot_get(version, part="fm"))
-        except LookupError:
-            parts = None
-        _held = (version, parts)
-    return _held[1]
 
 
 def parts_clear() -> None:
     """Forget the parts this process holds (tests)."""
-    global _held
-    _held = None
+    _parts.cache_clear()
