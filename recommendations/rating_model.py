@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations import store
+from recommendations import model_scoring, store
 from recommendations.conf import get as option
 from recommendations.engine.fm import BayesianFM
 from recommendations.engine.matrix import RatingMatrix, _index_of
@@ -120,9 +120,12 @@ class RatingParts:
             year = np.nan if year is None else float(year)
             part = self.fm.cold_item_parts([list(genres)], [year])
             source = GENRES
-        state = self.fm.fold_in(cols, vals)
-        value = float(self.fm.predict_folded(state, None, item_parts=part)[0])
-        strength = self.fm.item_links(cols, part[:, 0])
+        # One BLAS thread: (k+1)-sized solves gain nothing from more, and their threads
+        # only fight (as in model_scoring.ModelParts.score)
+        with model_scoring._blas().limit(limits=1, user_api="blas"):
+            state = self.fm.fold_in(cols, vals)
+            value = float(self.fm.predict_folded(state, None, item_parts=part)[0])
+            strength = self.fm.item_links(cols, part[:, 0])
         ids = np.asarray(self.item_ids[cols], dtype=np.int64)
         pos = np.flatnonzero(strength > 0)
         order = np.lexsort((ids[pos], -strength[pos]))[:n_links]
