@@ -176,3 +176,31 @@ def test_item_links_are_the_rated_items_interaction_terms_with_the_target():
     cols = m.n_users + items  # the rated-item set's columns of the user block
     want = x[cols] * (fm.v_[cols] @ q_item)
     np.testing.assert_allclose(fm.item_links(items, fm.item_samples_[:, target]), want, atol=1e-5)
+
+
+def test_folded_fm_predicts_each_user_from_their_fold_in_and_unseen_items_from_genres():
+    """evaluate's fm-product: per user the fold-in of their training row (index -1: none),
+    per unseen item (index -1) the parts from its genres and year."""
+    from recommendations.engine.fm import FoldedFM
+
+    m, info, _ = _tiny(8)
+    est = FoldedFM(factors=2, n_iter=8, burn_in=2, keep_every=2).fit(m, items=info)
+    fm = est.fm_
+    users = np.array([0, 0, 3, -1, 3])
+    items = np.array([1, -1, 2, 4, -1])
+    ids = np.array(
+        [11, 13, 12, 14, 17]
+    )  # the -1s: as if items 13 and 17 (genres z / x) were unseen
+    got = est.predict(users, items, item_ids=ids)
+    row0, row3 = m.csr[0], m.csr[3]
+    s0, s3 = fm.fold_in(row0.indices, row0.data), fm.fold_in(row3.indices, row3.data)
+    cold13 = fm.cold_item_parts([info.genres[3]], [info.years[3]])
+    cold17 = fm.cold_item_parts([info.genres[7]], [info.years[7]])
+    want = [
+        fm.predict_folded(s0, [1])[0],
+        fm.predict_folded(s0, None, item_parts=cold13)[0],
+        fm.predict_folded(s3, [2])[0],
+        fm.predict_folded(fm.fold_in([], []), [4])[0],
+        fm.predict_folded(s3, None, item_parts=cold17)[0],
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-12)
