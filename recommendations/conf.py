@@ -6,6 +6,7 @@ Override any of them with a ``RECOMMENDATIONS`` dict in the Django settings.
 from django.conf import settings
 
 from recommendations.engine.blend import PRODUCT_BLEND
+from recommendations.engine.fm import PRODUCT_FM
 
 DEFAULTS = {
     # Neighbour lists (what the evaluation on MovieLens 100k chose; see the engine).
@@ -66,6 +67,13 @@ DEFAULTS = {
     # The blend's weight tuning (most of the model stage's cost) runs at most this often;
     # recomputes in between refit the components with the last tuned weights. 0: always.
     "MODEL_RETUNE_HOURS": 24.0,
+    # The rating model (recommendations/rating_model.py): a Bayesian factorization machine
+    # fitted by each full recompute (its own task) serves predicted ratings; off, or for a
+    # version without one, they come from the pearson_baseline neighbour lists.
+    "RATING_MODEL": True,
+    # Keyword arguments for the engine's BayesianFM: what `make evaluate` measures as the
+    # ml100k-folds product default (engine.fm.PRODUCT_FM, evaluate's fm-product).
+    "RATING_FM": PRODUCT_FM,
     # The incremental update after a rating. It is queued at once (no countdown): ratings
     # of a user that arrive while their update waits in the queue join it anyway.
     "DEBOUNCE_SECONDS": 0.0,

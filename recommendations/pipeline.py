@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
-from recommendations import build, cold_start, model_scoring, ranking, reads, store
+from recommendations import build, cold_start, model_scoring, ranking, rating_model, reads, store
 from recommendations.conf import get as option
 from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
@@ -125,7 +125,10 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
 
 
 def _model_plan() -> list[tuple[str, int, int]]:
-    return [("model", 0, 1)] if model_scoring.enabled() else []
+    """The models' tasks, one each: the ranking model ("model") and the rating model
+    ("fm", rating_model.py), first in their stage as they take longest."""
+    plan = [("model", 0, 1)] if model_scoring.enabled() else []
+    return plan + ([("fm", 0, 1)] if rating_model.enabled() else [])
 
 
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
@@ -146,6 +149,10 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
                 rows = None
                 ttl = option("BUILD_TTL_SECONDS")
                 written = cold_start.content_shard(version, start, stop, ttl=ttl)
+            elif kind == "fm":
+                rows = None
+                ttl = option("BUILD_TTL_SECONDS")
+                written = rating_model.fit_and_store(version, state.arrays, ttl=ttl)
             elif kind == "ready":
                 model = model_scoring.parts_for(version)
                 rows = build.compute_ready(

@@ -19,7 +19,7 @@ import numpy as np
 from catalog import selectors as catalog_selectors
 from catalog.cards import ItemCard
 from catalog.models import HiddenItem, Item, Rating
-from recommendations import cold_start, model_scoring, ranking, reasons, store
+from recommendations import cold_start, model_scoring, ranking, rating_model, reasons, store
 from recommendations.conf import get as option
 from recommendations.engine import Baselines, RatingMatrix, predict
 
@@ -72,8 +72,13 @@ class SimilarUser:
 @dataclass(frozen=True)
 class PredictedRating:
     score: float | None
-    source: str  # "neighbours", "baseline" or "unavailable"
-    neighbours: list[tuple[Item, float, float]] = field(default_factory=list)
+    # "factorization" (the rating model), "genres" (the rating model, for an item it was
+    # fitted without: its genres and year), "neighbours", "baseline" or "unavailable"
+    source: str
+    # (item the user rated, similarity or None, their score, contribution or None): the
+    # neighbours behind a "neighbours" prediction (their similarity), or the rated items
+    # whose interaction with the item adds most to a rating model's (stars it adds)
+    neighbours: list[tuple[Item, float | None, float, float | None]] = field(default_factory=list)
 
 
 # -- the live model, or a reason why not --------------------------------------------------
@@ -446,15 +451,17 @@ def similar_users(*, user, limit: int = 20) -> list[SimilarUser]:
 
 
 def predicted_rating(*, user, item: Item) -> PredictedRating:
-    """k-NN with baselines, item-based: ``b_ui + sum s_ij (r_uj - b_uj) / sum s_ij``.
-
-    Uses the model's pearson_baseline lists and baselines with the user's live ratings.
-    """
+    """From the version's rating model (``rating_model``) and the user's live ratings;
+    without one, k-NN with baselines, item-based: ``b_ui + sum s_ij (r_uj - b_uj) / sum
+    s_ij`` over the model's pearson_baseline lists and baselines."""
     model, _ = _live()
     if model is None or not user.is_authenticated:
         return PredictedRating(None, "unavailable")
     rated, scores = _live_ratings(user.pk)
     try:
+        parts = rating_model.parts_for(model.version)
+        if parts is not None:
+            return _factorization_prediction(parts, item, rated, scores)
         nb = model.prediction_neighbours([item.pk]).get(item.pk)
         neighbour_ids = [] if nb is None else nb["id"].tolist()
         mu, bu, bi = model.biases(user_id=user.pk, item_ids=[item.pk, *rated.tolist()])
@@ -479,6 +486,15 @@ def predicted_rating(*, user, item: Item) -> PredictedRating:
     objects = Item.objects.in_bulk(used)
     mine = dict(zip(rated.tolist(), scores.tolist(), strict=True))
     contributions = [
-        (objects[i], float(s), mine[i]) for i, s in zip(used, p.similarities, strict=True)
+        (objects[i], float(s), mine[i], None) for i, s in zip(used, p.similarities, strict=True)
     ]
     return PredictedRating(round(p.value, 3), "neighbours" if used else "baseline", contributions)
+
+
+def _factorization_prediction(parts, item: Item, rated, scores) -> PredictedRating:
+    genres = [genre.name for genre in item.genres.all()]
+    p = parts.predict(rated, scores, item.pk, genres=genres, year=item.year)
+    objects = Item.objects.in_bulk([i for i, _ in p.links])
+    mine = dict(zip(rated.tolist(), scores.tolist(), strict=True))
+    links = [(objects[i], None, mine[i], round(c, 3)) for i, c in p.links if i in objects]
+    return PredictedRating(round(p.value, 3), p.source, links)

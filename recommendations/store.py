@@ -83,7 +83,7 @@ READY_DTYPE = np.dtype(
 )
 KINDS = ("ii", "ip", "uu", "ur", "ready", "ic", "icf", "icx")
 # Named array sets of a version (chunks in Redis or a folder), and their folder prefix.
-ARRAY_SETS = {"snapshot": "ratings", "model": "model", "content": "content"}
+ARRAY_SETS = {"snapshot": "ratings", "model": "model", "content": "content", "fm": "fm"}
 VERSION_KEYS = ("meta", "bias", "rows", *ARRAY_SETS, "partial", *KINDS)
 
 # What readers treat as "Redis is not there": they fall back instead of failing.

@@ -162,15 +162,29 @@ class SimilarUserSerializer(serializers.Serializer):
 
 class PredictionNeighbourSerializer(serializers.Serializer):
     item = ItemRefSerializer()
-    similarity = serializers.FloatField()
-    your_score = serializers.FloatField(help_text="My rating of this neighbour item.")
+    similarity = serializers.FloatField(
+        allow_null=True, help_text="Its similarity to the item (source neighbours), else null."
+    )
+    your_score = serializers.FloatField(help_text="My rating of this item.")
+    contribution = serializers.FloatField(
+        allow_null=True,
+        help_text="Stars its interaction with the item adds to the prediction (source"
+        " factorization or genres), else null.",
+    )
 
 
 class PredictedRatingSerializer(serializers.Serializer):
     item = serializers.IntegerField(help_text="The item's id.")
     score = serializers.FloatField(allow_null=True, help_text="0.5 to 5; null when unavailable.")
-    source = serializers.ChoiceField(choices=["neighbours", "baseline", "unavailable"])
-    neighbours = PredictionNeighbourSerializer(many=True)
+    source = serializers.ChoiceField(
+        choices=["factorization", "genres", "neighbours", "baseline", "unavailable"],
+        help_text="factorization: the rating model (a factorization machine over my ratings"
+        " and the item's); genres: the same for an item it has no ratings of, from its genres"
+        " and year; neighbours / baseline: similar items I rated, or averages alone.",
+    )
+    neighbours = PredictionNeighbourSerializer(
+        many=True, help_text="My rated items behind the prediction, strongest first."
+    )
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):

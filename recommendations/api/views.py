@@ -78,7 +78,7 @@ class PredictedRatingView(APIView):
 
     @extend_schema(
         operation_id="items_predicted_rating",
-        summary="The score I would probably give this item, and the neighbours behind it",
+        summary="The score I would probably give this item, and my rated items behind it",
         responses=s.PredictedRatingSerializer,
     )
     def get(self, request, item_id: int):
@@ -89,8 +89,13 @@ class PredictedRatingView(APIView):
             "score": prediction.score,
             "source": prediction.source,
             "neighbours": [
-                {"item": neighbour, "similarity": similarity, "your_score": score}
-                for neighbour, similarity, score in prediction.neighbours
+                {
+                    "item": neighbour,
+                    "similarity": similarity,
+                    "your_score": score,
+                    "contribution": contribution,
+                }
+                for neighbour, similarity, score, contribution in prediction.neighbours
             ],
         }
         return Response(s.PredictedRatingSerializer(body).data)

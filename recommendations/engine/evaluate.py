@@ -40,7 +40,7 @@ from .data import (
 from .ease import EASE, TopKEASE
 from .factors import ALS, BayesianMF
 from .fallbacks import damped_means
-from .fm import BayesianFM
+from .fm import PRODUCT_FM, BayesianFM, FoldedFM
 from .matrix import Baselines, RatingMatrix
 from .metrics import mae, ranking_metrics, rmse
 from .predict import predict_batch
@@ -295,11 +295,19 @@ MODEL_CONFIGS += [
         "as fm on user and item ids alone (Bayesian biased MF)",
         lambda t, s: BayesianFM(**FM_PARAMS, implicit=False).fit(t),
     ),
+    ModelRating(
+        "fm-product",
+        "what the product serves (engine.fm.PRODUCT_FM, conf RATING_FM): a Bayesian FM on"
+        " ids, the user's rated-item set, the item's raters, genres and 5-year bins (no"
+        " demographics), each user folded in from their train ratings, unseen items from"
+        " genres and year",
+        lambda t, s: FoldedFM(**PRODUCT_FM, clip=(1.0, 5.0)).fit(t, items=s.items),
+    ),
 ]
 PRODUCT_DEFAULT = {
-    # The item page's predicted rating still comes from the stored neighbour lists: fm,
-    # the best, is not in the product yet.
-    "ml100k-folds": "product-blend-K200",
+    # The predicted rating (API items/{id}/predicted-rating/) comes from the rating model
+    # (recommendations/rating_model.py), fitted with RATING_FM = PRODUCT_FM.
+    "ml100k-folds": "fm-product",
     "ml100k-ua": "product",
     "ml100k-newusers": "product",
     "ml100k-newitems": "product",
@@ -311,7 +319,7 @@ TARGETS = {
     "ml100k-newitems": ("ndcg@10", ">=", 0.28),
 }
 DEFAULTS = {
-    "ml100k-folds": ["blend-baseline-pb", "product-blend-K200", "bmf", "fm"],
+    "ml100k-folds": ["blend-baseline-pb", "product-blend-K200", "bmf", "fm", "fm-product"],
     "ml100k-ua": [
         "popular",
         "blend-bm25",
@@ -327,12 +335,14 @@ DEFAULTS = {
     "ml100k-newitems": ["random", "content", "blend", "blend-tuned", "product"],
 }
 QUICK = {
-    "ml100k-folds": ["product-blend-K200"],
+    "ml100k-folds": ["fm-product"],
     "ml100k-ua": ["blend-bm25", "product"],
     "ml100k-newusers": ["popular", "product"],
     "ml100k-newitems": ["random", "product"],
 }
-DEFAULT_RATING = ["item-baseline-pb", "blend-baseline-pb", "product-blend-K200", "bmf", "fm"]
+DEFAULT_RATING = [
+    *("item-baseline-pb", "blend-baseline-pb", "product-blend-K200", "bmf", "fm", "fm-product")
+]
 DEFAULT_RANKING = ["popular", "blend-bm25", "ease", "als", "content", "blend"]
 ALL_CONFIGS = {c.name: c for c in RATING_CONFIGS + RANKING_CONFIGS + MODEL_CONFIGS}
 RATING_TYPES = (RatingConfig, ModelRating)
@@ -447,7 +457,9 @@ def run_rating(protocol, splits, configs, clip=(1.0, 5.0), side=None):
             fit_s.append(time.perf_counter() - t0)
             u = train.user_indices(test_arr[0])
             i = train.item_indices(test_arr[1])
-            if isinstance(cfg, ModelRating):
+            if isinstance(fitted, FoldedFM):  # unseen items from their side information
+                est = fitted.predict(u, i, item_ids=test_arr[1])
+            elif isinstance(cfg, ModelRating):
                 est = fitted.predict(u, i)
             else:
                 est = predict_rating(train, fitted, u, i, clip)

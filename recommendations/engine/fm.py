@@ -74,23 +74,43 @@ def _implicit(csr) -> sp.csr_matrix:
     return sp.csr_matrix((val, csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
 
 
+def side_vocab(info: ItemInfo, item_ids, *, genres=True, years=True) -> tuple[list, list]:
+    """(sorted genre names, sorted 5-year bin labels) of ``item_ids``: the side columns."""
+    info = info.subset(item_ids)
+    names = sorted({g for gs in info.genres for g in gs}) if genres else []
+    known = info.years[~np.isnan(info.years)]
+    labels = np.unique(known // 5).astype(np.int64).tolist() if years else []
+    return names, labels
+
+
+def side_rows(genre_lists, years, names, labels) -> list:
+    """[genre one-hot (n, len(names))], [5-year bin one-hot (n, len(labels))] of items
+    given by their genre lists and years (NaN: unknown); names or bins outside the
+    vocabulary get no column. Empty vocabularies give no block."""
+    n = len(genre_lists)
+    out = []
+    if names:
+        col = {g: k for k, g in enumerate(names)}
+        pairs = [(r, col[g]) for r, gs in enumerate(genre_lists) for g in gs if g in col]
+        r = [a for a, _ in pairs]
+        c = [b for _, b in pairs]
+        out.append(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, len(names))))
+    if labels:
+        years = np.asarray(years, dtype=np.float64)
+        bins = np.where(np.isnan(years), np.nan, years // 5)
+        pos = {int(b): k for k, b in enumerate(labels)}
+        hits = [(r, pos[int(b)]) for r, b in enumerate(bins) if b == b and int(b) in pos]
+        r = [a for a, _ in hits]
+        c = [b for _, b in hits]
+        out.append(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, len(labels))))
+    return out
+
+
 def item_side_features(info: ItemInfo, item_ids, *, genres=True, years=True) -> list:
     """[genre one-hot (n_items, n_genres)], [5-year bin one-hot] for ``item_ids``."""
-    info = info.subset(item_ids)
-    out = []
-    if genres:
-        names = sorted({g for gs in info.genres for g in gs})
-        col = {g: k for k, g in enumerate(names)}
-        r = [k for k, gs in enumerate(info.genres) for _ in gs]
-        c = [col[g] for gs in info.genres for g in gs]
-        out.append(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(item_ids), len(names))))
-    if years:
-        known = ~np.isnan(info.years)
-        bins = np.where(known, np.nan_to_num(info.years) // 5, 0).astype(np.int64)
-        labels, pos = np.unique(bins[known], return_inverse=True)
-        r = np.flatnonzero(known)
-        out.append(sp.csr_matrix((np.ones(r.size), (r, pos)), shape=(len(item_ids), labels.size)))
-    return out
+    names, labels = side_vocab(info, item_ids, genres=genres, years=years)
+    sub = info.subset(item_ids)
+    return side_rows(sub.genres, sub.years, names, labels)
 
 
 class BayesianFM:
@@ -105,7 +125,8 @@ class BayesianFM:
     float32 (n_kept, n_items, k+1): per kept sample, column 0 the side's additive part
     (linear terms and within-block interactions; the item side also holds w0), columns 1..
     ``q = B V``; a rating's prediction in one sample is ``u[0] + i[0] + u[1:] . i[1:]``.
-    ``w0_samples_`` (n_kept,); ``fold_`` what :meth:`fold_in` needs per sample; ``w0_``,
+    ``w0_samples_`` (n_kept,); ``fold_*_``, ``item_mu_``, ``side_*_`` what :meth:`fold_in`
+    and :meth:`cold_item_parts` need per sample (see :meth:`parts`); ``w0_``,
     ``w_`` (p,), ``v_`` (p, k) the chain's final state over the columns of
     :meth:`design` (user block, then item block).
     """
@@ -151,10 +172,13 @@ class BayesianFM:
         if self.implicit:
             uparts.append(_implicit(matrix.csr))
         iparts = [sp.identity(ni, format="csr")]
+        self.genre_names_, self.year_bins_ = [], []
         if items is not None:
-            iparts += item_side_features(
+            self.genre_names_, self.year_bins_ = side_vocab(
                 items, matrix.item_ids, genres=self.genres, years=self.years
             )
+            sub = items.subset(matrix.item_ids)
+            iparts += side_rows(sub.genres, sub.years, self.genre_names_, self.year_bins_)
         if self.item_raters:
             iparts.append(_implicit(matrix.csc.T.tocsr()))
         return _Block(uparts), _Block(iparts)
@@ -193,6 +217,7 @@ class BayesianFM:
         e = y - w0 - _pred_parts(sides, ur, ir)
         alpha = 1.0
         kept_u, kept_i, kept_w0, kept_fold = [], [], [], []
+        n_side = len(self.genre_names_) + len(self.year_bins_)
         for it in range(self.n_iter):
             alpha = rng.gamma(0.5 * (1.0 + n), 1.0 / (0.5 * (1.0 + e @ e)))
             for s in sides:
@@ -216,6 +241,7 @@ class BayesianFM:
                 kept_w0.append(w0)
                 kept_u.append(np.column_stack([su.additive(), su.q]).astype(np.float32))
                 kept_i.append(np.column_stack([w0 + si.additive(), si.q]).astype(np.float32))
+                side = slice(ni, ni + n_side)  # the item block's genre and year columns
                 kept_fold.append(
                     (
                         alpha,
@@ -223,6 +249,9 @@ class BayesianFM:
                         np.r_[su.lam_w[0], su.lam_v[0]],
                         su.w[nu:].copy(),
                         su.v[nu:].copy(),
+                        np.r_[si.mu_w[0], si.mu_v[0]],
+                        si.w[side].copy(),
+                        si.v[side].copy(),
                     )
                 )
         if not kept_u:
@@ -230,7 +259,18 @@ class BayesianFM:
         self.w0_samples_ = np.asarray(kept_w0)
         self.user_samples_ = np.stack(kept_u)
         self.item_samples_ = np.stack(kept_i)
-        self.fold_ = kept_fold
+        # what fold_in and cold items need, per kept sample: the noise precision, the
+        # user id group's prior (mean, precision), the weights of the user block's other
+        # columns (rated-item set, after any demographics), the item id group's prior mean
+        # and the item block's genre and year weights
+        fields = list(zip(*kept_fold, strict=True))
+        self.fold_alpha_ = np.asarray(fields[0], dtype=np.float64)
+        self.fold_mu_, self.fold_lam_ = np.stack(fields[1]), np.stack(fields[2])
+        self.fold_w_ = np.stack(fields[3]).astype(np.float32)
+        self.fold_v_ = np.stack(fields[4]).astype(np.float32)
+        self.item_mu_ = np.stack(fields[5])
+        self.side_w_ = np.stack(fields[6]).astype(np.float32)
+        self.side_v_ = np.stack(fields[7]).astype(np.float32)
         su, si = sides
         self.w0_ = w0
         self.w_ = np.concatenate([su.w, si.w])
@@ -264,7 +304,7 @@ class BayesianFM:
         Per sample: the user's rated-item set and demographics give the fixed part of the
         user block; the id parameters ``(w_u, v_u)`` are the mean of their Gaussian
         conditional given everything else of that sample. Pass the result to
-        :meth:`predict_folded`.
+        :meth:`predict_folded`. Cost: O(n_kept (len(items) k^2 + k^3)).
         """
         items = np.asarray(items, dtype=np.int64)
         y = np.asarray(ratings, dtype=np.float64)
@@ -281,28 +321,122 @@ class BayesianFM:
             vals.append(np.full(items.size, 1.0 / math.sqrt(items.size)))
         cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
         vals = np.concatenate(vals) if vals else np.zeros(0)
-        out = np.zeros((len(self.fold_), k + 1))
-        for s, (alpha, mu, lam, w_rest, v_rest) in enumerate(self.fold_):
-            wr, vr = w_rest[cols], v_rest[cols]
-            q_rest = vals @ vr
-            add_rest = vals @ wr + 0.5 * (q_rest @ q_rest - (vals**2) @ (vr**2).sum(axis=1))
-            it = self.item_samples_[s][items].astype(np.float64)
-            # rating r = add_rest + it0 + q_rest . qi + [w_u + v_u . (q_rest + qi)]
-            z = np.column_stack([np.ones(items.size), q_rest + it[:, 1:]])
-            t = y - add_rest - it[:, 0] - it[:, 1:] @ q_rest
-            a = alpha * z.T @ z + np.diag(lam)
-            theta = np.linalg.solve(a, alpha * z.T @ t + lam * mu)
-            q = q_rest + theta[1:]
-            out[s, 0] = add_rest + theta[0] + theta[1:] @ q_rest
-            out[s, 1:] = q
+        n_kept = self.fold_alpha_.size
+        wr = self.fold_w_[:, cols].astype(np.float64)  # (n_kept, m)
+        vr = self.fold_v_[:, cols].astype(np.float64)  # (n_kept, m, k)
+        # (batched matmul rather than einsum: einsum's loops took most of a request)
+        q_rest = vals @ vr  # (n_kept, k)
+        add_rest = wr @ vals + 0.5 * ((q_rest**2).sum(axis=1) - ((vals**2) @ (vr**2)).sum(axis=1))
+        it = self.item_samples_[:, items].astype(np.float64)  # (n_kept, n, k+1)
+        # rating r = add_rest + it0 + q_rest . qi + [w_u + v_u . (q_rest + qi)]
+        z = np.concatenate([np.ones((n_kept, items.size, 1)), q_rest[:, None] + it[:, :, 1:]], 2)
+        t = y - add_rest[:, None] - it[:, :, 0] - (it[:, :, 1:] @ q_rest[:, :, None])[:, :, 0]
+        alpha = self.fold_alpha_[:, None, None]
+        lam = self.fold_lam_
+        zt = z.transpose(0, 2, 1)
+        a = alpha * (zt @ z) + lam[:, :, None] * np.eye(k + 1)
+        rhs = self.fold_alpha_[:, None] * (zt @ t[:, :, None])[:, :, 0] + lam * self.fold_mu_
+        theta = np.linalg.solve(a, rhs[:, :, None])[:, :, 0]
+        out = np.empty((n_kept, k + 1))
+        out[:, 0] = add_rest + theta[:, 0] + (theta[:, 1:] * q_rest).sum(axis=1)
+        out[:, 1:] = q_rest + theta[:, 1:]
         return out
 
-    def predict_folded(self, state, items) -> np.ndarray:
-        """float64 (len(items),) clipped predictions for a folded-in user (``fold_in``)."""
-        items = np.asarray(items, dtype=np.int64)
-        it = self.item_samples_[:, items].astype(np.float64)  # (n_kept, n, k+1)
+    def predict_folded(self, state, items, *, item_parts=None) -> np.ndarray:
+        """float64 (len(items),) clipped predictions for a folded-in user (``fold_in``).
+
+        ``item_parts``: float (n_kept, len(items), k+1) the items' parts instead of the
+        stored ones (items outside the training columns: :meth:`cold_item_parts`)."""
+        if item_parts is None:
+            item_parts = self.item_samples_[:, np.asarray(items, dtype=np.int64)]
+        it = np.asarray(item_parts, dtype=np.float64)  # (n_kept, n, k+1)
         est = state[:, None, 0] + it[:, :, 0] + np.einsum("sk,snk->sn", state[:, 1:], it[:, :, 1:])
         return np.clip(est.mean(axis=0), *self.clip)
+
+    def cold_item_parts(self, genre_lists, years) -> np.ndarray:
+        """float64 (n_kept, n, k+1) item parts of items the fit never saw, per sample: w0,
+        their genre and year-bin weights, and the item id group's prior mean in place of
+        their own id parameters (what the model knows of an item with no ratings).
+
+        Args:
+            genre_lists: n lists of genre names; years: float (n,) release years (NaN:
+            unknown). Names and bins the fit did not see contribute nothing.
+        """
+        blocks = side_rows(genre_lists, years, self.genre_names_, self.year_bins_)
+        n = len(genre_lists)
+        x = sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((n, 0))
+        xs = x.toarray()  # (n, n_side): a handful of items
+        w, v = self.side_w_.astype(np.float64), self.side_v_.astype(np.float64)
+        mu = self.item_mu_  # (n_kept, k+1): the id feature at its prior mean, x = 1
+        q = np.einsum("nm,smk->snk", xs, v) + mu[:, None, 1:]
+        own = np.einsum("nm,smk->snk", xs**2, v**2).sum(axis=2) + (mu[:, None, 1:] ** 2).sum(2)
+        add = xs @ w.T + mu[:, 0] + 0.5 * ((q**2).sum(axis=2).T - own.T)  # (n, n_kept)
+        out = np.empty((self.fold_alpha_.size, n, self.factors + 1))
+        out[:, :, 0] = (add + self.w0_samples_).T
+        out[:, :, 1:] = q
+        return out
+
+    def item_links(self, items, item_parts) -> np.ndarray:
+        """float64 (len(items),) for a user's rated ``items`` (indices), the posterior mean
+        of each one's interaction with one target item: ``x_j <v_j, q_i>``, the term the
+        target's prediction gets from the pair (rated item j in the user's rated-item set,
+        the target's item block). What "because you rated X" can truthfully name.
+
+        ``item_parts``: float (n_kept, k+1) the target's parts."""
+        items = np.asarray(items, dtype=np.int64)
+        if not (self.implicit and items.size):
+            return np.zeros(items.size)
+        vr = self.fold_v_[:, self.demo_cols_ + items].astype(np.float64)  # (s, n, k)
+        q_i = np.asarray(item_parts, dtype=np.float64)[:, 1:]
+        return np.einsum("snk,sk->n", vr, q_i) / (math.sqrt(items.size) * q_i.shape[0])
+
+    # -- the stored form (the product's rating model) ---------------------------------------
+    _PARTS = (
+        "w0_samples_", "item_samples_", "fold_alpha_", "fold_mu_", "fold_lam_", "fold_w_",
+        "fold_v_", "item_mu_", "side_w_", "side_v_",
+    )  # fmt: skip
+
+    def parts(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, config): what :meth:`fold_in`, :meth:`predict_folded`,
+        :meth:`cold_item_parts` and :meth:`item_links` need, as plain arrays and a JSON-able
+        dict. (n_kept (n_items (2k + 2) + ...) float32: the per-user samples are left out:
+        a served user is always folded in from their live ratings.)"""
+        arrays = {name.rstrip("_"): getattr(self, name) for name in self._PARTS}
+        config = {
+            "params": {
+                name: getattr(self, name)
+                for name in (
+                    "factors",
+                    "n_iter",
+                    "burn_in",
+                    "keep_every",
+                    "init_std",
+                    "implicit",
+                    "item_raters",
+                    "genres",
+                    "years",
+                    "demographics",
+                    "seed",
+                )
+            },  # fmt: skip
+            "clip": list(self.clip),
+            "demo_cols": int(self.demo_cols_),
+            "genre_names": list(self.genre_names_),
+            "year_bins": [int(b) for b in self.year_bins_],
+        }
+        return arrays, config
+
+    @classmethod
+    def from_parts(cls, arrays, config) -> BayesianFM:
+        """An estimator that folds in, predicts and explains from :meth:`parts`' output
+        (arrays may be read-only memory maps; :meth:`fit`'s other state is absent)."""
+        fm = cls(**config["params"], clip=tuple(config["clip"]))
+        for name in cls._PARTS:
+            setattr(fm, name, arrays[name.rstrip("_")])
+        fm.demo_cols_ = config["demo_cols"]
+        fm.genre_names_ = config["genre_names"]
+        fm.year_bins_ = config["year_bins"]
+        return fm
 
 
 class _Side:
@@ -471,3 +605,67 @@ def _factor_block(
             fe[u] -= d * x * (a * s1[u] + s2[u])
             q[u] += d * x
         v[j] = new
+
+
+# The product's rating model (conf ``RATING_FM``; evaluate's ``fm-product``): only features
+# the product has (ids, the user's rated-item set, the item's raters, genres, year bins; no
+# demographics), a chain short enough for the recompute and thinned so the stored samples
+# stay small. Chosen on ml100k-folds by cost and RMSE: bench/README.md.
+PRODUCT_FM = {
+    "factors": 10,
+    "n_iter": 100,
+    "burn_in": 20,
+    "keep_every": 4,
+    "item_raters": True,
+    "demographics": False,
+}
+
+
+class FoldedFM:
+    """What the product serves, as an estimator: :class:`BayesianFM` fitted on the ratings
+    and items (no user features), each user's predictions from :meth:`BayesianFM.fold_in`
+    of their training row (not their fitted samples: a served user is always folded in
+    from live ratings), an item the fit never saw from its genres and year.
+
+    Keyword-only hyper-parameters: ``BayesianFM``'s. Learned state: ``fm_``, ``matrix_``,
+    ``items_`` (the ``ItemInfo`` given to :meth:`fit`).
+    """
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, matrix: RatingMatrix, *, items: ItemInfo | None = None, users=None):
+        """``users`` is accepted and ignored: the product has no user features."""
+        self.fm_ = BayesianFM(**self.params).fit(matrix, items=items)
+        self.matrix_, self.items_ = matrix, items
+        return self
+
+    def predict(self, users, items, *, item_ids=None) -> np.ndarray:
+        """float64 clipped predictions for (user index, item index) pairs; index -1: a user
+        with no training ratings (folded in from none), an item outside the training
+        columns (its parts from the genres and year of ``item_ids``' entry, when given)."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.empty(users.shape)
+        cold = np.flatnonzero(items < 0)
+        if cold.size:
+            info = self.items_ or ItemInfo(np.zeros(0, np.int64), [], np.zeros(0), [], [])
+            sub = info.subset(np.zeros(cold.size, np.int64) if item_ids is None else
+                              np.asarray(item_ids)[cold])  # fmt: skip
+            cold_parts = self.fm_.cold_item_parts(sub.genres, sub.years)
+        where = np.full(items.shape, -1, dtype=np.int64)
+        where[cold] = np.arange(cold.size)
+        csr = self.matrix_.csr
+        order = np.argsort(users, kind="stable")
+        bounds = np.flatnonzero(np.diff(users[order])) + 1
+        for group in np.split(order, bounds):
+            u = users[group[0]]
+            row = slice(csr.indptr[u], csr.indptr[u + 1]) if u >= 0 else slice(0, 0)
+            state = self.fm_.fold_in(csr.indices[row], csr.data[row])
+            parts = np.empty((state.shape[0], group.size, state.shape[1]))
+            warm = items[group] >= 0
+            parts[:, warm] = self.fm_.item_samples_[:, items[group][warm]]
+            if (~warm).any():
+                parts[:, ~warm] = cold_parts[:, where[group][~warm]]
+            out[group] = self.fm_.predict_folded(state, None, item_parts=parts)
+        return out

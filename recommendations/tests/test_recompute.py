@@ -16,10 +16,10 @@ pytestmark = pytest.mark.django_db
 def test_a_recompute_publishes_a_complete_version(rec_redis, demo_catalogue):
     run = pipeline.recompute_sync()
     assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
-    # 4 kinds x 2 shards (user-user: the symmetric pass's), the ranking model and the
-    # content rows in 2 shards, the merge of the user-user partial lists in 2 shards, then
-    # the stored lists in 2 shards (the test settings)
-    assert run.shards_done == run.shards_total == 15
+    # 4 kinds x 2 shards (user-user: the symmetric pass's), the ranking and rating models
+    # and the content rows in 2 shards, the merge of the user-user partial lists in 2
+    # shards, then the stored lists in 2 shards (the test settings)
+    assert run.shards_done == run.shards_total == 16
     n_users = Rating.objects.values("user").distinct().count()
     n_items = Rating.objects.values("item").distinct().count()
     assert (run.n_ratings, run.n_users, run.n_items) == (Rating.objects.count(), n_users, n_items)
@@ -261,7 +261,7 @@ def test_a_shard_longer_than_the_lock_ttl_keeps_the_lock_by_its_heartbeat(
 
     run = RecomputeRun.objects.create()
     version, (plan, *_) = pipeline.recompute_prepare(run_id=run.pk)
-    kind, start, stop = next(shard for shard in plan if shard[0] != "model")
+    kind, start, stop = next(shard for shard in plan if shard[0] not in ("model", "fm"))
     rows = build.compute_rows(pipeline.model_state(version).inputs, kind, start, stop)
 
     def slow(*args, **kwargs):  # the same rows, after outlasting the TTL twice over

@@ -135,7 +135,7 @@ def test_real_workers_publish_the_unsharded_user_lists(
             break
         time.sleep(0.05)
     assert run.status == "succeeded", run.error
-    assert run.shards_done == run.shards_total == 15
+    assert run.shards_done == run.shards_total == 16
     stored = _stored(rec_redis, run.version, "uu")
     assert stored == _unsharded_rows(run.version)
     assert not rec_redis.exists(store.version_key(run.version, "partial"))

@@ -40,7 +40,7 @@ def test_a_worker_runs_the_sharded_recompute_and_publishes(
     done = _wait_for(lambda: _run(run.pk).status in ("succeeded", "failed"), 120, "the run", worker)
     run = _run(run.pk)
     assert done and run.status == "succeeded", run.error
-    assert run.shards_done == run.shards_total == 15
+    assert run.shards_done == run.shards_total == 16
     assert store.live_model().version == run.version
 
 

@@ -8,6 +8,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
 
 from recommendations.engine.blend import PRODUCT_BLEND  # noqa: E402
+from recommendations.engine.fm import PRODUCT_FM  # noqa: E402
 from recsite.settings.base import *  # noqa: E402,F403
 from recsite.settings.base import DATABASES, RECOMMENDATIONS, VAR_DIR  # noqa: E402
 
@@ -27,6 +28,7 @@ RECOMMENDATIONS = {
     "LIVE_CACHE_SECONDS": 0,  # tests flip versions and read them back at once
     # The ranking model's weight tuning, lighter: tests check behaviour, not accuracy.
     "MODEL_BLEND": {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5},
+    "RATING_FM": {**PRODUCT_FM, "n_iter": 12, "burn_in": 4, "keep_every": 2},
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker process can share the test database.

@@ -99,11 +99,13 @@ def test_similar_items_are_open_to_everyone_and_exclude_the_item(published_model
     assert APIClient().get("/api/v1/items/99999999/similar/").status_code == 404
 
 
-def test_predicted_rating_with_the_neighbours_i_rated(demo):
+def test_predicted_rating_with_the_items_i_rated_behind_it(demo):
+    """From the rating model (recommendations/tests/test_rating_model.py covers it and
+    the neighbours' fallback): the named items are mine, with my scores."""
     mine = dict(Rating.objects.filter(user=demo.user).values_list("item_id", "score"))
     item = Item.objects.exclude(pk__in=mine).order_by("-rating_count").first()
     body = demo.get(f"/api/v1/items/{item.pk}/predicted-rating/").json()
-    assert body["item"] == item.pk and body["source"] in {"neighbours", "baseline"}
+    assert body["item"] == item.pk and body["source"] == "factorization"
     assert 0.5 <= body["score"] <= 5
     for neighbour in body["neighbours"]:
         assert neighbour["your_score"] == mine[neighbour["item"]["id"]]

@@ -58,7 +58,7 @@ def test_fold_in_is_the_mean_of_the_user_id_conditional():
     fm.fit(m, items=info, users=users)
     u = 5
     items, y = m.csr[u].indices, m.csr[u].data
-    alpha, mu, lam, _, _ = fm.fold_[0]
+    alpha, mu, lam = fm.fold_alpha_[0], fm.fold_mu_[0], fm.fold_lam_[0]
     x = fm.design(np.full(m.n_items, u), np.arange(m.n_items))
     k = fm.factors
 
@@ -120,3 +120,87 @@ def test_estimator_contract():
     first = fm.predict([0, 1], [0, 1])
     np.testing.assert_array_equal(fm.fit(m).predict([0, 1], [0, 1]), first)
     assert fm.predict([-1], [0]).shape == (1,)
+
+
+def test_a_cold_item_is_the_formula_with_its_genres_and_the_id_prior_mean():
+    """An item the fit never saw: its genres and year bin as features, its id parameters
+    at the item id group's prior mean; equals the direct formula for such a row."""
+    m, info, users = _tiny(5)
+    fm = BayesianFM(factors=3, n_iter=6, burn_in=5, clip=WIDE, seed=2)
+    fm.fit(m, items=info, users=users)
+    u, ni = 4, m.n_items
+    x = fm.design([u], [0])
+    p_user = fm.user_block_.csr.shape[1]
+    x[0, p_user:] = 0.0
+    # genres sorted x, y, z; 5-year bins of 1980, 1990, 1995, 1999/2001/2003 -> 396, 398, 399, 400
+    x[0, p_user + ni + 1] = 1.0  # "y"
+    x[0, p_user + ni + 2] = 1.0  # "z"
+    x[0, p_user + ni + 3 + 1] = 1.0  # 1991 -> bin 398
+    x[0, p_user] = 1.0  # item 0's id column, its parameters set to the prior mean below
+    fm.w_[p_user], fm.v_[p_user] = fm.item_mu_[0, 0], fm.item_mu_[0, 1:]
+    parts = fm.cold_item_parts([["z", "y", "unknown genre"]], [1993.0])
+    got = fm.predict_folded(fm.user_samples_[:, u].astype(float), None, item_parts=parts)
+    np.testing.assert_allclose(got, _brute(fm, x), atol=2e-5)
+
+
+def test_the_stored_parts_fold_in_predict_and_explain_as_the_estimator():
+    m, info, users = _tiny(6)
+    fm = BayesianFM(factors=2, n_iter=12, burn_in=4, keep_every=2, item_raters=True)
+    fm.fit(m, items=info)
+    arrays, config = fm.parts()
+    stored = BayesianFM.from_parts({k: v.copy() for k, v in arrays.items()}, config)
+    items, y = m.csr[3].indices, m.csr[3].data
+    every = np.arange(m.n_items)
+    state = fm.fold_in(items, y)
+    np.testing.assert_array_equal(stored.fold_in(items, y), state)
+    np.testing.assert_array_equal(
+        stored.predict_folded(state, every), fm.predict_folded(state, every)
+    )
+    cold = fm.cold_item_parts([["x"]], [1990.0])
+    np.testing.assert_array_equal(stored.cold_item_parts([["x"]], [1990.0]), cold)
+    np.testing.assert_array_equal(
+        stored.item_links(items, fm.item_samples_[:, 0]),
+        fm.item_links(items, fm.item_samples_[:, 0]),
+    )
+
+
+def test_item_links_are_the_rated_items_interaction_terms_with_the_target():
+    """x_j <v_j, sum_l x_l v_l> over the target's item-block columns l, per rated item j."""
+    m, info, users = _tiny(7)
+    fm = BayesianFM(factors=3, n_iter=6, burn_in=5, clip=WIDE, seed=4).fit(m, items=info)
+    u, target = 2, 5
+    items = m.csr[u].indices
+    x = fm.design([u], [target])[0]
+    p_user = fm.user_block_.csr.shape[1]
+    q_item = x[p_user:] @ fm.v_[p_user:]
+    cols = m.n_users + items  # the rated-item set's columns of the user block
+    want = x[cols] * (fm.v_[cols] @ q_item)
+    np.testing.assert_allclose(fm.item_links(items, fm.item_samples_[:, target]), want, atol=1e-5)
+
+
+def test_folded_fm_predicts_each_user_from_their_fold_in_and_unseen_items_from_genres():
+    """evaluate's fm-product: per user the fold-in of their training row (index -1: none),
+    per unseen item (index -1) the parts from its genres and year."""
+    from recommendations.engine.fm import FoldedFM
+
+    m, info, _ = _tiny(8)
+    est = FoldedFM(factors=2, n_iter=8, burn_in=2, keep_every=2).fit(m, items=info)
+    fm = est.fm_
+    users = np.array([0, 0, 3, -1, 3])
+    items = np.array([1, -1, 2, 4, -1])
+    ids = np.array(
+        [11, 13, 12, 14, 17]
+    )  # the -1s: as if items 13 and 17 (genres z / x) were unseen
+    got = est.predict(users, items, item_ids=ids)
+    row0, row3 = m.csr[0], m.csr[3]
+    s0, s3 = fm.fold_in(row0.indices, row0.data), fm.fold_in(row3.indices, row3.data)
+    cold13 = fm.cold_item_parts([info.genres[3]], [info.years[3]])
+    cold17 = fm.cold_item_parts([info.genres[7]], [info.years[7]])
+    want = [
+        fm.predict_folded(s0, [1])[0],
+        fm.predict_folded(s0, None, item_parts=cold13)[0],
+        fm.predict_folded(s3, [2])[0],
+        fm.predict_folded(fm.fold_in([], []), [4])[0],
+        fm.predict_folded(s3, None, item_parts=cold17)[0],
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-12)

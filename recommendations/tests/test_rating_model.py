@@ -1,0 +1,116 @@
+"""The rating model in the product: a factorization machine fitted by the recompute,
+stored with the version, serving the predicted rating from the user's live ratings (a
+new rating moves it at once), predicting items nobody has rated from their genres, and
+falling back to the neighbour lists when a version has no rating model."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from catalog import services as catalog_services
+from catalog.models import Genre, Item, Rating
+from recommendations import pipeline, rating_model, store
+from recommendations.conf import get as option
+from recommendations.engine.fm import BayesianFM
+from recommendations.engine.matrix import RatingMatrix
+from recommendations.item_info import catalogue_item_info
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(rec_redis, demo_catalogue):
+    rating_model.parts_clear()
+    run = pipeline.recompute_sync()
+    assert run.status == run.Status.SUCCEEDED, run.error
+    yield run.version
+    rating_model.parts_clear()
+
+
+def _api_for(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _predicted(user, item):
+    response = _api_for(user).get(f"/api/v1/items/{item.pk}/predicted-rating/")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_stored_parts_predict_as_the_fitted_estimator(published):
+    """The recompute's fm stage stores what the estimator fitted on the same snapshot
+    and catalogue predicts: the same folded-in value for a user and every item."""
+    arrays = store.snapshot_get(published)
+    csr = sp.csr_matrix(
+        (np.asarray(arrays["data"]), np.asarray(arrays["indices"]), np.asarray(arrays["indptr"])),
+        shape=(arrays["user_ids"].size, arrays["item_ids"].size),
+    )
+    matrix = RatingMatrix(csr, np.asarray(arrays["user_ids"]), np.asarray(arrays["item_ids"]))
+    fitted = BayesianFM(**option("RATING_FM"), clip=(0.5, 5.0)).fit(
+        matrix, items=catalogue_item_info(active_only=False)
+    )
+    parts = rating_model.parts_for(published)
+    assert parts is not None and store.rows_written(published)["fm"] == 1
+    demo = get_user_model().objects.get(username="demo")
+    u = matrix.user_index(demo.pk)
+    row = matrix.csr[u]
+    want = fitted.predict_folded(fitted.fold_in(row.indices, row.data), np.arange(matrix.n_items))
+    got = [
+        parts.predict(matrix.item_ids[row.indices], row.data, int(i)).value for i in matrix.item_ids
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_a_new_rating_moves_the_served_prediction_without_a_recompute(published):
+    demo = get_user_model().objects.get(username="demo")
+    mine = set(Rating.objects.filter(user=demo).values_list("item_id", flat=True))
+    unrated = Item.objects.exclude(pk__in=mine).order_by("-rating_count")
+    target, other = unrated[0], unrated[1]
+    before = _predicted(demo, target)
+    assert before["source"] == "factorization" and 0.5 <= before["score"] <= 5
+    for entry in before["neighbours"]:  # the user's own items, with their own scores
+        assert entry["item"]["id"] in mine and entry["similarity"] is None
+        assert entry["contribution"] > 0
+    catalog_services.rating_upsert(user=demo, item=other, score=0.5)
+    after = _predicted(demo, target)
+    assert store.live_model().version == published
+    assert after["score"] != before["score"]
+
+    # a user the model was fitted without: folded in from their live ratings alone
+    newcomer = get_user_model().objects.create_user("newcomer-fm", password="x")
+    empty = _predicted(newcomer, target)
+    catalog_services.rating_upsert(user=newcomer, item=other, score=5)
+    one = _predicted(newcomer, target)
+    assert empty["source"] == one["source"] == "factorization"
+    assert one["score"] != empty["score"]
+
+
+def test_an_item_nobody_rated_is_predicted_from_its_genres(published):
+    """Items added after the recompute: no ratings, no column in the model; the
+    prediction comes from their genres and year, and differs between genres."""
+    demo = get_user_model().objects.get(username="demo")
+    predicted = {}
+    for genre in Genre.objects.order_by("name")[:4]:
+        item = Item.objects.create(title=f"Brand new {genre.name}", year=2001)
+        item.genres.set([genre])
+        body = _predicted(demo, item)
+        assert body["source"] == "genres" and 0.5 <= body["score"] <= 5
+        predicted[genre.name] = body["score"]
+    assert len(set(predicted.values())) > 1, predicted
+
+
+def test_without_a_rating_model_the_neighbours_predict(published, settings):
+    """A version with no rating model (RATING_MODEL off) serves today's k-NN predictor."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_MODEL": False}
+    rating_model.parts_clear()
+    demo = get_user_model().objects.get(username="demo")
+    mine = set(Rating.objects.filter(user=demo).values_list("item_id", flat=True))
+    target = Item.objects.exclude(pk__in=mine).order_by("-rating_count").first()
+    body = _predicted(demo, target)
+    assert body["source"] in {"neighbours", "baseline"}
+    for entry in body["neighbours"]:
+        assert entry["contribution"] is None and entry["similarity"] is not None
