@@ -63,7 +63,7 @@ def enabled() -> bool:
 
 # -- fitting (the recompute's model stage) --------------------------------------------------
 # Blend arguments that skip its weight tuning: no validation users, no cold folds, no
-# rounds, so it fits its components once (plus once on the equal "carved" train).
+# rounds, so it fits its components once.
 _NO_TUNING = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
 
 
