@@ -22,14 +22,20 @@ components of the user's warm weight set, so new items enter through the content
 
 :meth:`Blend.fit` never sees anything but its ``matrix``. Out of it, it carves (with
 ``seed``) (a) a user validation split: a fraction ``few_users`` of the users keep only
-``few_keep`` random ratings (the ``few`` segment) and every other user loses ``holdout``
-of their ratings (the ``many`` segment), and (b) an item validation split: ``cold_items``
-of the items with at least 5 ratings lose all their ratings, ``cold_folds`` times over
-disjoint item sets (the ``cold`` segment). The
-components are fitted on each carved train, the weights chosen by coordinate ascent on
+their first ``few_keep`` ratings (by ``timestamps`` when given, else random ones: the
+``few`` segment) and every other user loses ``holdout`` of their ratings (the ``many``
+segment), and (b) an item validation split: ``cold_items`` of the items with at least 5
+ratings lose all their ratings, ``cold_folds`` times over disjoint item sets (the
+``cold`` segment). The components are fitted on each carved train, the weights chosen on
 NDCG@10 of the held-out ratings >= ``threshold`` (at most ``max_val_users`` users per
-split, so the dense score blocks stay small at any size), and finally the components are refitted
-on the whole matrix.
+split, so the dense score blocks stay small at any size), and finally the components are
+refitted on the whole matrix.
+
+How the warm weights are chosen (``tuner``): ``"ascent"``, coordinate ascent over every
+warm component on one user split; ``"folds"`` (the product's), ``folds`` user splits
+with different seeds and the :data:`FOLD_GRID` combination (EASE fixed at 1; ALS,
+popularity, content) with the best NDCG@10 pooled over all of them. The cold weights
+come from coordinate ascent over the ``cold_folds`` item splits either way.
 """
 
 from __future__ import annotations

@@ -261,9 +261,9 @@ MODEL_CONFIGS = [
     ),
     ModelRanking(
         "product",
-        "what the product serves (blend.PRODUCT_BLEND = recommendations MODEL_BLEND): as"
-        " blend-tuned, EASE over the 5,000 most-rated items keeping each item's 100"
-        " largest weights",
+        "what the product serves (blend.PRODUCT_BLEND = recommendations MODEL_BLEND): EASE"
+        " on the scores over the 5,000 most-rated items keeping each item's 100 largest"
+        " weights, tuned ALS, weights from the 'folds' tuner (2 carved validation splits)",
         lambda t, s: Blend(**PRODUCT_BLEND).fit(
             t, items=s.items, users=s.users, timestamps=s.times_for(t)
         ),
