@@ -73,6 +73,7 @@ PRODUCT_BLEND = {
     "als_weighting": "liked",
     "tuner": "folds",
     "folds": 2,
+    "max_val_users": 1000,
 }
 GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 # The "folds" tuner's candidates for the warm segments: EASE fixed at 1, every
@@ -308,37 +309,40 @@ class Blend:
         u, i, r = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
         self.weights_, self.validation_ = {}, {}
 
-        # (a) users: a few become "new" (keep their first few_keep ratings), the rest lose
-        # a fraction of theirs; "ascent": one such split, coordinate ascent over every
-        # warm component; "folds": `folds` splits, the FOLD_GRID combination with the best
-        # NDCG@10 over all of them
         if self.tuner not in ("ascent", "folds"):
             raise ValueError(f"tuner must be 'ascent' or 'folds', not {self.tuner!r}")
-        n_splits = 1 if self.tuner == "ascent" else max(1, self.folds)
-        few_users = [rng.random(matrix.n_users) < self.few_users for _ in range(n_splits)]
+        fit_segments = self._fit_folds if self.tuner == "folds" else self._fit_ascent
+        fit_segments(matrix, rng, u, i, r, items, users, timestamps)
+        self.parts_ = _Parts(self, matrix, items, users, COMPONENTS)
+        return self
+
+    def _first_ratings(self, u, i, rng, timestamps):
+        """int64 (nnz,) each rating's place in its user's history (0 = first), by
+        ``timestamps`` then item index (random order when no timestamps)."""
         when = rng.random(u.size) if timestamps is None else np.asarray(timestamps, float)
         order = np.lexsort((i, when, u))
         first = np.searchsorted(u[order], u[order], side="left")
         rank = np.empty(u.size, dtype=np.int64)
         rank[order] = np.arange(u.size) - first
-        views = {"many": [], "few": []}
-        for f, few in enumerate(few_users):
-            held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1 + f)
-            held = np.where(few[u], rank >= self.few_keep, held_many)
-            if not held.any():  # nothing to validate on (tuning off): skip the fit
-                continue
-            names = WARM_START if self.tuner == "ascent" else FOLD_GRID
-            parts = _Parts(self, _carve(matrix, ~held), items, users, names)
-            for seg, sel in (("many", ~few), ("few", few)):
-                views[seg].append(self._view(parts, u, i, r, held & sel[u], names, None))
-        for seg, seg_views in views.items():
-            if self.tuner == "ascent":
-                self.weights_[seg], self.validation_[seg] = self._tune(seg_views, WARM_START)
-            else:
-                self.weights_[seg], self.validation_[seg] = self._grid(seg_views, FOLD_GRID)
+        return rank
 
-        # (b) items: cold_folds disjoint sets of items with >= 5 ratings lose all their
-        # ratings in turn (one small item set gives a noisy choice of weights)
+    def _fit_ascent(self, matrix, rng, u, i, r, items, users, timestamps):
+        """(a) users: a few become "new" (keep their first few_keep ratings), the rest
+        lose some; (b) items: cold_folds disjoint sets of items with >= 5 ratings lose all
+        their ratings in turn (one small item set gives a noisy choice of weights); each
+        carve fitted apart, coordinate ascent over every component of its segment."""
+        few = rng.random(matrix.n_users) < self.few_users
+        rank = self._first_ratings(u, i, rng, timestamps)
+        held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1)
+        held = np.where(few[u], rank >= self.few_keep, held_many)
+        if held.any():  # (nothing held: tuning is off, no fit on an equal carve)
+            parts = _Parts(self, _carve(matrix, ~held), items, users, WARM_START)
+        for seg, sel in (("many", ~few), ("few", few)):
+            view = (
+                self._view(parts, u, i, r, held & sel[u], WARM_START, None) if held.any() else None
+            )
+            self.weights_[seg], self.validation_[seg] = self._tune([view], WARM_START)
+
         eligible = rng.permutation(np.flatnonzero(matrix.item_counts >= 5))
         size = int(round(self.cold_items * eligible.size))
         views = []
@@ -349,12 +353,52 @@ class Blend:
                 parts = _Parts(self, _carve(matrix, ~is_cold[i]), items, users, COLD_START)
                 views.append(self._view(parts, u, i, r, is_cold[i], COLD_START, is_cold))
         self.weights_["cold"], self.validation_["cold"] = self._tune(views, COLD_START)
-        self.parts_ = _Parts(self, matrix, items, users, COMPONENTS)
-        return self
 
-    def _view(self, parts, u, i, r, held, names, candidates):
-        """What one validation split needs: standardised components of its users, their
-        relevant held-out items, and the candidate mask (None for a view with no users)."""
+    def _fit_folds(self, matrix, rng, u, i, r, items, users, timestamps):
+        """``folds`` carves, each fitted once and serving all three segments: a fraction
+        of the users keep their first ratings (``few``), the others lose ``holdout`` of
+        theirs (``many``), and (while f < ``cold_folds``) a disjoint set of items loses
+        all its ratings (``cold``). Warm weights: the FOLD_GRID combination best over all
+        folds; cold weights: coordinate ascent over the cold views.
+
+        One fit per fold instead of one per segment kind: the tuning's cost is (folds + 1)
+        fits of the components, where "ascent" pays 2 + cold_folds.
+        """
+        rank = self._first_ratings(u, i, rng, timestamps)
+        eligible = rng.permutation(np.flatnonzero(matrix.item_counts >= 5))
+        size = int(round(self.cold_items * eligible.size))
+        n_cold = 0
+        if items is not None and size >= 5:
+            n_cold = min(self.cold_folds, self.folds, eligible.size // size)
+        views = {"many": [], "few": [], "cold": []}
+        for f in range(max(1, self.folds)):
+            few = rng.random(matrix.n_users) < self.few_users
+            held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1 + f)
+            held = np.where(few[u], rank >= self.few_keep, held_many)
+            is_cold = np.zeros(matrix.n_items, dtype=bool)
+            if f < n_cold:
+                is_cold[eligible[f * size : (f + 1) * size]] = True
+            gone = held | is_cold[i]
+            if not gone.any():  # nothing to validate on (tuning off): no fit
+                continue
+            names = set(FOLD_GRID) | set(COLD_START)
+            parts = _Parts(self, _carve(matrix, ~gone), items, users, names)
+            for seg, sel in (("many", ~few), ("few", few)):
+                # a cold item's ratings are no one's warm target: no warm part can see them
+                mine = held & sel[u] & ~is_cold[i]
+                views[seg].append(self._view(parts, u, i, r, mine, FOLD_GRID, None, np.float32))
+            if f < n_cold:
+                views["cold"].append(
+                    self._view(parts, u, i, r, is_cold[i], COLD_START, is_cold, np.float32)
+                )
+        for seg in ("many", "few"):
+            self.weights_[seg], self.validation_[seg] = self._grid(views[seg], FOLD_GRID)
+        self.weights_["cold"], self.validation_["cold"] = self._tune(views["cold"], COLD_START)
+
+    def _view(self, parts, u, i, r, held, names, candidates, dtype=np.float64):
+        """What one validation split needs: standardised components of its users (as
+        ``dtype``), their relevant held-out items, and the candidate mask (None for a view
+        with no users)."""
         users = np.unique(u[held & (r >= self.threshold)])
         if users.size == 0:
             return None
@@ -365,7 +409,7 @@ class Blend:
         raw = parts.components(train, parts.matrix.user_ids[users], list(names))
         mask = np.ones(parts.matrix.n_items, bool) if candidates is None else candidates
         return {
-            "z": {n: _standardise(v, mask) for n, v in raw.items()},
+            "z": {n: _standardise(v, mask).astype(dtype, copy=False) for n, v in raw.items()},
             "relevant": _relevant(u, i, r, held, users, self.threshold),
             "exclude": None if candidates is not None else train,
             "candidates": candidates,
@@ -381,8 +425,7 @@ class Blend:
         if not views:
             return start, None
         names = [n for n in grid if all(n in v["z"] for v in views)]
-        # float32 blocks: half the memory traffic of the sums, and ranks barely move
-        zs = [{n: v["z"][n].astype(np.float32) for n in names} for v in views]
+        zs = [{n: v["z"][n].astype(np.float32, copy=False) for n in names} for v in views]
         best, best_w = -1.0, None
         for combo in itertools.product(*(grid[n] for n in names)):
             w = dict(zip(names, combo, strict=True))

@@ -252,3 +252,34 @@ def test_blend_without_validation_fits_its_parts_once(monkeypatch, tuner):
     off = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
     Blend(als_factors=4, als_iterations=2, tuner=tuner, **off).fit(m)
     assert fits == [m.csr.nnz]
+
+
+def test_folds_tuner_fits_the_components_once_per_fold_for_all_segments(monkeypatch):
+    """Each fold's carve serves the many, few and cold segments at once: with item
+    information the tuning costs ``folds`` fits plus the final one, and every fold's cold
+    items lose all their ratings while the warm targets never include them."""
+    _, _, u, i, s = random_ratings(8, n_users=80, n_items=60, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    fits, views = [], []
+    real_init, real_view = blend_module._Parts.__init__, Blend._view
+
+    def spy_init(self, blend, matrix, *args):
+        fits.append(matrix)
+        real_init(self, blend, matrix, *args)
+
+    def spy_view(self, parts, u, i, r, held, names, candidates, *rest):
+        views.append((parts.matrix, candidates, held))
+        return real_view(self, parts, u, i, r, held, names, candidates, *rest)
+
+    monkeypatch.setattr(blend_module._Parts, "__init__", spy_init)
+    monkeypatch.setattr(Blend, "_view", spy_view)
+    b = Blend(als_factors=4, als_iterations=2, tuner="folds", folds=2, cold_items=0.2)
+    b.fit(m, items=_items_info(m.item_ids))
+    assert len(fits) == 3 and fits[-1] is m
+    cold = [(mat, c) for mat, c, _ in views if c is not None]
+    assert len(cold) == 2 and not (cold[0][1] & cold[1][1]).any()
+    for mat, c in cold:
+        assert mat.item_counts[c].sum() == 0 and (m.item_counts[c] >= 5).all()
+        warm = [h for x, cand, h in views if x is mat and cand is None]
+        assert len(warm) == 2 and not any((h & c[m.csr.tocoo().col]).any() for h in warm)
+    assert b.validation_["cold"] is not None
