@@ -283,3 +283,26 @@ def test_folds_tuner_fits_the_components_once_per_fold_for_all_segments(monkeypa
         warm = [h for x, cand, h in views if x is mat and cand is None]
         assert len(warm) == 2 and not any((h & c[m.csr.tocoo().col]).any() for h in warm)
     assert b.validation_["cold"] is not None
+
+
+def test_folds_tuner_prefers_combinations_that_keep_min_coverage():
+    """A popularity order can win NDCG for new users while showing everyone the same
+    items; with ``min_coverage`` the tuner keeps the best combination whose top 10 cover
+    at least that share of the items."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 12, 20
+    pop = np.arange(n_items, dtype=float)  # the last item first for everyone
+    view = {
+        "z": {"ease": rng.normal(size=(n_users, n_items)), "pop": np.tile(pop, (n_users, 1))},
+        "relevant": [np.array([n_items - 1])] * n_users,
+        "exclude": None,
+        "candidates": None,
+        "n_items": n_items,
+    }
+    grid = {"ease": (0.0, 1.0), "pop": (0.0, 1.0)}
+    free, _ = Blend(tuner="folds")._grid([view], grid)
+    assert free == {"ease": 0.0, "pop": 1.0}  # covers 10 of 20 items
+    kept, ndcg = Blend(tuner="folds", min_coverage=0.6)._grid([view], grid)
+    assert kept["ease"] == 1.0 and ndcg < 1.0
+    top = top_n(sum(kept[n] * view["z"][n] for n in grid), 10)
+    assert np.unique(top).size >= 0.6 * n_items
