@@ -206,6 +206,7 @@ TOPK = 200
 # ALS grid on the same validation split (factors 32/64/128, reg 0.1/1/10, alpha 1/4/16,
 # weights binary / liked): best 32 factors, reg 10, alpha 1, liked (NDCG@10 0.2754; the
 # ALS_PARAMS above reach 0.2598 there).
+PRODUCT_FOLDS = {"tuner": "folds", "folds": 2, "max_val_users": 1000, "min_coverage": 0.05}
 BLEND_ALS_TUNED = {"als_factors": 32, "als_reg": 10.0, "als_alpha": 1.0, "als_weighting": "liked"}
 
 
@@ -266,6 +267,14 @@ MODEL_CONFIGS = [
         " largest weights",
         lambda t, s: Blend(**PRODUCT_BLEND).fit(
             t, items=s.items, users=s.users, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-folds",
+        "as product, weights from the 'folds' tuner (2 carved validation splits, FOLD_GRID,"
+        " coverage@10 >= 5% on validation)",
+        lambda t, s: Blend(**PRODUCT_BLEND | PRODUCT_FOLDS).fit(
+            t, items=s.items, timestamps=s.times_for(t)
         ),
     ),
     ModelRanking(

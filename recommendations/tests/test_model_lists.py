@@ -232,3 +232,42 @@ def test_weights_are_tuned_at_most_every_retune_hours(rec_redis, demo_catalogue,
     assert not second["tuned"] and second["weights"] == first["weights"]
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_RETUNE_HOURS": 0}
     assert fitted("v3")["tuned"]
+
+
+def test_tuning_orders_each_users_ratings_by_time(rec_redis, demo_catalogue, monkeypatch):
+    """When it tunes, the model stage gives the blend each rating's place in its user's
+    history (by created, then item id), so the validation's few-ratings users keep their
+    *first* ratings as a new user has; ratings no longer in the database come last."""
+    import datetime
+
+    from catalog.models import Rating
+
+    user = Rating.objects.values_list("user_id", flat=True).first()
+    mine = list(Rating.objects.filter(user_id=user).order_by("item_id"))
+    start = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    for k, rating in enumerate(reversed(mine)):  # rated in descending item order
+        Rating.objects.filter(pk=rating.pk).update(created=start + datetime.timedelta(days=k))
+    ratings = list(Rating.objects.values_list("user_id", "item_id", "score"))
+    u, i, r = (np.array(c) for c in zip(*ratings, strict=True))
+    arrays = build.snapshot_arrays(
+        {"user": u, "item": i, "score": r.astype(np.float32)}, build.snapshot_list_context()
+    )
+    Rating.objects.filter(pk=mine[0].pk).delete()  # after the snapshot was taken
+    seen = []
+    real = Blend.fit
+
+    def spy(self, matrix, **kw):
+        seen.append(kw.get("timestamps"))
+        return real(self, matrix, **kw)
+
+    monkeypatch.setattr(Blend, "fit", spy)
+    model_scoring.fit_and_store("v1", arrays, ttl=60)
+    when = seen[0]
+    row = np.searchsorted(arrays["user_ids"], user)
+    lo, hi = arrays["indptr"][row], arrays["indptr"][row + 1]
+    items = arrays["item_ids"][arrays["indices"][lo:hi]]
+    order = items[np.argsort(when[lo:hi], kind="stable")]
+    expect = [x.item_id for x in reversed(mine[1:])] + [mine[0].item_id]
+    assert order.tolist() == expect and np.isinf(when[lo:hi]).sum() == 1
+    model_scoring.fit_and_store("v2", arrays, ttl=60)  # weights fresh: nothing read
+    assert len(seen) == 2 and seen[1] is None

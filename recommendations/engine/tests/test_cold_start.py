@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from recommendations.engine import blend as blend_module
 from recommendations.engine import evaluate
-from recommendations.engine.blend import Blend
+from recommendations.engine.blend import Blend, top_n
 from recommendations.engine.data import (
     ItemInfo,
     default_ml100k_dir,
@@ -16,6 +17,7 @@ from recommendations.engine.data import (
     read_ml100k_timestamps,
 )
 from recommendations.engine.matrix import RatingMatrix
+from recommendations.engine.metrics import ranking_metrics
 from recommendations.engine.splits import newitems_split, newusers_split
 
 from .reference import random_ratings
@@ -77,7 +79,8 @@ def _items_info(item_ids):
     )
 
 
-def test_blend_weights_never_depend_on_the_test_split(monkeypatch):
+@pytest.mark.parametrize("tuner", ["ascent", "folds"])
+def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner):
     """Evaluating with the real test ratings and with poisoned ones (every score
     flipped) fits the very same blend: the weights come from train alone."""
     _, _, u, i, s = random_ratings(11, n_users=60, n_items=40, density=0.35)
@@ -95,9 +98,9 @@ def test_blend_weights_never_depend_on_the_test_split(monkeypatch):
     cfg = evaluate.ModelRanking(
         "small-blend",
         "as blend-topk, smaller",
-        lambda t, side: Blend(ease_k=10, als_factors=4, als_iterations=3, rounds=1).fit(
-            t, items=side.items
-        ),
+        lambda t, side: Blend(
+            ease_k=10, als_factors=4, als_iterations=3, rounds=1, tuner=tuner
+        ).fit(t, items=side.items),
     )
     train = (u[~test], i[~test], s[~test])
     for scores in (s[test], 6.0 - s[test]):
@@ -190,3 +193,116 @@ def test_blend_tunes_on_at_most_max_val_users_per_split(monkeypatch):
     monkeypatch.setattr(Blend, "_view", spy)
     Blend(als_factors=4, als_iterations=2, rounds=1, max_val_users=7).fit(m)
     assert sizes and max(sizes) == 7
+
+
+def test_folds_tuner_picks_the_grid_combination_best_over_all_folds(monkeypatch):
+    """The "folds" tuner carves ``folds`` validation splits from its train and keeps, per
+    warm segment, the FOLD_GRID combination whose NDCG@10 pooled over every fold's users
+    is highest (checked against scoring each combination by hand)."""
+    _, _, u, i, s = random_ratings(21, n_users=70, n_items=30, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    grid = {"ease": (1.0,), "als": (0.0, 0.5, 2.0), "pop": (0.0, 1.0), "content": (0.0,)}
+    monkeypatch.setattr(blend_module, "FOLD_GRID", grid)
+    seen = []
+    real = Blend._view
+
+    def spy(self, *args):
+        view = real(self, *args)
+        seen.append(view)
+        return view
+
+    monkeypatch.setattr(Blend, "_view", spy)
+    b = Blend(als_factors=4, als_iterations=3, tuner="folds", folds=3, few_users=0.3).fit(m)
+    warm = seen[:6]  # per fold: many, then few
+    for k, seg in enumerate(("many", "few")):
+        views = [v for v in warm[k::2] if v is not None]
+        assert len(views) == 3
+
+        def pooled(w, views=views):
+            hits = []
+            for v in views:
+                s = sum(w[n] * v["z"][n] for n in ("ease", "als", "pop"))
+                top = top_n(s, 10, exclude=v["exclude"])
+                ndcg = ranking_metrics(top, v["relevant"], v["n_items"])["ndcg@10"]
+                hits.append((ndcg, len(v["relevant"])))
+            return sum(a * n for a, n in hits) / sum(n for _, n in hits)
+
+        combos = [{"ease": 1.0, "als": a, "pop": p} for a in grid["als"] for p in grid["pop"]]
+        best = max(pooled(w) for w in combos)
+        assert b.validation_[seg] == pytest.approx(best, abs=1e-6)
+        assert pooled({n: b.weights_[seg][n] for n in ("ease", "als", "pop")}) == pytest.approx(
+            best, abs=1e-6
+        )
+
+
+@pytest.mark.parametrize("tuner", ["ascent", "folds"])
+def test_blend_without_validation_fits_its_parts_once(monkeypatch, tuner):
+    """With nothing held out (the recompute between two tunings), the blend fits its
+    components on the whole matrix only: no fit on an empty validation carve."""
+    _, _, u, i, s = random_ratings(5, n_users=40, n_items=20, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    fits = []
+    real = blend_module._Parts.__init__
+
+    def spy(self, blend, matrix, *args):
+        fits.append(matrix.csr.nnz)
+        real(self, blend, matrix, *args)
+
+    monkeypatch.setattr(blend_module._Parts, "__init__", spy)
+    off = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
+    Blend(als_factors=4, als_iterations=2, tuner=tuner, **off).fit(m)
+    assert fits == [m.csr.nnz]
+
+
+def test_folds_tuner_fits_the_components_once_per_fold_for_all_segments(monkeypatch):
+    """Each fold's carve serves the many, few and cold segments at once: with item
+    information the tuning costs ``folds`` fits plus the final one, and every fold's cold
+    items lose all their ratings while the warm targets never include them."""
+    _, _, u, i, s = random_ratings(8, n_users=80, n_items=60, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    fits, views = [], []
+    real_init, real_view = blend_module._Parts.__init__, Blend._view
+
+    def spy_init(self, blend, matrix, *args):
+        fits.append(matrix)
+        real_init(self, blend, matrix, *args)
+
+    def spy_view(self, parts, u, i, r, held, names, candidates, *rest):
+        views.append((parts.matrix, candidates, held))
+        return real_view(self, parts, u, i, r, held, names, candidates, *rest)
+
+    monkeypatch.setattr(blend_module._Parts, "__init__", spy_init)
+    monkeypatch.setattr(Blend, "_view", spy_view)
+    b = Blend(als_factors=4, als_iterations=2, tuner="folds", folds=2, cold_items=0.2)
+    b.fit(m, items=_items_info(m.item_ids))
+    assert len(fits) == 3 and fits[-1] is m
+    cold = [(mat, c) for mat, c, _ in views if c is not None]
+    assert len(cold) == 2 and not (cold[0][1] & cold[1][1]).any()
+    for mat, c in cold:
+        assert mat.item_counts[c].sum() == 0 and (m.item_counts[c] >= 5).all()
+        warm = [h for x, cand, h in views if x is mat and cand is None]
+        assert len(warm) == 2 and not any((h & c[m.csr.tocoo().col]).any() for h in warm)
+    assert b.validation_["cold"] is not None
+
+
+def test_folds_tuner_prefers_combinations_that_keep_min_coverage():
+    """A popularity order can win NDCG for new users while showing everyone the same
+    items; with ``min_coverage`` the tuner keeps the best combination whose top 10 cover
+    at least that share of the items."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 12, 20
+    pop = np.arange(n_items, dtype=float)  # the last item first for everyone
+    view = {
+        "z": {"ease": rng.normal(size=(n_users, n_items)), "pop": np.tile(pop, (n_users, 1))},
+        "relevant": [np.array([n_items - 1])] * n_users,
+        "exclude": None,
+        "candidates": None,
+        "n_items": n_items,
+    }
+    grid = {"ease": (0.0, 1.0), "pop": (0.0, 1.0)}
+    free, _ = Blend(tuner="folds")._grid([view], grid)
+    assert free == {"ease": 0.0, "pop": 1.0}  # covers 10 of 20 items
+    kept, ndcg = Blend(tuner="folds", min_coverage=0.6)._grid([view], grid)
+    assert kept["ease"] == 1.0 and ndcg < 1.0
+    top = top_n(sum(kept[n] * view["z"][n] for n in grid), 10)
+    assert np.unique(top).size >= 0.6 * n_items
