@@ -68,12 +68,7 @@ _NO_TUNING = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
 
 
 def fit_parts(
-    arrays: dict,
-    *,
-    info,
-    active_ids: np.ndarray,
-    weights: dict | None = None,
-    timestamps: np.ndarray | None = None,
+    arrays: dict, *, info, active_ids: np.ndarray, weights: dict | None = None
 ) -> dict[str, np.ndarray]:
     """The blend fitted on a snapshot's ratings, as the arrays the module docstring lists.
 
@@ -83,9 +78,6 @@ def fit_parts(
         active_ids: int64 the catalogue's active items (unrated ones become columns).
         weights: segment -> component -> weight from an earlier tuning: when given, the
             blend's weight tuning (most of its cost) is skipped and these are used.
-        timestamps: (nnz,) aligned with ``arrays["data"]``, ordering each user's ratings
-            in time (:func:`rating_order`): the tuning's few-ratings users then keep their
-            first ratings, as a new user has, rather than random ones.
     """
     snap_items = np.asarray(arrays["item_ids"], dtype=np.int64)
     item_ids = np.union1d(snap_items, np.asarray(active_ids, dtype=np.int64))
@@ -100,7 +92,7 @@ def fit_parts(
     if weights is not None:
         params.update(_NO_TUNING)
     started = time.monotonic()
-    blend = Blend(**params).fit(matrix, items=info, timestamps=timestamps)
+    blend = Blend(**params).fit(matrix, items=info)
     tuned = weights is None
     if not tuned:
         blend.weights_ = weights
@@ -189,51 +181,13 @@ def fit_and_store(version: str, arrays: dict, *, ttl: int | None) -> int:
     hours = option("MODEL_RETUNE_HOURS")
     fresh = tuning is not None and time.time() - tuning["tuned_at"] < hours * 3600
     weights = tuning["weights"] if fresh else None
-    order = rating_order(arrays) if weights is None else None
-    parts = fit_parts(arrays, info=info, active_ids=active, weights=weights, timestamps=order)
+    parts = fit_parts(arrays, info=info, active_ids=active, weights=weights)
     if weights is None:
         config = json.loads(bytes(parts["config"]).decode())
         store.model_tuning_put({"weights": config["weights"], "tuned_at": time.time()})
     store.snapshot_put(version, parts, ttl=ttl, part="model")
     store.mark_written(version, "model", 1, ttl=ttl)
     return int(parts["item_ids"].size)
-
-
-def rating_order(arrays: dict) -> np.ndarray:
-    """float64 (nnz,) aligned with the snapshot's ``data``: each rating's position when
-    all ratings are sorted by (user, created, item id), so within a user it orders the
-    ratings in time; a snapshot rating no longer in the database sorts last.
-
-    Read only when the weights are tuned (``MODEL_RETUNE_HOURS``): one pass over the
-    ratings table's (user, item) pairs in that order, no datetimes converted.
-    """
-    from catalog.models import Rating
-
-    pairs = Rating.objects.order_by("user_id", "created", "item_id").values_list(
-        "user_id", "item_id"
-    )
-    flat = np.fromiter(
-        (x for pair in pairs.iterator(chunk_size=20_000) for x in pair), dtype=np.int64
-    ).reshape(-1, 2)
-    user_ids = np.asarray(arrays["user_ids"], dtype=np.int64)
-    item_ids = np.asarray(arrays["item_ids"], dtype=np.int64)
-    indptr = np.asarray(arrays["indptr"], dtype=np.int64)
-    n_items = max(item_ids.size, 1)
-    # one int64 key per (user index, item index): the snapshot's keys are sorted (CSR)
-    snap_keys = np.repeat(np.arange(user_ids.size), np.diff(indptr)) * n_items + np.asarray(
-        arrays["indices"], dtype=np.int64
-    )
-    out = np.full(snap_keys.size, np.inf)
-    if not snap_keys.size:
-        return out
-    u = _index_of(user_ids, flat[:, 0])
-    i = _index_of(item_ids, flat[:, 1])
-    found = (u >= 0) & (i >= 0)
-    keys = u[found] * n_items + i[found]
-    pos = np.minimum(np.searchsorted(snap_keys, keys), snap_keys.size - 1)
-    hit = snap_keys[pos] == keys
-    out[pos[hit]] = np.flatnonzero(found)[hit]
-    return out
 
 
 # -- scoring one user from the stored parts -------------------------------------------------
