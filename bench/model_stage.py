@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 os.environ.setdefault("DEBUG", "1")
 
-SIZES = {"1M": (1_000_000, 6_040, 3_700), "10M": (10_000_000, 70_000, 10_700)}
+import synthetic_inputs  # noqa: E402  (bench/, the script's folder)
+
+SIZES = synthetic_inputs.SIZES
 
 
 def _rss_mib() -> float:
@@ -48,9 +50,6 @@ def main() -> None:
     import numpy as np
 
     from recommendations import model_scoring
-    from recommendations.engine import RatingMatrix
-    from recommendations.engine.data import ItemInfo
-    from recommendations.engine.synthetic import generate
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--ratings", default="1M", choices=sorted(SIZES))
@@ -60,30 +59,13 @@ def main() -> None:
     args = parser.parse_args()
     saved = ROOT / "var" / "bench" / f"model-parts-{args.ratings}.npz"
     out = ROOT / "bench" / "out" / f"model-stage-{args.ratings}.json"
-    n_ratings, n_users, n_items = SIZES[args.ratings]
-    u, i, r = generate(n_ratings, n_users, n_items)
-    matrix = RatingMatrix.from_arrays(u.astype(np.int64) + 1, i.astype(np.int64) + 1, r)
+    matrix = synthetic_inputs.ratings(args.ratings)
     csr = matrix.csr
-    n_cold = max(1, matrix.n_items // 50)
-    active = np.r_[matrix.item_ids, matrix.item_ids.max() + 1 + np.arange(n_cold)]
+    active = synthetic_inputs.with_unrated(matrix)
+    n_cold = active.size - matrix.n_items
     rng = np.random.default_rng(0)
-    genres = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance", "Horror", "Thriller"]
-    genres += ["Documentary", "Animation", "Crime", "Fantasy", "Western"]
-    words = ["night", "love", "dark", "return", "city", "star", "house", "war", "king", "road"]
-    info = ItemInfo(
-        item_ids=active,
-        titles=[" ".join(rng.choice(words, 3)) for _ in active],
-        years=rng.integers(1950, 2024, active.size).astype(float),
-        genres=[list(rng.choice(genres, rng.integers(1, 4), replace=False)) for _ in active],
-        tags=[[] for _ in active],
-    )
-    arrays = {
-        "indptr": csr.indptr,
-        "indices": csr.indices,
-        "data": csr.data,
-        "user_ids": matrix.user_ids,
-        "item_ids": matrix.item_ids,
-    }
+    info = synthetic_inputs.side_info(active, rng)
+    arrays = synthetic_inputs.snapshot_arrays(matrix)
     if args.untuned:
         last = json.loads(out.read_text())
         wall, cpu = time.perf_counter(), time.process_time()

@@ -22,6 +22,7 @@ import os
 import time
 
 # (puts the project on sys.path and picks the settings, as every bench script)
+import synthetic_inputs
 from model_stage import ROOT, SIZES, _rss_mib
 
 
@@ -34,9 +35,6 @@ def main() -> None:
 
     from recommendations import rating_model
     from recommendations.conf import get as option
-    from recommendations.engine import RatingMatrix
-    from recommendations.engine.data import ItemInfo
-    from recommendations.engine.synthetic import generate
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--ratings", default="1M", choices=sorted(SIZES))
@@ -45,28 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     params = {**option("RATING_FM"), **json.loads(args.params)}
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM": params}
-    n_ratings, n_users, n_items = SIZES[args.ratings]
-    u, i, r = generate(n_ratings, n_users, n_items)
-    matrix = RatingMatrix.from_arrays(u.astype(np.int64) + 1, i.astype(np.int64) + 1, r)
+    matrix = synthetic_inputs.ratings(args.ratings)
     csr = matrix.csr
     rng = np.random.default_rng(0)
-    genres = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance", "Horror", "Thriller"]
-    genres += ["Documentary", "Animation", "Crime", "Fantasy", "Western"]
     ids = matrix.item_ids
-    info = ItemInfo(
-        item_ids=ids,
-        titles=["" for _ in ids],
-        years=rng.integers(1950, 2024, ids.size).astype(float),
-        genres=[list(rng.choice(genres, rng.integers(1, 4), replace=False)) for _ in ids],
-        tags=[[] for _ in ids],
-    )
-    arrays = {
-        "indptr": csr.indptr,
-        "indices": csr.indices,
-        "data": csr.data,
-        "user_ids": matrix.user_ids,
-        "item_ids": matrix.item_ids,
-    }
+    info = synthetic_inputs.side_info(ids, rng, titles=False)
+    arrays = synthetic_inputs.snapshot_arrays(matrix)
     rss_before = _rss_mib()
     wall, cpu = time.perf_counter(), time.process_time()
     parts_arrays = rating_model.fit_parts(arrays, info=info)

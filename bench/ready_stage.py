@@ -34,32 +34,17 @@ sys.path.insert(0, os.environ.get("BENCH_CODE", str(ROOT)))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 os.environ.setdefault("DEBUG", "1")
 
-SIZES = {"1M": (1_000_000, 6_040, 3_700), "10M": (10_000_000, 70_000, 10_700)}
+import synthetic_inputs  # noqa: E402  (bench/, the script's folder)
+
+SIZES = synthetic_inputs.SIZES
 
 
 def _synthetic(size: str):
     import numpy as np
 
-    from recommendations.engine import RatingMatrix
-    from recommendations.engine.data import ItemInfo
-    from recommendations.engine.synthetic import generate
-
-    n_ratings, n_users, n_items = SIZES[size]
-    u, i, r = generate(n_ratings, n_users, n_items)
-    matrix = RatingMatrix.from_arrays(u.astype(np.int64) + 1, i.astype(np.int64) + 1, r)
-    n_cold = max(1, matrix.n_items // 50)
-    active = np.r_[matrix.item_ids, matrix.item_ids.max() + 1 + np.arange(n_cold)]
-    rng = np.random.default_rng(0)
-    genres = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance", "Horror", "Thriller"]
-    words = ["night", "love", "dark", "return", "city", "star", "house", "war", "king", "road"]
-    info = ItemInfo(
-        item_ids=active,
-        titles=[" ".join(rng.choice(words, 3)) for _ in active],
-        years=rng.integers(1950, 2024, active.size).astype(float),
-        genres=[list(rng.choice(genres, rng.integers(1, 4), replace=False)) for _ in active],
-        tags=[[] for _ in active],
-    )
-    return matrix, active, info
+    matrix = synthetic_inputs.ratings(size)
+    active = synthetic_inputs.with_unrated(matrix)
+    return matrix, active, synthetic_inputs.side_info(active, np.random.default_rng(0))
 
 
 def main() -> None:
@@ -85,14 +70,7 @@ def main() -> None:
     out = ROOT / "bench" / "out" / f"ready-stage-{args.ratings}.json"
 
     matrix, active, info = _synthetic(args.ratings)
-    csr = matrix.csr
-    arrays = {
-        "indptr": csr.indptr,
-        "indices": csr.indices,
-        "data": csr.data,
-        "user_ids": matrix.user_ids,
-        "item_ids": matrix.item_ids,
-    }
+    arrays = synthetic_inputs.snapshot_arrays(matrix)
     inputs = build.ModelInputs.from_snapshot(arrays)
     if args.reuse:
         with np.load(parts_file, allow_pickle=False) as npz:

@@ -1,0 +1,59 @@
+"""The synthetic inputs the recompute-stage benchmarks share (``model_stage.py``,
+``rating_stage.py``, ``ready_stage.py``, ``stages.py``): MovieLens-shaped ratings from
+``recommendations.engine.synthetic`` at a named size, random side information for the
+items, and the snapshot arrays the recompute's stages read.
+
+Imports of the project happen inside the functions, after the caller has set up its
+``sys.path`` (``ready_stage.py`` can point it at another checkout) and Django.
+"""
+
+SIZES = {"1M": (1_000_000, 6_040, 3_700), "10M": (10_000_000, 70_000, 10_700)}
+GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance", "Horror", "Thriller"]
+GENRES += ["Documentary", "Animation", "Crime", "Fantasy", "Western"]
+WORDS = ["night", "love", "dark", "return", "city", "star", "house", "war", "king", "road"]
+
+
+def ratings(size: str):
+    """The ``RatingMatrix`` of ``size`` (database-like ids from 1)."""
+    import numpy as np
+
+    from recommendations.engine import RatingMatrix
+    from recommendations.engine.synthetic import generate
+
+    n_ratings, n_users, n_items = SIZES[size]
+    u, i, r = generate(n_ratings, n_users, n_items)
+    return RatingMatrix.from_arrays(u.astype(np.int64) + 1, i.astype(np.int64) + 1, r)
+
+
+def with_unrated(matrix):
+    """The rated items' ids and 2% more ids of active items nobody has rated."""
+    import numpy as np
+
+    n_cold = max(1, matrix.n_items // 50)
+    return np.r_[matrix.item_ids, matrix.item_ids.max() + 1 + np.arange(n_cold)]
+
+
+def side_info(ids, rng, *, titles: bool = True):
+    """Random genres (1-3 of 12), years and (with ``titles``) three-word titles, drawn
+    from ``rng`` in a fixed order."""
+    from recommendations.engine.data import ItemInfo
+
+    return ItemInfo(
+        item_ids=ids,
+        titles=[" ".join(rng.choice(WORDS, 3)) if titles else "" for _ in ids],
+        years=rng.integers(1950, 2024, ids.size).astype(float),
+        genres=[list(rng.choice(GENRES, rng.integers(1, 4), replace=False)) for _ in ids],
+        tags=[[] for _ in ids],
+    )
+
+
+def snapshot_arrays(matrix) -> dict:
+    """The arrays a version's snapshot holds, as the recompute's stages read them."""
+    csr = matrix.csr
+    return {
+        "indptr": csr.indptr,
+        "indices": csr.indices,
+        "data": csr.data,
+        "user_ids": matrix.user_ids,
+        "item_ids": matrix.item_ids,
+    }
