@@ -49,11 +49,6 @@ def side_info(ids, rng, *, titles: bool = True):
 
 def snapshot_arrays(matrix) -> dict:
     """The arrays a version's snapshot holds, as the recompute's stages read them."""
-    csr = matrix.csr
-    return {
-        "indptr": csr.indptr,
-        "indices": csr.indices,
-        "data": csr.data,
-        "user_ids": matrix.user_ids,
-        "item_ids": matrix.item_ids,
-    }
+    from recommendations.build import matrix_arrays
+
+    return matrix_arrays(matrix)

@@ -129,6 +129,11 @@ def snapshot_arrays(ratings: dict[str, np.ndarray], context: dict[str, np.ndarra
     """A version's snapshot: the ratings matrix as CSR arrays (what every process maps
     read-only, used as they are) and the list context."""
     matrix = RatingMatrix.from_arrays(ratings["user"], ratings["item"], ratings["score"])
+    return {**matrix_arrays(matrix), **context}
+
+
+def matrix_arrays(matrix: RatingMatrix) -> dict[str, np.ndarray]:
+    """The snapshot's ratings part: ``matrix`` as CSR arrays and its ids."""
     csr = matrix.csr
     return {
         "indptr": csr.indptr,
@@ -136,7 +141,6 @@ def snapshot_arrays(ratings: dict[str, np.ndarray], context: dict[str, np.ndarra
         "data": csr.data,
         "user_ids": matrix.user_ids,
         "item_ids": matrix.item_ids,
-        **context,
     }
 
 
