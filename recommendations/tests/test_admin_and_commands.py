@@ -47,7 +47,7 @@ def test_staff_see_runs_with_progress_and_can_start_one(
     assert "Live model:" in html and "Recompute now" in html
     # 4 kinds x 2 neighbour shards (user-user: the symmetric pass's), the ranking model,
     # the merge of the user-user partial lists in 2 shards, 2 list shards
-    assert '<progress max="13" value="13"' in html
+    assert '<progress max="16" value="16"' in html
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:recommendations_recomputerun_recompute_now"), follow=True
