@@ -67,6 +67,10 @@ DEFAULTS = {
     # The blend's weight tuning (most of the model stage's cost) runs at most this often;
     # recomputes in between refit the components with the last tuned weights. 0: always.
     "MODEL_RETUNE_HOURS": 24.0,
+    # The weight tuning fits the blend's components several times over (its validation
+    # splits); on more ratings than this it tunes on a random sample of whole users holding
+    # about this many, then fits once on every rating with the weights found. 0: no cap.
+    "MODEL_TUNE_MAX_RATINGS": 1_000_000,
     # The rating model (recommendations/rating_model.py): a Bayesian factorization machine
     # fitted by each full recompute (its own task) serves predicted ratings; off, or for a
     # version without one, they come from the pearson_baseline neighbour lists.

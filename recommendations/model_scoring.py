@@ -89,14 +89,19 @@ def fit_parts(
     )
     matrix = RatingMatrix(csr, np.asarray(arrays["user_ids"], dtype=np.int64), item_ids)
     params = dict(option("MODEL_BLEND"))
+    started = time.monotonic()
+    tuned = weights is None
+    validation = None
+    sample = tuning_sample(matrix, int(option("MODEL_TUNE_MAX_RATINGS") or 0))
+    if tuned and sample is not matrix:
+        tuner = Blend(**params).fit(sample, items=info)
+        weights, validation = tuner.weights_, tuner.validation_
     if weights is not None:
         params.update(_NO_TUNING)
-    started = time.monotonic()
     blend = Blend(**params).fit(matrix, items=info)
-    tuned = weights is None
-    if not tuned:
+    if weights is not None:
         blend.weights_ = weights
-        blend.validation_ = dict.fromkeys(weights)
+        blend.validation_ = validation or dict.fromkeys(weights)
     parts = blend.parts_
     ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
@@ -106,6 +111,7 @@ def fit_parts(
         "weights": blend.weights_,
         "validation": blend.validation_,
         "tuned": tuned,
+        "tuned_on_ratings": int(sample.nnz) if tuned else None,
         "few_max": blend.few_max,
         "als": {
             "factors": int(y.shape[1]),
@@ -135,6 +141,18 @@ def fit_parts(
         "pop": np.asarray(parts.pop, dtype=np.float32),
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     }
+
+
+def tuning_sample(matrix: RatingMatrix, max_ratings: int) -> RatingMatrix:
+    """``matrix`` itself when it holds at most ``max_ratings`` ratings (or no cap, 0), else
+    the rows of whole users drawn at random (seed 0) until about ``max_ratings``, over the
+    same columns: the tuning's cost stays that of ``max_ratings`` at any size."""
+    if not max_ratings or matrix.nnz <= max_ratings:
+        return matrix
+    order = np.random.default_rng(0).permutation(matrix.n_users)
+    lengths = np.diff(matrix.csr.indptr)[order]
+    keep = np.sort(order[: max(1, int(np.searchsorted(np.cumsum(lengths), max_ratings)))])
+    return RatingMatrix(matrix.csr[keep], matrix.user_ids[keep], matrix.item_ids)
 
 
 def _pruned(ease, n_items: int, k: int) -> sp.csr_matrix:

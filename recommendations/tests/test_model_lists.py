@@ -177,6 +177,37 @@ def test_stored_parts_score_like_the_blend_they_came_from(settings):
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-4)
 
 
+def test_on_more_ratings_than_the_cap_the_weights_are_tuned_on_a_sample_of_whole_users(
+    settings,
+):
+    """The tuning's cost stays that of MODEL_TUNE_MAX_RATINGS at any size: the weights come
+    from a Blend tuned on whole users' rows drawn at random, then the parts are fitted
+    once on every rating with them, exactly as a refit with those weights."""
+    blend = {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5}
+    matrix, info, arrays = _small()
+    cap = matrix.nnz * 2 // 3
+    sample = model_scoring.tuning_sample(matrix, cap)
+    assert 0 < sample.nnz <= cap and sample.item_ids.tolist() == matrix.item_ids.tolist()
+    for k, user in enumerate(sample.user_ids.tolist()):  # whole rows, not some ratings
+        full = matrix.csr[matrix.user_index(user)]
+        assert (sample.csr[k] != full).nnz == 0
+    assert model_scoring.tuning_sample(matrix, 0) is matrix
+    assert model_scoring.tuning_sample(matrix, matrix.nnz) is matrix
+
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS, "MODEL_BLEND": blend, "MODEL_TUNE_MAX_RATINGS": cap,
+    }  # fmt: skip
+    fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
+    config = model_scoring.ModelParts(fitted).config
+    assert config["tuned"] and config["tuned_on_ratings"] == sample.nnz
+    assert config["weights"] == Blend(**blend).fit(sample, items=info).weights_
+    refit = model_scoring.fit_parts(
+        arrays, info=info, active_ids=matrix.item_ids, weights=config["weights"]
+    )
+    for name in fitted.keys() - {"config"}:
+        np.testing.assert_allclose(fitted[name], refit[name], rtol=0, atol=1e-5, err_msg=name)
+
+
 def test_pruning_keeps_each_rows_largest_weights():
     w = np.array([[0.0, 0.5, -0.9, 0.1], [0.2, 0.0, 0.3, -0.05], [1.0, -2.0, 0.0, 0.4]])
     ease = type("E", (), {"weights_": w, "items_": np.array([0, 2, 3])})()
