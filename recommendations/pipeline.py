@@ -131,9 +131,25 @@ def _model_plan() -> list[tuple[str, int, int]]:
     return plan + ([("fm", 0, 1)] if rating_model.enabled() else [])
 
 
+# Tasks that store what they compute themselves (a model's array set, content rows):
+# kind -> (version, model state, start, stop, ttl) -> what was written.
+_STORES_ITS_OWN = {
+    "model": lambda version, state, start, stop, ttl: model_scoring.fit_and_store(
+        version, state.arrays, ttl=ttl
+    ),
+    "fm": lambda version, state, start, stop, ttl: rating_model.fit_and_store(
+        version, state.arrays, ttl=ttl
+    ),
+    # content rows ("also liked" for unrated items, starter lists)
+    "ic": lambda version, state, start, stop, ttl: cold_start.content_shard(
+        version, start, stop, ttl=ttl
+    ),
+}
+
+
 def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
     """Compute and store one row range of the new version (for a symmetric pass's shard,
-    "uu:pairs", its partial lists; for kind "model", fit and store its ranking model);
+    "uu:pairs", its partial lists; for "model", "fm" and "ic", see ``_STORES_ITS_OWN``);
     returns the rows written."""
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
         raise store.LockLost(_holder(run_id))
@@ -141,18 +157,10 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
         partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
             state = model_state(version)
-            if kind == "model":
-                rows = None
-                ttl = option("BUILD_TTL_SECONDS")
-                written = model_scoring.fit_and_store(version, state.arrays, ttl=ttl)
-            elif kind == "ic":  # content rows ("also liked" for unrated items, starters)
-                rows = None
-                ttl = option("BUILD_TTL_SECONDS")
-                written = cold_start.content_shard(version, start, stop, ttl=ttl)
-            elif kind == "fm":
-                rows = None
-                ttl = option("BUILD_TTL_SECONDS")
-                written = rating_model.fit_and_store(version, state.arrays, ttl=ttl)
+            rows = None
+            ttl = option("BUILD_TTL_SECONDS")
+            if kind in _STORES_ITS_OWN:
+                written = _STORES_ITS_OWN[kind](version, state, start, stop, ttl)
             elif kind == "ready":
                 model = model_scoring.parts_for(version)
                 rows = build.compute_ready(
@@ -171,10 +179,10 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
             # are a few hundred MB)
             if partial is not None:
                 for group, arrays in partial.items():
-                    store.partial_put(version, group, arrays, ttl=option("BUILD_TTL_SECONDS"))
+                    store.partial_put(version, group, arrays, ttl=ttl)
                 written = sum(len(arrays["indices"]) for arrays in partial.values())
             elif rows is not None:
-                store.write_rows(version, kind, rows, ttl=option("BUILD_TTL_SECONDS"))
+                store.write_rows(version, kind, rows, ttl=ttl)
                 written = len(rows)
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
             shards_done=F("shards_done") + 1
