@@ -35,6 +35,7 @@ their taste stamp, which is read from the database.
 """
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from catalog.models import Genre, Item, Rating
 from catalog.signals import catalogue_changed
 
 CHUNK_SIZE = 5000
+IMPORT_MODES = ("auto", "offline", "online")
 MAX_REPORTED_SKIPS = 20
 # Each merge transaction aims at this long, so a site write waits at most about that.
 MERGE_SECONDS = 0.5
@@ -72,6 +74,19 @@ SQLITE_CHECKPOINT_PAGES = 25_000
 # item-ordered indexes and one block's part of the three user-ordered ones, where the
 # plain (user, item) order writes a page of each item index per row.
 SQLITE_BLOCK_PAIRS = 50_000
+
+# SQLite's bulk load (``_sqlite_bulk_load``): pairs bound per ``executemany`` (their Python
+# objects are the load's memory), and the importing connection's settings meanwhile: a page
+# cache (KiB) that holds the new pages until the commit and CREATE INDEX's sorts, temporary
+# sort data in memory, no fsync (a crashed process still rolls back: the log is written,
+# only not flushed to the disk), and helper threads for the index sorts.
+SQLITE_BULK_ROWS = 250_000
+SQLITE_BULK_PRAGMAS = {
+    "cache_size": -1024 * 1024,
+    "temp_store": "MEMORY",
+    "synchronous": "OFF",
+    "threads": 2,
+}
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
 # of pairs the site wrote meanwhile and the trigger that fills it.
@@ -123,13 +138,19 @@ def import_ratings(
     progress: Callable[[int], None] | None = None,
     merge_progress: Callable[[int, int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    mode: str = "auto",
 ) -> ImportReport:
     """Import ``source`` into the database; raise ``BadLine`` (nothing merged) on a bad line.
 
     ``progress`` is called with the bytes of the ratings file read since its last call;
     ``merge_progress`` with (pairs done, pairs in all) as the ratings are merged (SQLite)
     or staged and built (PostgreSQL); ``on_phase`` with each phase's name as it ends.
+    ``mode`` (SQLite): "auto" bulk-loads into an empty ratings table and merges online
+    into a non-empty one; "offline" bulk-loads whatever the table holds (the site is
+    stopped); "online" always merges in short transactions (see ``_sqlite_bulk_load``).
     """
+    if mode not in IMPORT_MODES:
+        raise ValueError(f"mode must be one of {IMPORT_MODES}, not {mode!r}")
     report = ImportReport(format=source.name)
     item_records = list(source.items())  # checked whole before anything is written
     clock = _Clock(report.seconds, on_phase)
@@ -168,8 +189,15 @@ def import_ratings(
             report.ratings_written = swap.merge_in_place()
             clock.lap("merge")
     else:
-        report.ratings_written = _sqlite_merge(pairs, now, merge_progress)
-        clock.lap("merge")
+        written = None
+        if mode != "online":
+            written = _sqlite_bulk_load(
+                pairs, now, merge_progress, clock, offline=mode == "offline"
+            )
+        if written is None:
+            written = _sqlite_merge(pairs, now, merge_progress)
+            clock.lap("merge")
+        report.ratings_written = written
     return report
 
 
@@ -243,9 +271,7 @@ def _sqlite_merge(pairs: _Pairs, now: datetime, merge_progress) -> int:
     stamp = f"COALESCE(strftime('%Y-%m-%d %H:%M:%S', ?, 'unixepoch'), '{now_text}')"
 
     def seconds(us: np.ndarray) -> list:
-        out = (us // _US).astype(object)
-        out[us == pairs.now_us] = None
-        return out.tolist()
+        return _unix_seconds(us, pairs.now_us)
 
     chunk = f"(SELECT * FROM {_PAIRS} WHERE seq >= ? AND seq < ?)"
     stats = (
@@ -307,6 +333,119 @@ def _sqlite_merge(pairs: _Pairs, now: datetime, merge_progress) -> int:
             raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
             raw.execute(f"DROP TABLE IF EXISTS temp.{_PAIRS}")
     return written
+
+
+def _unix_seconds(us: np.ndarray, now_us: int) -> list:
+    """Microsecond times as whole Unix seconds, None for the import's start time (a line
+    without a time), for SQLite's ``strftime(..., 'unixepoch')``."""
+    out = (us // _US).astype(object)
+    out[us == now_us] = None
+    return out.tolist()
+
+
+def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, offline: bool):
+    """SQLite's bulk load, in one transaction: the ratings table's own indexes (all but
+    the unique (user, item) one, which lives in the table's definition) dropped, the
+    pairs appended by ``executemany`` in (user, item) order (the table's id order and the
+    unique index's: every page is written once, at the end of its B-tree), the indexes
+    built again by ``CREATE INDEX`` (one sort each) and the items' stats moved with the
+    ratings. Returns how many ratings were written, or None, having done nothing, when
+    the table holds ratings and ``offline`` is false (they then merge online).
+
+    Taken when the table is empty (a new site) or with ``offline`` (the site stopped):
+    the site's writes wait for the whole load (up to ``DB_LOCK_TIMEOUT_SECONDS``, then
+    503); readers go on (WAL). A crash anywhere rolls all of it back (the indexes too):
+    the same import run again does it all.
+    """
+    q = connection.ops.quote_name
+    rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
+    now_text = connection.ops.adapt_datetimefield_value(now)
+    stamp = f"COALESCE(strftime('%Y-%m-%d %H:%M:%S', ?, 'unixepoch'), '{now_text}')"
+    insert = (
+        f"INSERT INTO {rating} (user_id, item_id, score, created, updated) "
+        f"VALUES (?, ?, ?, {stamp}, {stamp})"
+    )
+    n = len(pairs)
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        with _sqlite_pragmas(raw, SQLITE_BULK_PRAGMAS), transaction.atomic():
+            # Inside the write transaction (BEGIN IMMEDIATE): no site write can slip in
+            # between this look and the load.
+            empty = raw.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {rating})").fetchone()[0]
+            if not (empty or offline):
+                return None
+            if not empty:  # newer wins, as online
+                insert += (
+                    " ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
+                    f"updated = excluded.updated WHERE excluded.updated >= {rating}.updated"
+                )
+            indexes = raw.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL ORDER BY name",
+                [table],
+            ).fetchall()
+            for name, _ in indexes:
+                raw.execute(f"DROP INDEX {q(name)}")
+            written = 0
+            for start in range(0, n, SQLITE_BULK_ROWS):
+                stop = min(n, start + SQLITE_BULK_ROWS)
+                rows = zip(
+                    pairs.user[start:stop].tolist(),
+                    pairs.item[start:stop].tolist(),
+                    pairs.score[start:stop].tolist(),
+                    _unix_seconds(pairs.created[start:stop], pairs.now_us),
+                    _unix_seconds(pairs.updated[start:stop], pairs.now_us),
+                    strict=True,
+                )
+                written += max(raw.executemany(insert, rows).rowcount, 0)
+                if merge_progress is not None:
+                    merge_progress(stop, n)
+            clock.lap("load")
+            for _, sql in indexes:
+                raw.execute(sql)
+            clock.lap("indexes")
+            if empty:  # the stats move by the pairs, as each online merge step's do
+                ids, at = np.unique(pairs.item, return_inverse=True)
+                counts = np.bincount(at, minlength=ids.size)
+                sums = np.bincount(at, weights=pairs.score, minlength=ids.size)
+                raw.executemany(
+                    f"UPDATE {item} SET rating_count = rating_count + ?, "
+                    "rating_sum = rating_sum + ? WHERE id = ?",
+                    zip(counts.tolist(), sums.tolist(), ids.tolist(), strict=True),
+                )
+            else:  # counted again from the merged table
+                raw.execute(
+                    f"UPDATE {item} SET rating_count = d.n, rating_sum = d.s FROM (SELECT "
+                    f"item_id, COUNT(*) AS n, TOTAL(score) AS s FROM {rating} GROUP BY item_id) d "
+                    f"WHERE {item}.id = d.item_id AND ({item}.rating_count <> d.n "
+                    f"OR {item}.rating_sum <> d.s)"
+                )
+                raw.execute(
+                    f"UPDATE {item} SET rating_count = 0, rating_sum = 0 WHERE rating_count "
+                    f"<> 0 AND NOT EXISTS (SELECT 1 FROM {rating} r WHERE r.item_id = {item}.id)"
+                )
+            clock.lap("item stats")
+    return written
+
+
+@contextmanager
+def _sqlite_pragmas(raw, settings: dict[str, object]) -> Iterator[None]:
+    """SQLite's ``settings`` (pragma -> value) on the DB-API connection ``raw`` meanwhile,
+    then its own back. One that cannot change inside a transaction (already open, as in
+    a test) is left as it is."""
+    before = {}
+    for name, value in settings.items():
+        old = raw.execute(f"PRAGMA {name}").fetchone()[0]
+        try:
+            raw.execute(f"PRAGMA {name} = {value}")
+        except sqlite3.OperationalError:
+            continue
+        before[name] = old
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            raw.execute(f"PRAGMA {name} = {value}")
 
 
 def _block_order(pairs: _Pairs) -> np.ndarray:
