@@ -598,3 +598,33 @@ def test_a_site_write_during_a_bulk_load_waits_for_it_and_is_kept(tmp_path, monk
     for item in Item.objects.all():
         ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
         assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_site_write_during_postgresqls_copy_into_an_empty_table_goes_through_at_once(
+    tmp_path, small_chunks
+):
+    """Into an empty ratings table PostgreSQL copies the file straight into the new table;
+    the lock that reserves its ids is gone before the copy starts, so a rating the site
+    saves meanwhile (another connection) goes in at once and survives the swap."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL copies into a new table")
+    user = get_user_model().objects.create(username="csv-0")
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(3)]
+    path = _write_file(tmp_path / "a.csv", _random_lines(5, 150, users=5, items=3))
+    outcomes = []
+
+    def during_copy(done, total):
+        if not outcomes:
+            _as_the_site(lambda: _rate_quickly(user, items[0]), outcomes)
+
+    loader.import_ratings(open_source(path), namespace="csv", merge_progress=during_copy)
+    assert outcomes == ["ok"]
+    assert Rating.objects.get(user=user, item=items[0]).score == 0.5
+
+
+def _rate_quickly(user, item):
+    """The site's rating, giving up after 2 s of waiting for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '2s'")
+    rating_upsert(user=user, item=item, score=0.5)
