@@ -13,9 +13,12 @@
 4. **Merge**, newer wins (a stored rating is replaced only by one at least as new), so
    importing again is idempotent:
 
-   - SQLite (one writer for the whole file): upserts of the sorted pairs in transactions
-     sized to take about ``MERGE_SECONDS``, so the site's writes wait at most that long.
-     A merge cut short is completed by running the same import again.
+   - SQLite into an empty ratings table, or ``offline`` (the site stopped): one
+     transaction with the table's own indexes dropped and built again after the rows
+     (``_sqlite_bulk_load``); the site's writes wait for it; a crash rolls all of it back.
+   - SQLite into a table that holds ratings (or ``online``): upserts of the sorted pairs
+     in transactions sized to take about ``MERGE_SECONDS``, so the site's writes wait at
+     most that long. A merge cut short is completed by running the same import again.
    - PostgreSQL: the new ratings table is built beside the live one (live rows merged with
      the pairs; into an empty table, the pairs alone by binary ``COPY`` with a block of
      ids reserved from the live sequence; then its indexes and constraints, all under
@@ -27,8 +30,10 @@
      leaves the live table as it was (the next import clears what was left); after it,
      the same import again redoes the (already merged) work.
 5. **Item stats** move with the ratings: each SQLite merge transaction adds what it
-   changed to the items' ``rating_count``/``rating_sum``; PostgreSQL counts the new table
-   before the swap and writes the changed items' stats in the swap transaction.
+   changed to the items' ``rating_count``/``rating_sum`` (the bulk load: what the file
+   adds to an empty table, or the items counted again from the merged one); PostgreSQL
+   counts the new table before the swap and writes the changed items' stats in the swap
+   transaction.
 
 No ``rating_changed`` signal is sent per rating: the users' stored lists go stale by
 their taste stamp, which is read from the database.
