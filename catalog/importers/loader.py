@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -86,6 +87,7 @@ SQLITE_BLOCK_PAIRS = 50_000
 # sort data in memory, no fsync (a crashed process still rolls back: the log is written,
 # only not flushed to the disk), and helper threads for the index sorts.
 SQLITE_BULK_ROWS = 250_000
+SQLITE_ROWS_PER_STATEMENT = 150  # 750 parameters: under any SQLite's limit (999)
 SQLITE_BULK_PRAGMAS = {
     "cache_size": -1024 * 1024,
     "temp_store": "MEMORY",
@@ -392,11 +394,11 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
     q = connection.ops.quote_name
     rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
     now_text = connection.ops.adapt_datetimefield_value(now)
-    stamp = f"COALESCE(strftime('%Y-%m-%d %H:%M:%S', ?, 'unixepoch'), '{now_text}')"
-    insert = (
-        f"INSERT INTO {rating} (user_id, item_id, score, created, updated) "
-        f"VALUES (?, ?, ?, {stamp}, {stamp})"
-    )
+    # Many rows per statement: a CHECK's IN list (the score's) is built once per statement
+    # run, and an executemany of one-row statements rebuilt it per row (1M rows: 7.6 s CPU
+    # against 3.5 s, with the times formatted in numpy below rather than by strftime).
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * SQLITE_ROWS_PER_STATEMENT)
+    insert = f"INSERT INTO {rating} (user_id, item_id, score, created, updated) VALUES "
     n = len(pairs)
     with connection.cursor() as cursor:
         raw = cursor.connection
@@ -406,8 +408,9 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
             empty = raw.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {rating})").fetchone()[0]
             if not (empty or offline):
                 return None
+            upsert = ""
             if not empty:  # newer wins, as online
-                insert += (
+                upsert = (
                     " ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
                     f"updated = excluded.updated WHERE excluded.updated >= {rating}.updated"
                 )
@@ -421,15 +424,24 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
             written = 0
             for start in range(0, n, SQLITE_BULK_ROWS):
                 stop = min(n, start + SQLITE_BULK_ROWS)
-                rows = zip(
-                    pairs.user[start:stop].tolist(),
-                    pairs.item[start:stop].tolist(),
-                    pairs.score[start:stop].tolist(),
-                    _unix_seconds(pairs.created[start:stop], pairs.now_us),
-                    _unix_seconds(pairs.updated[start:stop], pairs.now_us),
-                    strict=True,
-                )
-                written += max(raw.executemany(insert, rows).rowcount, 0)
+                rows = np.empty((stop - start, 5), object)
+                rows[:, 0] = pairs.user[start:stop].tolist()
+                rows[:, 1] = pairs.item[start:stop].tolist()
+                rows[:, 2] = pairs.score[start:stop].tolist()
+                created, updated = (t[start:stop] for t in (pairs.created, pairs.updated))
+                rows[:, 3] = _sqlite_datetimes(created, pairs.now_us, now_text)
+                rows[:, 4] = rows[:, 3]
+                changed = np.flatnonzero(updated != created)
+                if changed.size:
+                    rows[changed, 4] = _sqlite_datetimes(updated[changed], pairs.now_us, now_text)
+                whole = rows.shape[0] // SQLITE_ROWS_PER_STATEMENT * SQLITE_ROWS_PER_STATEMENT
+                if whole:
+                    params = rows[:whole].reshape(-1, 5 * SQLITE_ROWS_PER_STATEMENT).tolist()
+                    written += max(raw.executemany(insert + values + upsert, params).rowcount, 0)
+                if whole < rows.shape[0]:
+                    rest = rows[whole:]
+                    sql = insert + ", ".join(["(?, ?, ?, ?, ?)"] * rest.shape[0]) + upsert
+                    written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
                 if merge_progress is not None:
                     merge_progress(stop, n)
             clock.lap("load")
@@ -458,6 +470,26 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
                 )
             clock.lap("item stats")
     return written
+
+
+def _sqlite_datetimes(us: np.ndarray, now_us: int, now_text: str) -> list[str]:
+    """Microsecond times (whole seconds) as the text Django stores in SQLite ("YYYY-MM-DD
+    HH:MM:SS"; ``now_text`` for the import's start time), from a table of each day's and
+    each second of the day's text: a fifth of numpy's ``datetime_as_string``'s time."""
+    day, second = np.divmod(us // _US, 86_400)
+    days, at = np.unique(day, return_inverse=True)
+    day_text = [d.isoformat() for d in days.astype("datetime64[D]").tolist()]
+    clock = _clock_texts()
+    text = [day_text[d] + clock[s] for d, s in zip(at.tolist(), second.tolist(), strict=True)]
+    for row in np.flatnonzero(us == now_us).tolist():
+        text[row] = now_text
+    return text
+
+
+@cache
+def _clock_texts() -> list[str]:
+    """ " HH:MM:SS" for each second of a day."""
+    return [f" {h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -628,3 +629,19 @@ def _rate_quickly(user, item):
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '2s'")
     rating_upsert(user=user, item=item, score=0.5)
+
+
+@pytest.mark.django_db
+def test_the_bulk_loads_times_are_written_as_django_writes_them():
+    """The bulk load formats the times in numpy: the same text Django stores in SQLite,
+    from year 1 to 9999 and before 1970, and the import's own time for a line without."""
+    _sqlite_only()
+    stamps = [-62135596800, -1, 0, 59, 86_399, 86_400, 951_782_400, 253_402_300_799]
+    now = timezone.now().replace(microsecond=0)
+    now_us = int(now.timestamp()) * 1_000_000
+    us = np.array([*stamps, now.timestamp()], np.int64) * 1_000_000
+    want = [
+        connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(t, UTC)) for t in stamps
+    ]
+    got = loader._sqlite_datetimes(us, now_us, "now")
+    assert got == [*want, "now"]
