@@ -130,6 +130,8 @@ class ImportReport:
     skipped_count: int = 0
     # Wall seconds of each phase (read, items and users, stage, ... item stats).
     seconds: dict[str, float] = field(default_factory=dict)
+    # This process's CPU seconds in each phase (PostgreSQL's own work is not in them).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def skip(self, error: BadLine) -> None:
         self.skipped_count += 1
@@ -160,7 +162,7 @@ def import_ratings(
         raise ValueError(f"mode must be one of {IMPORT_MODES}, not {mode!r}")
     report = ImportReport(format=source.name)
     item_records = list(source.items())  # checked whole before anything is written
-    clock = _Clock(report.seconds, on_phase)
+    clock = _Clock(report.seconds, on_phase, report.cpu_seconds)
     table = source.rating_table(progress, skip_invalid=skip_invalid)
     for error in table.skipped:
         report.skip(error)
@@ -209,13 +211,18 @@ def import_ratings(
 
 
 class _Clock:
-    def __init__(self, laps: dict[str, float], on_phase: Callable[[str], None] | None):
-        self.laps, self.last, self.on_phase = laps, time.perf_counter(), on_phase
+    """Each phase's wall seconds into ``laps`` and this process's CPU seconds into ``cpu``
+    (on a busy machine the wall clock also counts waiting for a core)."""
+
+    def __init__(self, laps, on_phase: Callable[[str], None] | None, cpu=None):
+        self.laps, self.cpu, self.on_phase = laps, cpu if cpu is not None else {}, on_phase
+        self.last, self.last_cpu = time.perf_counter(), time.process_time()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, now_cpu = time.perf_counter(), time.process_time()
         self.laps[name] = round(now - self.last, 2)
-        self.last = now
+        self.cpu[name] = round(now_cpu - self.last_cpu, 2)
+        self.last, self.last_cpu = now, now_cpu
         if self.on_phase is not None:
             self.on_phase(name)
 
@@ -469,6 +476,7 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
                     f"<> 0 AND NOT EXISTS (SELECT 1 FROM {rating} r WHERE r.item_id = {item}.id)"
                 )
             clock.lap("item stats")
+    clock.lap("commit")  # with the write-ahead log's checkpoint into the database file
     return written
 
 

@@ -108,7 +108,10 @@ class Command(BaseCommand):
                 f"(peak memory {peak_mib:.0f} MiB)."
             )
         )
-        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+        phases = ", ".join(
+            f"{name} {seconds:.1f} s (CPU {report.cpu_seconds[name]:.1f})"
+            for name, seconds in report.seconds.items()
+        )
         self.stdout.write(f"Phases: {phases}.")
         if report.skipped_count:
             self.stdout.write(
