@@ -611,7 +611,7 @@ class _SwapMerge:
                 written = self.build_rows()
             self.clock.lap("build")
         with _pg_settings(PG_BUILD_SETTINGS):
-            renames = self.build_indexes()
+            renames = self.build_indexes(stats_from_pairs=empty)
         self.clock.lap("indexes")
         self.when_free(lambda: self.swap(renames))
         self.clock.lap("swap")
@@ -805,9 +805,11 @@ class _SwapMerge:
             self.merge_progress(len(self.pairs), len(self.pairs))
         return written
 
-    def build_indexes(self) -> list[tuple[str, str, str]]:
-        """The live table's indexes and constraints on the new table under temporary names;
-        returns (kind, temporary name, live name) for the swap to rename."""
+    def build_indexes(self, *, stats_from_pairs: bool = False) -> list[tuple[str, str, str]]:
+        """The live table's indexes and constraints on the new table under temporary names,
+        and the new table's item stats (``stats_from_pairs``: summed from the pairs, which
+        are its rows, instead of a scan of it); returns (kind, temporary name, live name)
+        for the swap to rename."""
         renames = []
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {_NEW}")
@@ -845,11 +847,23 @@ class _SwapMerge:
             self._exec(f"ALTER TABLE {_NEW} ADD CONSTRAINT {temporary} {definition} NOT VALID")
             self._exec(f"ALTER TABLE {_NEW} VALIDATE CONSTRAINT {temporary}")
             renames.append(("constraint", temporary, name))
-        self._exec(
-            f"CREATE TEMPORARY TABLE {_STATS} AS SELECT item_id, COUNT(*) AS n, "
-            f"SUM(score) AS total FROM {_NEW} GROUP BY item_id",
-            f"CREATE UNIQUE INDEX ON {_STATS} (item_id)",
-        )
+        if stats_from_pairs:
+            ids, at = np.unique(self.pairs.item, return_inverse=True)
+            counts = np.bincount(at, minlength=ids.size)
+            sums = np.bincount(at, weights=self.pairs.score, minlength=ids.size)
+            self._exec(
+                f"CREATE TEMPORARY TABLE {_STATS} (item_id bigint, n bigint, "
+                "total double precision)"
+            )
+            with connection.cursor() as cursor, cursor.copy(f"COPY {_STATS} FROM STDIN") as copy:
+                for row in zip(ids.tolist(), counts.tolist(), sums.tolist(), strict=True):
+                    copy.write_row(row)
+        else:
+            self._exec(
+                f"CREATE TEMPORARY TABLE {_STATS} AS SELECT item_id, COUNT(*) AS n, "
+                f"SUM(score) AS total FROM {_NEW} GROUP BY item_id"
+            )
+        self._exec(f"CREATE UNIQUE INDEX ON {_STATS} (item_id)")
         return renames
 
     def when_free(self, step: Callable):

@@ -434,9 +434,9 @@ def test_the_index_build_has_more_sort_memory_and_the_session_gets_its_own_back(
     before, seen = settings(), []
     build = loader._SwapMerge.build_indexes
 
-    def watched(self):
+    def watched(self, **options):
         seen.append(settings())
-        return build(self)
+        return build(self, **options)
 
     monkeypatch.setattr(loader._SwapMerge, "build_indexes", watched)
     _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
