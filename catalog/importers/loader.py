@@ -51,7 +51,7 @@ from functools import cache
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -93,6 +93,9 @@ SQLITE_BULK_PRAGMAS = {
     "temp_store": "MEMORY",
     "synchronous": "OFF",
     "threads": 2,
+    # Not checked row by row (two index lookups a row); the load checks instead that the
+    # file's users and items are all still there (``_sqlite_parents_exist``).
+    "foreign_keys": "OFF",
 }
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
@@ -451,6 +454,7 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
                     written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
                 if merge_progress is not None:
                     merge_progress(stop, n)
+            _sqlite_parents_exist(raw, pairs)
             clock.lap("load")
             for _, sql in indexes:
                 raw.execute(sql)
@@ -478,6 +482,28 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
             clock.lap("item stats")
     clock.lap("commit")  # with the write-ahead log's checkpoint into the database file
     return written
+
+
+def _sqlite_parents_exist(raw, pairs: _Pairs) -> None:
+    """Raise ``IntegrityError`` (rolling the load back) unless every user and item of the
+    pairs exists: the check the foreign keys would make, once per user and item instead of
+    once per row (one deleted meanwhile, say; running the import again then completes)."""
+    q = connection.ops.quote_name
+    for model, ids in ((get_user_model(), pairs.user), (Item, pairs.item)):
+        wanted = np.unique(ids).tolist()
+        found = 0
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            found += raw.execute(
+                f"SELECT COUNT(*) FROM {q(model._meta.db_table)} WHERE id IN "
+                f"({', '.join(['?'] * len(part))})",
+                part,
+            ).fetchone()[0]
+        if found != len(wanted):
+            raise IntegrityError(
+                f"{len(wanted) - found} {model._meta.verbose_name_plural} of the file were "
+                "deleted during the import: nothing was loaded; run it again"
+            )
 
 
 def _sqlite_datetimes(us: np.ndarray, now_us: int, now_text: str) -> list[str]:

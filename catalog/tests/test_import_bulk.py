@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.importers import loader
@@ -560,7 +560,13 @@ def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_ba
                 for name in loader.SQLITE_BULK_PRAGMAS
             }
 
-    want = {"cache_size": -1024 * 1024, "temp_store": 2, "synchronous": 0, "threads": 2}
+    want = {
+        "cache_size": -1024 * 1024,
+        "temp_store": 2,
+        "synchronous": 0,
+        "threads": 2,
+        "foreign_keys": 0,
+    }
     assert want.keys() == loader.SQLITE_BULK_PRAGMAS.keys()
     before, seen = pragmas(), []
     path = _write_file(tmp_path / "a.csv", _random_lines(5, 50))
@@ -645,3 +651,25 @@ def test_the_bulk_loads_times_are_written_as_django_writes_them():
     ]
     got = loader._sqlite_datetimes(us, now_us, "now")
     assert got == [*want, "now"]
+
+
+@pytest.mark.django_db
+def test_a_user_deleted_before_the_bulk_load_rolls_it_back_and_a_rerun_completes(tmp_path):
+    """The bulk load checks the file's users and items once each instead of a foreign-key
+    lookup per row: one deleted after the import made it (the site deleting an account)
+    stops the load with nothing of it written, and the same import again loads it all."""
+    _sqlite_only()
+    path = _write_file(tmp_path / "a.csv", _random_lines(8, 100, users=6, items=5))
+
+    def delete_a_user(name):
+        if name == "items and users":
+            get_user_model().objects.filter(username="csv-3").delete()
+
+    started = timezone.now()
+    with pytest.raises(IntegrityError, match="1 users of the file were deleted"):
+        loader.import_ratings(open_source(path), namespace="csv", on_phase=delete_a_user)
+    assert not Rating.objects.exists()
+    _import(path)
+    reference = Reference()
+    reference.apply(path, started)
+    reference.check()
