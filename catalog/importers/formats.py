@@ -574,15 +574,21 @@ def _digits(buf, start, stop, *, ids: bool, empty_ok: bool = False):
     if ids and ((width > 1) & (buf[start] == ord("0"))).any():
         return None
     value = np.zeros(width.size, np.int64)
-    # Rows of one width at a time: a (rows, width) gather of digits times powers of ten.
+    # Rows of one width at a time: their (rows, width) digits taken from a sliding-window
+    # view of the buffer (one index per row, not per digit), then summed column by column
+    # (numeric_table of 1M lines: 1.0 -> 0.73 CPU s against an index per digit and a product).
     for w in np.unique(width).tolist():
         if w == 0:
             continue
         rows = np.flatnonzero(width == w)
-        digits = buf[start[rows, None] + np.arange(w)].astype(np.int64) - ord("0")
-        if ((digits < 0) | (digits > 9)).any():
+        digits = np.lib.stride_tricks.sliding_window_view(buf, w)[start[rows]] - np.uint8(48)
+        if (digits > 9).any():  # below "0" wraps around past 9 too
             return None
-        value[rows] = digits @ (10 ** np.arange(w - 1, -1, -1, dtype=np.int64))
+        part = digits[:, 0].astype(np.int64)
+        for column in range(1, w):
+            part *= 10
+            part += digits[:, column]
+        value[rows] = part
     return value
 
 

@@ -7,10 +7,11 @@ import threading
 from datetime import UTC, datetime
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.importers import loader
@@ -101,17 +102,26 @@ def _import(path, *args):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("swap", ["always", "never"])
+@pytest.mark.parametrize(
+    ("swap", "mode"),
+    [("always", "auto"), ("never", "auto"), ("never", "offline"), ("never", "online")],
+)
 def test_the_staged_merge_equals_a_line_by_line_reference_across_reimports(
-    tmp_path, small_chunks, monkeypatch, swap
+    tmp_path, small_chunks, monkeypatch, swap, mode
 ):
     """Duplicates within a file and across chunks, ties, lines without a time, then
     re-imports with older and newer times and new users and items; on PostgreSQL both by
-    rebuilding and swapping the table and by upserting in place."""
+    rebuilding and swapping the table and by upserting in place; on SQLite by a bulk
+    first load then online merges, by bulk loads only (``--offline``) and by online
+    merges only (``--online``)."""
+    if mode != "auto" and connection.vendor != "sqlite":
+        pytest.skip("the modes are SQLite's")
     monkeypatch.setattr(loader, "PG_SWAP_ABOVE_FRACTION", 10**9 if swap == "always" else 0)
+    monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 7)
+    flags = [] if mode == "auto" else [f"--{mode}"]
     reference, started = Reference(), timezone.now()
     first = _write_file(tmp_path / "a.csv", _random_lines(1, 300))
-    _import(first)
+    _import(first, *flags)
     reference.apply(first, started)
     reference.check()
     # older than everything stored (nothing changes but new pairs), then newer, then mixed
@@ -121,7 +131,7 @@ def test_the_staged_merge_equals_a_line_by_line_reference_across_reimports(
             _random_lines(10 + n, 200, users=15, items=11, ts_range=ts_range),
         )
         started = timezone.now()
-        _import(path)
+        _import(path, *flags)
         reference.apply(path, started)
         reference.check()
 
@@ -212,8 +222,9 @@ def test_running_the_same_import_again_completes_an_import_cut_short(tmp_path, p
 def test_running_the_same_import_again_completes_a_merge_cut_short(
     tmp_path, small_chunks, monkeypatch
 ):
-    """Merged in place in short transactions (SQLite; PostgreSQL for a file small beside
-    the table): killed between two, part of the file is in, and a rerun completes it."""
+    """Merged in place in short transactions (SQLite online; PostgreSQL for a file small
+    beside the table): killed between two, part of the file is in, and a rerun completes
+    it."""
     monkeypatch.setattr(loader, "PG_SWAP_ABOVE_FRACTION", 0)
     reference = Reference()
     lines = _random_lines(4, 120)
@@ -225,7 +236,9 @@ def test_running_the_same_import_again_completes_a_merge_cut_short(
 
     started = timezone.now()
     with pytest.raises(Crash):
-        loader.import_ratings(open_source(path), namespace="csv", merge_progress=crash_after_two)
+        loader.import_ratings(
+            open_source(path), namespace="csv", merge_progress=crash_after_two, mode="online"
+        )
     assert 0 < Rating.objects.count() < len({tuple(line.split(",")[:2]) for line in lines})
     _import(path)
     reference.apply(path, started)
@@ -421,11 +434,242 @@ def test_the_index_build_has_more_sort_memory_and_the_session_gets_its_own_back(
     before, seen = settings(), []
     build = loader._SwapMerge.build_indexes
 
-    def watched(self):
+    def watched(self, **options):
         seen.append(settings())
-        return build(self)
+        return build(self, **options)
 
     monkeypatch.setattr(loader._SwapMerge, "build_indexes", watched)
     _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
     assert seen == [loader.PG_BUILD_SETTINGS]
     assert settings() == before != loader.PG_BUILD_SETTINGS
+
+
+# --- SQLite's bulk load (an empty ratings table, or --offline) -----------------------------
+
+
+def _sqlite_schema():
+    """The ratings table's definition and its indexes, as SQLite stores them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = %s ORDER BY name",
+            [Rating._meta.db_table],
+        )
+        return cursor.fetchall()
+
+
+def _sqlite_only():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's bulk load")
+
+
+@pytest.mark.django_db
+def test_a_bad_line_in_a_first_import_creates_nothing(tmp_path):
+    """Into an empty database (the bulk load's case) too, a bad line names itself and
+    nothing of the file is written: no rating, user or item."""
+    bad = _write_file(tmp_path / "b.csv", [*_random_lines(3, 50), "7,7,4,x"])
+    with pytest.raises(CommandError, match=r"b\.csv, line 52"):
+        _import(bad)
+    assert not Rating.objects.exists()
+    assert not get_user_model().objects.exists()
+    assert not Item.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("offline", [False, True])
+def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(tmp_path, monkeypatch, offline):
+    """An empty ratings table (or ``offline``, one that holds ratings) is loaded with its
+    own indexes dropped (only the unique (user, item) one of its definition is kept up
+    while rows go in) and built again after, under their names: the schema is as it was,
+    and a second, online import into the table that now holds ratings keeps every index
+    up."""
+    _sqlite_only()
+    monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 20)
+    if offline:
+        _import(_write_file(tmp_path / "0.csv", _random_lines(1, 60)), "--online")
+    before = _sqlite_schema()
+    assert sum(1 for kind, _, sql in before if kind == "index" and sql) == 2
+    during = []
+
+    def look(done, total):
+        during.append([name for kind, name, sql in _sqlite_schema() if kind == "index"])
+
+    path = _write_file(tmp_path / "a.csv", _random_lines(2, 200, users=20, items=15))
+    loader.import_ratings(
+        open_source(path),
+        namespace="csv",
+        merge_progress=look,
+        mode="auto" if not offline else "offline",
+    )
+    assert during and all(len(names) == 1 for names in during)  # the unique one only
+    assert _sqlite_schema() == before
+    during.clear()
+    _import(_write_file(tmp_path / "b.csv", _random_lines(3, 50, ts_range=(3000, 4000))))
+    loader.import_ratings(open_source(tmp_path / "b.csv"), namespace="csv", merge_progress=look)
+    assert during and all(len(names) == 3 for names in during)  # online: all kept up
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["a batch", "load", "indexes", "item stats"])
+def test_running_the_same_import_again_completes_a_bulk_load_cut_short(
+    tmp_path, monkeypatch, where
+):
+    """The bulk load is one transaction: killed after a batch of rows or any of its
+    phases, the ratings table is as it was (empty, with all its indexes, no item stats
+    moved) and the same import run again loads it all."""
+    _sqlite_only()
+    monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 20)
+    before = _sqlite_schema()
+    path = _write_file(tmp_path / "a.csv", _random_lines(4, 200, users=20, items=15))
+
+    def crash_at(name):
+        if name == where:
+            raise Crash
+
+    def crash_after_a_batch(done, total):
+        if where == "a batch" and done >= 40:
+            raise Crash
+
+    started = timezone.now()
+    with pytest.raises(Crash):
+        loader.import_ratings(
+            open_source(path),
+            namespace="csv",
+            on_phase=crash_at,
+            merge_progress=crash_after_a_batch,
+        )
+    assert not Rating.objects.exists()
+    assert _sqlite_schema() == before
+    assert set(Item.objects.values_list("rating_count", "rating_sum")) == {(0, 0.0)}
+    _import(path)
+    reference = Reference()
+    reference.apply(path, started)
+    reference.check()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_back(tmp_path):
+    """During the load (its own transaction) the connection has ``SQLITE_BULK_PRAGMAS``
+    (no fsync, a big page cache, sorts in memory, sort threads); after it, the values it
+    had."""
+    _sqlite_only()
+
+    def pragmas():
+        with connection.cursor() as cursor:
+            return {
+                name: cursor.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in loader.SQLITE_BULK_PRAGMAS
+            }
+
+    want = {
+        "cache_size": -1024 * 1024,
+        "temp_store": 2,
+        "synchronous": 0,
+        "threads": 2,
+        "foreign_keys": 0,
+    }
+    assert want.keys() == loader.SQLITE_BULK_PRAGMAS.keys()
+    before, seen = pragmas(), []
+    path = _write_file(tmp_path / "a.csv", _random_lines(5, 50))
+    loader.import_ratings(
+        open_source(path), namespace="csv", merge_progress=lambda *_: seen.append(pragmas())
+    )
+    assert seen and all(each == want for each in seen)
+    assert pragmas() == before != want
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_site_write_during_a_bulk_load_waits_for_it_and_is_kept(tmp_path, monkeypatch):
+    """A rating the site saves from another connection while the bulk load holds the
+    database waits for its commit (no "database is locked"), then goes in as the newest
+    rating of its pair, with the item's stats in step."""
+    _sqlite_only()
+    monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 20)
+    user = get_user_model().objects.create(username="csv-0")
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(3)]
+    path = _write_file(tmp_path / "a.csv", _random_lines(6, 150, users=5, items=3))
+    outcomes, threads = [], []
+
+    def site_rates(done, total):
+        if not threads:
+            thread = threading.Thread(
+                target=_as_the_site,
+                args=(lambda: rating_upsert(user=user, item=items[0], score=0.5), outcomes),
+            )
+            thread.start()
+            threads.append(thread)
+
+    loader.import_ratings(open_source(path), namespace="csv", merge_progress=site_rates)
+    threads[0].join(30)
+    assert outcomes == ["ok"]
+    assert Rating.objects.get(user=user, item=items[0]).score == 0.5
+    for item in Item.objects.all():
+        ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
+        assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_site_write_during_postgresqls_copy_into_an_empty_table_goes_through_at_once(
+    tmp_path, small_chunks
+):
+    """Into an empty ratings table PostgreSQL copies the file straight into the new table;
+    the lock that reserves its ids is gone before the copy starts, so a rating the site
+    saves meanwhile (another connection) goes in at once and survives the swap."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL copies into a new table")
+    user = get_user_model().objects.create(username="csv-0")
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(3)]
+    path = _write_file(tmp_path / "a.csv", _random_lines(5, 150, users=5, items=3))
+    outcomes = []
+
+    def during_copy(done, total):
+        if not outcomes:
+            _as_the_site(lambda: _rate_quickly(user, items[0]), outcomes)
+
+    loader.import_ratings(open_source(path), namespace="csv", merge_progress=during_copy)
+    assert outcomes == ["ok"]
+    assert Rating.objects.get(user=user, item=items[0]).score == 0.5
+
+
+def _rate_quickly(user, item):
+    """The site's rating, giving up after 2 s of waiting for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '2s'")
+    rating_upsert(user=user, item=item, score=0.5)
+
+
+@pytest.mark.django_db
+def test_the_bulk_loads_times_are_written_as_django_writes_them():
+    """The bulk load formats the times in numpy: the same text Django stores in SQLite,
+    from year 1 to 9999 and before 1970, and the import's own time for a line without."""
+    _sqlite_only()
+    stamps = [-62135596800, -1, 0, 59, 86_399, 86_400, 951_782_400, 253_402_300_799]
+    now = timezone.now().replace(microsecond=0)
+    now_us = int(now.timestamp()) * 1_000_000
+    us = np.array([*stamps, now.timestamp()], np.int64) * 1_000_000
+    want = [
+        connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(t, UTC)) for t in stamps
+    ]
+    got = loader._sqlite_datetimes(us, now_us, "now")
+    assert got == [*want, "now"]
+
+
+@pytest.mark.django_db
+def test_a_user_deleted_before_the_bulk_load_rolls_it_back_and_a_rerun_completes(tmp_path):
+    """The bulk load checks the file's users and items once each instead of a foreign-key
+    lookup per row: one deleted after the import made it (the site deleting an account)
+    stops the load with nothing of it written, and the same import again loads it all."""
+    _sqlite_only()
+    path = _write_file(tmp_path / "a.csv", _random_lines(8, 100, users=6, items=5))
+
+    def delete_a_user(name):
+        if name == "items and users":
+            get_user_model().objects.filter(username="csv-3").delete()
+
+    started = timezone.now()
+    with pytest.raises(IntegrityError, match="1 users of the file were deleted"):
+        loader.import_ratings(open_source(path), namespace="csv", on_phase=delete_a_user)
+    assert not Rating.objects.exists()
+    _import(path)
+    reference = Reference()
+    reference.apply(path, started)
+    reference.check()

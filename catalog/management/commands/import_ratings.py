@@ -18,9 +18,11 @@ class Command(BaseCommand):
         "Import ratings (and items with genres where the files have them) from MovieLens "
         "100k, 1M/10M, latest/20M/25M, or a CSV user,item,rating[,timestamp]. All or nothing: "
         "a bad line stops the import and nothing of it is merged, unless --skip-invalid. "
-        "The file is checked whole first, then merged: on SQLite in short transactions, on "
-        "PostgreSQL by building the merged table beside the live one and swapping it in. "
-        "Running the same import again completes an import that was cut short."
+        "The file is checked whole first, then merged: on SQLite into an empty ratings table "
+        "(or with --offline) in one transaction with the table's indexes built after the "
+        "rows, otherwise in short transactions; on PostgreSQL by building the merged table "
+        "beside the live one and swapping it in. Running the same import again completes "
+        "an import that was cut short."
     )
 
     def add_arguments(self, parser):
@@ -34,8 +36,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-invalid", action="store_true", help="skip bad lines and report them"
         )
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--offline",
+            action="store_const",
+            const="offline",
+            dest="mode",
+            help="SQLite: the site is stopped; load in one transaction with the ratings "
+            "table's indexes rebuilt, even into a table that holds ratings (the site's "
+            "writes would wait for all of it)",
+        )
+        mode.add_argument(
+            "--online",
+            action="store_const",
+            const="online",
+            dest="mode",
+            help="SQLite: merge in short transactions even into an empty ratings table, so "
+            "the site's writes never wait long (slower)",
+        )
 
-    def handle(self, *args, path, format, namespace, skip_invalid, verbosity, **options):
+    def handle(self, *args, path, format, namespace, skip_invalid, mode, verbosity, **options):
         try:
             source = open_source(path, format)
         except ValueError as error:
@@ -69,6 +89,7 @@ class Command(BaseCommand):
                 skip_invalid=skip_invalid,
                 progress=read.update,
                 merge_progress=merged,
+                mode=mode or "auto",
             )
         except BadLine as error:
             raise CommandError(f"{error}. Nothing was imported.") from None
@@ -87,7 +108,10 @@ class Command(BaseCommand):
                 f"(peak memory {peak_mib:.0f} MiB)."
             )
         )
-        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+        phases = ", ".join(
+            f"{name} {seconds:.1f} s (CPU {report.cpu_seconds[name]:.1f})"
+            for name, seconds in report.seconds.items()
+        )
         self.stdout.write(f"Phases: {phases}.")
         if report.skipped_count:
             self.stdout.write(
