@@ -1,16 +1,22 @@
 """Time API requests in-process: Django's WSGI handler called directly, no HTTP server.
 
     python bench/api_inprocess.py TOKENS_FILE PATH [PATH ...] [--requests 3000]
+    python bench/api_inprocess.py TOKENS_FILE PATH --profile 30   # where the time goes
 
 Run with the environment of the site to measure (``bench/loadtest.py`` does, after it has
 published a model). Each request carries a token picked at random from TOKENS_FILE, as
 the load test sends them. Prints one JSON line per path: median, mean and p99 in ms.
 This is the server's own work per request, without gunicorn, the network or wrk.
+
+``--profile N`` runs the requests under cProfile instead and prints, per path, the N
+functions with the most time of their own, and the N with the most cumulative time.
 """
 
 import argparse
+import cProfile
 import io
 import json
+import pstats
 import random
 import statistics
 import sys
@@ -25,6 +31,7 @@ def main() -> None:
     parser.add_argument("tokens", type=Path)
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="top N functions")
     options = parser.parse_args()
 
     from recsite.wsgi import application
@@ -57,6 +64,17 @@ def main() -> None:
     for path in options.paths:
         for _ in range(100):  # warm-up: connections, caches
             call(path)
+        if options.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(options.requests):
+                call(path)
+            profiler.disable()
+            print(f"== {path}: {options.requests} requests", flush=True)
+            stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+            stats.sort_stats("tottime").print_stats(options.profile)
+            stats.sort_stats("cumulative").print_stats(options.profile)
+            continue
         times = sorted(call(path) for _ in range(options.requests))
         result = {
             "path": path,
