@@ -32,10 +32,18 @@ def main() -> None:
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="top N functions")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: this process's CPU time per request (time.process_time), which a busy "
+        "machine skews less than the wall clock; Redis's own work is not in it",
+    )
     options = parser.parse_args()
 
     from recsite.wsgi import application
 
+    clock = time.process_time if options.clock == "cpu" else time.perf_counter
     tokens = options.tokens.read_text().split()
     rng = random.Random(1)
 
@@ -54,9 +62,9 @@ def main() -> None:
             "wsgi.errors": sys.stderr,
         }
         status = []
-        started = time.perf_counter()
+        started = clock()
         b"".join(application(environ, lambda s, headers: status.append(s)))
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         if not status[0].startswith("200"):
             raise SystemExit(f"{path} answered {status[0]}")
         return elapsed * 1000
@@ -82,6 +90,7 @@ def main() -> None:
             "median_ms": round(statistics.median(times), 3),
             "mean_ms": round(statistics.mean(times), 3),
             "p99_ms": round(times[int(0.99 * len(times))], 3),
+            "clock": options.clock,
         }
         print(json.dumps(result), flush=True)
 
