@@ -218,8 +218,10 @@ def test_sentences_are_translated_once_per_language(monkeypatch):
     reasons._translated.cache_clear()
     monkeypatch.setattr(translation, "ngettext", counting)
     first = reasons.personal_reason(5, 22.0, None)
-    assert reasons.personal_reason(5, 22.0, None) == first == (
-        "5 people with your taste rated it 4.4 on average"
+    assert (
+        reasons.personal_reason(5, 22.0, None)
+        == first
+        == ("5 people with your taste rated it 4.4 on average")
     )
     assert calls == [("en-us", 5)]
     with translation.override("fr"):
