@@ -14,7 +14,7 @@ help:
 	@echo "make bench     speed and memory of neighbour computation, against implicit (ARGS=--quick)"
 	@echo "make bench-pipeline  recompute time with 1 and 2 workers; rating-to-panel freshness"
 	@echo "make bench-scale  import, recompute, rating stream, reads at 1M/10M on SQLite and PostgreSQL (ARGS=--sizes 25M)"
-	@echo "make loadtest  the JSON API under wrk: recommendations vs the trivial endpoint"
+	@echo "make loadtest  the JSON API under wrk and hey: recommendations vs the trivial endpoint (ARGS=--reuse-model)"
 	@echo "make format    ruff format and fix"
 
 $(VENV)/bin/python:
@@ -89,5 +89,5 @@ clean:
 
 # --- loadtest: gunicorn on loopback, 10k users / 5k items, wrk at 16 connections (bench/loadtest.py)
 loadtest: install-dev
-	$(PY) bench/loadtest.py
+	$(PY) bench/loadtest.py $(ARGS)
 # --- end loadtest

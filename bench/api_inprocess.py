@@ -1,16 +1,22 @@
 """Time API requests in-process: Django's WSGI handler called directly, no HTTP server.
 
     python bench/api_inprocess.py TOKENS_FILE PATH [PATH ...] [--requests 3000]
+    python bench/api_inprocess.py TOKENS_FILE PATH --profile 30   # where the time goes
 
 Run with the environment of the site to measure (``bench/loadtest.py`` does, after it has
 published a model). Each request carries a token picked at random from TOKENS_FILE, as
 the load test sends them. Prints one JSON line per path: median, mean and p99 in ms.
 This is the server's own work per request, without gunicorn, the network or wrk.
+
+``--profile N`` runs the requests under cProfile instead and prints, per path, the N
+functions with the most time of their own, and the N with the most cumulative time.
 """
 
 import argparse
+import cProfile
 import io
 import json
+import pstats
 import random
 import statistics
 import sys
@@ -25,10 +31,19 @@ def main() -> None:
     parser.add_argument("tokens", type=Path)
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="top N functions")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: this process's CPU time per request (time.process_time), which a busy "
+        "machine skews less than the wall clock; Redis's own work is not in it",
+    )
     options = parser.parse_args()
 
     from recsite.wsgi import application
 
+    clock = time.process_time if options.clock == "cpu" else time.perf_counter
     tokens = options.tokens.read_text().split()
     rng = random.Random(1)
 
@@ -47,9 +62,9 @@ def main() -> None:
             "wsgi.errors": sys.stderr,
         }
         status = []
-        started = time.perf_counter()
+        started = clock()
         b"".join(application(environ, lambda s, headers: status.append(s)))
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         if not status[0].startswith("200"):
             raise SystemExit(f"{path} answered {status[0]}")
         return elapsed * 1000
@@ -57,6 +72,17 @@ def main() -> None:
     for path in options.paths:
         for _ in range(100):  # warm-up: connections, caches
             call(path)
+        if options.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(options.requests):
+                call(path)
+            profiler.disable()
+            print(f"== {path}: {options.requests} requests", flush=True)
+            stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+            stats.sort_stats("tottime").print_stats(options.profile)
+            stats.sort_stats("cumulative").print_stats(options.profile)
+            continue
         times = sorted(call(path) for _ in range(options.requests))
         result = {
             "path": path,
@@ -64,6 +90,7 @@ def main() -> None:
             "median_ms": round(statistics.median(times), 3),
             "mean_ms": round(statistics.mean(times), 3),
             "p99_ms": round(times[int(0.99 * len(times))], 3),
+            "clock": options.clock,
         }
         print(json.dumps(result), flush=True)
 

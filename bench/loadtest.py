@@ -1,6 +1,7 @@
 """Load test of the JSON API: personal recommendations against the trivial endpoint.
 
     python bench/loadtest.py [--users 10000] [--items 5000] [--duration 15] [--connections 16]
+    python bench/loadtest.py --reuse-model   # the model an earlier run published, no recompute
     LOADTEST_DATABASE_URL=postgres://... python bench/loadtest.py   # another database
 
 Builds (once, then reused from var/loadtest/) a SQLite catalogue with ``seed_demo``, starts
@@ -82,18 +83,21 @@ def manage(env: dict, *args: str) -> str:
     return result.stdout
 
 
-def prepare_catalogue(env: dict, db: Path, users: int, items: int) -> None:
+def prepare_catalogue(env: dict, db: Path, users: int, items: int) -> bool:
+    """Seed the catalogue unless the one there was made with these sizes; whether it was
+    reused."""
     if not env["DATABASE_URL"].startswith("sqlite:"):
         # A database of the caller's (LOADTEST_DATABASE_URL): seeded once, when empty.
         manage(env, "migrate", "--noinput")
         out = manage(env, "seed_demo", "--if-empty", "--users", str(users), "--items", str(items))
         print(out.splitlines()[0], flush=True)
-        return
+        return False
     marker = db.with_suffix(".json")
     wanted = {"users": users, "items": items}
     if db.exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
         print(f"Reusing the catalogue in {db} ({users} users, {items} items).", flush=True)
-        return
+        manage(env, "migrate", "--noinput")
+        return True
     for path in db.parent.glob(db.name + "*"):
         path.unlink()
     marker.unlink(missing_ok=True)
@@ -102,6 +106,24 @@ def prepare_catalogue(env: dict, db: Path, users: int, items: int) -> None:
     print(manage(env, "seed_demo", "--users", str(users), "--items", str(items)).splitlines()[0])
     print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
     marker.write_text(json.dumps(wanted))
+    return False
+
+
+def publish_model(env: dict, redis_port: int, *, reuse: bool) -> None:
+    """A published model in the private Redis: with ``reuse``, the one an earlier run left
+    in its dump (``var/loadtest/redis/dump.rdb``, loaded when Redis starts), else a full
+    recompute (minutes: the ranking model tunes its weights), saved to that dump."""
+    import redis
+
+    client = redis.Redis(host=HOST, port=redis_port)
+    if reuse and client.get("rec:live") is not None:
+        print("Reusing the model published by an earlier run (--reuse-model).", flush=True)
+        return
+    client.flushall()
+    started = time.monotonic()
+    print(manage(env, "recompute", "--verbosity", "0").strip())
+    print(f"  recompute took {time.monotonic() - started:.0f} s", flush=True)
+    client.save()
 
 
 TOKENS_CODE = """
@@ -237,6 +259,12 @@ def main() -> None:
         help="offered rates for hey, in %% of health's measured capacity (empty: skip)",
     )
     parser.add_argument("--open-duration", type=int, default=15, help="seconds per hey run")
+    parser.add_argument(
+        "--reuse-model",
+        action="store_true",
+        help="serve the model the last run published (kept in var/loadtest/redis) instead "
+        "of recomputing it, when the catalogue is reused too",
+    )
     options = parser.parse_args()
 
     from recsite import redis_server
@@ -250,10 +278,8 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         procs.append(redis_server.start(redis_port, WORK / "redis"))
-        prepare_catalogue(env, db, options.users, options.items)
-        started = time.monotonic()
-        print(manage(env, "recompute", "--verbosity", "0").strip())
-        print(f"  recompute took {time.monotonic() - started:.0f} s", flush=True)
+        reused = prepare_catalogue(env, db, options.users, options.items)
+        publish_model(env, redis_port, reuse=options.reuse_model and reused)
         tokens = tokens_file(env, options.tokens)
         n_tokens = len(tokens.read_text().split())
         script = WORK / "recommendations.lua"

@@ -22,6 +22,7 @@ from catalog.api.services import account_register, auth_token_get_or_create
 from catalog.models import Item
 from recsite.api.errors import LockedOut
 from recsite.api.query import validated_query
+from recsite.api.responses import json_response
 from recsite.api.throttling import AnonThrottle, AuthThrottle
 
 _ITEM_NOT_FOUND = "No item with id {}."
@@ -49,6 +50,11 @@ def _upsert(*, user, item: Item, score: float):
         ) from None
 
 
+def _page_response(view, data):
+    """The paginator's page body (count, links, results), rendered at once."""
+    return json_response(view.request, view.get_paginated_response(data).data)
+
+
 # --- Items -----------------------------------------------------------------------------
 
 
@@ -69,7 +75,7 @@ class ItemListView(generics.GenericAPIView):
             search=query.get("search", ""), genre=query.get("genre", ""), ordering=query["ordering"]
         )
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return _page_response(self, self.get_serializer(page, many=True).data)
 
 
 @extend_schema(tags=["items"])
@@ -90,7 +96,7 @@ class _TopListView(APIView):
     def get(self, request):
         query = validated_query(s.TopListQuerySerializer, request)
         items = type(self).selector(genre=query.get("genre", ""), limit=query["limit"])
-        return Response(s.ItemSerializer(items, many=True).data)
+        return json_response(request, s.ItemSerializer(items, many=True).data)
 
 
 @extend_schema(tags=["items"])
@@ -139,7 +145,7 @@ class MyRatingListView(generics.GenericAPIView):
         query = validated_query(s.RatingListQuerySerializer, request)
         ratings = selectors.user_rating_list(user=request.user, ordering=query["ordering"])
         page = self.paginate_queryset(ratings)
-        return self.get_paginated_response(s.RatingSerializer(page, many=True).data)
+        return _page_response(self, s.RatingSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="me_ratings_create",

@@ -14,6 +14,7 @@ from recommendations import pipeline, reads
 from recommendations.api import serializers as s
 from recsite.api.errors import ErrorSerializer
 from recsite.api.query import validated_query
+from recsite.api.responses import json_response
 
 
 @extend_schema(tags=["recommendations"])
@@ -36,7 +37,7 @@ class MyRecommendationsView(APIView):
             explain=query["explain"],
         )
         context = {"explain": query["explain"]}
-        return Response(s.RecommendationListSerializer(result, context=context).data)
+        return json_response(request, s.RecommendationListSerializer(result, context=context).data)
 
 
 @extend_schema(tags=["recommendations"])
@@ -52,7 +53,7 @@ class MySimilarUsersView(APIView):
     def get(self, request):
         query = validated_query(s.LimitQuerySerializer, request)
         users = reads.similar_users(user=request.user, limit=query["limit"])
-        return Response(s.SimilarUserSerializer(users, many=True).data)
+        return json_response(request, s.SimilarUserSerializer(users, many=True).data)
 
 
 @extend_schema(tags=["recommendations"])
@@ -69,7 +70,7 @@ class SimilarItemsView(APIView):
         query = validated_query(s.LimitQuerySerializer, request)
         item = item_or_404(item_id)
         similar = reads.similar_items(item=item, limit=query["limit"], user=request.user)
-        return Response(s.SimilarItemSerializer(similar, many=True).data)
+        return json_response(request, s.SimilarItemSerializer(similar, many=True).data)
 
 
 @extend_schema(tags=["recommendations"])

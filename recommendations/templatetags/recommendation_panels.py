@@ -9,12 +9,14 @@ The panels only call ``recommendations.reads``, which read the published model f
 Redis plus the user's live ratings: nothing here computes a similarity.
 """
 
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 
 from recommendations import reads, reasons
+from recommendations.panel_cards import CardRenderer
 
 register = template.Library()
 
@@ -23,8 +25,13 @@ BECAUSE_ROWS = 3
 BECAUSE_ROW_SIZE = 6
 
 
-def _cards(similar_items) -> list[dict]:
-    return [{"item": s.item, "reason": reasons.similar_item_reason(s)} for s in similar_items]
+class PanelCard(NamedTuple):
+    item: object  # an ItemCard or Item
+    reason: str
+
+
+def _cards(similar_items) -> list[PanelCard]:
+    return [PanelCard(s.item, reasons.similar_item_reason(s)) for s in similar_items]
 
 
 def _panel_url(name: str, page_path: str, *args) -> str:
@@ -95,6 +102,19 @@ def _page_path(context) -> str:
         return context["page_path"]
     request = context.get("request")
     return request.get_full_path() if request is not None else ""
+
+
+@register.simple_tag(takes_context=True)
+def suggestion_cards(context, cards):
+    """``{% suggestion_cards cards %}``: the cards of a panel (``Suggestion``s or
+    ``PanelCard``s), the same HTML as ``_suggestion_card.html`` per card, made in Python
+    (``recommendations.panel_cards``) for speed."""
+    renderer = CardRenderer(
+        user=context.get("user"),
+        csrf_token=context.get("csrf_token"),
+        page_path=context.get("page_path", ""),
+    )
+    return renderer.cards(cards)
 
 
 @register.inclusion_tag("recommendations/_people_like_you.html", takes_context=True)

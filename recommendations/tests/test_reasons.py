@@ -201,3 +201,30 @@ def test_similar_users_lists_only_people_sharing_enough_items(rec_redis, demo_ca
     assert shown
     support = dict(store.live_model().user_neighbours([demo.pk])[demo.pk][["id", "support"]])
     assert all(support[u.user_id] >= option("REASON_MIN_PEOPLE") for u in shown)
+
+
+def test_sentences_are_translated_once_per_language(monkeypatch):
+    """A list of ten suggestions asks for the same sentences again and again: each is
+    looked up in the catalogues once per language, then remembered."""
+    from django.utils import translation
+
+    calls = []
+    real = translation.ngettext
+
+    def counting(singular, plural, n):
+        calls.append((translation.get_language(), n))
+        return real(singular, plural, n)
+
+    reasons._translated.cache_clear()
+    monkeypatch.setattr(translation, "ngettext", counting)
+    first = reasons.personal_reason(5, 22.0, None)
+    assert (
+        reasons.personal_reason(5, 22.0, None)
+        == first
+        == ("5 people with your taste rated it 4.4 on average")
+    )
+    assert calls == [("en-us", 5)]
+    with translation.override("fr"):
+        reasons.personal_reason(5, 22.0, None)
+    assert calls == [("en-us", 5), ("fr", 5)]
+    reasons._translated.cache_clear()
