@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from recommendations.engine import Baselines, RatingMatrix, _kernels
+from recommendations.engine import Baselines, RatingMatrix
 from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
 
 # bm25_weight's defaults (recommendations.engine.topn); a test checks the two agree.
@@ -418,23 +418,42 @@ def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me):
     """One user's dot products with every base user sharing an item, from the item-major
     index (t_*: items x users CSR): (users int64, dots float64, co-rated counts int64),
     leaving out ``me`` and users with ``skip`` set. Costs the total length of the user's
-    items' columns, plus one pass over a count array of all base users."""
+    items' columns.
+
+    Each co-rater's dot and count sit side by side (one cache line per user touched: the
+    columns of an active user's items reach most users, in no order), and the users met
+    are listed as they are first met, so no pass over all users follows. Users come out
+    in the order first met; the sums are added in the same order as ``row_dots``'s."""
     n = skip.shape[0]
-    dots, counts = _kernels.row_dots(t_indptr, t_indices, t_data, features, x, n)
+    acc = np.zeros((n, 2))  # dot, co-rated count
+    met = np.empty(n, dtype=np.int64)
     m = 0
-    for r in range(n):
-        if counts[r] > 0 and not skip[r] and r != me:
-            m += 1
-    users = np.empty(m, dtype=np.int64)
-    out_dots = np.empty(m)
-    out_counts = np.empty(m, dtype=np.int64)
-    m = 0
-    for r in range(n):
-        if counts[r] > 0 and not skip[r] and r != me:
-            users[m] = r
-            out_dots[m] = dots[r]
-            out_counts[m] = np.int64(counts[r])
-            m += 1
+    for q in range(features.shape[0]):
+        f = features[q]
+        xf = x[q]
+        for p in range(t_indptr[f], t_indptr[f + 1]):
+            r = t_indices[p]
+            if acc[r, 1] == 0.0:
+                met[m] = r
+                m += 1
+            acc[r, 0] += xf * t_data[p]
+            acc[r, 1] += 1.0
+    k = 0
+    for t in range(m):
+        r = met[t]
+        if not skip[r] and r != me:
+            k += 1
+    users = np.empty(k, dtype=np.int64)
+    out_dots = np.empty(k)
+    out_counts = np.empty(k, dtype=np.int64)
+    k = 0
+    for t in range(m):
+        r = met[t]
+        if not skip[r] and r != me:
+            users[k] = r
+            out_dots[k] = acc[r, 0]
+            out_counts[k] = np.int64(acc[r, 1])
+            k += 1
     return users, out_dots, out_counts
 
 
