@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from recommendations.engine import Baselines, RatingMatrix
+from recommendations.engine import Baselines, RatingMatrix, _kernels
 from recommendations.engine.similarity import _csc_permutation as similarity_csc_permutation
 
 # bm25_weight's defaults (recommendations.engine.topn); a test checks the two agree.
@@ -182,7 +182,7 @@ class PatchableModel:
             return
         no_users = np.empty(0, dtype=np.int64)
         sums = np.zeros((self.n_items, 5))
-        self.user_neighbours(0, 1)  # _user_dots
+        self.user_neighbours(0, 1)  # _user_dots (row_dots)
         csr, csc = self.base.csr, self.base.csc
         least = int(np.argmin(np.diff(csc.indptr)))
         _item_sums(
@@ -195,14 +195,10 @@ class PatchableModel:
         _overlay_user_dots(self._pool_items, pool_w, starts, lens, no_users, np.zeros(self.n_items))
         # _cache_patch passes a base row (the old one) and a computed one (float64).
         items, _, w, e = self.user_row(0)
-        w64, e64 = w.astype(np.float64), e.astype(np.float64)
-        for values in ((w, e), (w64, e64)):
+        for values in ((w, e), (w.astype(np.float64), e.astype(np.float64))):
             _accumulate_row(
                 sums, items, *values, 0, 0, values[0][:1].sum(), values[1][:1].sum(), 1.0
             )
-            x = (values[0][:1].sum(), values[1][:1].sum(), w64[:1].sum(), e64[:1].sum())
-            empty = (items[:0], values[0][:0], values[1][:0], items[:0], w64[:0], e64[:0])
-            _replace_row(sums, *empty, *x)
 
     # -- rows ---------------------------------------------------------------------------
     def user_row(self, u: int) -> tuple[np.ndarray, ...]:
@@ -237,7 +233,8 @@ class PatchableModel:
         e = scores - (self.mu + self.bu[u] + self.bi[items])
         old_items, _, old_w, old_e = self.user_row(u)
         if self._cache:
-            self._cache_patch(old_items, old_w, old_e, items, w, e)
+            self._cache_patch(old_items, old_w, old_e, -1.0)
+            self._cache_patch(items, w, e, 1.0)
         np.subtract.at(self.item_sq, old_items, old_w**2)
         np.add.at(self.item_sq, items, w**2)
         touched = np.union1d(old_items, items)
@@ -255,28 +252,15 @@ class PatchableModel:
         self._pool_put(u, items, scores, w, e)
         return u
 
-    def _cache_patch(self, old_items, old_w, old_e, items, w, e) -> None:
-        """Replace the user's old row by the new one in the kept sums of the items either
-        rates: for an item both rate, one pass over the two rows (``_replace_row``); else
-        the row taken out or put in."""
-        old, new = (old_items, old_w, old_e), (items, w, e)
-        at_old, at_new = self._kept_positions(old_items), self._kept_positions(items)
-        for c in sorted(at_old.keys() | at_new.keys()):
-            sums = self._kept_sums(c)
-            a, b = at_old.get(c), at_new.get(c)
-            if b is None:
-                _accumulate_row(sums, *old, 0, old_items.size, old_w[a], old_e[a], -1.0)
-            elif a is None:
-                _accumulate_row(sums, *new, 0, items.size, w[b], e[b], 1.0)
-            else:
-                _replace_row(sums, *old, *new, old_w[a], old_e[a], w[b], e[b])
-
-    def _kept_positions(self, items) -> dict[int, int]:
-        """{kept item: its position in ``items``}."""
+    def _cache_patch(self, items, w, e, sign: float) -> None:
+        """Take a row out of (sign -1) or put it into (+1) the kept sums of the items it
+        rates."""
         known = items < self.n_items_base
-        on = np.zeros(items.size, dtype=np.bool_)
-        on[known] = self._cached[items[known]]
-        return dict(zip(items[on].tolist(), np.flatnonzero(on).tolist(), strict=True))
+        kept = np.zeros(items.size, dtype=np.bool_)
+        kept[known] = self._cached[items[known]]
+        for p in np.flatnonzero(kept).tolist():
+            sums = self._kept_sums(int(items[p]))
+            _accumulate_row(sums, items, w, e, 0, items.size, w[p], e[p], sign)
 
     def _kept_sums(self, c: int) -> np.ndarray:
         """Item ``c``'s kept sums, grown to the items appended since they were kept."""
@@ -333,7 +317,7 @@ class PatchableModel:
         t = self.w_by_item
         # One pass over the item-major index: every base user whose row still stands.
         cand, dots, support = _user_dots(
-            t.indptr, t.indices, t.data, items[base], w[base], self._replaced, u, _USER_BLOCK
+            t.indptr, t.indices, t.data, items[base], w[base], self._replaced, u
         )
         others = set().union(*(self._raters.get(j, ()) for j in items.tolist()))
         others.discard(u)
@@ -429,57 +413,29 @@ def _inverse_norms(sq: np.ndarray) -> np.ndarray:
 
 
 # -- kernels: each costs what it reads (the rows or columns named), never O(all ratings) ----
-# Users per block of _user_dots: the block's sums (16 bytes a user) stay in the L2 cache.
-_USER_BLOCK = 4096
-
-
 @njit(cache=True, nogil=True)
-def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me, block):
+def _user_dots(t_indptr, t_indices, t_data, features, x, skip, me):
     """One user's dot products with every base user sharing an item, from the item-major
-    index (t_*: items x users CSR, users sorted in each item's column): (users int64 in
-    index order, dots float64, co-rated counts int64), leaving out ``me`` and users with
-    ``skip`` set. Costs the total length of the user's items' columns.
-
-    The users are taken in blocks of ``block`` (``_USER_BLOCK``), each block's part of
-    every column in turn: an active user's columns reach most users in no order, and
-    summing into one array over all users (16 bytes each: 1.1 MB at 70k users) missed the
-    cache on nearly every entry; a block's sums stay in it. Each user's terms are still added in the
-    order of ``features``, so the sums are the same to the bit."""
+    index (t_*: items x users CSR): (users int64, dots float64, co-rated counts int64),
+    leaving out ``me`` and users with ``skip`` set. Costs the total length of the user's
+    items' columns, plus one pass over a count array of all base users."""
     n = skip.shape[0]
-    nf = features.shape[0]
-    pos = np.empty(nf, dtype=np.int64)
-    end = np.empty(nf, dtype=np.int64)
-    for q in range(nf):
-        pos[q] = t_indptr[features[q]]
-        end[q] = t_indptr[features[q] + 1]
-    acc = np.zeros((block, 2))  # dot, co-rated count
-    users = np.empty(n, dtype=np.int64)
-    out_dots = np.empty(n)
-    out_counts = np.empty(n, dtype=np.int64)
-    k = 0
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        for q in range(nf):
-            xf = x[q]
-            p = pos[q]
-            e = end[q]
-            while p < e and t_indices[p] < hi:
-                r = t_indices[p] - lo
-                acc[r, 0] += xf * t_data[p]
-                acc[r, 1] += 1.0
-                p += 1
-            pos[q] = p
-        for r in range(hi - lo):
-            if acc[r, 1] > 0.0:
-                u = lo + r
-                if not skip[u] and u != me:
-                    users[k] = u
-                    out_dots[k] = acc[r, 0]
-                    out_counts[k] = np.int64(acc[r, 1])
-                    k += 1
-                acc[r, 0] = 0.0
-                acc[r, 1] = 0.0
-    return users[:k], out_dots[:k], out_counts[:k]
+    dots, counts = _kernels.row_dots(t_indptr, t_indices, t_data, features, x, n)
+    m = 0
+    for r in range(n):
+        if counts[r] > 0 and not skip[r] and r != me:
+            m += 1
+    users = np.empty(m, dtype=np.int64)
+    out_dots = np.empty(m)
+    out_counts = np.empty(m, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        if counts[r] > 0 and not skip[r] and r != me:
+            users[m] = r
+            out_dots[m] = dots[r]
+            out_counts[m] = np.int64(counts[r])
+            m += 1
+    return users, out_dots, out_counts
 
 
 @njit(cache=True, nogil=True)
@@ -514,48 +470,6 @@ def _accumulate_row(out, indices, w, e, lo, hi, xw, xe, sign):
         out[j, 2] += xe2
         out[j, 3] += sign * ep * ep
         out[j, 4] += sign
-
-
-@njit(cache=True, nogil=True)
-def _replace_row(out, o_idx, o_w, o_e, n_idx, n_w, n_e, oxw, oxe, nxw, nxe):
-    """Take one row's old terms out of the item sums (see ``_item_sums``) and put its new
-    ones in, in one pass over the old and the new row (item indices sorted); the rows'
-    own values at the item summed are ``oxw``, ``oxe`` and ``nxw``, ``nxe``. A rating
-    changes every weight of its row (the row's length is in BM25) but no other residual,
-    so at an item both rows rate only the weights' term moves, unless a residual did: half
-    the memory traffic of taking the row out and putting it back."""
-    a = 0
-    b = 0
-    no = o_idx.shape[0]
-    nn = n_idx.shape[0]
-    oxe2 = oxe * oxe
-    nxe2 = nxe * nxe
-    while a < no or b < nn:
-        if b == nn or (a < no and o_idx[a] < n_idx[b]):
-            j = o_idx[a]
-            out[j, 0] -= oxw * o_w[a]
-            out[j, 1] -= oxe * o_e[a]
-            out[j, 2] -= oxe2
-            out[j, 3] -= o_e[a] * o_e[a]
-            out[j, 4] -= 1.0
-            a += 1
-        elif a == no or n_idx[b] < o_idx[a]:
-            j = n_idx[b]
-            out[j, 0] += nxw * n_w[b]
-            out[j, 1] += nxe * n_e[b]
-            out[j, 2] += nxe2
-            out[j, 3] += n_e[b] * n_e[b]
-            out[j, 4] += 1.0
-            b += 1
-        else:
-            j = o_idx[a]
-            out[j, 0] += nxw * n_w[b] - oxw * o_w[a]
-            if oxe != nxe or o_e[a] != n_e[b]:
-                out[j, 1] += nxe * n_e[b] - oxe * o_e[a]
-                out[j, 2] += nxe2 - oxe2
-                out[j, 3] += n_e[b] * n_e[b] - o_e[a] * o_e[a]
-            a += 1
-            b += 1
 
 
 @njit(cache=True, nogil=True)

@@ -3,7 +3,6 @@ BM25 weights and baselines held fixed (random data, fixed seeds; new users and i
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from recommendations.engine import Baselines, RatingMatrix, bm25_weight, compute_neighbours
 from recommendations.incremental import BM25_B, BM25_K1, PatchableModel
@@ -210,7 +209,7 @@ m = RatingMatrix.from_arrays(rng.integers(0, 60, 800), rng.integers(0, 40, 800),
                              rng.integers(1, 11, 800) / 2)
 model = PatchableModel(m, bm25_weight(m), Baselines().fit(m), item_cache_min_raters=1)
 kernels = [inc._user_dots, inc._overlay_user_dots, inc._accumulate_row, inc._item_sums,
-           inc._overlay_item_sums, inc._replace_row]
+           inc._overlay_item_sums]
 if WARM:
     model.warm()
 before = [list(k.signatures) for k in kernels]
@@ -250,27 +249,3 @@ def test_warming_loads_every_kernel_signature_an_update_uses():
     update eagerly)."""
     assert _new_signatures(warm=False) != "[]"  # the check can see a kernel being loaded
     assert _new_signatures(warm=True) == "[]"
-
-
-@pytest.mark.parametrize("block", [1, 7, 4096])
-def test_user_dots_in_blocks_of_users_equal_a_dense_product(block):
-    """``_user_dots`` walks the users in blocks (each block's part of every column): any
-    block size gives every co-rater's dot and co-rated count, and leaves out the user
-    and the users whose rows were replaced."""
-    from recommendations.incremental import _user_dots
-
-    rng = np.random.default_rng(5)
-    dense = rng.random((60, 30)) * (rng.random((60, 30)) < 0.2)
-    t = sp.csr_matrix(dense.T)  # items x users, users sorted in each column
-    me = 4
-    features = np.flatnonzero(dense[me]).astype(np.int64)
-    skip = np.zeros(60, dtype=np.bool_)
-    skip[[9, 17]] = True
-    users, dots, counts = _user_dots(
-        t.indptr, t.indices, t.data, features, dense[me, features], skip, me, block
-    )
-    co_rated = ((dense[:, features] > 0).sum(axis=1)).astype(np.int64)
-    want = np.flatnonzero((co_rated > 0) & ~skip & (np.arange(60) != me))
-    assert users.tolist() == want.tolist() and len(want) > 20
-    np.testing.assert_allclose(dots, dense[want][:, features] @ dense[me, features], rtol=1e-12)
-    assert counts.tolist() == co_rated[want].tolist()
