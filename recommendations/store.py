@@ -473,8 +473,7 @@ def _hash_put_arrays(
     if replace:
         pipe.delete(name)
     for array_name, array in arrays.items():
-        # As bytes through a flat view: memoryview.cast refuses a shape with a 0 in it.
-        raw = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        raw = memoryview(np.ascontiguousarray(array)).cast("B")
         n_chunks = max(1, -(-len(raw) // chunk))
         layout[array_name] = [array.dtype.str, list(array.shape), n_chunks]
         for c in range(n_chunks):

@@ -128,14 +128,3 @@ def test_dropping_old_local_copies_skips_one_another_process_renamed_meanwhile(
 
     monkeypatch.setattr(type(tmp_path), "glob", glob_then_rename)
     assert store.snapshot_get("v2")["a"].tolist() == [0, 1, 2, 3]
-
-
-def test_an_array_set_with_an_empty_array_round_trips_through_redis(rec_redis, settings, tmp_path):
-    """The 1M recompute's fm stage stored a part with a 0 in its shape and failed
-    ("memoryview: cannot cast view with zeros in shape or strides")."""
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SNAPSHOT_CACHE_DIR": str(tmp_path)}
-    arrays = {"empty": np.zeros((0, 4), dtype=np.float32), "a": np.arange(6).reshape(2, 3)}
-    store.snapshot_put("v1", arrays, ttl=60, part="fm")
-    got = store.snapshot_get("v1", part="fm")
-    assert got["empty"].shape == (0, 4) and got["empty"].dtype == np.float32
-    assert got["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
