@@ -473,7 +473,9 @@ def _hash_put_arrays(
     if replace:
         pipe.delete(name)
     for array_name, array in arrays.items():
-        raw = memoryview(np.ascontiguousarray(array)).cast("B")
+        # flat bytes; memoryview.cast refuses a shape with a zero (e.g. a rating model's
+        # side-feature arrays for a catalogue without genres), a uint8 view does not
+        raw = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
         n_chunks = max(1, -(-len(raw) // chunk))
         layout[array_name] = [array.dtype.str, list(array.shape), n_chunks]
         for c in range(n_chunks):

@@ -114,3 +114,19 @@ def test_without_a_rating_model_the_neighbours_predict(published, settings):
     assert body["source"] in {"neighbours", "baseline"}
     for entry in body["neighbours"]:
         assert entry["contribution"] is None and entry["similarity"] is not None
+
+
+def test_a_catalogue_without_genres_or_years_still_gets_a_rating_model(rec_redis, demo_catalogue):
+    """The 1M benchmark's synthetic catalogue has no side information: the fm stage's
+    side-feature arrays are empty and must still be stored (they once failed to be)."""
+    Item.genres.through.objects.all().delete()
+    Item.objects.update(year=None)
+    rating_model.parts_clear()
+    run = pipeline.recompute_sync()
+    assert run.status == run.Status.SUCCEEDED, run.error
+    demo = get_user_model().objects.get(username="demo")
+    mine = set(Rating.objects.filter(user=demo).values_list("item_id", flat=True))
+    target = Item.objects.exclude(pk__in=mine).order_by("-rating_count").first()
+    body = _predicted(demo, target)
+    assert body["source"] == "factorization" and 0.5 <= body["score"] <= 5
+    rating_model.parts_clear()

@@ -128,3 +128,24 @@ def test_dropping_old_local_copies_skips_one_another_process_renamed_meanwhile(
 
     monkeypatch.setattr(type(tmp_path), "glob", glob_then_rename)
     assert store.snapshot_get("v2")["a"].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("through", ["redis", "folder"])
+def test_array_sets_keep_shapes_dtypes_and_empty_arrays(rec_redis, settings, tmp_path, through):
+    """A 1M-rating recompute once failed storing the rating model: a catalogue without
+    genres gives side-feature arrays of shape (0, k), which ``memoryview.cast`` refused."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SNAPSHOT_CACHE_DIR": str(tmp_path)}
+    if through == "folder":
+        settings.RECOMMENDATIONS["SNAPSHOT_DIR"] = str(tmp_path / "snapshots")
+    arrays = {
+        "empty_rows": np.zeros((0, 10), dtype=np.float32),
+        "empty": np.array([], dtype=np.int64),
+        "matrix": np.arange(12, dtype=np.float64).reshape(3, 4)[:, ::2],  # not contiguous
+        "flags": np.array([True, False, True]),
+    }
+    store.snapshot_put("v1", arrays, ttl=60, part="fm")
+    got = store.snapshot_get("v1", part="fm")
+    assert sorted(got) == sorted(arrays)
+    for name, array in arrays.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        assert np.array_equal(got[name], array), name
