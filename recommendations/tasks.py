@@ -98,8 +98,9 @@ def scheduled_recompute() -> int:
 # rows a rating changes are what the user's panels read at once, so under a burst of
 # ratings the updates go first: a stored list waiting behind them is ranked live by reads
 # meanwhile (its stamp no longer matches), and the deferred rows of popular items only
-# stay as they were a little longer. In one queue (first in, first out) the 1M stream's
-# updates waited behind a list refresh each (bench/scale.py --steps stream).
+# stay as they were a little longer. In one first-in-first-out queue each update waited
+# behind the list refreshes the updates before it queued (bench/scale.py's stream: one per
+# rating, as most of its 2,000 users rate once).
 ITEM_ROWS_PRIORITY = 6
 LIST_PRIORITY = 9
 
