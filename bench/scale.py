@@ -397,11 +397,14 @@ def _queue_depth(client) -> int:
     fetched but not acknowledged. The update is queued with a countdown, and Celery fetches
     such a task at once and holds it until due (acks_late: acknowledged after it ran), so
     the list alone stays near 0 however far behind the workers are."""
+    from recommendations.tasks import ITEM_ROWS_PRIORITY, LIST_PRIORITY
+
     pipe = client.pipeline()
-    pipe.llen("celery")
+    # One list per priority (kombu's Redis transport: "celery", then "celery\x06\x16<n>").
+    for priority in (0, ITEM_ROWS_PRIORITY, LIST_PRIORITY):
+        pipe.llen("celery" + (f"\x06\x16{priority}" if priority else ""))
     pipe.hlen("unacked")
-    waiting, held = pipe.execute()
-    return waiting + held
+    return sum(pipe.execute())
 
 
 def step_stream(size: str, db: str, env: dict, pg, *, rate: float = 20, seconds: int = 60) -> dict:

@@ -462,7 +462,7 @@ def model_rows_update(*, user_id: int, item_ids: list[int], defer: bool = False)
         if deferred and store.item_rows_pending_add(user_id, deferred):
             from recommendations import tasks
 
-            tasks.item_rows_refresh.apply_async(retry=False)
+            tasks.item_rows_refresh.apply_async(retry=False, priority=tasks.ITEM_ROWS_PRIORITY)
     return model.version
 
 

@@ -4,6 +4,7 @@ Where a test needs a shard to be slow, the worker gets an empty NUMBA_CACHE_DIR:
 first shard then compiles the engine's kernels, which takes seconds, every time.
 """
 
+import re
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from catalog import services as catalog_services
 from catalog.models import Item
-from recommendations import pipeline, reads, store
+from recommendations import pipeline, reads, store, tasks
 from recommendations.models import RecomputeRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -116,3 +117,27 @@ def test_a_shard_over_its_time_limit_is_stopped_and_the_run_fails(
     assert "TimeLimitExceeded" in run.error
     assert store.live_model().version == live
     assert store.lock_holder() is None
+
+
+def test_a_ratings_update_runs_before_stored_list_refreshes_queued_ahead_of_it(
+    rec_redis, demo_catalogue, celery_worker_factory
+):
+    """Under a burst of ratings the rows a rating changes (what the user's panels read at
+    once) do not wait behind the stored lists' refreshes the earlier updates queued: those
+    have a lower broker priority (a stale stored list is ranked live meanwhile)."""
+    pipeline.recompute_sync()
+    celery_worker_factory().stop()  # (the factory purges the queue at its first start)
+    raters = list(
+        get_user_model().objects.filter(ratings__isnull=False).distinct().order_by("pk")[:4]
+    )
+    for user in raters[:3]:  # their updates, run here, queue their lists' refreshes
+        tasks.model_update.apply(args=(user.pk,))
+    last = raters[3]
+    item = Item.objects.exclude(ratings__user=last).order_by("pk").first()
+    catalog_services.rating_upsert(user=last, item=item, score=4)  # queued after them
+    worker = celery_worker_factory()
+    # the update, the three refreshes queued before it and the one it queues
+    _wait_for(lambda: worker.log().count(" succeeded in ") >= 5, 60, "the five tasks", worker)
+    received = re.findall(r"Task recommendations\.tasks\.(\w+)\[[^\]]*\] received", worker.log())
+    assert received[0] == "model_update", received
+    assert sorted(received) == ["model_update"] + ["ready_list_refresh"] * 4
