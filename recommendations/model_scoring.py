@@ -62,11 +62,6 @@ def enabled() -> bool:
 
 
 # -- fitting (the recompute's model stage) --------------------------------------------------
-# Blend arguments that skip its weight tuning: no validation users, no cold folds, no
-# rounds, so it fits its components once.
-_NO_TUNING = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
-
-
 def fit_parts(
     arrays: dict, *, info, active_ids: np.ndarray, weights: dict | None = None
 ) -> dict[str, np.ndarray]:
@@ -94,14 +89,14 @@ def fit_parts(
     validation = None
     sample = tuning_sample(matrix, int(option("MODEL_TUNE_MAX_RATINGS") or 0))
     if tuned and sample is not matrix:
-        tuner = Blend(**params).fit(sample, items=info)
+        # only the weights: the tuner's own final fit on the sample would be thrown away
+        tuner = Blend(**params).fit(sample, items=info, components=False)
         weights, validation = tuner.weights_, tuner.validation_
-    if weights is not None:
-        params.update(_NO_TUNING)
-    blend = Blend(**params).fit(matrix, items=info)
-    if weights is not None:
-        blend.weights_ = weights
-        blend.validation_ = validation or dict.fromkeys(weights)
+        del tuner
+    # (memory: the model's parts are fitted one after another, nothing of the tuning kept)
+    blend = Blend(**params).fit(matrix, items=info, weights=weights)
+    if validation is not None:
+        blend.validation_ = validation
     parts = blend.parts_
     ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
@@ -166,10 +161,16 @@ def _pruned(ease, n_items: int, k: int) -> sp.csr_matrix:
     else:
         head, w = ease.items_, ease.weights_
     h = w.shape[0]
-    if 0 < k < h:
+    if 0 < k < h and np.count_nonzero(w, axis=1).max(initial=0) > k:
         keep = np.argpartition(-np.abs(w), k - 1, axis=1)[:, :k]
         rows = np.repeat(np.arange(h), k)
         cols = keep.ravel()
+        del keep
+    elif 0 < k < h:
+        # every row already holds at most k weights (EASE pruned them with the same k):
+        # its non-zeros are the k largest by magnitude and the zeros are dropped below
+        # anyway, without two more (h x h) blocks for the partition
+        rows, cols = np.nonzero(w)
     else:
         rows, cols = np.nonzero(np.ones_like(w, dtype=bool))
     vals = w[rows, cols]

@@ -13,6 +13,7 @@ from recommendations import build, model_scoring, pipeline, reads, reasons, stor
 from recommendations.engine import RatingMatrix
 from recommendations.engine.blend import PRODUCT_BLEND, Blend
 from recommendations.engine.data import ItemInfo
+from recommendations.engine.ease import EASE
 
 pytestmark = pytest.mark.django_db
 
@@ -217,6 +218,17 @@ def test_pruning_keeps_each_rows_largest_weights():
     expected[2, [0, 3]] = [0.2, 0.3]
     expected[3, [0, 2]] = [1.0, -2.0]
     np.testing.assert_allclose(pruned, expected)
+
+
+def test_pruning_an_ease_already_pruned_to_k_keeps_its_weights():
+    """EASE(keep=k) leaves at most k weights a row; pruning to the same k keeps each of
+    them (the path that skips the partition), and the result is EASE's own weights."""
+    matrix, _, _ = _small(2)
+    ease = EASE(lam=5.0, keep=3).fit(matrix)
+    assert np.count_nonzero(ease.weights_, axis=1).max() <= 3
+    pruned = model_scoring._pruned(ease, matrix.n_items, 3).toarray()
+    np.testing.assert_array_equal(pruned, ease.weights_)
+    np.testing.assert_array_equal(model_scoring._pruned(ease, matrix.n_items, 0).toarray(), pruned)
 
 
 def test_model_parts_round_trip_through_the_store(rec_redis, settings, tmp_path):
