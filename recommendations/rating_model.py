@@ -60,16 +60,39 @@ def fit_parts(arrays: dict, *, info) -> dict[str, np.ndarray]:
         shape=(user_ids.size, item_ids.size),
     )
     started = time.process_time()
-    fm = BayesianFM(**option("RATING_FM"), clip=(0.5, 5.0)).fit(
-        RatingMatrix(csr, user_ids, item_ids), items=info
-    )
+    matrix = RatingMatrix(csr, user_ids, item_ids)
+    params = dict(option("RATING_FM"))
+    sample = fit_sample(matrix, int(option("RATING_FM_MAX_RATINGS") or 0))
+    if sample is not matrix:
+        params.update(option("RATING_FM_AT_SCALE"))
+    del csr, matrix  # (memory: the sample is what is fitted)
+    fm = BayesianFM(**params, clip=(0.5, 5.0)).fit(sample, items=info)
     parts, config = fm.parts()
+    config["fit_ratings"] = int(sample.nnz)
+    config["snapshot_ratings"] = int(np.asarray(arrays["indptr"])[-1])
     config["fit_cpu_seconds"] = round(time.process_time() - started, 3)
     return {
         **parts,
-        "item_ids": item_ids,
+        "item_ids": sample.item_ids,
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     }
+
+
+def fit_sample(matrix: RatingMatrix, max_ratings: int) -> RatingMatrix:
+    """What the fm stage fits: ``matrix`` itself up to ``max_ratings`` ratings (0: no
+    cap), else whole users drawn at random (seed 0) until about ``max_ratings``
+    (``model_scoring.tuning_sample``), over the columns they rated.
+
+    Whole users, because every served user is folded in from their live ratings anyway
+    (:meth:`RatingParts.predict`): a user left out of the fit is served as a user who
+    joined after it. An item left without ratings has no column, so it is predicted
+    from its genres and year like a new item, not from its prior's random draws.
+    """
+    sample = model_scoring.tuning_sample(matrix, max_ratings)
+    if sample is matrix:
+        return matrix
+    rated = np.flatnonzero(sample.item_counts > 0)
+    return RatingMatrix(sample.csr[:, rated], sample.user_ids, sample.item_ids[rated])
 
 
 def fit_and_store(version: str, arrays: dict, *, ttl: int | None) -> int:

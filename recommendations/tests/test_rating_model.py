@@ -114,3 +114,61 @@ def test_without_a_rating_model_the_neighbours_predict(published, settings):
     assert body["source"] in {"neighbours", "baseline"}
     for entry in body["neighbours"]:
         assert entry["contribution"] is None and entry["similarity"] is not None
+
+
+def test_above_the_cap_the_fm_fits_a_sample_of_whole_users_with_the_at_scale_settings(
+    settings,
+):
+    """Above RATING_FM_MAX_RATINGS the fm stage fits whole users' rows drawn at random
+    (about the cap's worth) with RATING_FM_AT_SCALE over RATING_FM, over the items they
+    rated; a user left out is folded in like any user, and an item left without ratings
+    is predicted from its genres. At or below the cap it fits every rating as before."""
+    from recommendations import model_scoring
+    from recommendations.engine.data import ItemInfo
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 80, 30
+    dense = (rng.random((n_users, n_items)) < 0.3) * rng.integers(1, 6, (n_users, n_items))
+    user_ids, item_ids = np.arange(n_users) + 10, np.arange(n_items) * 2 + 1
+    cap = int((dense > 0).sum()) // 3
+    dense[:, -1] = 0  # the last item: one rater, left out of the sample
+    for u in range(n_users):
+        trial = dense.copy()
+        trial[u, -1] = 4
+        csr = sp.csr_matrix(trial.astype(float))
+        picked = model_scoring.tuning_sample(RatingMatrix(csr, user_ids, item_ids), cap)
+        if user_ids[u] not in set(picked.user_ids):
+            break
+    arrays = {"indptr": csr.indptr, "indices": csr.indices, "data": csr.data,
+              "user_ids": user_ids, "item_ids": item_ids}  # fmt: skip
+    info = ItemInfo(item_ids=item_ids, titles=[""] * n_items, years=np.full(n_items, 1990.0),
+                    genres=[["Drama"] if k % 2 else ["Comedy"] for k in range(n_items)],
+                    tags=[[] for _ in range(n_items)])  # fmt: skip
+    small = {"factors": 2, "n_iter": 6, "burn_in": 2, "keep_every": 1}
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "RATING_FM": {**option("RATING_FM"), **small},
+        "RATING_FM_MAX_RATINGS": cap,
+        "RATING_FM_AT_SCALE": {"n_iter": 5},
+    }
+    fitted = rating_model.fit_parts(arrays, info=info)
+    parts = rating_model.RatingParts(fitted)
+    matrix = RatingMatrix(csr, user_ids, item_ids)
+    sample = model_scoring.tuning_sample(matrix, cap)
+    assert sample is not matrix and parts.config["fit_ratings"] == sample.nnz <= cap
+    assert parts.config["snapshot_ratings"] == csr.nnz
+    assert parts.config["params"]["n_iter"] == 5 and fitted["w0_samples"].size == 3
+    rated = sample.item_ids[sample.item_counts > 0]
+    assert parts.item_ids.tolist() == rated.tolist() and rated.size < n_items
+    left_out = next(u for u in range(n_users) if user_ids[u] not in set(sample.user_ids))
+    row = csr[left_out]
+    unrated = int(np.setdiff1d(item_ids, rated)[0])
+    for target in (int(rated[0]), unrated):
+        got = parts.predict(item_ids[row.indices], row.data, target, genres=["Drama"])
+        assert 0.5 <= got.value <= 5
+        assert got.source == (rating_model.GENRES if target == unrated else "factorization")
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM_MAX_RATINGS": csr.nnz}
+    every = rating_model.RatingParts(rating_model.fit_parts(arrays, info=info))
+    assert every.config["fit_ratings"] == csr.nnz and every.config["params"]["n_iter"] == 6
+    assert every.item_ids.tolist() == item_ids.tolist()
