@@ -88,6 +88,8 @@ def fit_parts(
     tuned = weights is None
     validation = None
     sample = tuning_sample(matrix, int(option("MODEL_TUNE_MAX_RATINGS") or 0))
+    if tuned:
+        params["max_val_users"] = validation_users(params, item_ids.size)
     if tuned and sample is not matrix:
         # only the weights: the tuner's own final fit on the sample would be thrown away
         tuner = Blend(**params).fit(sample, items=info, components=False)
@@ -107,6 +109,7 @@ def fit_parts(
         "validation": blend.validation_,
         "tuned": tuned,
         "tuned_on_ratings": int(sample.nnz) if tuned else None,
+        "validation_users": params["max_val_users"] if tuned else None,
         "few_max": blend.few_max,
         "als": {
             "factors": int(y.shape[1]),
@@ -136,6 +139,16 @@ def fit_parts(
         "pop": np.asarray(parts.pop, dtype=np.float32),
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     }
+
+
+def validation_users(params: dict, n_items: int) -> int:
+    """The blend's ``max_val_users`` (users per validation split) for a catalogue of
+    ``n_items`` columns: at most ``MODEL_TUNE_MAX_CELLS // n_items``, so the tuning's dense
+    (users x items) validation blocks stay the same size on a bigger catalogue (0: no
+    cap). At 10.9k columns the default keeps the blend's 2,000; at 62k it allows 387."""
+    users = int(params.get("max_val_users", Blend().max_val_users))
+    cells = int(option("MODEL_TUNE_MAX_CELLS") or 0)
+    return max(1, min(users, cells // max(n_items, 1))) if cells else users
 
 
 def tuning_sample(matrix: RatingMatrix, max_ratings: int) -> RatingMatrix:
