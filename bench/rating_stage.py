@@ -1,7 +1,7 @@
 """Cost of the recompute's rating-model stage (the ``fm`` task) and of one predicted rating.
 
     python bench/rating_stage.py [--ratings 1M] [--sample 500] [--params '{"n_iter": 40}']
-                                 [--cap N] [--holdout 0.02] [--tag NAME]
+                                 [--sweep-ratings N] [--holdout 0.02] [--tag NAME]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 3.7k items, 10M = 70k x 10.7k) with synthetic genres and years. Measures, in this
@@ -14,8 +14,8 @@ process, with the product's ``RATING_FM`` (``--params`` overrides some of it):
   database queries: p50 / p95 / p99 over ``--sample`` (user, item) pairs, a fifth of
   them items the fit never saw (from genres and year).
 
-``--cap`` sets ``RATING_FM_MAX_RATINGS`` (the fm stage fits a sample of whole users above
-it, with ``RATING_FM_AT_SCALE``). ``--holdout F`` first takes a random fraction F of the
+``--sweep-ratings`` sets ``RATING_FM_SWEEP_RATINGS`` (the chain is cut to that many
+sweeps x ratings; 0: never). ``--holdout F`` first takes a random fraction F of the
 ratings out (seed 1) and reports their RMSE as the product serves them: each user folded
 in from their remaining ratings, an item without a column from its genres and year.
 
@@ -46,14 +46,14 @@ def main() -> None:
     parser.add_argument("--ratings", default="1M", choices=sorted(SIZES))
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--params", default="{}", help="JSON overriding RATING_FM's keys")
-    parser.add_argument("--cap", type=int, default=None, help="RATING_FM_MAX_RATINGS")
+    parser.add_argument("--sweep-ratings", type=int, default=None)
     parser.add_argument("--holdout", type=float, default=0.0)
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     params = {**option("RATING_FM"), **json.loads(args.params)}
     overrides = {"RATING_FM": params}
-    if args.cap is not None:
-        overrides["RATING_FM_MAX_RATINGS"] = args.cap
+    if args.sweep_ratings is not None:
+        overrides["RATING_FM_SWEEP_RATINGS"] = args.sweep_ratings
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, **overrides}
     matrix = synthetic_inputs.ratings(args.ratings)
     rng = np.random.default_rng(0)
@@ -93,9 +93,8 @@ def main() -> None:
         "users": int(matrix.n_users),
         "items": int(matrix.n_items),
         "params": params,
-        "max_ratings": option("RATING_FM_MAX_RATINGS"),
-        "at_scale": option("RATING_FM_AT_SCALE"),
-        "fit_ratings": parts.config.get("fit_ratings"),
+        "sweep_ratings": option("RATING_FM_SWEEP_RATINGS"),
+        "fitted_params": parts.config["params"],
         **held_out,
         "kept_samples": int(parts_arrays["w0_samples"].size),
         "fit_wall_s": round(wall, 1),
@@ -124,6 +123,7 @@ def _split(matrix, fraction):
     import numpy as np
 
     from recommendations.engine import RatingMatrix
+    from recommendations.engine.matrix import _index_of
 
     coo = matrix.csr.tocoo()
     out = np.random.default_rng(1).random(coo.nnz) < fraction
@@ -132,7 +132,7 @@ def _split(matrix, fraction):
     train = RatingMatrix.from_arrays(
         matrix.user_ids[coo.row[~out]], matrix.item_ids[coo.col[~out]], coo.data[~out]
     )
-    users = train.user_index(matrix.user_ids[coo.row[out]])
+    users = _index_of(train.user_ids, matrix.user_ids[coo.row[out]])
     return train, (users, matrix.item_ids[coo.col[out]], coo.data[out])
 
 

@@ -82,12 +82,11 @@ DEFAULTS = {
     # Keyword arguments for the engine's BayesianFM: what `make evaluate` measures as the
     # ml100k-folds product default (engine.fm.PRODUCT_FM, evaluate's fm-product).
     "RATING_FM": PRODUCT_FM,
-    # Above this many ratings the fm stage fits a random sample of whole users holding
-    # about this many (the others are folded in when served, as every user is), with
-    # RATING_FM_AT_SCALE's keys over RATING_FM's: the stage's cost stops growing with the
-    # ratings (bench/README, "The fm stage at scale"). 0: no cap.
-    "RATING_FM_MAX_RATINGS": 3_000_000,
-    "RATING_FM_AT_SCALE": {},
+    # The fm stage's chain is cut so that its Gibbs sweeps x ratings stay within this
+    # (never below 20 sweeps; rating_model.scaled_sweeps): 100 sweeps up to 6M ratings,
+    # 60 at 10M, 24 at 25M, so the stage's cost stops growing with the ratings (about
+    # 0.45 CPU us a rating-sweep; bench/README, "The fm stage at scale"). 0: no cut.
+    "RATING_FM_SWEEP_RATINGS": 600_000_000,
     # The incremental update after a rating. It is queued at once (no countdown): ratings
     # of a user that arrive while their update waits in the queue join it anyway.
     "DEBOUNCE_SECONDS": 0.0,

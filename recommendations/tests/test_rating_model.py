@@ -13,6 +13,7 @@ from catalog import services as catalog_services
 from catalog.models import Genre, Item, Rating
 from recommendations import pipeline, rating_model, store
 from recommendations.conf import get as option
+from recommendations.engine.data import ItemInfo
 from recommendations.engine.fm import BayesianFM
 from recommendations.engine.matrix import RatingMatrix
 from recommendations.item_info import catalogue_item_info
@@ -116,59 +117,41 @@ def test_without_a_rating_model_the_neighbours_predict(published, settings):
         assert entry["contribution"] is None and entry["similarity"] is not None
 
 
-def test_above_the_cap_the_fm_fits_a_sample_of_whole_users_with_the_at_scale_settings(
-    settings,
-):
-    """Above RATING_FM_MAX_RATINGS the fm stage fits whole users' rows drawn at random
-    (about the cap's worth) with RATING_FM_AT_SCALE over RATING_FM, over the items they
-    rated; a user left out is folded in like any user, and an item left without ratings
-    is predicted from its genres. At or below the cap it fits every rating as before."""
-    from recommendations import model_scoring
-    from recommendations.engine.data import ItemInfo
+def test_on_many_ratings_the_fm_chain_is_cut_to_the_sweep_budget(settings):
+    """RATING_FM_SWEEP_RATINGS bounds sweeps x ratings (never below MIN_SWEEPS sweeps):
+    the burn-in scales with the chain and no more samples are kept than before; within
+    the budget (or with 0) the settings are used as they are."""
+    from recommendations.engine.fm import PRODUCT_FM
+    from recommendations.rating_model import MIN_SWEEPS, scaled_sweeps
+
+    budget = 600_000_000
+    assert scaled_sweeps(PRODUCT_FM, 1_000_000, budget) == PRODUCT_FM
+    assert scaled_sweeps(PRODUCT_FM, 6_000_000, budget) == PRODUCT_FM
+    assert scaled_sweeps(PRODUCT_FM, 10**9, 0) == PRODUCT_FM
+    for n, want in ((10_000_000, (60, 12, 3)), (25_000_000, (24, 5, 1))):
+        got = scaled_sweeps(PRODUCT_FM, n, budget)
+        assert (got["n_iter"], got["burn_in"], got["keep_every"]) == want
+        assert got["factors"] == PRODUCT_FM["factors"]
+    for n in (7_000_000, 13_000_000, 40_000_000, 10**9):
+        got = scaled_sweeps(PRODUCT_FM, n, budget)
+        kept = len(range(got["burn_in"], got["n_iter"], got["keep_every"]))
+        assert got["n_iter"] >= MIN_SWEEPS and 1 <= kept <= 20
+        assert got["n_iter"] * n <= budget or got["n_iter"] == MIN_SWEEPS
 
     rng = np.random.default_rng(0)
-    n_users, n_items = 80, 30
-    dense = (rng.random((n_users, n_items)) < 0.3) * rng.integers(1, 6, (n_users, n_items))
-    user_ids, item_ids = np.arange(n_users) + 10, np.arange(n_items) * 2 + 1
-    cap = int((dense > 0).sum()) // 3
-    dense[:, -1] = 0  # the last item: one rater, left out of the sample
-    for u in range(n_users):
-        trial = dense.copy()
-        trial[u, -1] = 4
-        csr = sp.csr_matrix(trial.astype(float))
-        picked = model_scoring.tuning_sample(RatingMatrix(csr, user_ids, item_ids), cap)
-        if user_ids[u] not in set(picked.user_ids):
-            break
+    dense = (rng.random((60, 25)) < 0.3) * rng.integers(1, 6, (60, 25))
+    csr = sp.csr_matrix(dense.astype(float))
+    ids = np.arange(25) + 1
     arrays = {"indptr": csr.indptr, "indices": csr.indices, "data": csr.data,
-              "user_ids": user_ids, "item_ids": item_ids}  # fmt: skip
-    info = ItemInfo(item_ids=item_ids, titles=[""] * n_items, years=np.full(n_items, 1990.0),
-                    genres=[["Drama"] if k % 2 else ["Comedy"] for k in range(n_items)],
-                    tags=[[] for _ in range(n_items)])  # fmt: skip
-    small = {"factors": 2, "n_iter": 6, "burn_in": 2, "keep_every": 1}
+              "user_ids": np.arange(60) + 1, "item_ids": ids}  # fmt: skip
+    info = ItemInfo(item_ids=ids, titles=[""] * 25, years=np.full(25, 1990.0),
+                    genres=[["Drama"]] * 25, tags=[[] for _ in ids])  # fmt: skip
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
-        "RATING_FM": {**option("RATING_FM"), **small},
-        "RATING_FM_MAX_RATINGS": cap,
-        "RATING_FM_AT_SCALE": {"n_iter": 5},
+        "RATING_FM": {**PRODUCT_FM, "factors": 2, "n_iter": 40, "burn_in": 8, "keep_every": 4},
+        "RATING_FM_SWEEP_RATINGS": csr.nnz * 25,
     }
     fitted = rating_model.fit_parts(arrays, info=info)
-    parts = rating_model.RatingParts(fitted)
-    matrix = RatingMatrix(csr, user_ids, item_ids)
-    sample = model_scoring.tuning_sample(matrix, cap)
-    assert sample is not matrix and parts.config["fit_ratings"] == sample.nnz <= cap
-    assert parts.config["snapshot_ratings"] == csr.nnz
-    assert parts.config["params"]["n_iter"] == 5 and fitted["w0_samples"].size == 3
-    rated = sample.item_ids[sample.item_counts > 0]
-    assert parts.item_ids.tolist() == rated.tolist() and rated.size < n_items
-    left_out = next(u for u in range(n_users) if user_ids[u] not in set(sample.user_ids))
-    row = csr[left_out]
-    unrated = int(np.setdiff1d(item_ids, rated)[0])
-    for target in (int(rated[0]), unrated):
-        got = parts.predict(item_ids[row.indices], row.data, target, genres=["Drama"])
-        assert 0.5 <= got.value <= 5
-        assert got.source == (rating_model.GENRES if target == unrated else "factorization")
-
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM_MAX_RATINGS": csr.nnz}
-    every = rating_model.RatingParts(rating_model.fit_parts(arrays, info=info))
-    assert every.config["fit_ratings"] == csr.nnz and every.config["params"]["n_iter"] == 6
-    assert every.item_ids.tolist() == item_ids.tolist()
+    params = rating_model.RatingParts(fitted).config["params"]
+    assert (params["n_iter"], params["burn_in"], params["keep_every"]) == (25, 5, 3)
+    assert fitted["w0_samples"].size == len(range(5, 25, 3))
