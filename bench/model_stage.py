@@ -1,6 +1,7 @@
 """Cost of the recompute's ranking-model stage and of scoring one user from its parts.
 
     python bench/model_stage.py [--ratings 1M] [--sample 300] [--reuse] [--untuned]
+                                [--profile]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 4k items, 10M = 70k x 10k, 25M = 162k x 62k) with synthetic side information (12 genres,
@@ -14,6 +15,8 @@ process, with the product's settings (``recommendations.conf``):
   user, and the live path and the update after a rating per request): median and p95
   over ``--sample`` users, and the list stage's total projected over every user.
 
+``--profile`` samples the fit's RSS (``rss_profile.py``) and reports the highest RSS
+seen inside each of the project's functions and the stack at the peak (``memory``).
 ``--untuned`` fits with the last run's weights (what a recompute between two tunings
 does, ``MODEL_RETUNE_HOURS``) and reports that fit as ``refit_*``.
 The fitted parts are kept in var/bench/model-parts-<size>.npz; ``--reuse`` scores from
@@ -22,6 +25,7 @@ Numbers go to stdout and bench/out/model-stage-<size>.json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -34,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
 os.environ.setdefault("DEBUG", "1")
 
-import synthetic_inputs  # noqa: E402  (bench/, the script's folder)
+import rss_profile  # noqa: E402  (bench/, the script's folder)
+import synthetic_inputs  # noqa: E402
 
 SIZES = synthetic_inputs.SIZES
 
@@ -56,6 +61,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--untuned", action="store_true")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     saved = ROOT / "var" / "bench" / f"model-parts-{args.ratings}.npz"
     out = ROOT / "bench" / "out" / f"model-stage-{args.ratings}.json"
@@ -86,8 +92,10 @@ def main() -> None:
         }
     else:
         rss_before = _rss_mib()
+        profile = rss_profile.RssProfile() if args.profile else contextlib.nullcontext()
         wall, cpu = time.perf_counter(), time.process_time()
-        parts_arrays = model_scoring.fit_parts(arrays, info=info, active_ids=active)
+        with profile:
+            parts_arrays = model_scoring.fit_parts(arrays, info=info, active_ids=active)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         fit = {
             "fit_wall_s": round(wall, 1),
@@ -95,6 +103,8 @@ def main() -> None:
             "rss_before_fit_mib": round(rss_before),
             "rss_peak_mib": round(_rss_mib()),
         }
+        if args.profile:
+            fit["memory"] = profile.report()
         saved.parent.mkdir(parents=True, exist_ok=True)
         np.savez(saved, **parts_arrays)
     parts = model_scoring.ModelParts(parts_arrays)

@@ -1,6 +1,7 @@
 """Cost of the recompute's rating-model stage (the ``fm`` task) and of one predicted rating.
 
     python bench/rating_stage.py [--ratings 1M] [--sample 500] [--params '{"n_iter": 40}']
+                                 [--sweep-ratings N] [--holdout 0.02] [--tag NAME]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 3.7k items, 10M = 70k x 10.7k) with synthetic genres and years. Measures, in this
@@ -13,7 +14,12 @@ process, with the product's ``RATING_FM`` (``--params`` overrides some of it):
   database queries: p50 / p95 / p99 over ``--sample`` (user, item) pairs, a fifth of
   them items the fit never saw (from genres and year).
 
-Numbers go to stdout and bench/out/rating-stage-<size>.json.
+``--sweep-ratings`` sets ``RATING_FM_SWEEP_RATINGS`` (the chain is cut to that many
+sweeps x ratings; 0: never). ``--holdout F`` first takes a random fraction F of the
+ratings out (seed 1) and reports their RMSE as the product serves them: each user folded
+in from their remaining ratings, an item without a column from its genres and year.
+
+Numbers go to stdout and bench/out/rating-stage-<size>[-<tag>].json.
 """
 
 import argparse
@@ -40,14 +46,23 @@ def main() -> None:
     parser.add_argument("--ratings", default="1M", choices=sorted(SIZES))
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--params", default="{}", help="JSON overriding RATING_FM's keys")
+    parser.add_argument("--sweep-ratings", type=int, default=None)
+    parser.add_argument("--holdout", type=float, default=0.0)
+    parser.add_argument("--tag", default="")
     args = parser.parse_args()
     params = {**option("RATING_FM"), **json.loads(args.params)}
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM": params}
+    overrides = {"RATING_FM": params}
+    if args.sweep_ratings is not None:
+        overrides["RATING_FM_SWEEP_RATINGS"] = args.sweep_ratings
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, **overrides}
     matrix = synthetic_inputs.ratings(args.ratings)
-    csr = matrix.csr
     rng = np.random.default_rng(0)
     ids = matrix.item_ids
     info = synthetic_inputs.side_info(ids, rng, titles=False)
+    held = None
+    if args.holdout:
+        matrix, held = _split(matrix, args.holdout)
+    csr = matrix.csr
     arrays = synthetic_inputs.snapshot_arrays(matrix)
     rss_before = _rss_mib()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -56,6 +71,7 @@ def main() -> None:
     rss_peak = _rss_mib()
     size = sum(a.nbytes for a in parts_arrays.values())
     parts = rating_model.RatingParts(parts_arrays)
+    held_out = _rmse(parts, matrix, held, info) if held is not None else {}
 
     users = rng.choice(matrix.n_users, args.sample)
     targets = rng.choice(matrix.n_items, args.sample)
@@ -77,6 +93,9 @@ def main() -> None:
         "users": int(matrix.n_users),
         "items": int(matrix.n_items),
         "params": params,
+        "sweep_ratings": option("RATING_FM_SWEEP_RATINGS"),
+        "fitted_params": parts.config["params"],
+        **held_out,
         "kept_samples": int(parts_arrays["w0_samples"].size),
         "fit_wall_s": round(wall, 1),
         "fit_cpu_s": round(cpu, 1),
@@ -92,9 +111,66 @@ def main() -> None:
         "mean_ratings_per_user": round(csr.nnz / matrix.n_users, 1),
     }
     print(json.dumps(result, indent=1))
-    out = ROOT / "bench" / "out" / f"rating-stage-{args.ratings}.json"
+    tag = f"-{args.tag}" if args.tag else ""
+    out = ROOT / "bench" / "out" / f"rating-stage-{args.ratings}{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
+
+
+def _split(matrix, fraction):
+    """(train matrix, held-out (user index, item index, score)): a random ``fraction`` of
+    the ratings (seed 1) out, each user keeping at least one."""
+    import numpy as np
+
+    from recommendations.engine import RatingMatrix
+    from recommendations.engine.matrix import _index_of
+
+    coo = matrix.csr.tocoo()
+    out = np.random.default_rng(1).random(coo.nnz) < fraction
+    first = np.r_[True, coo.row[1:] != coo.row[:-1]]  # (csr order: by user)
+    out &= ~first
+    train = RatingMatrix.from_arrays(
+        matrix.user_ids[coo.row[~out]], matrix.item_ids[coo.col[~out]], coo.data[~out]
+    )
+    users = _index_of(train.user_ids, matrix.user_ids[coo.row[out]])
+    return train, (users, matrix.item_ids[coo.col[out]], coo.data[out])
+
+
+def _rmse(parts, train, held, info) -> dict:
+    """RMSE of the held-out ratings as served: per user one fold-in from their train row,
+    items without a column from their genres and year."""
+    import numpy as np
+
+    from recommendations.engine.matrix import _index_of
+
+    users, item_ids, truth = held
+    fm = parts.fm
+    cols = _index_of(parts.item_ids, item_ids)
+    model_cols = _index_of(parts.item_ids, train.item_ids)  # train column -> model column
+    sub = info.subset(item_ids[cols < 0])
+    cold = fm.cold_item_parts(sub.genres, sub.years) if (cols < 0).any() else None
+    where = np.full(cols.size, -1)
+    where[cols < 0] = np.arange(int((cols < 0).sum()))
+    pred = np.empty(truth.size)
+    csr = train.csr
+    order = np.argsort(users, kind="stable")
+    for group in np.split(order, np.flatnonzero(np.diff(users[order])) + 1):
+        u = users[group[0]]
+        row = slice(csr.indptr[u], csr.indptr[u + 1])
+        rated = model_cols[csr.indices[row]]
+        keep = rated >= 0
+        state = fm.fold_in(rated[keep], csr.data[row][keep])
+        it = np.empty((state.shape[0], group.size, state.shape[1]))
+        warm = cols[group] >= 0
+        it[:, warm] = fm.item_samples_[:, cols[group][warm]]
+        if (~warm).any():
+            it[:, ~warm] = cold[:, where[group][~warm]]
+        pred[group] = fm.predict_folded(state, None, item_parts=it)
+    return {
+        "held_out_ratings": int(truth.size),
+        "held_out_rmse": round(float(np.sqrt(np.mean((pred - truth) ** 2))), 4),
+        "held_out_items_without_column": int((cols < 0).sum()),
+    }
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ DEFAULTS = {
     # splits); on more ratings than this it tunes on a random sample of whole users holding
     # about this many, then fits once on every rating with the weights found. 0: no cap.
     "MODEL_TUNE_MAX_RATINGS": 1_000_000,
+    # ... and scores at most this many (validation user, item) cells per block: its
+    # validation users per split are cut to this over the number of items (each block is
+    # 8 bytes a cell: 2,000 users x 12k items = 192 MB, a few held at once). 0: no cap.
+    "MODEL_TUNE_MAX_CELLS": 24_000_000,
     # The rating model (recommendations/rating_model.py): a Bayesian factorization machine
     # fitted by each full recompute (its own task) serves predicted ratings; off, or for a
     # version without one, they come from the pearson_baseline neighbour lists.
@@ -78,6 +82,11 @@ DEFAULTS = {
     # Keyword arguments for the engine's BayesianFM: what `make evaluate` measures as the
     # ml100k-folds product default (engine.fm.PRODUCT_FM, evaluate's fm-product).
     "RATING_FM": PRODUCT_FM,
+    # The fm stage's chain is cut so that its Gibbs sweeps x ratings stay within this
+    # (never below 20 sweeps; rating_model.scaled_sweeps): 100 sweeps up to 6M ratings,
+    # 60 at 10M, 24 at 25M, so the stage's cost stops growing with the ratings (about
+    # 0.45 CPU us a rating-sweep; bench/README, "The fm stage at scale"). 0: no cut.
+    "RATING_FM_SWEEP_RATINGS": 600_000_000,
     # The incremental update after a rating. It is queued at once (no countdown): ratings
     # of a user that arrive while their update waits in the queue join it anyway.
     "DEBOUNCE_SECONDS": 0.0,

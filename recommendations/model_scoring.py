@@ -62,11 +62,6 @@ def enabled() -> bool:
 
 
 # -- fitting (the recompute's model stage) --------------------------------------------------
-# Blend arguments that skip its weight tuning: no validation users, no cold folds, no
-# rounds, so it fits its components once.
-_NO_TUNING = {"rounds": 0, "few_users": 0.0, "holdout": 0.0, "cold_folds": 0}
-
-
 def fit_parts(
     arrays: dict, *, info, active_ids: np.ndarray, weights: dict | None = None
 ) -> dict[str, np.ndarray]:
@@ -93,15 +88,17 @@ def fit_parts(
     tuned = weights is None
     validation = None
     sample = tuning_sample(matrix, int(option("MODEL_TUNE_MAX_RATINGS") or 0))
+    if tuned:
+        params["max_val_users"] = validation_users(params, item_ids.size)
     if tuned and sample is not matrix:
-        tuner = Blend(**params).fit(sample, items=info)
+        # only the weights: the tuner's own final fit on the sample would be thrown away
+        tuner = Blend(**params).fit(sample, items=info, components=False)
         weights, validation = tuner.weights_, tuner.validation_
-    if weights is not None:
-        params.update(_NO_TUNING)
-    blend = Blend(**params).fit(matrix, items=info)
-    if weights is not None:
-        blend.weights_ = weights
-        blend.validation_ = validation or dict.fromkeys(weights)
+        del tuner
+    # (memory: the model's parts are fitted one after another, nothing of the tuning kept)
+    blend = Blend(**params).fit(matrix, items=info, weights=weights)
+    if validation is not None:
+        blend.validation_ = validation
     parts = blend.parts_
     ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
@@ -112,6 +109,7 @@ def fit_parts(
         "validation": blend.validation_,
         "tuned": tuned,
         "tuned_on_ratings": int(sample.nnz) if tuned else None,
+        "validation_users": params["max_val_users"] if tuned else None,
         "few_max": blend.few_max,
         "als": {
             "factors": int(y.shape[1]),
@@ -143,6 +141,16 @@ def fit_parts(
     }
 
 
+def validation_users(params: dict, n_items: int) -> int:
+    """The blend's ``max_val_users`` (users per validation split) for a catalogue of
+    ``n_items`` columns: at most ``MODEL_TUNE_MAX_CELLS // n_items``, so the tuning's dense
+    (users x items) validation blocks stay the same size on a bigger catalogue (0: no
+    cap). At 10.9k columns the default keeps the blend's 2,000; at 62k it allows 387."""
+    users = int(params.get("max_val_users", Blend().max_val_users))
+    cells = int(option("MODEL_TUNE_MAX_CELLS") or 0)
+    return max(1, min(users, cells // max(n_items, 1))) if cells else users
+
+
 def tuning_sample(matrix: RatingMatrix, max_ratings: int) -> RatingMatrix:
     """``matrix`` itself when it holds at most ``max_ratings`` ratings (or no cap, 0), else
     the rows of whole users drawn at random (seed 0) until about ``max_ratings``, over the
@@ -166,10 +174,16 @@ def _pruned(ease, n_items: int, k: int) -> sp.csr_matrix:
     else:
         head, w = ease.items_, ease.weights_
     h = w.shape[0]
-    if 0 < k < h:
+    if 0 < k < h and np.count_nonzero(w, axis=1).max(initial=0) > k:
         keep = np.argpartition(-np.abs(w), k - 1, axis=1)[:, :k]
         rows = np.repeat(np.arange(h), k)
         cols = keep.ravel()
+        del keep
+    elif 0 < k < h:
+        # every row already holds at most k weights (EASE pruned them with the same k):
+        # its non-zeros are the k largest by magnitude and the zeros are dropped below
+        # anyway, without two more (h x h) blocks for the partition
+        rows, cols = np.nonzero(w)
     else:
         rows, cols = np.nonzero(np.ones_like(w, dtype=bool))
     vals = w[rows, cols]

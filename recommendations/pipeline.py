@@ -11,6 +11,7 @@ import functools
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -153,6 +154,7 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
     returns the rows written."""
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
         raise store.LockLost(_holder(run_id))
+    cost = _ShardCost(kind, start, stop)
     try:
         partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
@@ -188,10 +190,61 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
             shards_done=F("shards_done") + 1
         )
         store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS"))
+        cost.log(written)
         return written
     except Exception as error:
         recompute_fail(run_id=run_id, error=error)
         raise
+
+
+class _ShardCost:
+    """One INFO line per shard: kind, rows, wall seconds, CPU seconds and memory, so a
+    recompute measured on a loaded machine still tells each stage's CPU cost (wall time
+    there is mostly waiting for a core).
+
+    CPU is ``time.process_time``: every thread of this process (numba's, BLAS's and
+    implicit's threads count, and the shard runs alone in its pool process). Memory is
+    the resident set at the start and the process's peak so far (``VmHWM``): the peak is
+    not reset per shard, since bench/scale.py reads it as the worker's peak; when it grew
+    during the shard (``peak_rss_mib`` > ``peak_before_mib``), this shard set it.
+    """
+
+    def __init__(self, kind: str, start: int, stop: int):
+        self.kind, self.start, self.stop = kind, start, stop
+        self.rss, self.peak = _proc_status_mib("VmRSS"), _proc_status_mib("VmHWM")
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def fields(self, rows: int) -> dict:
+        return {
+            "kind": self.kind,
+            "start": self.start,
+            "stop": self.stop,
+            "rows": rows,
+            "wall_s": round(time.perf_counter() - self.wall, 3),
+            "cpu_s": round(time.process_time() - self.cpu, 3),
+            "rss_start_mib": self.rss,
+            "peak_before_mib": self.peak,
+            "peak_rss_mib": _proc_status_mib("VmHWM"),
+        }
+
+    def log(self, rows: int) -> None:
+        logger.info(
+            "recompute shard %s",
+            " ".join(f"{k}={v}" for k, v in self.fields(rows).items()),
+        )
+
+
+def _proc_status_mib(field: str) -> int | None:
+    """This process's ``field`` of /proc/self/status (VmRSS, VmHWM) in MiB; None where
+    there is no /proc (not Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
 
 
 class _LockHeartbeat:

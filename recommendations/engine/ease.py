@@ -109,9 +109,12 @@ class EASE:
             head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
             x = x[:, head]
         g = (x.T @ x).toarray()
+        del x
         g[np.diag_indices_from(g)] += self.lam
         p = np.linalg.inv(g)
-        b = p / (-np.diag(p))
+        del g  # (memory: each dense h x h block is 200 MB at the product's 5,000 items)
+        b = p  # B = -P / diag(P), in place: the same quotients without another block
+        b /= -np.diag(p)
         b[np.diag_indices_from(b)] = 0.0
         if 0 < self.keep < b.shape[1]:
             drop = np.argpartition(-np.abs(b), self.keep - 1, axis=1)[:, self.keep :]

@@ -13,6 +13,7 @@ from recommendations import build, model_scoring, pipeline, reads, reasons, stor
 from recommendations.engine import RatingMatrix
 from recommendations.engine.blend import PRODUCT_BLEND, Blend
 from recommendations.engine.data import ItemInfo
+from recommendations.engine.ease import EASE
 
 pytestmark = pytest.mark.django_db
 
@@ -208,6 +209,26 @@ def test_on_more_ratings_than_the_cap_the_weights_are_tuned_on_a_sample_of_whole
         np.testing.assert_allclose(fitted[name], refit[name], rtol=0, atol=1e-5, err_msg=name)
 
 
+def test_the_tuning_scores_at_most_max_cells_validation_cells_per_block(settings):
+    """MODEL_TUNE_MAX_CELLS bounds validation users x items, so the tuning's dense blocks
+    keep their size on a bigger catalogue; the config records the users it used."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_TUNE_MAX_CELLS": 24_000_000}
+    assert model_scoring.validation_users({"max_val_users": 2000}, 10_914) == 2000
+    assert model_scoring.validation_users({"max_val_users": 2000}, 62_000) == 387
+    assert model_scoring.validation_users({}, 62_000) == 387
+    blend = {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5}
+    matrix, info, arrays = _small()
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS, "MODEL_BLEND": blend, "MODEL_TUNE_MAX_CELLS": 40 * 7,
+    }  # fmt: skip
+    config = model_scoring.ModelParts(
+        model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
+    ).config
+    assert config["validation_users"] == 7
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_TUNE_MAX_CELLS": 0}
+    assert model_scoring.validation_users({"max_val_users": 2000}, 62_000) == 2000
+
+
 def test_pruning_keeps_each_rows_largest_weights():
     w = np.array([[0.0, 0.5, -0.9, 0.1], [0.2, 0.0, 0.3, -0.05], [1.0, -2.0, 0.0, 0.4]])
     ease = type("E", (), {"weights_": w, "items_": np.array([0, 2, 3])})()
@@ -217,6 +238,17 @@ def test_pruning_keeps_each_rows_largest_weights():
     expected[2, [0, 3]] = [0.2, 0.3]
     expected[3, [0, 2]] = [1.0, -2.0]
     np.testing.assert_allclose(pruned, expected)
+
+
+def test_pruning_an_ease_already_pruned_to_k_keeps_its_weights():
+    """EASE(keep=k) leaves at most k weights a row; pruning to the same k keeps each of
+    them (the path that skips the partition), and the result is EASE's own weights."""
+    matrix, _, _ = _small(2)
+    ease = EASE(lam=5.0, keep=3).fit(matrix)
+    assert np.count_nonzero(ease.weights_, axis=1).max() <= 3
+    pruned = model_scoring._pruned(ease, matrix.n_items, 3).toarray()
+    np.testing.assert_array_equal(pruned, ease.weights_)
+    np.testing.assert_array_equal(model_scoring._pruned(ease, matrix.n_items, 0).toarray(), pruned)
 
 
 def test_model_parts_round_trip_through_the_store(rec_redis, settings, tmp_path):

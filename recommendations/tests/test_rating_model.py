@@ -13,6 +13,7 @@ from catalog import services as catalog_services
 from catalog.models import Genre, Item, Rating
 from recommendations import pipeline, rating_model, store
 from recommendations.conf import get as option
+from recommendations.engine.data import ItemInfo
 from recommendations.engine.fm import BayesianFM
 from recommendations.engine.matrix import RatingMatrix
 from recommendations.item_info import catalogue_item_info
@@ -130,3 +131,43 @@ def test_a_catalogue_without_genres_or_years_still_gets_a_rating_model(rec_redis
     body = _predicted(demo, target)
     assert body["source"] == "factorization" and 0.5 <= body["score"] <= 5
     rating_model.parts_clear()
+
+
+def test_on_many_ratings_the_fm_chain_is_cut_to_the_sweep_budget(settings):
+    """RATING_FM_SWEEP_RATINGS bounds sweeps x ratings (never below MIN_SWEEPS sweeps):
+    the burn-in scales with the chain and no more samples are kept than before; within
+    the budget (or with 0) the settings are used as they are."""
+    from recommendations.engine.fm import PRODUCT_FM
+    from recommendations.rating_model import MIN_SWEEPS, scaled_sweeps
+
+    budget = 600_000_000
+    assert scaled_sweeps(PRODUCT_FM, 1_000_000, budget) == PRODUCT_FM
+    assert scaled_sweeps(PRODUCT_FM, 6_000_000, budget) == PRODUCT_FM
+    assert scaled_sweeps(PRODUCT_FM, 10**9, 0) == PRODUCT_FM
+    for n, want in ((10_000_000, (60, 12, 3)), (25_000_000, (24, 5, 1))):
+        got = scaled_sweeps(PRODUCT_FM, n, budget)
+        assert (got["n_iter"], got["burn_in"], got["keep_every"]) == want
+        assert got["factors"] == PRODUCT_FM["factors"]
+    for n in (7_000_000, 13_000_000, 40_000_000, 10**9):
+        got = scaled_sweeps(PRODUCT_FM, n, budget)
+        kept = len(range(got["burn_in"], got["n_iter"], got["keep_every"]))
+        assert got["n_iter"] >= MIN_SWEEPS and 1 <= kept <= 20
+        assert got["n_iter"] * n <= budget or got["n_iter"] == MIN_SWEEPS
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((60, 25)) < 0.3) * rng.integers(1, 6, (60, 25))
+    csr = sp.csr_matrix(dense.astype(float))
+    ids = np.arange(25) + 1
+    arrays = {"indptr": csr.indptr, "indices": csr.indices, "data": csr.data,
+              "user_ids": np.arange(60) + 1, "item_ids": ids}  # fmt: skip
+    info = ItemInfo(item_ids=ids, titles=[""] * 25, years=np.full(25, 1990.0),
+                    genres=[["Drama"]] * 25, tags=[[] for _ in ids])  # fmt: skip
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "RATING_FM": {**PRODUCT_FM, "factors": 2, "n_iter": 40, "burn_in": 8, "keep_every": 4},
+        "RATING_FM_SWEEP_RATINGS": csr.nnz * 25,
+    }
+    fitted = rating_model.fit_parts(arrays, info=info)
+    params = rating_model.RatingParts(fitted).config["params"]
+    assert (params["n_iter"], params["burn_in"], params["keep_every"]) == (25, 5, 3)
+    assert fitted["w0_samples"].size == len(range(5, 25, 3))

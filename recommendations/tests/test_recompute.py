@@ -382,3 +382,27 @@ def test_updates_of_one_user_on_two_worker_processes_both_write_the_users_true_r
         # and the stored list is current (its stamp matches), so the site serves it
         stamp, _ = store.live_model().ready_list(user.pk)
         assert stamp == catalog_selectors.user_taste_stamp(user_id=user.pk)
+
+
+def test_each_shard_logs_its_rows_wall_cpu_seconds_and_memory(rec_redis, demo_catalogue, caplog):
+    """One INFO line per shard (kind, start, stop, rows, wall s, CPU s, RSS, peak RSS), so
+    a recompute measured on a loaded machine still gives each stage's CPU cost."""
+    import logging
+    import re
+
+    with caplog.at_level(logging.INFO, logger="recommendations.pipeline"):
+        run = pipeline.recompute_sync()
+    assert run.status == RecomputeRun.Status.SUCCEEDED, run.error
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("recompute shard")]
+    assert len(lines) == run.shards_total
+    fields = [dict(re.findall(r"(\w+)=(\S+)", line)) for line in lines]
+    assert {"model", "fm", "ready"} <= {f["kind"] for f in fields}
+    for f in fields:
+        assert set(f) == {
+            "kind", "start", "stop", "rows", "wall_s", "cpu_s", "rss_start_mib",
+            "peak_before_mib", "peak_rss_mib",
+        }  # fmt: skip
+        assert float(f["cpu_s"]) >= 0 and float(f["wall_s"]) >= 0 and int(f["rows"]) >= 0
+        assert int(f["peak_rss_mib"]) >= int(f["peak_before_mib"]) > 0
+    # the models' fits do work in this process: their CPU time is counted
+    assert sum(float(f["cpu_s"]) for f in fields if f["kind"] in ("model", "fm")) > 0

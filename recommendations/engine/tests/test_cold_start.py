@@ -306,3 +306,72 @@ def test_folds_tuner_prefers_combinations_that_keep_min_coverage():
     assert kept["ease"] == 1.0 and ndcg < 1.0
     top = top_n(sum(kept[n] * view["z"][n] for n in grid), 10)
     assert np.unique(top).size >= 0.6 * n_items
+
+
+def test_validation_z_scores_are_the_plain_formulas_numbers():
+    """The memory-lean ``_standardise`` gives bit for bit the numbers of
+    ``np.where(std > 0, (part - mean) / std, 0)`` with the statistics over the candidate
+    columns, for contiguous and broadcast parts, constant rows, and a column subset."""
+    rng = np.random.default_rng(4)
+    part = rng.normal(size=(7, 30))
+    part[2] = 3.0  # a constant row
+    broadcast = np.broadcast_to(rng.normal(size=30), (7, 30))
+
+    def plain(p, mask):
+        sub = p[:, mask]
+        mean, std = sub.mean(axis=1, keepdims=True), sub.std(axis=1, keepdims=True)
+        return np.where(std > 0, (p - mean) / np.where(std > 0, std, 1.0), 0.0)
+
+    some = rng.random(30) < 0.4
+    for p in (part, broadcast, np.asfortranarray(part)):
+        for mask in (np.ones(30, bool), some):
+            expected = plain(p, mask)
+            assert np.array_equal(blend_module._standardise(p, mask), expected)
+            cols = np.flatnonzero(mask)
+            got = blend_module._standardise(p, mask, cols)
+            assert np.array_equal(got, expected[:, cols])
+
+
+def test_a_view_of_its_candidate_columns_ranks_as_the_full_block():
+    """A cold view keeps only its candidates' columns; its top 10, mapped back to item
+    indices, is the full block's with the other items masked (ties by lower index)."""
+    rng = np.random.default_rng(5)
+    z = rng.integers(0, 4, size=(9, 50)).astype(float)  # many ties
+    candidates = rng.random(50) < 0.5
+    cols = np.flatnonzero(candidates)
+    full = {"exclude": None, "candidates": candidates}
+    kept = {"exclude": None, "candidates": candidates, "columns": cols}
+    assert np.array_equal(blend_module._top10(z[:, cols], kept), blend_module._top10(z, full))
+    few = np.zeros(50, bool)
+    few[[3, 8]] = True  # fewer candidates than 10: -1 padded in both
+    two = np.array([3, 8])
+    got = blend_module._top10(z[:, two], {**kept, "candidates": few, "columns": two})
+    assert np.array_equal(got, blend_module._top10(z, {**full, "candidates": few}))
+
+
+def test_blend_with_given_weights_fits_its_parts_once_and_a_tuning_alone_fits_none(
+    monkeypatch,
+):
+    """``fit(weights=)`` (a refit between tunings) fits the components once on the whole
+    matrix and keeps the weights; ``fit(components=False)`` (the tuning on a sample) finds
+    the same weights as a full fit without the final fit of the components."""
+    _, _, u, i, s = random_ratings(5, n_users=40, n_items=20, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    info = _items_info(m.item_ids)
+    params = {"als_factors": 4, "als_iterations": 2, "rounds": 1, "cold_folds": 1}
+    full = Blend(**params).fit(m, items=info)
+    fits = []
+    real = blend_module._Parts.__init__
+
+    def spy(self, blend, matrix, *args):
+        fits.append(matrix)
+        real(self, blend, matrix, *args)
+
+    monkeypatch.setattr(blend_module._Parts, "__init__", spy)
+    tuned = Blend(**params).fit(m, items=info, components=False)
+    assert tuned.weights_ == full.weights_ and tuned.validation_ == full.validation_
+    assert not hasattr(tuned, "parts_") and all(f is not m for f in fits)
+    fits.clear()
+    refit = Blend(**params).fit(m, items=info, weights=full.weights_)
+    assert fits == [m] and refit.weights_ == full.weights_
+    assert np.array_equal(refit.score(m.csr[:5]), full.score(m.csr[:5]))
