@@ -9,10 +9,11 @@ import pytest
 from recommendations.engine import evaluate
 from recommendations.engine.blend import FLOOR_AT, Blend, floor_slots, top_n
 from recommendations.engine.cooccur import LovedCooccurrence
-from recommendations.engine.data import ItemInfo, UserInfo
+from recommendations.engine.data import UserInfo
 from recommendations.engine.matrix import RatingMatrix
 
 from .reference import random_ratings
+from .test_cold_start import _items_info
 
 
 def _brute(dense, mask, user):
@@ -99,17 +100,6 @@ def test_the_tuned_floor_is_the_fewest_places_that_reach_min_coverage():
         assert (np.unique(top).size >= 0.2 * n_items) == enough
 
 
-def _items(ids):
-    genres = ["Drama", "Comedy", "Action", "Horror"]
-    return ItemInfo(
-        item_ids=np.asarray(ids, dtype=np.int64),
-        titles=[f"Film {k % 7}" for k in ids],
-        years=np.asarray([1980 + k % 20 for k in ids], dtype=float),
-        genres=[[genres[k % 4]] for k in ids],
-        tags=[[] for _ in ids],
-    )
-
-
 @pytest.mark.parametrize("name", ["product", "product-demo"])
 def test_the_products_configuration_uses_no_user_demographics(name):
     """The site has no age, sex or occupation: evaluate's product configuration must not
@@ -118,7 +108,7 @@ def test_the_products_configuration_uses_no_user_demographics(name):
     _, _, u, i, s = random_ratings(13, n_users=50, n_items=30, density=0.35)
     m = RatingMatrix.from_arrays(u, i, s)
     users = UserInfo(m.user_ids, np.eye(2)[m.user_ids % 2], ["a", "b"])
-    side = evaluate.Side(items=_items(m.item_ids), users=users)
+    side = evaluate.Side(items=_items_info(m.item_ids), users=users)
     model = evaluate.ALL_CONFIGS[name].make(m, side)
     assert (model.parts_.demo is not None) == (name == "product-demo")
     assert all("demo" not in w or name == "product-demo" for w in model.weights_.values())
