@@ -112,3 +112,15 @@ def test_the_products_configuration_uses_no_user_demographics(name):
     model = evaluate.ALL_CONFIGS[name].make(m, side)
     assert (model.parts_.demo is not None) == (name == "product-demo")
     assert all("demo" not in w or name == "product-demo" for w in model.weights_.values())
+
+
+def test_the_floor_gives_one_row_what_it_gives_a_block():
+    """A request floors one row (a numpy sort), the list stage and evaluate a block
+    (top_n): the same order, ties by lower index included."""
+    rng = np.random.default_rng(4)
+    head = rng.integers(0, 5, (6, 40)).astype(float)  # many ties
+    tail = rng.integers(0, 5, (6, 40)).astype(float)
+    block = floor_slots(head, tail, 3)
+    for r in range(6):
+        one = floor_slots(head[r : r + 1], tail[r : r + 1], 3)
+        np.testing.assert_array_equal(top_n(one, 12), top_n(block[r : r + 1], 12))
