@@ -19,6 +19,8 @@ is big:
 ``mapped``         float32 (n_items, factors) item factors predicted from content
 ``content_*``      TF-IDF rows as CSR float32 (n_items, n_tokens), unit norm
 ``pop``            float32 (n_items,) the blend's popularity part
+``corated_*``      loved co-occurrence as CSR (n_items, n_items), rows pruned as fitted
+                   (``engine.cooccur``; the few segment's main part)
 ``config``         JSON (uint8): weights per segment, validation NDCG, hyper-parameters
 =================  ==========================================================================
 
@@ -44,7 +46,7 @@ import scipy.sparse as sp
 
 from recommendations import store
 from recommendations.conf import get as option
-from recommendations.engine.blend import Blend
+from recommendations.engine.blend import Blend, floor_slots
 from recommendations.engine.content import ItemContent
 from recommendations.engine.ease import weighted_rows
 from recommendations.engine.factors import ALS, preference_weights
@@ -63,7 +65,12 @@ def enabled() -> bool:
 
 # -- fitting (the recompute's model stage) --------------------------------------------------
 def fit_parts(
-    arrays: dict, *, info, active_ids: np.ndarray, weights: dict | None = None
+    arrays: dict,
+    *,
+    info,
+    active_ids: np.ndarray,
+    weights: dict | None = None,
+    few_floor: int = 0,
 ) -> dict[str, np.ndarray]:
     """The blend fitted on a snapshot's ratings, as the arrays the module docstring lists.
 
@@ -73,6 +80,7 @@ def fit_parts(
         active_ids: int64 the catalogue's active items (unrated ones become columns).
         weights: segment -> component -> weight from an earlier tuning: when given, the
             blend's weight tuning (most of its cost) is skipped and these are used.
+        few_floor: the coverage floor tuned with those ``weights``.
     """
     snap_items = np.asarray(arrays["item_ids"], dtype=np.int64)
     item_ids = np.union1d(snap_items, np.asarray(active_ids, dtype=np.int64))
@@ -94,12 +102,20 @@ def fit_parts(
         # only the weights: the tuner's own final fit on the sample would be thrown away
         tuner = Blend(**params).fit(sample, items=info, components=False)
         weights, validation = tuner.weights_, tuner.validation_
+        few_floor = tuner.few_floor_
         del tuner
+    if weights is not None:  # (weights found earlier keep the floor found with them)
+        params["few_floor"] = few_floor
     # (memory: the model's parts are fitted one after another, nothing of the tuning kept)
     blend = Blend(**params).fit(matrix, items=info, weights=weights)
     if validation is not None:
         blend.validation_ = validation
     parts = blend.parts_
+    corated = (
+        parts.corated.weights_
+        if parts.corated is not None
+        else sp.csr_matrix((item_ids.size, item_ids.size))
+    )
     ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
     features = sp.csr_matrix(parts.content.features_, dtype=np.float32)
@@ -111,6 +127,7 @@ def fit_parts(
         "tuned_on_ratings": int(sample.nnz) if tuned else None,
         "validation_users": params["max_val_users"] if tuned else None,
         "few_max": blend.few_max,
+        "few_floor": int(blend.few_floor_),
         "als": {
             "factors": int(y.shape[1]),
             "regularization": blend.als_reg,
@@ -137,6 +154,9 @@ def fit_parts(
         "content_data": features.data.astype(np.float32),
         "content_shape": np.array(features.shape, dtype=np.int64),
         "pop": np.asarray(parts.pop, dtype=np.float32),
+        "corated_indptr": corated.indptr.astype(np.int64),
+        "corated_indices": corated.indices.astype(np.int32),
+        "corated_data": corated.data.astype(np.float32),
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     }
 
@@ -213,10 +233,12 @@ def fit_and_store(version: str, arrays: dict, *, ttl: int | None) -> int:
     hours = option("MODEL_RETUNE_HOURS")
     fresh = tuning is not None and time.time() - tuning["tuned_at"] < hours * 3600
     weights = tuning["weights"] if fresh else None
-    parts = fit_parts(arrays, info=info, active_ids=active, weights=weights)
+    few_floor = tuning.get("few_floor", 0) if fresh else 0
+    parts = fit_parts(arrays, info=info, active_ids=active, weights=weights, few_floor=few_floor)
     if weights is None:
         config = json.loads(bytes(parts["config"]).decode())
-        store.model_tuning_put({"weights": config["weights"], "tuned_at": time.time()})
+        tuned = {"weights": config["weights"], "few_floor": config["few_floor"]}
+        store.model_tuning_put(tuned | {"tuned_at": time.time()})
     store.snapshot_put(version, parts, ttl=ttl, part="model")
     store.mark_written(version, "model", 1, ttl=ttl)
     return int(parts["item_ids"].size)
@@ -278,6 +300,11 @@ class ModelParts:
         self.warm = np.asarray(arrays["warm"], dtype=bool)
         n = self.item_ids.size
         self.ease = _csr(arrays, "ease", (n, n))
+        self.corated = (
+            _csr(arrays, "corated", (n, n))
+            if "corated_data" in arrays
+            else sp.csr_matrix((n, n), dtype=np.float32)
+        )
         self.features = _csr(arrays, "content", tuple(arrays["content_shape"].tolist()))
         als = self.config["als"]
         self.als = ALS(
@@ -331,6 +358,7 @@ class ModelParts:
             "content": np.asarray(content, dtype=np.float64),
             "als_content": (self.mapped @ x).astype(np.float64),
             "pop": self.pop,
+            "corated": self._rows_sum(self.corated, cols),
         }
 
     def _ease_weights(self, vals: np.ndarray) -> np.ndarray | None:
@@ -393,7 +421,19 @@ class ModelParts:
         for name, w in self.weights_for(row.nnz).items():
             if w and name in raw:
                 total += w * _standardise(raw[name])
-        return UserScores(self, row, total)
+        return UserScores(self, row, self.floor(row, total, raw))
+
+    def floor(self, row: sp.csr_matrix, total: np.ndarray, raw: dict) -> np.ndarray:
+        """``total`` with the blend's coverage floor for a few-segment user: the last
+        ``few_floor`` of the top 10 from the ``many`` weights (``Blend.score``'s)."""
+        k = int(self.config.get("few_floor", 0))
+        if not k or not 0 < row.nnz <= self.config["few_max"]:
+            return total
+        tail = np.zeros(self.n_items)
+        for name, w in self.config["weights"]["many"].items():
+            if w and name in raw:
+                tail += w * _standardise(raw[name])
+        return floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
 
 
 def _one_row(vals: np.ndarray) -> sp.csr_matrix:
@@ -532,6 +572,13 @@ def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
         ease = np.bincount(
             user * n + parts.ease.indices[pos], weights=data, minlength=n_users * n
         ).reshape(n_users, n)
+        owner, pos = _entries(parts.corated, cols_all)
+        user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
+        corated = np.bincount(
+            user * n + parts.corated.indices[pos],
+            weights=parts.corated.data[pos].astype(np.float64),
+            minlength=n_users * n,
+        ).reshape(n_users, n)
         liked = config["content_weighting"] == "liked"
         profiles = np.zeros((n_users, parts.features.shape[1]))
         factors = np.zeros((n_users, als.gram_.shape[0]), dtype=np.float32)
@@ -558,12 +605,13 @@ def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
                 "content": content[b] if liked else parts.content.score(row).ravel(),
                 "als_content": (parts.mapped @ x).astype(np.float64),
                 "pop": parts.pop,
+                "corated": corated[b],
             }
             total = np.zeros(n)
             for name, w in parts.weights_for(row.nnz).items():
                 if w and name in raw:
                     total += w * _standardise(np.asarray(raw[name], dtype=np.float64))
-            out.append(UserScores(parts, row, total))
+            out.append(UserScores(parts, row, parts.floor(row, total, raw)))
     return out
 
 

@@ -12,7 +12,9 @@ them folds a new rating in at once):
 ``pop``          log(1 + sum of max(r - 3, 0)): how many loved it; for an item without
                  ratings, the value predicted from its content
 ``demo``         how often users sharing the user's demographics rated the item (only when
-                 user features are given)
+                 user features are given: evaluation only, the site has no demographics)
+``corated``      how many raters of the user's items loved the item
+                 (:class:`~.cooccur.LovedCooccurrence`): tuned for the ``few`` segment only
 
 Each component is standardised per user over the candidate items, then summed with
 weights. There are three weight sets: ``many`` and ``few`` (users with at most
@@ -36,6 +38,13 @@ warm component on one user split (the product's); ``"folds"``, ``folds`` user sp
 with different seeds and the :data:`FOLD_GRID` combination (EASE at 1 or 0; ALS,
 popularity, content) with the best NDCG@10 pooled over all of them. The cold weights
 come from coordinate ascent over the ``cold_folds`` item splits either way.
+
+Coverage floor (``few_floor``): the ``few`` segment's best weights lean on popularity (a
+user with 5 ratings is best served, by NDCG, with what people like them loved), which
+shows nearly everyone the same items. The last ``few_floor_`` of a few-segment user's top
+``FLOOR_AT`` places are filled from the ``many`` weights' ranking instead (the personal
+one); with ``few_floor=None`` the tuner picks the smallest count whose validation top 10s
+cover ``min_coverage`` of the items.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .content import ItemContent, ridge_map
+from .cooccur import LovedCooccurrence
 from .data import ItemInfo, UserInfo
 from .ease import EASE, TopKEASE
 from .factors import ALS
@@ -56,8 +66,14 @@ from .splits import holdout_split
 
 __all__ = ["PRODUCT_BLEND", "Blend", "top_n"]
 
-COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo")
+COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo", "corated")
 WARM_START = {"ease": 1.0, "als": 0.5, "content": 0.1, "als_content": 0.0, "pop": 0.1, "demo": 0.0}
+# The few segment starts from the loved co-occurrence (P3u's best single part) and may
+# weigh every warm part; "many" never uses it (no gain on ml100k-ua's validation, and
+# one part fewer to tune).
+FEW_START = {"corated": 1.0} | dict.fromkeys(WARM_START, 0.0)
+# How many places of a list the coverage floor counts in (P3u's and ua's NDCG@10).
+FLOOR_AT = 10
 COLD_START = {"content": 1.0, "als_content": 1.0, "pop": 0.5}
 # The product's configuration (recommendations.conf MODEL_BLEND; evaluate's "product"):
 # EASE on the scores and ALS as tuned on validation splits of ml100k-ua's train
@@ -71,6 +87,10 @@ PRODUCT_BLEND = {
     "als_reg": 10.0,
     "als_alpha": 1.0,
     "als_weighting": "liked",
+    # the few segment's coverage floor, chosen on validation: the fewest places of the top
+    # 10 that make its lists cover 5% of the items (issue 12: "not a popularity list")
+    "few_floor": None,
+    "min_coverage": 0.05,
 }
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,
@@ -163,6 +183,11 @@ class _Parts:
         self.matrix = matrix
         counts = matrix.item_counts
         self.warm = counts > 0
+        self.corated = None
+        if "corated" in names:
+            self.corated = LovedCooccurrence(
+                keep=blend.corated_keep, max_items=blend.ease_max_items
+            ).fit(matrix)
         self.ease = None
         if "ease" not in names:
             pass
@@ -222,6 +247,8 @@ class _Parts:
                 out[name] = self.content.score(rows)
             elif name == "als_content" and self.mapped is not None:
                 out[name] = x @ self.mapped.T
+            elif name == "corated" and self.corated is not None:
+                out[name] = self.corated.score(rows)
             elif name == "pop":
                 out[name] = np.broadcast_to(self.pop, (n, self.pop.size))
             elif name == "demo" and self.demo is not None and user_ids is not None:
@@ -275,6 +302,8 @@ class Blend:
         tuner: str = "ascent",
         folds: int = 2,
         min_coverage: float = 0.0,
+        corated_keep: int = 100,
+        few_floor: int | None = 0,
         seed: int = 0,
     ):
         self.ease_lam = ease_lam
@@ -301,6 +330,8 @@ class Blend:
         self.tuner = tuner
         self.folds = folds
         self.min_coverage = min_coverage
+        self.corated_keep = corated_keep
+        self.few_floor = few_floor
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------
@@ -326,8 +357,9 @@ class Blend:
         if weights is not None:
             self.weights_ = {seg: dict(w) for seg, w in weights.items()}
             self.validation_ = dict.fromkeys(weights)
+            self.few_floor_ = self.few_floor or 0
             if components:
-                self.parts_ = _Parts(self, matrix, items, users, COMPONENTS)
+                self.parts_ = _Parts(self, matrix, items, users, self._component_names())
             return self
         rng = np.random.default_rng(self.seed)
         coo = matrix.csr.tocoo()
@@ -337,11 +369,17 @@ class Blend:
         if self.tuner not in ("ascent", "folds"):
             raise ValueError(f"tuner must be 'ascent' or 'folds', not {self.tuner!r}")
         fit_segments = self._fit_folds if self.tuner == "folds" else self._fit_ascent
+        self.few_floor_ = self.few_floor or 0
         fit_segments(matrix, rng, u, i, r, items, users, timestamps)
         del coo, u, i, r  # (memory: the final fit does not need them)
         if components:
-            self.parts_ = _Parts(self, matrix, items, users, COMPONENTS)
+            self.parts_ = _Parts(self, matrix, items, users, self._component_names())
         return self
+
+    def _component_names(self) -> tuple:
+        """The components the weights use (the co-occurrence part only where weighted)."""
+        uses_corated = any(w.get("corated") for w in self.weights_.values())
+        return COMPONENTS if uses_corated else COMPONENTS[:-1]
 
     def _first_ratings(self, u, i, rng, timestamps):
         """int64 (nnz,) each rating's place in its user's history (0 = first), by
@@ -363,14 +401,18 @@ class Blend:
         held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1)
         held = np.where(few[u], rank >= self.few_keep, held_many)
         if held.any():  # (nothing held: tuning is off, no fit on an equal carve)
-            parts = _Parts(self, _carve(matrix, ~held), items, users, WARM_START)
-        for seg, sel in (("many", ~few), ("few", few)):
-            view = (
-                self._view(parts, u, i, r, held & sel[u], WARM_START, None) if held.any() else None
+            parts = _Parts(self, _carve(matrix, ~held), items, users, FEW_START)
+        views = {}
+        for seg, sel, start in (("many", ~few, WARM_START), ("few", few, FEW_START)):
+            views[seg] = (
+                self._view(parts, u, i, r, held & sel[u], start, None) if held.any() else None
             )
-            self.weights_[seg], self.validation_[seg] = self._tune([view], WARM_START)
-            view = None  # (memory: the next view is built without this one)
-        parts = None  # (memory: the cold carves are fitted without the warm one)
+            self.weights_[seg], self.validation_[seg] = self._tune([views[seg]], start)
+            if seg == "many":
+                views[seg] = None  # (memory: the next view is built without this one)
+        if self.few_floor is None:
+            self.few_floor_, self.validation_["few"] = self._tune_floor(views["few"])
+        views = parts = None  # (memory: the cold carves are fitted without the warm ones)
 
         eligible = rng.permutation(np.flatnonzero(matrix.item_counts >= 5))
         size = int(round(self.cold_items * eligible.size))
@@ -455,6 +497,24 @@ class Blend:
             "columns": columns,
             "n_items": parts.matrix.n_items,
         }
+
+    def _tune_floor(self, view):
+        """(the smallest floor whose validation top 10s cover ``min_coverage`` of the
+        items, the few segment's NDCG@10 with it); FLOOR_AT - 1 if none does."""
+        if view is None:
+            return 0, self.validation_.get("few")
+        zero = np.zeros(next(iter(view["z"].values())).shape)
+        few, many = self.weights_["few"].items(), self.weights_["many"].items()
+        head = sum((w * view["z"][n] for n, w in few if w and n in view["z"]), zero)
+        tail = sum((w * view["z"][n] for n, w in many if w and n in view["z"]), zero)
+        got = {}
+        for k in range(FLOOR_AT):
+            s = floor_slots(head, tail, k, exclude=view["exclude"])
+            top = top_n(s, FLOOR_AT, exclude=view["exclude"])
+            got = ranking_metrics(top, view["relevant"], view["n_items"])
+            if got["coverage@10"] >= self.min_coverage:
+                return k, got["ndcg@10"]
+        return FLOOR_AT - 1, got["ndcg@10"]
 
     def _grid(self, views, grid):
         """The combination of ``grid`` (component -> candidate weights) with the best mean
@@ -555,6 +615,14 @@ class Blend:
             for n, w in self.weights_[seg].items():
                 if w and n in z:
                     out[sel] += w * z[n][sel]
+        few = (n_rated <= self.few_max) & (n_rated > 0)
+        if not all_cold and self.few_floor_ and few.any():
+            many = self.weights_["many"].items()
+            zero = np.zeros((int(few.sum()), rows.shape[1]))
+            tail = sum((w * z[n][few] for n, w in many if w and n in z), zero)
+            out[few] = floor_slots(
+                out[few], tail, self.few_floor_, exclude=rows[few], candidates=candidates
+            )
         return out
 
 
@@ -567,6 +635,55 @@ def _top10(s, view) -> np.ndarray:
         return top_n(s, 10, exclude=view["exclude"], candidates=view["candidates"])
     top = top_n(s, 10)
     return np.where(top >= 0, columns[np.maximum(top, 0)], -1)
+
+
+def _best(s, n):
+    """:func:`top_n` of finite scores; one row (a request) by a stable numpy sort, which
+    skips the parallel kernel's start-up."""
+    if s.shape[0] != 1:
+        return top_n(s, n)
+    row = s[0]
+    pos = np.flatnonzero(np.isfinite(row))
+    pos = pos[np.argsort(-row[pos], kind="stable")][:n]
+    out = np.full((1, n), -1, dtype=np.int64)
+    out[0, : pos.size] = pos
+    return out
+
+
+def floor_slots(head, tail, k, *, n=FLOOR_AT, exclude=None, candidates=None) -> np.ndarray:
+    """float64 (n_rows, n_items) scores whose order is ``head``'s best ``n - k`` items,
+    then ``tail``'s best ``k`` of the rest, then ``head``'s order (the coverage floor).
+
+    Ties as :func:`top_n` (lower index first). ``exclude`` (CSR, the users' rated items)
+    and ``candidates`` (bool (n_items,)) are the items that can not be shown: they are
+    skipped when choosing the places, and keep their ``head`` score otherwise.
+    """
+    head = np.asarray(head, dtype=np.float64)
+    if k <= 0 or head.shape[0] == 0:
+        return head
+    tail = np.broadcast_to(np.asarray(tail, dtype=np.float64), head.shape)
+    ok = np.ones(head.shape, dtype=bool)
+    if candidates is not None:
+        ok &= np.asarray(candidates, dtype=bool)[None, :]
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    # whole blocks (a top_n call per row cost ~50 ms of numba thread start-up each)
+    rows = np.arange(head.shape[0])[:, None]
+    first = _best(np.where(ok, head, -np.inf), n - k)
+    kept = np.zeros(head.shape, dtype=bool)
+    kept[np.broadcast_to(rows, first.shape)[first >= 0], first[first >= 0]] = True
+    late = _best(np.where(ok & ~kept, tail, -np.inf), k)
+    spread = head.max(axis=1) - head.min(axis=1)
+    low = np.where(kept, head, np.inf).min(axis=1)
+    low = np.where(np.isfinite(low), low, head.max(axis=1))
+    # every other item drops below the k late ones, which sit just under the kept
+    out = head - (spread + k + 1.0)[:, None]
+    out[kept] = head[kept]
+    place = np.broadcast_to(np.arange(k, dtype=np.float64), late.shape)
+    at = late >= 0
+    out[np.broadcast_to(rows, late.shape)[at], late[at]] = (low[:, None] - 1.0 - place)[at]
+    return out
 
 
 def _carve(matrix: RatingMatrix, keep) -> RatingMatrix:

@@ -264,7 +264,14 @@ MODEL_CONFIGS = [
         "product",
         "what the product serves (blend.PRODUCT_BLEND = recommendations MODEL_BLEND): as"
         " blend-tuned, EASE over the 5,000 most-rated items keeping each item's 100"
-        " largest weights",
+        " largest weights, the few segment on loved co-occurrence with a coverage floor;"
+        " no user demographics (the site has none)",
+        lambda t, s: Blend(**PRODUCT_BLEND).fit(t, items=s.items, timestamps=s.times_for(t)),
+    ),
+    ModelRanking(
+        "product-demo",
+        "as product with MovieLens user demographics as a blend part (the site has none:"
+        " for comparison only)",
         lambda t, s: Blend(**PRODUCT_BLEND).fit(
             t, items=s.items, users=s.users, timestamps=s.times_for(t)
         ),

@@ -149,13 +149,16 @@ def _small(seed=0, n_users=60, n_items=40):
     return matrix, info, arrays
 
 
-def test_stored_parts_score_like_the_blend_they_came_from(settings):
-    """With no pruning, the parts give Blend.score's scores (float32 storage aside);
-    items without ratings are columns, and the parts round-trip through the store."""
+@pytest.mark.parametrize("few_floor", [None, 3])
+def test_stored_parts_score_like_the_blend_they_came_from(settings, few_floor):
+    """With no pruning, the parts give Blend.score's scores (float32 storage aside), the
+    few segment's loved co-occurrence and coverage floor included; items without ratings
+    are columns, and the parts round-trip through the store."""
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
         "MODEL_BLEND": {
             **PRODUCT_BLEND,
+            "few_floor": few_floor,
             "ease_keep": 0,
             "rounds": 1,
             "cold_folds": 1,
@@ -170,12 +173,21 @@ def test_stored_parts_score_like_the_blend_they_came_from(settings):
 
     blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"])
     blend.fit(matrix, items=info)
-    for u in (0, 5, 17):
-        row = matrix.csr[u]
+    assert parts.config["few_floor"] == blend.few_floor_ == (few_floor or blend.few_floor_)
+    assert blend.weights_["few"]["corated"] > 0
+    few = [matrix.csr[u].copy() for u in (1, 2)]  # new users: their first 3 ratings
+    for row in few:
+        row.data[3:] = 0.0
+        row.eliminate_zeros()
+    rows = [matrix.csr[u] for u in (0, 5, 17)] + few
+    for row in rows:
         ids, scores = matrix.item_ids[row.indices], row.data
         expected = blend.score(row)[0]
         got = parts.score(ids, scores).scores
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-4)
+        one = model_scoring.block_rows(parts, row, matrix.item_ids)
+        block = model_scoring.score_block(parts, one)
+        np.testing.assert_array_equal(block[0].scores, got)
 
 
 def test_on_more_ratings_than_the_cap_the_weights_are_tuned_on_a_sample_of_whole_users(

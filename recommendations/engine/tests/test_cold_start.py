@@ -79,10 +79,14 @@ def _items_info(item_ids):
     )
 
 
-@pytest.mark.parametrize("tuner", ["ascent", "folds"])
-def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner):
+@pytest.mark.parametrize(
+    "tuner, extra",
+    [("ascent", {}), ("folds", {}), ("ascent", {"few_floor": None, "min_coverage": 0.3})],
+)
+def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner, extra):
     """Evaluating with the real test ratings and with poisoned ones (every score
-    flipped) fits the very same blend: the weights come from train alone."""
+    flipped) fits the very same blend: the weights (and the few segment's coverage
+    floor) come from train alone."""
     _, _, u, i, s = random_ratings(11, n_users=60, n_items=40, density=0.35)
     test = np.random.default_rng(0).random(u.size) < 0.2
     fitted = []
@@ -90,7 +94,7 @@ def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner):
 
     def spy(self, matrix, **kw):
         out = real_fit(self, matrix, **kw)
-        fitted.append(self.weights_)
+        fitted.append((self.weights_, self.few_floor_))
         return out
 
     monkeypatch.setattr(Blend, "fit", spy)
@@ -99,14 +103,14 @@ def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner):
         "small-blend",
         "as blend-topk, smaller",
         lambda t, side: Blend(
-            ease_k=10, als_factors=4, als_iterations=3, rounds=1, tuner=tuner
+            ease_k=10, als_factors=4, als_iterations=3, rounds=1, tuner=tuner, **extra
         ).fit(t, items=side.items),
     )
     train = (u[~test], i[~test], s[~test])
     for scores in (s[test], 6.0 - s[test]):
         evaluate.run_ranking("t", train, (u[test], i[test], scores), np.unique(i), [cfg], side=side)
     assert len(fitted) == 2 and fitted[0] == fitted[1]
-    assert set(fitted[0]) == {"many", "few", "cold"}
+    assert set(fitted[0][0]) == {"many", "few", "cold"}
 
 
 def test_blend_ranks_items_without_ratings_through_content():

@@ -1,0 +1,126 @@
+"""The few-ratings segment: loved co-occurrence, the coverage floor, and no demographics
+in the product's configuration (issue 12, P3u)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommendations.engine import evaluate
+from recommendations.engine.blend import FLOOR_AT, Blend, floor_slots, top_n
+from recommendations.engine.cooccur import LovedCooccurrence
+from recommendations.engine.data import UserInfo
+from recommendations.engine.matrix import RatingMatrix
+
+from .reference import random_ratings
+from .test_cold_start import _items_info
+
+
+def _brute(dense, mask, user):
+    """sum over the user's rated items i, over every v who rated i, of v's love of j != i."""
+    loved = np.maximum(dense - 3.0, 0.0) * mask
+    out = np.zeros(dense.shape[1])
+    for i in np.flatnonzero(mask[user]):
+        for v in np.flatnonzero(mask[:, i]):
+            for j in range(dense.shape[1]):
+                if j != i:
+                    out[j] += loved[v, j]
+    return out
+
+
+def test_loved_cooccurrence_equals_the_brute_force_sum():
+    dense, mask, u, i, s = random_ratings(5, n_users=25, n_items=15, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    assert m.n_items == dense.shape[1] and m.n_users == dense.shape[0]
+    got = LovedCooccurrence(keep=0, block=4).fit(m).score(m.csr)
+    for user in range(m.n_users):
+        np.testing.assert_allclose(got[user], _brute(dense, mask, user), atol=1e-12)
+
+
+def test_loved_cooccurrence_keeps_each_rows_largest_and_only_the_head():
+    dense, mask, u, i, s = random_ratings(6, n_users=40, n_items=20, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    full = LovedCooccurrence(keep=0).fit(m).weights_.toarray()
+    kept = LovedCooccurrence(keep=3, block=7).fit(m).weights_.toarray()
+    for r in range(m.n_items):
+        assert (kept[r] > 0).sum() <= 3
+        nz = kept[r] > 0
+        np.testing.assert_allclose(kept[r][nz], full[r][nz])
+        if nz.any():  # nothing dropped is larger than what was kept
+            assert full[r][~nz].max(initial=0) <= kept[r][nz].min()
+    head = LovedCooccurrence(keep=0, max_items=8).fit(m).weights_
+    top8 = np.sort(np.argsort(-m.item_counts, kind="stable")[:8])
+    outside = np.setdiff1d(np.arange(m.n_items), top8)
+    assert head[outside].nnz == 0 and head[:, outside].nnz == 0
+
+
+def test_the_floor_fills_the_last_places_from_the_tail_order():
+    head = np.array([[9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 0.2, 0.1]])
+    tail = np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0]])
+    out = floor_slots(head, tail, 2, n=6)
+    assert top_n(out, 8)[0].tolist() == [0, 1, 2, 3, 11, 10, 4, 5]
+    assert floor_slots(head, tail, 0) is not None
+    np.testing.assert_array_equal(floor_slots(head, tail, 0), head)
+
+
+def test_the_floor_skips_rated_and_non_candidate_items():
+    import scipy.sparse as sp
+
+    head = np.arange(12, 0, -1, dtype=float)[None, :]
+    tail = np.arange(12, dtype=float)[None, :]  # item 11 best, then 10, ...
+    rated = sp.csr_matrix(([1.0, 1.0], ([0, 0], [0, 11])), shape=(1, 12))
+    cand = np.ones(12, bool)
+    cand[10] = False
+    out = floor_slots(head, tail, 1, n=4, exclude=rated, candidates=cand)
+    top = top_n(out, 4, exclude=rated, candidates=cand)[0]
+    assert top.tolist() == [1, 2, 3, 9]
+
+
+def test_the_tuned_floor_is_the_fewest_places_that_reach_min_coverage():
+    """Every user's few-weights order is the same popularity list; each place given to the
+    personal (many) order adds distinct items, and the tuner stops at the first count
+    whose top 10s cover min_coverage of the items."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 20, 200
+    pop = np.tile(np.arange(n_items, dtype=float), (n_users, 1))
+    view = {
+        "z": {"pop": pop, "ease": rng.normal(size=(n_users, n_items))},
+        "relevant": [np.array([n_items - 1])] * n_users,
+        "exclude": None,
+        "candidates": None,
+        "n_items": n_items,
+    }
+    blend = Blend(min_coverage=0.2, few_floor=None)
+    blend.weights_ = {"few": {"pop": 1.0}, "many": {"ease": 1.0}}
+    blend.validation_ = {}
+    k, ndcg = blend._tune_floor(view)
+    assert 0 < k < FLOOR_AT and ndcg == 1.0
+    for places, enough in ((k - 1, False), (k, True)):
+        top = top_n(floor_slots(pop, view["z"]["ease"], places), 10)
+        assert (np.unique(top).size >= 0.2 * n_items) == enough
+
+
+@pytest.mark.parametrize("name", ["product", "product-demo"])
+def test_the_products_configuration_uses_no_user_demographics(name):
+    """The site has no age, sex or occupation: evaluate's product configuration must not
+    fit a demographic part even when the protocol offers one (product-demo does, for
+    comparison)."""
+    _, _, u, i, s = random_ratings(13, n_users=50, n_items=30, density=0.35)
+    m = RatingMatrix.from_arrays(u, i, s)
+    users = UserInfo(m.user_ids, np.eye(2)[m.user_ids % 2], ["a", "b"])
+    side = evaluate.Side(items=_items_info(m.item_ids), users=users)
+    model = evaluate.ALL_CONFIGS[name].make(m, side)
+    assert (model.parts_.demo is not None) == (name == "product-demo")
+    assert all("demo" not in w or name == "product-demo" for w in model.weights_.values())
+
+
+def test_the_floor_gives_one_row_what_it_gives_a_block():
+    """A request floors one row (a numpy sort), the list stage and evaluate a block
+    (top_n): the same order, ties by lower index included."""
+    rng = np.random.default_rng(4)
+    head = rng.integers(0, 5, (6, 40)).astype(float)  # many ties
+    tail = rng.integers(0, 5, (6, 40)).astype(float)
+    block = floor_slots(head, tail, 3)
+    for r in range(6):
+        one = floor_slots(head[r : r + 1], tail[r : r + 1], 3)
+        np.testing.assert_array_equal(top_n(one, 12), top_n(block[r : r + 1], 12))
