@@ -78,11 +78,20 @@ def test_a_new_rating_makes_the_list_stale_until_the_update_redoes_it(published)
     assert first.pk not in {s.item.pk for s in refreshed.suggestions}
 
 
+def _broker_lists() -> list[str]:
+    """The broker's lists: kombu's Redis transport keeps one per priority ("celery" for 0,
+    then "celery\x06\x16<n>"), and list refreshes and deferred item rows are queued at
+    lower priorities than the updates."""
+    from recommendations.tasks import ITEM_ROWS_PRIORITY, LIST_PRIORITY
+
+    return ["celery"] + [f"celery\x06\x16{p}" for p in (ITEM_ROWS_PRIORITY, LIST_PRIORITY)]
+
+
 def _queued(client, task: str) -> list[list]:
-    """The args of each ``task`` message waiting in the broker's queue."""
+    """The args of each ``task`` message waiting in the broker's queue, any priority."""
     import json
 
-    messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
+    messages = [json.loads(m) for name in _broker_lists() for m in client.lrange(name, 0, -1)]
     return [m["headers"]["argsrepr"] for m in messages if m["headers"]["task"].endswith(task)]
 
 
@@ -97,7 +106,7 @@ def test_the_update_task_writes_rows_at_once_and_one_refresh_follows_several_rat
     model = store.live_model()
     items = list(Item.objects.exclude(ratings__user=published).order_by("-rating_count")[:3])
     uu_before = model.user_neighbours([published.pk])[published.pk]
-    rec_redis.delete("celery")
+    rec_redis.delete(*_broker_lists())
     for item in items[:2]:
         catalog_services.rating_upsert(user=published, item=item, score=1)
         store.pending_add(published.pk, item.pk)
@@ -109,7 +118,7 @@ def test_the_update_task_writes_rows_at_once_and_one_refresh_follows_several_rat
     served = reads.recommendations_for_user(user=published, limit=10)
     assert shown(served) == shown(live(published))
 
-    rec_redis.delete("celery")
+    rec_redis.delete(*_broker_lists())
     assert tasks.ready_list_refresh(published.pk) == model.version
     refreshed = stored(published)
     assert refreshed is not None and shown(refreshed) == shown(live(published, explain=True))
@@ -233,7 +242,7 @@ def test_popular_items_rows_are_deferred_to_one_task_that_writes_the_true_rows(
 
     before = {item.pk: row("ii", item.pk) for item in items}
     uu_before = row("uu", published.pk)
-    rec_redis.delete("celery")
+    rec_redis.delete(*_broker_lists())
     for item in items:
         catalog_services.rating_upsert(user=published, item=item, score=5)
         store.pending_add(published.pk, item.pk)
@@ -253,7 +262,7 @@ def test_popular_items_rows_are_deferred_to_one_task_that_writes_the_true_rows(
         assert row("ip", item.pk) == build.encode_list(*ip)
 
     # Kept now in this process: the next rating of one writes its rows in the update.
-    rec_redis.delete("celery")
+    rec_redis.delete(*_broker_lists())
     catalog_services.rating_upsert(user=published, item=items[0], score=1)
     store.pending_add(published.pk, items[0].pk)
     written = row("ii", items[0].pk)
