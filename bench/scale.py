@@ -317,11 +317,15 @@ def _redis_version_mib() -> dict:
     }
 
 
+# Worker process counts the recompute step measures (``--workers``; both by default).
+RECOMPUTE_WORKERS = [1, 2]
+
+
 def step_recompute(size: str, db: str, env: dict, pg) -> dict:
     import psutil  # noqa: F401 - fail before starting anything when it is missing
 
     result = {}
-    for workers in (1, 2):
+    for workers in RECOMPUTE_WORKERS:
         progress(f"recompute on {workers} worker process(es)")
         log = WORK / f"worker-{size}-{db}-{workers}.log"
         proc = _worker(env, workers, log)
@@ -735,7 +739,10 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
 
 
 def _command(size: str, db: str, step: str) -> str:
-    return f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
+    command = f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
+    if step == "recompute" and RECOMPUTE_WORKERS != [1, 2]:
+        command += " --workers " + ",".join(map(str, RECOMPUTE_WORKERS))
+    return command
 
 
 def _commit(result: dict) -> str:
@@ -781,9 +788,9 @@ COLUMNS = {
     "recompute": (
         ["1 process s", "2 processes s", "peak RSS MiB per pool process (1 / 2)", "Redis MiB"],
         lambda r: [
-            r["workers_1"]["seconds"],
-            r["workers_2"]["seconds"],
-            f"{_peaks(r['workers_1'])} / {_peaks(r['workers_2'])}",
+            r.get("workers_1", {}).get("seconds", "-"),
+            r.get("workers_2", {}).get("seconds", "-"),
+            " / ".join(_peaks(r[w]) if w in r else "-" for w in ("workers_1", "workers_2")),
             r.get("redis", {}).get("version_mib", ""),
         ],
     ),
@@ -868,10 +875,18 @@ def main() -> None:
     )
     parser.add_argument("--force", action="store_true", help="measure again what is saved")
     parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="recompute step: comma-separated worker process counts to measure (1, 2)",
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("SIZE", "DB", "PG_PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     steps = [s for s in args.steps.split(",") if s]
+    RECOMPUTE_WORKERS[:] = [int(w) for w in args.workers.split(",") if w]
+    if not RECOMPUTE_WORKERS or set(RECOMPUTE_WORKERS) - {1, 2}:
+        raise SystemExit("--workers: choose from 1, 2")
     if args.child:
         size, db, port = args.child
         run_child(size, db, steps, int(port) if port != "-" else None)
@@ -908,7 +923,8 @@ def main() -> None:
                 # One process per size and database: Django set up once, one Redis for
                 # the model that the recompute publishes and the later steps read.
                 child = subprocess.Popen(
-                    [sys.executable, __file__, "--steps", ",".join(pending), "--child", size, db,
+                    [sys.executable, __file__, "--steps", ",".join(pending),
+                     "--workers", args.workers, "--child", size, db,
                      str(pg.port) if pg else "-"],
                     cwd=ROOT, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
