@@ -170,6 +170,9 @@ def progress(text: str) -> None:
 def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     """Import into an empty database; then the database's own bulk load of the same file."""
     csv = ratings_csv(size)
+    # A model of the database being replaced must not serve the new one (the Redis of this
+    # size and database keeps its data between runs: see run_child).
+    _redis_client(env).flushall()
     if db == "sqlite":
         target = WORK / f"{size}.sqlite3"
         for path in WORK.glob(f"{size}.sqlite3*"):
@@ -703,6 +706,7 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
         pg.port = pg_port
     redis_port = redis_server.free_port()
     redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
+    env = None
     try:
         env = _environment(_database_url(size, db, pg), redis_port)
         commit, product = git_commit(), product_commit()
@@ -734,8 +738,22 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
             if failed:
                 raise SystemExit(f"{size} {db} {step} failed: {failed}")
     finally:
+        # Kept for the next run of this size and database (Redis loads its dump file at
+        # start), so a resumed run's later steps read the model the recompute published
+        # instead of recomputing it (at 25M, an hour).
+        try:
+            if env is not None:
+                _redis_client(env).save()
+        except Exception as error:  # noqa: BLE001 - best effort: a later run recomputes
+            print(f"could not save Redis for the next run: {error}", file=sys.stderr)
         redis.terminate()
         redis.wait()
+
+
+def _redis_client(env: dict):
+    import redis
+
+    return redis.Redis.from_url(env["REDIS_URL"])
 
 
 def _command(size: str, db: str, step: str) -> str:
