@@ -204,3 +204,25 @@ def test_folded_fm_predicts_each_user_from_their_fold_in_and_unseen_items_from_g
         fm.predict_folded(s3, None, item_parts=cold17)[0],
     ]
     np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_the_fused_pass_moves_the_residuals_and_sums_them_for_the_next_draw():
+    """_sync_aggregates equals its two steps done apart, on random data: the residuals
+    after one side's factor moved, then the other side's per-entity sums (E, S1, S2, F)."""
+    from recommendations.engine.fm import _aggregates, _sync_aggregates
+
+    rng = np.random.default_rng(3)
+    n, n_moved, n_next = 500, 30, 20
+    moved, nxt = rng.integers(0, n_moved, n), rng.integers(0, n_next, n)
+    e = rng.normal(size=n)
+    dq, dc = rng.normal(size=n_moved), rng.normal(size=n_moved)
+    q_sync, q_agg = rng.normal(size=n_next), rng.normal(size=n_moved)
+    want_e = e - (dq[moved] * q_sync[nxt] + dc[moved])
+    qo = q_agg[moved]
+    parts = (want_e, qo, qo**2, qo * want_e)
+    want = np.column_stack([np.bincount(nxt, p, minlength=n_next) for p in parts])
+
+    got = _sync_aggregates(moved, nxt, e, dq, dc, q_sync, q_agg, n_next)
+    np.testing.assert_allclose(e, want_e)
+    np.testing.assert_allclose(got[:, 2:], want)
+    np.testing.assert_allclose(_aggregates(nxt, moved, want_e, q_agg, n_next)[:, 2:], want)
