@@ -36,6 +36,7 @@ training, from their demographics and rated items alone).
 from __future__ import annotations
 
 import math
+import zlib
 
 import numba
 import numpy as np
@@ -43,26 +44,31 @@ import scipy.sparse as sp
 
 from .blend import users_features
 from .data import ItemInfo, UserInfo
-from .matrix import RatingMatrix
+from .matrix import RatingMatrix, _index_of
 
 __all__ = ["BayesianFM"]
 
 
 class _Block:
-    """One side's features: CSR (n_entities, n_cols), its CSC, group id per column."""
+    """One side's features: CSR (n_entities, n_cols), its CSC, group id per column, and
+    per group a name and per column a key that names the column across fits (an id, a
+    genre's crc32, a year bin): what a warm start matches columns by."""
 
     def __init__(self, parts):
-        mats, groups = [], []
-        for g, m in enumerate(parts):
+        mats, groups, keys = [], [], []
+        for g, (_, m, k) in enumerate(parts):
             mats.append(sp.csr_matrix(m, dtype=np.float64))
             groups.append(np.full(m.shape[1], g, dtype=np.int64))
+            keys.append(np.asarray(k, dtype=np.int64))
         self.csr = sp.hstack(mats, format="csr")
         self.csr.sort_indices()
         self.csc = self.csr.tocsc()
         self.csc.sort_indices()
         self.groups = np.concatenate(groups)
+        self.keys = np.concatenate(keys)
+        self.names = [name for name, _, _ in parts]
         self.n_groups = len(parts)
-        self.sizes = [m.shape[1] for m in parts]
+        self.sizes = [m.shape[1] for _, m, _ in parts]
 
 
 def _implicit(csr) -> sp.csr_matrix:
@@ -162,24 +168,30 @@ class BayesianFM:
     # -- features ---------------------------------------------------------------------------
     def _blocks(self, matrix, items, users):
         nu, ni = matrix.shape
-        uparts = [sp.identity(nu, format="csr")]
+        uparts = [("user", sp.identity(nu, format="csr"), matrix.user_ids)]
         self.demo_cols_ = 0
         if users is not None and self.demographics:
             demo = users_features(users, matrix.user_ids)
-            uparts.append(sp.csr_matrix(demo))
+            uparts.append(("demographics", sp.csr_matrix(demo), np.arange(demo.shape[1])))
             self.demo_cols_ = demo.shape[1]
         if self.implicit:
-            uparts.append(_implicit(matrix.csr))
-        iparts = [sp.identity(ni, format="csr")]
+            uparts.append(("rated", _implicit(matrix.csr), matrix.item_ids))
+        iparts = [("item", sp.identity(ni, format="csr"), matrix.item_ids)]
         self.genre_names_, self.year_bins_ = [], []
         if items is not None:
             self.genre_names_, self.year_bins_ = side_vocab(
                 items, matrix.item_ids, genres=self.genres, years=self.years
             )
             sub = items.subset(matrix.item_ids)
-            iparts += side_rows(sub.genres, sub.years, self.genre_names_, self.year_bins_)
+            side = side_rows(sub.genres, sub.years, self.genre_names_, self.year_bins_)
+            keys = []
+            if self.genre_names_:
+                keys.append(("genres", [zlib.crc32(g.encode()) for g in self.genre_names_]))
+            if self.year_bins_:
+                keys.append(("years", self.year_bins_))
+            iparts += [(name, m, k) for (name, k), m in zip(keys, side, strict=True)]
         if self.item_raters:
-            iparts.append(_implicit(matrix.csc.T.tocsr()))
+            iparts.append(("raters", _implicit(matrix.csc.T.tocsr()), matrix.user_ids))
         return _Block(uparts), _Block(iparts)
 
     def design(self, users, items) -> np.ndarray:
@@ -196,7 +208,16 @@ class BayesianFM:
         *,
         items: ItemInfo | None = None,
         users: UserInfo | None = None,
+        warm: tuple[dict, dict] | None = None,
     ) -> BayesianFM:
+        """Run the chain on ``matrix`` (and the side information given).
+
+        ``warm``: a previous fit's :meth:`chain_state` to start from instead of the prior:
+        every column whose group and key (user or item id, genre, year bin) it has starts
+        at its value there, every other column (a new user or item) at its group's mean
+        there; the hyper-parameters, noise precision and w0 continue. Where ratings
+        changed little since, the chain needs few burn-in sweeps (bench/README). Ignored
+        when its factors differ."""
         rng = np.random.default_rng(self.seed)
         k = self.factors
         bu, bi = self._blocks(matrix, items, users)
@@ -213,8 +234,13 @@ class BayesianFM:
             _Side(bi, ir, cnt_i, rng, k, self.init_std),
         ]
         w0 = float(y.mean()) if n else 0.0
-        e = y - w0 - _pred_parts(sides, ur, ir)
         alpha = 1.0
+        if warm is not None and int(warm[1]["factors"]) == k:
+            arrays, meta = warm
+            for s, tag in zip(sides, "ui", strict=True):
+                s.start_from(arrays, meta["names"][tag], tag, rng, self.init_std)
+            w0, alpha = float(meta["w0"]), float(meta["alpha"])
+        e = y - w0 - _pred_parts(sides, ur, ir)
         kept_u, kept_i, kept_w0, kept_fold = [], [], [], []
         n_side = len(self.genre_names_) + len(self.year_bins_)
         for it in range(self.n_iter):
@@ -283,10 +309,31 @@ class BayesianFM:
         self.side_v_ = np.stack(fields[7]).astype(np.float32)
         su, si = sides
         self.w0_ = w0
+        self.chain_ = self._chain(sides, w0, alpha)
         self.w_ = np.concatenate([su.w, si.w])
         self.v_ = np.vstack([su.v, si.v])
         self.n_users_, self.n_items_ = nu, ni
         return self
+
+    def chain_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, meta): the chain's final state for a later fit's ``warm`` start: per
+        side ("u", "i") each column's key, group, w and v (float32), each group's prior
+        mean and precision (w first, then v); meta the group names, factors, w0, alpha.
+        (n_cols (k + 3) numbers per side: far smaller than the kept samples.)"""
+        return self.chain_
+
+    def _chain(self, sides, w0, alpha):
+        arrays, names = {}, {}
+        for s, tag in zip(sides, "ui", strict=True):
+            arrays[f"chain_{tag}_keys"] = s.b.keys
+            arrays[f"chain_{tag}_groups"] = s.b.groups
+            arrays[f"chain_{tag}_w"] = s.w.astype(np.float32)
+            arrays[f"chain_{tag}_v"] = s.v.astype(np.float32)
+            arrays[f"chain_{tag}_mu"] = np.column_stack([s.mu_w, s.mu_v])
+            arrays[f"chain_{tag}_lam"] = np.column_stack([s.lam_w, s.lam_v])
+            names[tag] = list(s.b.names)
+        meta = {"factors": self.factors, "names": names, "w0": w0, "alpha": float(alpha)}
+        return arrays, meta
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, users, items) -> np.ndarray:
@@ -468,6 +515,37 @@ class _Side:
             self.q[:, f], self.c[:, f] = _q_c(
                 block.csr.indptr, block.csr.indices, block.csr.data, self.v[:, f].copy()
             )
+
+    def start_from(self, arrays, names, tag, rng, init_std):
+        """Start at a previous chain's state (:meth:`BayesianFM.chain_state`, this side
+        ``tag``; its group ``names``): a group both have continues its prior, a column
+        with the same key its w and v; a new column starts at its group's prior mean
+        (v plus ``init_std`` noise, as a cold start's); groups only this fit has keep
+        the cold start's."""
+        b = self.b
+        old_keys, old_groups = arrays[f"chain_{tag}_keys"], arrays[f"chain_{tag}_groups"]
+        old_w, old_v = arrays[f"chain_{tag}_w"], arrays[f"chain_{tag}_v"]
+        mu, lam = arrays[f"chain_{tag}_mu"], arrays[f"chain_{tag}_lam"]
+        for g, name in enumerate(b.names):
+            if name not in names:
+                continue
+            og = names.index(name)
+            self.mu_w[g], self.mu_v[g] = mu[og, 0], mu[og, 1:]
+            self.lam_w[g], self.lam_v[g] = lam[og, 0], lam[og, 1:]
+            cols = np.flatnonzero(b.groups == g)
+            old_cols = np.flatnonzero(old_groups == og)
+            order = np.argsort(old_keys[old_cols], kind="stable")
+            at = _index_of(old_keys[old_cols][order], b.keys[cols])
+            hit = at >= 0
+            src = old_cols[order][at[hit]]
+            self.w[cols] = self.mu_w[g]
+            self.v[cols] = self.mu_v[g] + rng.normal(0.0, init_std, (cols.size, self.v.shape[1]))
+            self.w[cols[hit]] = old_w[src]
+            self.v[cols[hit]] = old_v[src]
+        self.lin = b.csr @ self.w
+        for f in range(self.v.shape[1]):
+            self.q[:, f], self.c[:, f] = _q_c(b.csr.indptr, b.csr.indices, b.csr.data,
+                                              self.v[:, f].copy())  # fmt: skip
 
     def additive(self):
         return self.lin + self.c.sum(axis=1)
