@@ -660,11 +660,13 @@ def _pred_parts(sides, ur, ir):
     return _pair_scores(ur, ir, su.additive(), si.additive(), su.q, si.q)
 
 
-@numba.njit(cache=True, parallel=True)
+# (one thread: in a worker beside another worker on the same cores, numba's threads only
+# contend with it; the pass is a few percent of a sweep)
+@numba.njit(cache=True)
 def _pair_scores(ur, ir, add_u, add_i, qu, qi):  # pragma: no cover - numba
     """add_u[u] + add_i[i] + qu[u] . qi[i] per (u, i) pair."""
     out = np.empty(ur.size)
-    for r in numba.prange(ur.size):
+    for r in range(ur.size):
         u, i = ur[r], ir[r]
         s = add_u[u] + add_i[i]
         for f in range(qu.shape[1]):
