@@ -602,19 +602,12 @@ class _Side:
 _Q, _N, _E, _S1, _S2, _F = range(6)
 
 
-@numba.njit(cache=True)
-def _aggregates(ent, oth, e, q_other, n_ent):  # pragma: no cover - numba
+def _aggregates(ent, oth, e, q_other, n_ent):
     """float64 (n_ent, 6): per entity sum e, sum q_o, sum q_o^2, sum q_o e over its
-    ratings in columns _E.._F (_Q and _N left zero)."""
-    st = np.zeros((n_ent, 6))
-    for r in range(ent.size):
-        u = ent[r]
-        qo = q_other[oth[r]]
-        st[u, _E] += e[r]
-        st[u, _S1] += qo
-        st[u, _S2] += qo * qo
-        st[u, _F] += qo * e[r]
-    return st
+    ratings in columns _E.._F (_Q and _N left zero): :func:`_sync_aggregates` with
+    nothing moved."""
+    none = np.zeros(int(oth.max()) + 1 if oth.size else 0)
+    return _sync_aggregates(oth, ent, e, none, none, np.zeros(n_ent), q_other, n_ent)
 
 
 @numba.njit(cache=True)
