@@ -65,7 +65,7 @@ def fit_parts(arrays: dict, *, info, warm: dict | None = None) -> dict[str, np.n
     )
     started = time.process_time()
     params = dict(option("RATING_FM"))
-    state = warm_state(warm, params) if warm is not None else None
+    state = warm_state(warm, params, csr.nnz) if warm is not None else None
     if state is not None:
         params.update(option("RATING_FM_WARM"))
     params = scaled_sweeps(params, csr.nnz, int(option("RATING_FM_SWEEP_RATINGS")))
@@ -75,6 +75,7 @@ def fit_parts(arrays: dict, *, info, warm: dict | None = None) -> dict[str, np.n
     parts, config = fm.parts()
     chain, config["chain"] = fm.chain_state()
     config["warm"] = state is not None
+    config["n_ratings"] = int(csr.nnz)
     config["fit_cpu_seconds"] = round(time.process_time() - started, 3)
     return {
         **parts,
@@ -89,10 +90,17 @@ def fit_parts(arrays: dict, *, info, warm: dict | None = None) -> dict[str, np.n
 _SAME_MODEL = ("factors", "implicit", "item_raters", "genres", "years", "demographics")
 
 
-def warm_state(parts: dict, params: dict) -> tuple[dict, dict] | None:
+# A warm start's short burn-in assumes most ratings are those the previous chain saw: a
+# previous chain on fewer than this share of today's ratings (a large import since) does
+# not start the next.
+WARM_MIN_SHARE = 0.8
+
+
+def warm_state(parts: dict, params: dict, n_ratings: int) -> tuple[dict, dict] | None:
     """The chain state (``BayesianFM.chain_state``) in a version's stored ``parts``, or
     None when they have none (stored before it was kept), warm starts are off
-    (``RATING_FM_WARM`` empty) or the model's features differ from ``params``'."""
+    (``RATING_FM_WARM`` empty), the model's features differ from ``params``' or the
+    chain saw fewer than ``WARM_MIN_SHARE`` of ``n_ratings`` (today's ratings)."""
     if not option("RATING_FM_WARM"):
         return None
     config = json.loads(bytes(np.asarray(parts["config"])).decode())
@@ -100,7 +108,8 @@ def warm_state(parts: dict, params: dict) -> tuple[dict, dict] | None:
     same = all(
         config["params"].get(name) == params.get(name, defaults[name]) for name in _SAME_MODEL
     )
-    if "chain" not in config or not same:
+    seen = config.get("n_ratings", 0) >= WARM_MIN_SHARE * n_ratings
+    if "chain" not in config or not same or not seen:
         return None
     return {name: parts[name] for name in parts if name.startswith("chain_")}, config["chain"]
 

@@ -195,10 +195,11 @@ def test_the_next_recompute_continues_the_live_versions_chain(published, setting
     rating_model.parts_clear()
 
 
-def test_a_chain_with_other_features_or_none_stored_does_not_start_the_next(settings):
+def test_a_chain_with_other_features_or_too_few_ratings_does_not_start_the_next(settings):
     """warm_state: parts whose model had other features (or factors) than RATING_FM's,
-    or that hold no chain state, give None; matching ones (whatever the chain's length)
-    give the chain arrays."""
+    that hold no chain state, or whose chain saw under WARM_MIN_SHARE of today's ratings
+    (a large import since) give None; matching ones (whatever the chain's length) give
+    the chain arrays."""
     from recommendations.engine.fm import PRODUCT_FM
 
     rng = np.random.default_rng(0)
@@ -209,13 +210,17 @@ def test_a_chain_with_other_features_or_none_stored_does_not_start_the_next(sett
     params = {**PRODUCT_FM, "n_iter": 6, "burn_in": 2, "keep_every": 1}
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM": params}
     parts = rating_model.fit_parts(arrays, info=None)
-    state = rating_model.warm_state(parts, params)
+    n = csr.nnz
+    state = rating_model.warm_state(parts, params, n)
     assert state is not None and {"chain_u_v", "chain_i_keys"} <= set(state[0])
-    assert rating_model.warm_state(parts, {**params, "factors": 3}) is None
-    assert rating_model.warm_state(parts, {**params, "item_raters": False}) is None
-    assert rating_model.warm_state(parts, {**params, "n_iter": 50}) is not None
+    assert rating_model.warm_state(parts, {**params, "factors": 3}, n) is None
+    assert rating_model.warm_state(parts, {**params, "item_raters": False}, n) is None
+    assert rating_model.warm_state(parts, {**params, "n_iter": 50}, n) is not None
+    share = rating_model.WARM_MIN_SHARE
+    assert rating_model.warm_state(parts, params, int(n / share)) is not None
+    assert rating_model.warm_state(parts, params, int(n / share) + 1) is None
     old = {k: v for k, v in parts.items() if not k.startswith("chain_")}
     config = rating_model.RatingParts(parts).config
     del config["chain"]
     old["config"] = np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)
-    assert rating_model.warm_state(old, params) is None
+    assert rating_model.warm_state(old, params, n) is None
