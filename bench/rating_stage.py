@@ -3,6 +3,7 @@
     python bench/rating_stage.py [--ratings 1M] [--sample 500] [--params '{"n_iter": 40}']
                                  [--sweep-ratings N] [--holdout 0.02] [--tag NAME]
                                  [--warm-from 0.05] [--warm '{"n_iter": 20, ...}']
+                                 [--also-warm '[{"n_iter": 8, ...}, ...]']
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 3.7k items, 10M = 70k x 10.7k) with synthetic genres and years. Measures, in this
@@ -24,6 +25,7 @@ in from their remaining ratings, an item without a column from its genres and ye
 "previous version" is first fitted (cold, the product's chain) on the ratings without a
 random fraction F of them and without every rating of a random fraction F of the users
 (new users since), cached in var/bench/; the measured fit then starts from its chain.
+``--also-warm`` fits and scores more warm chains on the same data (fit CPU, RMSE only).
 
 Numbers go to stdout and bench/out/rating-stage-<size>[-<tag>].json.
 """
@@ -57,6 +59,9 @@ def main() -> None:
     parser.add_argument("--tag", default="")
     parser.add_argument("--warm-from", type=float, default=0.0)
     parser.add_argument("--warm", default="{}", help="JSON overriding RATING_FM_WARM's keys")
+    parser.add_argument(
+        "--also-warm", default="[]", help="JSON list of more RATING_FM_WARM chains to measure"
+    )
     args = parser.parse_args()
     params = {**option("RATING_FM"), **json.loads(args.params)}
     overrides = {"RATING_FM": params, "RATING_FM_WARM": {**option("RATING_FM_WARM"),
@@ -122,6 +127,17 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 1),
         "mean_ratings_per_user": round(csr.nnz / matrix.n_users, 1),
     }
+    result["also_warm"] = []
+    for chain in json.loads(args.also_warm) if warm is not None else []:
+        settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM_WARM": chain}
+        cpu = time.process_time()
+        more = rating_model.fit_parts(arrays, info=info, warm=warm)
+        cpu = time.process_time() - cpu
+        more = rating_model.RatingParts(more)
+        row = {"warm": chain, "fit_cpu_s": round(cpu, 1), "kept_samples": more.fm.w0_samples_.size}
+        row.update(_rmse(more, matrix, held, info) if held is not None else {})
+        print("also:", json.dumps(row), flush=True)
+        result["also_warm"].append(row)
     print(json.dumps(result, indent=1))
     tag = f"-{args.tag}" if args.tag else ""
     out = ROOT / "bench" / "out" / f"rating-stage-{args.ratings}{tag}.json"
