@@ -2,6 +2,8 @@
 
     python bench/rating_stage.py [--ratings 1M] [--sample 500] [--params '{"n_iter": 40}']
                                  [--sweep-ratings N] [--holdout 0.02] [--tag NAME]
+                                 [--warm-from 0.05] [--warm '{"n_iter": 20, ...}']
+                                 [--also-warm '[{"n_iter": 8, ...}, ...]']
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 3.7k items, 10M = 70k x 10.7k) with synthetic genres and years. Measures, in this
@@ -18,6 +20,12 @@ process, with the product's ``RATING_FM`` (``--params`` overrides some of it):
 sweeps x ratings; 0: never). ``--holdout F`` first takes a random fraction F of the
 ratings out (seed 1) and reports their RMSE as the product serves them: each user folded
 in from their remaining ratings, an item without a column from its genres and year.
+
+``--warm-from F`` measures a warm start (``RATING_FM_WARM``, ``--warm`` overrides it): a
+"previous version" is first fitted (cold, the product's chain) on the ratings without a
+random fraction F of them and without every rating of a random fraction F of the users
+(new users since), cached in var/bench/; the measured fit then starts from its chain.
+``--also-warm`` fits and scores more warm chains on the same data (fit CPU, RMSE only).
 
 Numbers go to stdout and bench/out/rating-stage-<size>[-<tag>].json.
 """
@@ -49,9 +57,15 @@ def main() -> None:
     parser.add_argument("--sweep-ratings", type=int, default=None)
     parser.add_argument("--holdout", type=float, default=0.0)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--warm-from", type=float, default=0.0)
+    parser.add_argument("--warm", default="{}", help="JSON overriding RATING_FM_WARM's keys")
+    parser.add_argument(
+        "--also-warm", default="[]", help="JSON list of more RATING_FM_WARM chains to measure"
+    )
     args = parser.parse_args()
     params = {**option("RATING_FM"), **json.loads(args.params)}
-    overrides = {"RATING_FM": params}
+    overrides = {"RATING_FM": params, "RATING_FM_WARM": {**option("RATING_FM_WARM"),
+                                                         **json.loads(args.warm)}}  # fmt: skip
     if args.sweep_ratings is not None:
         overrides["RATING_FM_SWEEP_RATINGS"] = args.sweep_ratings
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, **overrides}
@@ -64,9 +78,10 @@ def main() -> None:
         matrix, held = _split(matrix, args.holdout)
     csr = matrix.csr
     arrays = synthetic_inputs.snapshot_arrays(matrix)
+    warm = _previous(matrix, info, args) if args.warm_from else None
     rss_before = _rss_mib()
     wall, cpu = time.perf_counter(), time.process_time()
-    parts_arrays = rating_model.fit_parts(arrays, info=info)
+    parts_arrays = rating_model.fit_parts(arrays, info=info, warm=warm)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss_peak = _rss_mib()
     size = sum(a.nbytes for a in parts_arrays.values())
@@ -94,6 +109,8 @@ def main() -> None:
         "items": int(matrix.n_items),
         "params": params,
         "sweep_ratings": option("RATING_FM_SWEEP_RATINGS"),
+        "warm_from": args.warm_from,
+        "warm": parts.config["warm"],
         "fitted_params": parts.config["params"],
         **held_out,
         "kept_samples": int(parts_arrays["w0_samples"].size),
@@ -110,11 +127,59 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 1),
         "mean_ratings_per_user": round(csr.nnz / matrix.n_users, 1),
     }
+    result["also_warm"] = []
+    for chain in json.loads(args.also_warm) if warm is not None else []:
+        settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM_WARM": chain}
+        cpu = time.process_time()
+        more = rating_model.fit_parts(arrays, info=info, warm=warm)
+        cpu = time.process_time() - cpu
+        more = rating_model.RatingParts(more)
+        row = {"warm": chain, "fit_cpu_s": round(cpu, 1), "kept_samples": more.fm.w0_samples_.size}
+        row.update(_rmse(more, matrix, held, info) if held is not None else {})
+        print("also:", json.dumps(row), flush=True)
+        result["also_warm"].append(row)
     print(json.dumps(result, indent=1))
     tag = f"-{args.tag}" if args.tag else ""
     out = ROOT / "bench" / "out" / f"rating-stage-{args.ratings}{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
+
+
+def _previous(matrix, info, args) -> dict:
+    """The parts of a "previous version" (see the module docstring), fitted once per
+    size, fraction, holdout and chain (cached as var/bench/rating-prev-*.npz)."""
+    import hashlib
+
+    import numpy as np
+    from django.conf import settings
+
+    from recommendations import rating_model
+    from recommendations.conf import get as option
+    from recommendations.engine import RatingMatrix
+
+    key = json.dumps([args.ratings, args.warm_from, args.holdout, option("RATING_FM")])
+    path = ROOT / "var" / "bench" / f"rating-prev-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as saved:
+            return dict(saved)
+    rng = np.random.default_rng(2)
+    coo = matrix.csr.tocoo()
+    gone_users = rng.random(matrix.n_users) < args.warm_from
+    keep = (rng.random(coo.nnz) >= args.warm_from) & ~gone_users[coo.row]
+    prev = RatingMatrix.from_arrays(
+        matrix.user_ids[coo.row[keep]], matrix.item_ids[coo.col[keep]], coo.data[keep]
+    )
+    cold = {**settings.RECOMMENDATIONS, "RATING_FM_WARM": {}}
+    saved_settings, settings.RECOMMENDATIONS = settings.RECOMMENDATIONS, cold
+    try:
+        parts = rating_model.fit_parts(synthetic_inputs.snapshot_arrays(prev), info=info)
+    finally:
+        settings.RECOMMENDATIONS = saved_settings
+    cpu = rating_model.RatingParts(parts).config["fit_cpu_seconds"]
+    print(f"previous version: {prev.nnz} ratings, {prev.n_users} users, {cpu} CPU s", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **parts)
+    return parts
 
 
 def _split(matrix, fraction):

@@ -87,6 +87,11 @@ DEFAULTS = {
     # 60 at 10M, 24 at 25M, so the stage's cost stops growing with the ratings (about
     # 0.45 CPU us a rating-sweep; bench/README, "The fm stage at scale"). 0: no cut.
     "RATING_FM_SWEEP_RATINGS": 600_000_000,
+    # A recompute whose live version has a rating model starts the chain from that model's
+    # final state (new users and items at their group's mean) and runs this shorter chain
+    # (keys of RATING_FM replaced); still cut by RATING_FM_SWEEP_RATINGS. Measured against
+    # a cold chain: bench/README, "Warm starts". {}: every chain starts cold.
+    "RATING_FM_WARM": {"n_iter": 20, "burn_in": 4, "keep_every": 4},
     # The incremental update after a rating. It is queued at once (no countdown): ratings
     # of a user that arrive while their update waits in the queue join it anyway.
     "DEBOUNCE_SECONDS": 0.0,

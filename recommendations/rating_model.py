@@ -45,10 +45,14 @@ def enabled() -> bool:
 
 
 # -- fitting (the recompute's fm stage) ------------------------------------------------------
-def fit_parts(arrays: dict, *, info) -> dict[str, np.ndarray]:
+def fit_parts(arrays: dict, *, info, warm: dict | None = None) -> dict[str, np.ndarray]:
     """``RATING_FM`` fitted on a snapshot's ratings (``build.snapshot_arrays``' CSR arrays
     and id maps) and ``info`` (``ItemInfo`` of at least the snapshot's items), as the
-    arrays the module docstring lists."""
+    arrays the module docstring lists, with the chain's final state (``chain_*``).
+
+    ``warm``: a previous version's parts (:func:`warm_state` decides whether they can
+    start this chain): the chain starts from their state and runs ``RATING_FM_WARM``'s
+    shorter chain."""
     item_ids = np.asarray(arrays["item_ids"], dtype=np.int64)
     user_ids = np.asarray(arrays["user_ids"], dtype=np.int64)
     csr = sp.csr_matrix(
@@ -60,17 +64,54 @@ def fit_parts(arrays: dict, *, info) -> dict[str, np.ndarray]:
         shape=(user_ids.size, item_ids.size),
     )
     started = time.process_time()
-    params = scaled_sweeps(option("RATING_FM"), csr.nnz, int(option("RATING_FM_SWEEP_RATINGS")))
+    params = dict(option("RATING_FM"))
+    state = warm_state(warm, params, csr.nnz) if warm is not None else None
+    if state is not None:
+        params.update(option("RATING_FM_WARM"))
+    params = scaled_sweeps(params, csr.nnz, int(option("RATING_FM_SWEEP_RATINGS")))
     fm = BayesianFM(**params, clip=(0.5, 5.0)).fit(
-        RatingMatrix(csr, user_ids, item_ids), items=info
+        RatingMatrix(csr, user_ids, item_ids), items=info, warm=state
     )
     parts, config = fm.parts()
+    chain, config["chain"] = fm.chain_state()
+    config["warm"] = state is not None
+    config["n_ratings"] = int(csr.nnz)
     config["fit_cpu_seconds"] = round(time.process_time() - started, 3)
     return {
         **parts,
+        **chain,
         "item_ids": item_ids,
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     }
+
+
+# What must match for a previous version's chain to start this one: the features and
+# their number of factors (the chain's length may differ).
+_SAME_MODEL = ("factors", "implicit", "item_raters", "genres", "years", "demographics")
+
+
+# A warm start's short burn-in assumes most ratings are those the previous chain saw: a
+# previous chain on fewer than this share of today's ratings (a large import since) does
+# not start the next.
+WARM_MIN_SHARE = 0.8
+
+
+def warm_state(parts: dict, params: dict, n_ratings: int) -> tuple[dict, dict] | None:
+    """The chain state (``BayesianFM.chain_state``) in a version's stored ``parts``, or
+    None when they have none (stored before it was kept), warm starts are off
+    (``RATING_FM_WARM`` empty), the model's features differ from ``params``' or the
+    chain saw fewer than ``WARM_MIN_SHARE`` of ``n_ratings`` (today's ratings)."""
+    if not option("RATING_FM_WARM"):
+        return None
+    config = json.loads(bytes(np.asarray(parts["config"])).decode())
+    defaults = BayesianFM().__dict__
+    same = all(
+        config["params"].get(name) == params.get(name, defaults[name]) for name in _SAME_MODEL
+    )
+    seen = config.get("n_ratings", 0) >= WARM_MIN_SHARE * n_ratings
+    if "chain" not in config or not same or not seen:
+        return None
+    return {name: parts[name] for name in parts if name.startswith("chain_")}, config["chain"]
 
 
 # Fewest sweeps a scaled chain keeps (bench/README: 20-24 sweeps cost +0.004-0.005 held-out
@@ -103,14 +144,25 @@ def scaled_sweeps(params: dict, n_ratings: int, sweep_ratings: int) -> dict:
 
 def fit_and_store(version: str, arrays: dict, *, ttl: int | None) -> int:
     """The recompute's fm stage: fit on ``arrays`` (the version's snapshot) and the
-    catalogue's genres and years, store the parts with the version. Returns the number
-    of kept samples."""
+    catalogue's genres and years, starting from the live version's chain where it has
+    one (:func:`fit_parts`' ``warm``), store the parts with the version. Returns the
+    number of kept samples."""
     from recommendations.item_info import catalogue_item_info
 
-    parts = fit_parts(arrays, info=catalogue_item_info(active_only=False))
+    parts = fit_parts(arrays, info=catalogue_item_info(active_only=False), warm=_live_parts())
     store.snapshot_put(version, parts, ttl=ttl, part="fm")
     store.mark_written(version, "fm", 1, ttl=ttl)
     return int(parts["w0_samples"].size)
+
+
+def _live_parts() -> dict | None:
+    """The live version's stored parts (mapped), or None: no live version, none stored,
+    or Redis unreadable (then the chain starts cold, as the first recompute's)."""
+    try:
+        live = store.live_model()
+        return store.snapshot_get(live.version, part="fm") if live is not None else None
+    except (LookupError, *store.RedisUnavailable):
+        return None
 
 
 # -- one user's prediction from the stored parts ---------------------------------------------

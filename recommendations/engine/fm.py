@@ -36,6 +36,7 @@ training, from their demographics and rated items alone).
 from __future__ import annotations
 
 import math
+import zlib
 
 import numba
 import numpy as np
@@ -43,27 +44,31 @@ import scipy.sparse as sp
 
 from .blend import users_features
 from .data import ItemInfo, UserInfo
-from .matrix import RatingMatrix
+from .matrix import RatingMatrix, _index_of
 
 __all__ = ["BayesianFM"]
 
 
 class _Block:
-    """One side's features: CSR (n_entities, n_cols), its CSC, group id per column."""
+    """One side's features: CSR (n_entities, n_cols), its CSC, group id per column, and
+    per group a name and per column a key that names the column across fits (an id, a
+    genre's crc32, a year bin): what a warm start matches columns by."""
 
     def __init__(self, parts):
-        mats, groups = [], []
-        for g, m in enumerate(parts):
+        mats, groups, keys = [], [], []
+        for g, (_, m, k) in enumerate(parts):
             mats.append(sp.csr_matrix(m, dtype=np.float64))
             groups.append(np.full(m.shape[1], g, dtype=np.int64))
+            keys.append(np.asarray(k, dtype=np.int64))
         self.csr = sp.hstack(mats, format="csr")
         self.csr.sort_indices()
         self.csc = self.csr.tocsc()
         self.csc.sort_indices()
-        self.sq = self.csr.multiply(self.csr).tocsr()
         self.groups = np.concatenate(groups)
+        self.keys = np.concatenate(keys)
+        self.names = [name for name, _, _ in parts]
         self.n_groups = len(parts)
-        self.sizes = [m.shape[1] for m in parts]
+        self.sizes = [m.shape[1] for _, m, _ in parts]
 
 
 def _implicit(csr) -> sp.csr_matrix:
@@ -163,24 +168,30 @@ class BayesianFM:
     # -- features ---------------------------------------------------------------------------
     def _blocks(self, matrix, items, users):
         nu, ni = matrix.shape
-        uparts = [sp.identity(nu, format="csr")]
+        uparts = [("user", sp.identity(nu, format="csr"), matrix.user_ids)]
         self.demo_cols_ = 0
         if users is not None and self.demographics:
             demo = users_features(users, matrix.user_ids)
-            uparts.append(sp.csr_matrix(demo))
+            uparts.append(("demographics", sp.csr_matrix(demo), np.arange(demo.shape[1])))
             self.demo_cols_ = demo.shape[1]
         if self.implicit:
-            uparts.append(_implicit(matrix.csr))
-        iparts = [sp.identity(ni, format="csr")]
+            uparts.append(("rated", _implicit(matrix.csr), matrix.item_ids))
+        iparts = [("item", sp.identity(ni, format="csr"), matrix.item_ids)]
         self.genre_names_, self.year_bins_ = [], []
         if items is not None:
             self.genre_names_, self.year_bins_ = side_vocab(
                 items, matrix.item_ids, genres=self.genres, years=self.years
             )
             sub = items.subset(matrix.item_ids)
-            iparts += side_rows(sub.genres, sub.years, self.genre_names_, self.year_bins_)
+            side = side_rows(sub.genres, sub.years, self.genre_names_, self.year_bins_)
+            keys = []
+            if self.genre_names_:
+                keys.append(("genres", [zlib.crc32(g.encode()) for g in self.genre_names_]))
+            if self.year_bins_:
+                keys.append(("years", self.year_bins_))
+            iparts += [(name, m, k) for (name, k), m in zip(keys, side, strict=True)]
         if self.item_raters:
-            iparts.append(_implicit(matrix.csc.T.tocsr()))
+            iparts.append(("raters", _implicit(matrix.csc.T.tocsr()), matrix.user_ids))
         return _Block(uparts), _Block(iparts)
 
     def design(self, users, items) -> np.ndarray:
@@ -197,7 +208,16 @@ class BayesianFM:
         *,
         items: ItemInfo | None = None,
         users: UserInfo | None = None,
+        warm: tuple[dict, dict] | None = None,
     ) -> BayesianFM:
+        """Run the chain on ``matrix`` (and the side information given).
+
+        ``warm``: a previous fit's :meth:`chain_state` to start from instead of the prior:
+        every column whose group and key (user or item id, genre, year bin) it has starts
+        at its value there, every other column (a new user or item) at its group's mean
+        there; the hyper-parameters, noise precision and w0 continue. Where ratings
+        changed little since, the chain needs few burn-in sweeps (bench/README). Ignored
+        when its factors differ."""
         rng = np.random.default_rng(self.seed)
         k = self.factors
         bu, bi = self._blocks(matrix, items, users)
@@ -214,8 +234,13 @@ class BayesianFM:
             _Side(bi, ir, cnt_i, rng, k, self.init_std),
         ]
         w0 = float(y.mean()) if n else 0.0
-        e = y - w0 - _pred_parts(sides, ur, ir)
         alpha = 1.0
+        if warm is not None and int(warm[1]["factors"]) == k:
+            arrays, meta = warm
+            for s, tag in zip(sides, "ui", strict=True):
+                s.start_from(arrays, meta["names"][tag], tag, rng, self.init_std)
+            w0, alpha = float(meta["w0"]), float(meta["alpha"])
+        e = y - w0 - _pred_parts(sides, ur, ir)
         kept_u, kept_i, kept_w0, kept_fold = [], [], [], []
         n_side = len(self.genre_names_) + len(self.year_bins_)
         for it in range(self.n_iter):
@@ -228,12 +253,23 @@ class BayesianFM:
             w0 = new
             for s in sides:
                 e -= s.sample_linear(e, alpha, rng)[s.rows]
+            # Each draw needs per-entity sums over the residuals, which the previous draw
+            # moved: one pass over the ratings does both (_sync_aggregates), and the last
+            # draw's pass is skipped as the residuals are recomputed right after.
+            su = sides[0]
+            stats = _aggregates(su.rows, sides[1].rows, e, np.ascontiguousarray(sides[1].q[:, 0]),
+                                su.counts.size)  # fmt: skip
             for f in range(k):
                 for a, s in enumerate(sides):
                     other = sides[1 - a]
-                    q_other = np.ascontiguousarray(other.q[:, f])
-                    dq, dc = s.sample_factor(f, e, other.rows, q_other, alpha, rng)
-                    _sync(s.rows, other.rows, e, dq, dc, q_other)
+                    dq, dc = s.sample_factor(f, stats, alpha, rng)
+                    nf = f + a  # the next draw: the item side's f, then the user side's f+1
+                    if nf < k:
+                        stats = _sync_aggregates(
+                            s.rows, other.rows, e, dq, dc,
+                            np.ascontiguousarray(other.q[:, f]),
+                            np.ascontiguousarray(s.q[:, nf]), other.counts.size,
+                        )  # fmt: skip
             # float drift from millions of incremental updates: recompute exactly
             e = y - w0 - _pred_parts(sides, ur, ir)
             if it >= self.burn_in and (it - self.burn_in) % self.keep_every == 0:
@@ -273,10 +309,31 @@ class BayesianFM:
         self.side_v_ = np.stack(fields[7]).astype(np.float32)
         su, si = sides
         self.w0_ = w0
+        self.chain_ = self._chain(sides, w0, alpha)
         self.w_ = np.concatenate([su.w, si.w])
         self.v_ = np.vstack([su.v, si.v])
         self.n_users_, self.n_items_ = nu, ni
         return self
+
+    def chain_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, meta): the chain's final state for a later fit's ``warm`` start: per
+        side ("u", "i") each column's key, group, w and v (float32), each group's prior
+        mean and precision (w first, then v); meta the group names, factors, w0, alpha.
+        (n_cols (k + 3) numbers per side: far smaller than the kept samples.)"""
+        return self.chain_
+
+    def _chain(self, sides, w0, alpha):
+        arrays, names = {}, {}
+        for s, tag in zip(sides, "ui", strict=True):
+            arrays[f"chain_{tag}_keys"] = s.b.keys
+            arrays[f"chain_{tag}_groups"] = s.b.groups
+            arrays[f"chain_{tag}_w"] = s.w.astype(np.float32)
+            arrays[f"chain_{tag}_v"] = s.v.astype(np.float32)
+            arrays[f"chain_{tag}_mu"] = np.column_stack([s.mu_w, s.mu_v])
+            arrays[f"chain_{tag}_lam"] = np.column_stack([s.lam_w, s.lam_v])
+            names[tag] = list(s.b.names)
+        meta = {"factors": self.factors, "names": names, "w0": w0, "alpha": float(alpha)}
+        return arrays, meta
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, users, items) -> np.ndarray:
@@ -453,8 +510,42 @@ class _Side:
         self.mu_w, self.lam_w = np.zeros(g), np.ones(g)
         self.mu_v, self.lam_v = np.zeros((g, k)), np.ones((g, k))
         self.lin = block.csr @ self.w
-        self.q = block.csr @ self.v
-        self.c = 0.5 * (self.q**2 - block.sq @ self.v**2)  # within-block interactions
+        self.q, self.c = np.empty((self.counts.size, k)), np.empty((self.counts.size, k))
+        for f in range(k):  # c: the within-block interactions
+            self.q[:, f], self.c[:, f] = _q_c(
+                block.csr.indptr, block.csr.indices, block.csr.data, self.v[:, f].copy()
+            )
+
+    def start_from(self, arrays, names, tag, rng, init_std):
+        """Start at a previous chain's state (:meth:`BayesianFM.chain_state`, this side
+        ``tag``; its group ``names``): a group both have continues its prior, a column
+        with the same key its w and v; a new column starts at its group's prior mean
+        (v plus ``init_std`` noise, as a cold start's); groups only this fit has keep
+        the cold start's."""
+        b = self.b
+        old_keys, old_groups = arrays[f"chain_{tag}_keys"], arrays[f"chain_{tag}_groups"]
+        old_w, old_v = arrays[f"chain_{tag}_w"], arrays[f"chain_{tag}_v"]
+        mu, lam = arrays[f"chain_{tag}_mu"], arrays[f"chain_{tag}_lam"]
+        for g, name in enumerate(b.names):
+            if name not in names:
+                continue
+            og = names.index(name)
+            self.mu_w[g], self.mu_v[g] = mu[og, 0], mu[og, 1:]
+            self.lam_w[g], self.lam_v[g] = lam[og, 0], lam[og, 1:]
+            cols = np.flatnonzero(b.groups == g)
+            old_cols = np.flatnonzero(old_groups == og)
+            order = np.argsort(old_keys[old_cols], kind="stable")
+            at = _index_of(old_keys[old_cols][order], b.keys[cols])
+            hit = at >= 0
+            src = old_cols[order][at[hit]]
+            self.w[cols] = self.mu_w[g]
+            self.v[cols] = self.mu_v[g] + rng.normal(0.0, init_std, (cols.size, self.v.shape[1]))
+            self.w[cols[hit]] = old_w[src]
+            self.v[cols[hit]] = old_v[src]
+        self.lin = b.csr @ self.w
+        for f in range(self.v.shape[1]):
+            self.q[:, f], self.c[:, f] = _q_c(b.csr.indptr, b.csr.indices, b.csr.data,
+                                              self.v[:, f].copy())  # fmt: skip
 
     def additive(self):
         return self.lin + self.c.sum(axis=1)
@@ -484,45 +575,77 @@ class _Side:
         self.lin = b.csr @ self.w
         return self.lin - old
 
-    def sample_factor(self, f, e, other_rows, q_other, alpha, rng):
+    def sample_factor(self, f, stats, alpha, rng):
         """Draw column f of every factor; returns (change of q[:, f], change of c[:, f]).
 
-        ``other_rows``: the other side's entity of each rating, ``q_other`` its q[:, f]."""
+        ``stats``: float64 (n_entities, 6) from :func:`_aggregates` or
+        :func:`_sync_aggregates` for this side and f, its columns 0 and 1 (q, n) unset."""
         b = self.b
-        agg_e, s1, s2, fe = _aggregates(self.rows, other_rows, e, q_other, self.counts.size)
-        q = np.ascontiguousarray(self.q[:, f])
+        stats[:, 0] = self.q[:, f]
+        stats[:, 1] = self.counts
         col = np.ascontiguousarray(self.v[:, f])
-        old_q, old_c = q.copy(), self.c[:, f].copy()
+        old_q, old_c = self.q[:, f].copy(), self.c[:, f].copy()
         _factor_block(
-            b.csc.indptr, b.csc.indices, b.csc.data, col, q, b.groups,
+            b.csc.indptr, b.csc.indices, b.csc.data, col, b.groups,
             np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f]),
-            alpha, self.counts, agg_e, s1, s2, fe, rng.standard_normal(col.size),
+            alpha, stats, rng.standard_normal(col.size),
         )  # fmt: skip
         self.v[:, f] = col
-        self.q[:, f] = b.csr @ col  # exact, not the kernel's running sums
-        self.c[:, f] = 0.5 * (self.q[:, f] ** 2 - b.sq @ col**2)
+        # exact, not the kernel's running sums
+        self.q[:, f], self.c[:, f] = _q_c(b.csr.indptr, b.csr.indices, b.csr.data, col)
         return self.q[:, f] - old_q, self.c[:, f] - old_c
 
 
-@numba.njit(cache=True)
-def _aggregates(ent, oth, e, q_other, n_ent):  # pragma: no cover - numba
-    """Per entity: sum e, sum q_o, sum q_o^2, sum q_o e over its ratings."""
-    agg_e, s1, s2, fe = np.zeros(n_ent), np.zeros(n_ent), np.zeros(n_ent), np.zeros(n_ent)
-    for r in range(ent.size):
-        u = ent[r]
-        qo = q_other[oth[r]]
-        agg_e[u] += e[r]
-        s1[u] += qo
-        s2[u] += qo * qo
-        fe[u] += qo * e[r]
-    return agg_e, s1, s2, fe
+# Per-entity state of a factor draw, one row per entity so that the kernels' random
+# accesses touch one cache line instead of six (at 10M ratings the user side's arrays no
+# longer fit the cache): q, n, E (sum e), S1 (sum q_o), S2 (sum q_o^2), F (sum q_o e).
+_Q, _N, _E, _S1, _S2, _F = range(6)
+
+
+def _aggregates(ent, oth, e, q_other, n_ent):
+    """float64 (n_ent, 6): per entity sum e, sum q_o, sum q_o^2, sum q_o e over its
+    ratings in columns _E.._F (_Q and _N left zero): :func:`_sync_aggregates` with
+    nothing moved."""
+    none = np.zeros(int(oth.max()) + 1 if oth.size else 0)
+    return _sync_aggregates(oth, ent, e, none, none, np.zeros(n_ent), q_other, n_ent)
 
 
 @numba.njit(cache=True)
-def _sync(ent, oth, e, dq, dc, q_other):  # pragma: no cover - numba
-    """Residuals after one side's factor f moved: prediction += dq q_o + dc."""
-    for r in range(ent.size):
-        e[r] -= dq[ent[r]] * q_other[oth[r]] + dc[ent[r]]
+def _sync_aggregates(moved, nxt, e, dq, dc, q_sync, q_agg, n_next):  # pragma: no cover
+    """One pass over the ratings: the residuals after the ``moved`` side's factor moved
+    (prediction += dq q_sync + dc, ``q_sync`` the other side's column, by ``nxt`` entity),
+    and :func:`_aggregates` of the ``nxt`` side for its next draw, whose other side's
+    column is ``q_agg`` (by ``moved`` entity)."""
+    st = np.zeros((n_next, 6))
+    for r in range(moved.size):
+        m = moved[r]
+        u = nxt[r]
+        e[r] -= dq[m] * q_sync[u] + dc[m]
+        qo = q_agg[m]
+        st[u, _E] += e[r]
+        st[u, _S1] += qo
+        st[u, _S2] += qo * qo
+        st[u, _F] += qo * e[r]
+    return st
+
+
+@numba.njit(cache=True)
+def _q_c(indptr, indices, data, col):  # pragma: no cover - numba
+    """(B col, 0.5 ((B col)^2 - B^2 col^2)) per row of a block B (CSR): one factor's q and
+    within-block interactions in one pass (two scipy products made two)."""
+    n = indptr.size - 1
+    q, c = np.empty(n), np.empty(n)
+    for u in range(n):
+        s = 0.0
+        s2 = 0.0
+        for p in range(indptr[u], indptr[u + 1]):
+            x = data[p]
+            vj = col[indices[p]]
+            s += x * vj
+            s2 += (x * x) * (vj * vj)
+        q[u] = s
+        c[u] = 0.5 * (s * s - s2)
+    return q, c
 
 
 def _pred_parts(sides, ur, ir):
@@ -530,11 +653,13 @@ def _pred_parts(sides, ur, ir):
     return _pair_scores(ur, ir, su.additive(), si.additive(), su.q, si.q)
 
 
-@numba.njit(cache=True, parallel=True)
+# (one thread: in a worker beside another worker on the same cores, numba's threads only
+# contend with it; the pass is a few percent of a sweep)
+@numba.njit(cache=True)
 def _pair_scores(ur, ir, add_u, add_i, qu, qi):  # pragma: no cover - numba
     """add_u[u] + add_i[i] + qu[u] . qi[i] per (u, i) pair."""
     out = np.empty(ur.size)
-    for r in numba.prange(ur.size):
+    for r in range(ur.size):
         u, i = ur[r], ir[r]
         s = add_u[u] + add_i[i]
         for f in range(qu.shape[1]):
@@ -571,16 +696,15 @@ def _linear_block(
 
 
 @numba.njit(cache=True)
-def _factor_block(
-    indptr, ent, val, v, q, groups, mu, lam, alpha, counts, agg_e, s1, s2, fe, eps
-):  # pragma: no cover - numba
+def _factor_block(indptr, ent, val, v, groups, mu, lam, alpha, st, eps):  # pragma: no cover
     """Gibbs draw of each v_jf (one factor f) in turn.
 
     For a rating of entity u with the other side's ``q_o``, ``dy/dv_jf = x (a_u + q_o)``
-    with ``a_u = q_u - v_jf x`` (unchanged by v_jf itself). Per entity: ``n_u``, ``E_u =
-    sum e``, ``S1 = sum q_o``, ``S2 = sum q_o^2``, ``F = sum q_o e``, so
-    ``sum h^2 = x^2 (n a^2 + 2 a S1 + S2)`` and ``sum h e = x (a E + F)``; after a draw
-    moves v_jf by d, every residual of u moves by ``-d h`` and E, F, q follow.
+    with ``a_u = q_u - v_jf x`` (unchanged by v_jf itself). Per entity (a row of ``st``,
+    see _Q.._F): ``q``, ``n_u``, ``E = sum e``, ``S1 = sum q_o``, ``S2 = sum q_o^2``,
+    ``F = sum q_o e``, so ``sum h^2 = x^2 (n a^2 + 2 a S1 + S2)`` and ``sum h e = x (a E +
+    F)``; after a draw moves v_jf by d, every residual of u moves by ``-d h`` and E, F, q
+    follow.
     """
     for j in range(v.size):
         vj = v[j]
@@ -589,9 +713,9 @@ def _factor_block(
         for p in range(indptr[j], indptr[j + 1]):
             u = ent[p]
             x = val[p]
-            a = q[u] - vj * x
-            h2 += x * x * (counts[u] * a * a + 2.0 * a * s1[u] + s2[u])
-            he += x * (a * agg_e[u] + fe[u])
+            a = st[u, _Q] - vj * x
+            h2 += x * x * (st[u, _N] * a * a + 2.0 * a * st[u, _S1] + st[u, _S2])
+            he += x * (a * st[u, _E] + st[u, _F])
         g = groups[j]
         prec = alpha * h2 + lam[g]
         mean = (alpha * (he + vj * h2) + lam[g] * mu[g]) / prec
@@ -600,10 +724,10 @@ def _factor_block(
         for p in range(indptr[j], indptr[j + 1]):
             u = ent[p]
             x = val[p]
-            a = q[u] - vj * x
-            agg_e[u] -= d * x * (a * counts[u] + s1[u])
-            fe[u] -= d * x * (a * s1[u] + s2[u])
-            q[u] += d * x
+            a = st[u, _Q] - vj * x
+            st[u, _E] -= d * x * (a * st[u, _N] + st[u, _S1])
+            st[u, _F] -= d * x * (a * st[u, _S1] + st[u, _S2])
+            st[u, _Q] += d * x
         v[j] = new
 
 

@@ -3,6 +3,8 @@ stored with the version, serving the predicted rating from the user's live ratin
 new rating moves it at once), predicting items nobody has rated from their genres, and
 falling back to the neighbour lists when a version has no rating model."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -171,3 +173,54 @@ def test_on_many_ratings_the_fm_chain_is_cut_to_the_sweep_budget(settings):
     params = rating_model.RatingParts(fitted).config["params"]
     assert (params["n_iter"], params["burn_in"], params["keep_every"]) == (25, 5, 3)
     assert fitted["w0_samples"].size == len(range(5, 25, 3))
+
+
+def test_the_next_recompute_continues_the_live_versions_chain(published, settings):
+    """The first rating model's chain starts cold and runs RATING_FM's length; the next
+    recompute's starts from the live version's stored chain state and runs RATING_FM_WARM's
+    shorter chain; with RATING_FM_WARM empty it starts cold again."""
+    first = rating_model.RatingParts(store.snapshot_get(published, part="fm")).config
+    assert first["warm"] is False
+    assert first["params"]["n_iter"] == option("RATING_FM")["n_iter"]
+    run = pipeline.recompute_sync()
+    assert run.status == run.Status.SUCCEEDED, run.error
+    second = rating_model.RatingParts(store.snapshot_get(run.version, part="fm")).config
+    assert second["warm"] is True
+    assert second["params"]["n_iter"] == option("RATING_FM_WARM")["n_iter"]
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM_WARM": {}}
+    run = pipeline.recompute_sync()
+    third = rating_model.RatingParts(store.snapshot_get(run.version, part="fm")).config
+    assert third["warm"] is False
+    rating_model.parts_clear()
+
+
+def test_a_chain_with_other_features_or_too_few_ratings_does_not_start_the_next(settings):
+    """warm_state: parts whose model had other features (or factors) than RATING_FM's,
+    that hold no chain state, or whose chain saw under WARM_MIN_SHARE of today's ratings
+    (a large import since) give None; matching ones (whatever the chain's length) give
+    the chain arrays."""
+    from recommendations.engine.fm import PRODUCT_FM
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 12)) < 0.4) * rng.integers(1, 6, (30, 12))
+    csr = sp.csr_matrix(dense.astype(float))
+    arrays = {"indptr": csr.indptr, "indices": csr.indices, "data": csr.data,
+              "user_ids": np.arange(30) + 1, "item_ids": np.arange(12) + 1}  # fmt: skip
+    params = {**PRODUCT_FM, "n_iter": 6, "burn_in": 2, "keep_every": 1}
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RATING_FM": params}
+    parts = rating_model.fit_parts(arrays, info=None)
+    n = csr.nnz
+    state = rating_model.warm_state(parts, params, n)
+    assert state is not None and {"chain_u_v", "chain_i_keys"} <= set(state[0])
+    assert rating_model.warm_state(parts, {**params, "factors": 3}, n) is None
+    assert rating_model.warm_state(parts, {**params, "item_raters": False}, n) is None
+    assert rating_model.warm_state(parts, {**params, "n_iter": 50}, n) is not None
+    share = rating_model.WARM_MIN_SHARE
+    assert rating_model.warm_state(parts, params, int(n / share)) is not None
+    assert rating_model.warm_state(parts, params, int(n / share) + 1) is None
+    old = {k: v for k, v in parts.items() if not k.startswith("chain_")}
+    config = rating_model.RatingParts(parts).config
+    del config["chain"]
+    old["config"] = np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)
+    assert rating_model.warm_state(old, params, n) is None
