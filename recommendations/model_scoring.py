@@ -13,8 +13,9 @@ is big:
 ``item_ids``       int64 (n_items,) the model's columns (database ids, sorted)
 ``warm``           bool (n_items,) items that had ratings when it was fitted
 ``ease_*``         EASE weights as CSR (n_items, n_items), each row pruned to its
-                   ``ease_keep`` largest weights by magnitude (``MODEL_BLEND``; the dense
-                   head of ``ease_max_items`` squared would not fit a worker)
+                   ``ease_keep`` (or ``ease_budget`` / head) largest weights by magnitude
+                   (``MODEL_BLEND``; the dense head of ``ease_max_items`` squared would
+                   not fit a worker)
 ``als_items``      float32 (n_items, factors) ALS item factors; ``als_gram`` their Gram
 ``mapped``         float32 (n_items, factors) item factors predicted from content
 ``content_*``      TF-IDF rows as CSR float32 (n_items, n_tokens), unit norm
@@ -116,7 +117,9 @@ def fit_parts(
         if parts.corated is not None
         else sp.csr_matrix((item_ids.size, item_ids.size))
     )
-    ease = _pruned(parts.ease, item_ids.size, blend.ease_keep)
+    # the keep EASE pruned to (``ease_budget`` may have raised it above ``ease_keep``)
+    keep = getattr(parts.ease, "keep_", blend.ease_keep)
+    ease = _pruned(parts.ease, item_ids.size, keep)
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
     features = sp.csr_matrix(parts.content.features_, dtype=np.float32)
     mapped = parts.mapped if parts.mapped is not None else np.zeros_like(y)
@@ -136,7 +139,7 @@ def fit_parts(
         },
         "content_weighting": parts.content.weighting,
         "ease_weighting": blend.ease_weighting,
-        "ease_keep": blend.ease_keep,
+        "ease_keep": int(keep),
         "fit_seconds": round(time.monotonic() - started, 3),
     }
     return {

@@ -263,6 +263,26 @@ def test_pruning_an_ease_already_pruned_to_k_keeps_its_weights():
     np.testing.assert_array_equal(model_scoring._pruned(ease, matrix.n_items, 0).toarray(), pruned)
 
 
+def test_the_stored_ease_is_the_one_the_blend_pruned_with_its_budget(settings):
+    """With ``ease_budget`` raising EASE's keep above ``ease_keep``, the stored weights are
+    EASE's own (not pruned again to ``ease_keep``), so the parts score as the blend."""
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "MODEL_BLEND": {**PRODUCT_BLEND, "ease_keep": 2, "ease_budget": 40 * 6},
+    }
+    matrix, info, arrays = _small(3)
+    fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)
+    ease = EASE(lam=PRODUCT_BLEND["ease_lam"], weighting="rating", keep=2, budget=40 * 6)
+    ease.fit(matrix)
+    assert ease.keep_ == 6
+    n = matrix.n_items
+    stored = sp.csr_matrix(
+        (fitted["ease_data"], fitted["ease_indices"], fitted["ease_indptr"]), shape=(n, n)
+    )
+    np.testing.assert_allclose(stored.toarray(), ease.weights_, rtol=1e-6, atol=1e-9)
+    assert np.diff(stored.indptr).max() == 6
+
+
 def test_model_parts_round_trip_through_the_store(rec_redis, settings, tmp_path):
     matrix, info, arrays = _small(1)
     fitted = model_scoring.fit_parts(arrays, info=info, active_ids=matrix.item_ids)

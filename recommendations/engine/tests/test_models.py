@@ -62,6 +62,23 @@ def test_topk_ease_with_every_neighbour_equals_ease():
     np.testing.assert_allclose(topk, dense, atol=1e-10)
 
 
+def test_ease_keeps_each_rows_largest_weights_and_a_budget_raises_the_keep_on_few_items():
+    """keep prunes every row of B to its k largest weights by magnitude (the others 0);
+    a budget of stored weights raises k to budget // items when that is more."""
+    m = _matrix(7, n_items=20)
+    full = EASE(lam=4.0).fit(m).weights_
+    for keep, budget, expect in ((3, 0, 3), (3, 20 * 7, 7), (3, 20 * 2, 3)):
+        model = EASE(lam=4.0, keep=keep, budget=budget).fit(m)
+        assert model.keep_ == expect
+        want = np.zeros_like(full)
+        for r in range(full.shape[0]):  # brute force: each row's expect largest by |w|
+            top = np.argsort(-np.abs(full[r]), kind="stable")[:expect]
+            want[r, top] = full[r, top]
+        np.testing.assert_allclose(model.weights_, want, atol=1e-12)
+    assert EASE(lam=4.0, keep=0, budget=10**6).fit(m).keep_ == 0  # no keep: no pruning
+    assert EASE(lam=4.0, keep=3, budget=10**6).fit(m).keep_ == 0  # keeps every weight
+
+
 def test_ease_on_the_most_rated_items_is_ease_of_that_sub_catalogue():
     """max_items keeps the head: its weights are EASE on those columns alone, and the
     other items score 0."""
