@@ -7,8 +7,9 @@ database ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,9 +74,10 @@ def snapshot_ratings(*, progress: Callable[[int], None] | None = None) -> dict[s
 def snapshot_list_context() -> dict[str, np.ndarray]:
     """What stored recommendation lists depend on besides ratings, as snapshot arrays.
 
-    Every user's taste stamp, hidden items and the inactive items. Read *before* the
-    ratings: a rating that lands in between is then in the ratings but not in the stamp,
-    so its list is stale on arrival and the site computes that user's list live.
+    Every user's taste stamp, hidden items and the inactive items, and which users get a
+    stored list (``ready_users``). Read *before* the ratings: a rating that lands in
+    between is then in the ratings but not in the stamp, so its list is stale on arrival
+    and the site computes that user's list live.
     """
     from catalog.models import HiddenItem, Item
     from catalog.selectors import user_taste_stamps
@@ -91,7 +93,46 @@ def snapshot_list_context() -> dict[str, np.ndarray]:
         "hidden_user": hidden[:, 0].copy(),
         "hidden_item": hidden[:, 1].copy(),
         "inactive": np.fromiter(inactive, dtype=np.int64),
+        "ready_user": ready_users(all_users=stamps.keys()),
     }
+
+
+def ready_users(*, all_users: Iterable[int], now: datetime | None = None) -> np.ndarray:
+    """Ids (int64) of the users whose lists the recompute stores, most recently active
+    first: those who rated, logged in or had their list computed on read
+    (``store.readers_since``) within READY_ACTIVE_DAYS, at most READY_MAX_USERS of them
+    (0: no cap). READY_ACTIVE_DAYS None: every user in ``all_users``.
+
+    The rest have their list computed on their first read and kept for the version
+    (``reads.recommendations_for_user``), so the stage costs what activity needs, not
+    what the number of users does.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from catalog.models import Rating
+
+    days = option("READY_ACTIVE_DAYS")
+    if days is None:
+        return np.fromiter(all_users, dtype=np.int64)
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    rated = (
+        Rating.objects.filter(updated__gte=cutoff)
+        .order_by()
+        .values("user_id")
+        .annotate(last=Max("updated"))
+        .values_list("user_id", "last")
+    )
+    logins = get_user_model().objects.filter(last_login__gte=cutoff)
+    last: dict[int, float] = store.readers_since(cutoff.timestamp())
+    for user_id, when in [*rated, *logins.values_list("pk", "last_login")]:
+        last[user_id] = max(last.get(user_id, 0.0), when.timestamp())
+    ids = np.fromiter(last.keys(), dtype=np.int64, count=len(last))
+    times = np.fromiter(last.values(), dtype=np.float64, count=len(last))
+    order = np.lexsort((ids, -times))  # newest first, ties by id
+    cap = option("READY_MAX_USERS")
+    return ids[order[:cap] if cap else order]
 
 
 def _wrap(data, indices, indptr, shape, arrays) -> RatingMatrix:
@@ -205,6 +246,8 @@ class ListInputs:
     # The same by database id, for the ranking model (whose columns include unrated items)
     hidden_ids: dict[int, np.ndarray]
     inactive_ids: np.ndarray
+    # ids of the users whose lists the stage stores (``ready_users``); None: every user
+    ready: frozenset[int] | None = None
 
     @classmethod
     def load(cls, version: str, inputs: ModelInputs, arrays: dict[str, np.ndarray]) -> ListInputs:
@@ -236,6 +279,7 @@ class ListInputs:
             inactive=inactive[inactive >= 0],
             hidden_ids={u: np.array(js, dtype=np.int64) for u, js in hidden_ids.items()},
             inactive_ids=np.asarray(arrays["inactive"], dtype=np.int64),
+            ready=frozenset(arrays["ready_user"].tolist()) if "ready_user" in arrays else None,
         )
 
 
@@ -280,9 +324,21 @@ def merge_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
     ]
 
 
-def ready_plan(inputs: ModelInputs, shards: int) -> list[tuple[str, int, int]]:
-    """("ready", start, stop) user ranges for the stored lists, in about ``shards`` parts."""
-    return [("ready", start, stop) for start, stop in _ranges(inputs.matrix.n_users, shards)]
+def ready_plan(
+    inputs: ModelInputs, shards: int, users: np.ndarray | None = None
+) -> list[tuple[str, int, int]]:
+    """("ready", start, stop) user ranges for the stored lists, in about ``shards`` parts,
+    each holding about as many of ``users`` (ids: ``ready_users``; None: every user)."""
+    n = inputs.matrix.n_users
+    if users is None:
+        return [("ready", start, stop) for start, stop in _ranges(n, shards)]
+    rows = np.sort(inputs.matrix.user_indices(users))
+    rows = rows[rows >= 0]
+    cuts = [int(rows[a]) for a, _ in _ranges(rows.size, shards)[1:]]
+    bounds = sorted({0, *cuts, n})
+    return [("ready", a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)] or [
+        ("ready", 0, n)
+    ]
 
 
 def _ranges(n: int, shards: int) -> list[tuple[int, int]]:
@@ -307,7 +363,8 @@ def compute_ready(
     model: model_scoring.ModelParts | None = None,
     batch: int | None = None,
 ) -> dict[int, bytes]:
-    """Stored top-N lists of users ``start..stop-1`` who have enough ratings, by user id.
+    """Stored top-N lists of users ``start..stop-1`` who have enough ratings and are in
+    ``lists.ready`` (``ready_users``), by user id.
 
     Each is exactly what ``reads.recommendations_for_user`` computes live for that user
     from this version (the same ``ranking.rank`` on the same numbers; with ``model``, the
@@ -321,7 +378,9 @@ def compute_ready(
     users = [
         u
         for u, count in zip(range(start, stop), counts.tolist(), strict=True)
-        if count >= needed and int(m.user_ids[u]) in lists.stamps
+        if count >= needed
+        and int(m.user_ids[u]) in lists.stamps
+        and (lists.ready is None or int(m.user_ids[u]) in lists.ready)
     ]
     if model is None:
         return {int(m.user_ids[u]): _ready_list(inputs, lists, u) for u in users}

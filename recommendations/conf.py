@@ -27,6 +27,12 @@ DEFAULTS = {
     # Each user's top-N list is stored ready to serve, this long. A request for more than
     # fits (after skipping items deactivated since) is computed live instead.
     "READY_LIST_LENGTH": 30,
+    # Stored lists are a cache of the live computation: the recompute stores them only for
+    # users active within READY_ACTIVE_DAYS (who rated, logged in, or had their list
+    # computed on read), the READY_MAX_USERS most recently active of them (0: no cap).
+    # Anyone else's list is computed on their first read and kept for the version.
+    "READY_ACTIVE_DAYS": 30,
+    "READY_MAX_USERS": 20_000,
     # The recompute.
     # Row ranges per kind; each is one Celery task. User-user: ranges of equal pair work
     # for the symmetric pass, then as many merge tasks.

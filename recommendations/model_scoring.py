@@ -339,9 +339,10 @@ class ModelParts:
             (vals, cols, np.array([0, cols.size])), shape=(1, self.n_items), dtype=np.float64
         )
 
-    def components(self, row: sp.csr_matrix) -> dict[str, np.ndarray]:
+    def components(self, row: sp.csr_matrix, names=None) -> dict[str, np.ndarray]:
         """Raw component scores, float64 (n_items,) each: the blend's own (``Blend``'s
-        ``_Parts.components``) from the stored parts.
+        ``_Parts.components``) from the stored parts; only those in ``names`` when given
+        (``used``: a component weighted 0 costs nothing).
 
         The same sums as the engine's ``ALS.user_factors``, ``EASE.score`` and
         ``ItemContent.score``, arranged for one row over float32 mapped arrays: with
@@ -349,20 +350,37 @@ class ModelParts:
         and sparse-times-sparse), mostly the ALS solve and the content product.
         """
         cols, vals = row.indices, row.data
-        x = self._als_user(cols, vals).astype(np.float32)  # one (factors x factors) solve
-        if self.config["content_weighting"] == "liked":
-            profile = np.maximum(vals - 3.0, 0.0) @ self.features[cols].toarray()
-            content = self.features @ profile
-        else:  # another weighting: the engine's own, slower path
-            content = self.content.score(row).ravel()
-        return {
-            "ease": self._rows_sum(self.ease, cols, self._ease_weights(vals)),
-            "als": (self.als.item_factors_ @ x).astype(np.float64),
-            "content": np.asarray(content, dtype=np.float64),
-            "als_content": (self.mapped @ x).astype(np.float64),
-            "pop": self.pop,
-            "corated": self._rows_sum(self.corated, cols),
-        }
+        names = _COMPONENTS if names is None else names
+        out = {}
+        if "ease" in names:
+            out["ease"] = self._rows_sum(self.ease, cols, self._ease_weights(vals))
+        if {"als", "als_content"} & names:
+            x = self._als_user(cols, vals).astype(np.float32)  # one (factors x factors) solve
+            if "als" in names:
+                out["als"] = (self.als.item_factors_ @ x).astype(np.float64)
+            if "als_content" in names:
+                out["als_content"] = (self.mapped @ x).astype(np.float64)
+        if "content" in names:
+            if self.config["content_weighting"] == "liked":
+                profile = np.maximum(vals - 3.0, 0.0) @ self.features[cols].toarray()
+                content = self.features @ profile
+            else:  # another weighting: the engine's own, slower path
+                content = self.content.score(row).ravel()
+            out["content"] = np.asarray(content, dtype=np.float64)
+        if "pop" in names:
+            out["pop"] = self.pop
+        if "corated" in names:
+            out["corated"] = self._rows_sum(self.corated, cols)
+        return out
+
+    def used(self, n_rated: int) -> frozenset[str]:
+        """The components a user with ``n_rated`` ratings is scored from: their segment's
+        weighted ones, and the ``many`` segment's when the coverage floor applies to them
+        (``floor``). The others would be computed only to be multiplied by 0."""
+        names = {name for name, w in self.weights_for(n_rated).items() if w}
+        if int(self.config.get("few_floor", 0)) and 0 < n_rated <= self.config["few_max"]:
+            names |= {name for name, w in self.config["weights"]["many"].items() if w}
+        return frozenset(names)
 
     def _ease_weights(self, vals: np.ndarray) -> np.ndarray | None:
         """What each rated item's EASE row is weighted by: None for 1 each (``binary``),
@@ -420,7 +438,7 @@ class ModelParts:
         # this busy machine one user's solve took 88 ms of wall time with them, <1 ms
         # without).
         with _blas().limit(limits=1, user_api="blas"):
-            raw = self.components(row)
+            raw = self.components(row, self.used(row.nnz))
         for name, w in self.weights_for(row.nnz).items():
             if w and name in raw:
                 total += w * _standardise(raw[name])
@@ -437,6 +455,9 @@ class ModelParts:
             if w and name in raw:
                 tail += w * _standardise(raw[name])
         return floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
+
+
+_COMPONENTS = frozenset({"ease", "als", "content", "als_content", "pop", "corated"})
 
 
 def _one_row(vals: np.ndarray) -> sp.csr_matrix:
@@ -564,52 +585,66 @@ def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
     if config.get("ease_weighting", "binary") != "binary":
         ease_w = weighted_rows(rows, config["ease_weighting"]).data
     eye = als.regularization * np.eye(als.gram_.shape[0])
+    used = [parts.used(k) for k in np.diff(indptr).tolist()]
+    need = frozenset().union(*used)  # what some user of the block is scored from
     with _blas().limit(limits=1, user_api="blas"):
         # EASE: every user's weighted rows of B summed by one bincount over (user, column)
         # bins, each bin's terms in the order the per-user sum adds them.
-        owner, pos = _entries(parts.ease, cols_all)
-        data = parts.ease.data[pos].astype(np.float64)
-        if ease_w is not None:
-            data *= ease_w[owner]
-        user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
-        ease = np.bincount(
-            user * n + parts.ease.indices[pos], weights=data, minlength=n_users * n
-        ).reshape(n_users, n)
-        owner, pos = _entries(parts.corated, cols_all)
-        user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
-        corated = np.bincount(
-            user * n + parts.corated.indices[pos],
-            weights=parts.corated.data[pos].astype(np.float64),
-            minlength=n_users * n,
-        ).reshape(n_users, n)
+        ease = corated = None
+        if "ease" in need:
+            owner, pos = _entries(parts.ease, cols_all)
+            data = parts.ease.data[pos].astype(np.float64)
+            if ease_w is not None:
+                data *= ease_w[owner]
+            user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
+            ease = np.bincount(
+                user * n + parts.ease.indices[pos], weights=data, minlength=n_users * n
+            ).reshape(n_users, n)
+        if "corated" in need:
+            owner, pos = _entries(parts.corated, cols_all)
+            user = np.repeat(np.arange(n_users), np.diff(indptr))[owner]
+            corated = np.bincount(
+                user * n + parts.corated.indices[pos],
+                weights=parts.corated.data[pos].astype(np.float64),
+                minlength=n_users * n,
+            ).reshape(n_users, n)
         liked = config["content_weighting"] == "liked"
         profiles = np.zeros((n_users, parts.features.shape[1]))
         factors = np.zeros((n_users, als.gram_.shape[0]), dtype=np.float32)
+        solve = bool({"als", "als_content"} & need)
         for b in range(n_users):
             lo, hi = indptr[b], indptr[b + 1]
             cols, vals = cols_all[lo:hi], vals_all[lo:hi]
-            if cols.size:  # ModelParts._als_user, from the block's weights
+            if cols.size and solve:  # ModelParts._als_user, from the block's weights
                 yi = np.asarray(als.item_factors_[cols], dtype=np.float64)
                 c = float(als.alpha) * pref[lo:hi]
                 lhs = als.gram_ + (yi.T * c) @ yi + eye
                 factors[b] = np.linalg.solve(lhs, yi.T @ (1.0 + c))
-            if liked and cols.size:
+            if liked and cols.size and "content" in need:
                 profiles[b] = np.maximum(vals - 3.0, 0.0) @ parts.features[cols].toarray()
         # one sparse product for the block: per column, the same sum as features @ profile
         # (contiguous rows: a strided row's mean and std would be summed in another order)
-        content = np.ascontiguousarray((parts.features @ profiles.T).T) if liked else None
+        content = None
+        if liked and "content" in need:
+            content = np.ascontiguousarray((parts.features @ profiles.T).T)
         out = []
         for b in range(n_users):
             row = rows[b]
             x = factors[b]
-            raw = {
-                "ease": ease[b],
-                "als": (als.item_factors_ @ x).astype(np.float64),
-                "content": content[b] if liked else parts.content.score(row).ravel(),
-                "als_content": (parts.mapped @ x).astype(np.float64),
-                "pop": parts.pop,
-                "corated": corated[b],
-            }
+            names = used[b]
+            raw = {}
+            if "ease" in names:
+                raw["ease"] = ease[b]
+            if "als" in names:
+                raw["als"] = (als.item_factors_ @ x).astype(np.float64)
+            if "content" in names:
+                raw["content"] = content[b] if liked else parts.content.score(row).ravel()
+            if "als_content" in names:
+                raw["als_content"] = (parts.mapped @ x).astype(np.float64)
+            if "pop" in names:
+                raw["pop"] = parts.pop
+            if "corated" in names:
+                raw["corated"] = corated[b]
             total = np.zeros(n)
             for name, w in parts.weights_for(row.nnz).items():
                 if w and name in raw:

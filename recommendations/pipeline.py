@@ -109,7 +109,7 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
                 + build.shard_plan(inputs, option("SHARDS"))
                 + cold_start.content_plan(version, n_content, option("SHARDS")),
                 build.merge_plan(inputs, option("SHARDS")),
-                build.ready_plan(inputs, option("SHARDS")),
+                build.ready_plan(inputs, option("SHARDS"), arrays["ready_user"]),
             ]
             RecomputeRun.objects.filter(pk=run_id).update(
                 shards_total=sum(map(len, stages)),
@@ -622,5 +622,4 @@ def _ready_list_refresh(model: store.LiveModel, user_id: int, stamp: str, rated,
         model, user_id, rated, scores, hidden=reads._hidden(user_id),
         n=option("READY_LIST_LENGTH"), user_weight=option("USER_WEIGHT"),
     )  # fmt: skip
-    entry = {user_id: store.encode_ready(stamp, rows)}
-    store.write_rows(model.version, "ready", entry, ttl=None, count=False)
+    store.ready_put(model.version, user_id, store.encode_ready(stamp, rows))

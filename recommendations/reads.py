@@ -12,6 +12,7 @@ published yet, every read falls back to popular items from the database, labelle
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,13 +157,15 @@ def recommendations_for_user(
 
     The plain request (no genre, rated items excluded) is served from the user's stored
     list when its taste stamp still matches: one Redis read and a few small queries
-    instead of the live computation, with the same answer.
+    instead of the live computation, with the same answer. When there is none (the
+    recompute stores lists only for recently active users) or it is stale, the live
+    computation's list is kept as the stored one, so the next read is a stored read.
     """
-    live = None
+    live, keep = None, None
     if user.is_authenticated and not genre and exclude_rated:
         live = _live()
         try:
-            stored = _from_ready_list(live[0], user.pk, limit, explain)
+            stored, keep = _ready_or_stamp(live[0], user.pk, limit, explain)
         except store.RedisUnavailable as error:  # don't wait for Redis a second time
             logger.warning("Redis failed mid-request: %s", error)
             live, stored = (None, reasons.note_unavailable()), None
@@ -177,6 +180,7 @@ def recommendations_for_user(
         explain=explain,
         live=live,
         fallback=fallback,
+        keep=keep,
     )
 
 
@@ -187,18 +191,24 @@ def _from_ready_list(
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
+    return _ready_or_stamp(model, user_id, limit, explain)[0]
+
+
+def _ready_or_stamp(model, user_id: int, limit: int, explain: bool):
+    """(the stored list as ``_from_ready_list`` gives it, or None; the user's taste stamp
+    when the list was missing or stale, read before the live computation reads the
+    ratings, so a list kept from that computation is never newer than its stamp)."""
     if model is None:
-        return None
+        return None, None
     stored = model.ready_list(user_id)
-    if stored is None:
-        return None
-    stamp, rows = stored
-    if stamp != catalog_selectors.user_taste_stamp(user_id=user_id):
-        return None  # a rating or "Not interested" since: its update is on the way
-    suggestions, complete = _present(rows, limit, explain=explain)
+    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    if stored is None or stored[0] != stamp:
+        # none stored (an inactive user) or a rating or "Not interested" since
+        return None, stamp
+    suggestions, complete = _present(stored[1], limit, explain=explain)
     if not suggestions or not complete:
-        return None
-    return RecommendationList(suggestions, PERSONAL, model.version)
+        return None, None
+    return RecommendationList(suggestions, PERSONAL, model.version), None
 
 
 def people_like_you(
@@ -222,8 +232,11 @@ def people_like_you(
 
 def _personal(
     *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True,
-    explain=False, live=None,
+    explain=False, live=None, keep=None,
 ) -> RecommendationList:  # fmt: skip
+    """The live computation; with ``keep`` (the taste stamp read before the ratings) the
+    list is also kept as the user's stored list, as the recompute's stage would store it."""
+
     def popular(exclude=(), note="", pending=False):
         if not fallback:
             return RecommendationList([], POPULAR, None, note, pending)
@@ -241,12 +254,19 @@ def _personal(
     if model is None:
         return popular(rated.tolist(), note, pending=True)
     hidden = _hidden(user.pk)
+    # A few spare places: an item deleted since the model was built is skipped. A list
+    # kept is what the stage stores (READY_LIST_LENGTH, the plain request's arguments).
+    length = option("READY_LIST_LENGTH")
+    plain = not genre and exclude_rated and item_part and user_weight == option("USER_WEIGHT")
+    keep = keep if (plain and limit + _SPARE <= length) else None
     try:
-        # A few spare places: an item deleted since the model was built is skipped.
         rows = ranking.rank_from_store(
-            model, user.pk, rated, scores, hidden=hidden, n=limit + _SPARE,
+            model, user.pk, rated, scores, hidden=hidden, n=length if keep else limit + _SPARE,
             user_weight=user_weight, genre=genre, item_part=item_part, exclude_rated=exclude_rated,
         )  # fmt: skip
+        if keep is not None:
+            raw = store.encode_ready(keep, rows)
+            store.ready_put(model.version, user.pk, raw, read_at=time.time())
     except store.RedisUnavailable as error:
         logger.warning("Redis failed mid-request: %s", error)
         return popular(rated.tolist(), reasons.note_unavailable(), pending=True)

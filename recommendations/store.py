@@ -4,6 +4,8 @@ Every key starts with the prefix (``RECOMMENDATIONS["KEY_PREFIX"]``, default ``r
 
     rec:live                    the live version id (one string: flipping it publishes)
     rec:lock                    the recompute lock (value: the run holding it)
+    rec:readers                 sorted set user id -> when their list was last computed on
+                                read (an activity signal for the stored lists' stage)
     rec:model-tuning            JSON: the ranking model's last tuned blend weights and when
     rec:v:<version>:meta        JSON: when, from how many ratings/users/items, settings
     rec:v:<version>:ii          hash item id -> item-item neighbours (ranking, "also liked")
@@ -280,6 +282,35 @@ def write_patch(
         if ids:
             pipe.hdel(version_key(version, kind), *ids)
     pipe.execute()
+
+
+# A list computed on read is kept only while its version is still the live one: a reader
+# that resolved the previous version a moment ago must not recreate that version's
+# expiring hash without a TTL. ARGV: version, user id, encoded list, read time ("": not
+# a read, e.g. the refresh after a rating).
+_READY_PUT = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('zadd', KEYS[3], ARGV[4], ARGV[2]) end
+return 1
+"""
+
+
+def ready_put(version: str, user_id: int, raw: bytes, *, read_at: float | None = None) -> bool:
+    """Keep one user's stored list (``encode_ready``) in the live ``version``; with
+    ``read_at`` (Unix seconds) note the user as a reader (``readers_since``). False when
+    ``version`` is no longer live (nothing written)."""
+    keys = (key("live"), version_key(version, "ready"), key("readers"))
+    args = (version, int(user_id), raw, "" if read_at is None else repr(float(read_at)))
+    return bool(client().eval(_READY_PUT, len(keys), *keys, *args))
+
+
+def readers_since(since: float) -> dict[int, float]:
+    """{user id: Unix time} of users whose list was computed on read at ``since`` or later;
+    older entries are dropped (the set stays as small as the recent readers)."""
+    r = client()
+    r.zremrangebyscore(key("readers"), "-inf", f"({since!r}")
+    return {int(u): float(t) for u, t in r.zrange(key("readers"), 0, -1, withscores=True)}
 
 
 def read_rows(version: str, kind: str) -> Iterator[tuple[int, bytes]]:

@@ -40,6 +40,35 @@ def test_a_block_scores_each_user_exactly_as_one_user_is_scored(seed):
         assert np.array_equal(got.row.data, one.row.data)
 
 
+@pytest.mark.parametrize("floor", [0, 2])
+def test_components_weighted_zero_are_not_computed_and_the_scores_stay_the_same(floor):
+    """A part no weight uses (here ALS mapped from content everywhere, co-occurrence
+    beyond the few segment) is skipped, by the block and by one user alike; a few-segment
+    user under the coverage floor still gets the many segment's parts."""
+    matrix, parts = _parts(2)
+    parts.config["few_floor"] = floor
+    parts.config["weights"]["many"]["als_content"] = 0.0
+    parts.config["weights"]["few"]["als_content"] = 0.0
+    csr = matrix.csr
+    block = model_scoring.score_block(parts, model_scoring.block_rows(parts, csr, matrix.item_ids))
+    for u in range(matrix.n_users):
+        row = parts.user_row(matrix.item_ids[csr[u].indices], csr[u].data)
+        used = parts.used(row.nnz)
+        assert "als_content" not in used
+        many = {name for name, w in parts.config["weights"]["many"].items() if w}
+        if floor and 0 < row.nnz <= parts.config["few_max"]:
+            assert many <= used
+        all_parts = parts.components(row)
+        expected = np.zeros(parts.n_items)
+        for name, w in parts.weights_for(row.nnz).items():
+            if w and name in all_parts:
+                expected += w * model_scoring._standardise(all_parts[name])
+        expected = parts.floor(row, expected, all_parts)
+        one = parts.score(matrix.item_ids[csr[u].indices], csr[u].data)
+        assert np.array_equal(one.scores, expected), u
+        assert np.array_equal(block[u].scores, expected), u
+
+
 def test_block_rows_drop_items_the_model_has_no_column_for():
     matrix, parts = _parts()
     ids = matrix.item_ids.copy()

@@ -26,6 +26,9 @@ RECOMMENDATIONS = {
     "DEBOUNCE_SECONDS": 0.05,
     "RECOMPUTE_ON_WORKER_START": False,
     "LIVE_CACHE_SECONDS": 0,  # tests flip versions and read them back at once
+    # Every user gets a stored list (the demo ratings' times are spread over years), so
+    # the stored-list tests cover everyone; test_ready_active.py tests the selection.
+    "READY_ACTIVE_DAYS": None,
     # The ranking model's weight tuning, lighter: tests check behaviour, not accuracy.
     "MODEL_BLEND": {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5},
     "RATING_FM": {**PRODUCT_FM, "n_iter": 12, "burn_in": 4, "keep_every": 2},
