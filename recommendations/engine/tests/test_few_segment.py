@@ -93,7 +93,7 @@ def test_the_tuned_floor_is_the_fewest_places_that_reach_min_coverage():
     blend = Blend(min_coverage=0.2, few_floor=None)
     blend.weights_ = {"few": {"pop": 1.0}, "many": {"ease": 1.0}}
     blend.validation_ = {}
-    k, ndcg = blend._tune_floor(view)
+    k, ndcg = blend._tune_floor([view])
     assert 0 < k < FLOOR_AT and ndcg == 1.0
     for places, enough in ((k - 1, False), (k, True)):
         top = top_n(floor_slots(pop, view["z"]["ease"], places), 10)
