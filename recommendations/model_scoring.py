@@ -22,6 +22,8 @@ is big:
 ``pop``            float32 (n_items,) the blend's popularity part
 ``corated_*``      loved co-occurrence as CSR (n_items, n_items), rows pruned as fitted
                    (``engine.cooccur``; the few segment's main part)
+``als_few_items``  float32 (n_items, factors) the heavily regularised ALS's item factors
+                   and ``als_few_gram`` their Gram (only when the weights use ``als_few``)
 ``config``         JSON (uint8): weights per segment, validation NDCG, hyper-parameters
 =================  ==========================================================================
 
@@ -123,6 +125,11 @@ def fit_parts(
     y = np.ascontiguousarray(parts.als.item_factors_, dtype=np.float32)
     features = sp.csr_matrix(parts.content.features_, dtype=np.float32)
     mapped = parts.mapped if parts.mapped is not None else np.zeros_like(y)
+    extra = {}
+    if parts.als_few is not None:  # the few segment's heavily regularised ALS
+        y_few = np.ascontiguousarray(parts.als_few.item_factors_, dtype=np.float32)
+        extra["als_few_items"] = y_few
+        extra["als_few_gram"] = y_few.astype(np.float64).T @ y_few.astype(np.float64)
     config = {
         "weights": blend.weights_,
         "validation": blend.validation_,
@@ -136,6 +143,14 @@ def fit_parts(
             "regularization": blend.als_reg,
             "alpha": blend.als_alpha,
             "weighting": parts.als.weighting,
+        },
+        "als_few": None
+        if parts.als_few is None
+        else {
+            "factors": int(parts.als_few.factors),
+            "regularization": parts.als_few.regularization,
+            "alpha": parts.als_few.alpha,
+            "weighting": parts.als_few.weighting,
         },
         "content_weighting": parts.content.weighting,
         "ease_weighting": blend.ease_weighting,
@@ -161,7 +176,7 @@ def fit_parts(
         "corated_indices": corated.indices.astype(np.int32),
         "corated_data": corated.data.astype(np.float32),
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
-    }
+    } | extra
 
 
 def validation_users(params: dict, n_items: int) -> int:
@@ -267,19 +282,25 @@ class UserScores:
         """For each of ``top`` (model indices): the user's items behind it (model indices,
         strongest first, at most ``n_reasons``) and its reason code (``store.REASON_*``).
 
-        An item with ratings: the rated items whose learned EASE weight onto it is
-        positive, else the items rated ``_LIKED`` or more whose content is closest. An
-        item without ratings: the liked items with the closest content ("New, similar
-        to X"). Ties: lower id first.
+        An item with ratings: for a user whose weights use the loved co-occurrence (the
+        few segment), the rated items whose raters loved it (:meth:`ModelParts.loved_links`,
+        "Loved by people who rated X"); else the rated items whose learned EASE weight
+        onto it is positive, else the items rated ``_LIKED`` or more whose content is
+        closest. An item without ratings: the liked items with the closest content ("New,
+        similar to X"). Ties: lower id first.
         """
         p = self.parts
         rated, scores = self.row.indices, self.row.data
         liked = rated[scores >= _LIKED]
         links = p.links(rated, top)
+        loved = p.loved_links(rated, top)
         cos = (p.features[liked] @ p.features[top].T).toarray() if liked.size else None
         out, codes = [], np.full(top.size, store.REASON_EVIDENCE, dtype=np.int8)
         for t, j in enumerate(top.tolist()):
-            if p.warm[j] and (links[:, t] > 0).any():
+            if p.warm[j] and (loved[:, t] > 0).any():
+                who, strength = rated, loved[:, t]
+                codes[t] = store.REASON_LOVED
+            elif p.warm[j] and (links[:, t] > 0).any():
                 who, strength = rated, links[:, t]
             elif cos is not None and (cos[:, t] > 0).any():
                 who, strength = liked, cos[:, t]
@@ -309,15 +330,12 @@ class ModelParts:
             else sp.csr_matrix((n, n), dtype=np.float32)
         )
         self.features = _csr(arrays, "content", tuple(arrays["content_shape"].tolist()))
-        als = self.config["als"]
-        self.als = ALS(
-            factors=als["factors"],
-            regularization=als["regularization"],
-            alpha=als["alpha"],
-            weighting=als["weighting"],
-        )
-        self.als.item_factors_ = arrays["als_items"]
-        self.als.gram_ = np.asarray(arrays["als_gram"], dtype=np.float64)
+        self.als = _stored_als(self.config["als"], arrays, "als_items", "als_gram")
+        self.als_few = None
+        if self.config.get("als_few") and "als_few_items" in arrays:
+            self.als_few = _stored_als(
+                self.config["als_few"], arrays, "als_few_items", "als_few_gram"
+            )
         self.mapped = arrays["mapped"]
         self.content = ItemContent(weighting=self.config["content_weighting"])
         self.content.features_ = self.features
@@ -371,6 +389,10 @@ class ModelParts:
             out["pop"] = self.pop
         if "corated" in names:
             out["corated"] = self._rows_sum(self.corated, cols)
+        if "als_few" in names and self.als_few is not None:
+            # few users only, one more small solve (the few segment's heavy ALS)
+            x_few = self._als_user(cols, vals, self.als_few).astype(np.float32)
+            out["als_few"] = (self.als_few.item_factors_ @ x_few).astype(np.float64)
         return out
 
     def used(self, n_rated: int) -> frozenset[str]:
@@ -390,10 +412,10 @@ class ModelParts:
             return None
         return weighted_rows(_one_row(vals), weighting).data
 
-    def _als_user(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    def _als_user(self, cols: np.ndarray, vals: np.ndarray, als=None) -> np.ndarray:
         """float64 (factors,): ``ALS.user_factors`` for one row, in float64 from the rated
-        items' float32 factors."""
-        als = self.als
+        items' float32 factors (of ``als``, default the blend's ``als`` part)."""
+        als = als or self.als
         if not cols.size:
             return np.zeros(als.gram_.shape[0])
         w = preference_weights(_one_row(vals), als.weighting).data.astype(np.float64)
@@ -411,16 +433,31 @@ class ModelParts:
             data *= np.asarray(weights, dtype=np.float64)[owner]
         return np.bincount(matrix.indices[pos], weights=data, minlength=self.n_items)
 
-    def links(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """float64 (len(rows), len(cols)): the stored EASE weights from ``rows`` onto
-        ``cols`` (0 where pruned or absent)."""
+    def links(self, rows: np.ndarray, cols: np.ndarray, matrix=None) -> np.ndarray:
+        """float64 (len(rows), len(cols)): the stored EASE weights (or ``matrix``'s) from
+        ``rows`` onto ``cols`` (0 where pruned or absent)."""
+        matrix = self.ease if matrix is None else matrix
         out = np.zeros((rows.size, cols.size))
         where = np.full(self.n_items, -1, dtype=np.int64)
         where[cols] = np.arange(cols.size)
-        owner, pos = _entries(self.ease, rows)
-        at = where[self.ease.indices[pos]]
+        owner, pos = _entries(matrix, rows)
+        at = where[matrix.indices[pos]]
         hit = at >= 0
-        out[owner[hit], at[hit]] = self.ease.data[pos[hit]]
+        out[owner[hit], at[hit]] = matrix.data[pos[hit]]
+        return out
+
+    def loved_links(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float64 (len(rows), len(cols)): the loved co-occurrence from a user's rated
+        ``rows`` onto ``cols`` where it may be a reason, else 0; all 0 unless the user's
+        weights use it (``rows.size`` ratings: the few segment).
+
+        It may be a reason where it proves at least ``REASON_MIN_PEOPLE`` loved the item:
+        each rater adds at most 2 (a 5), so a sum above ``2 * (min - 1)`` is that many
+        people (the privacy rule of ``recommendations.reasons``)."""
+        if not self.weights_for(rows.size).get("corated"):
+            return np.zeros((rows.size, cols.size))
+        out = self.links(rows, cols, self.corated)
+        out[out <= 2.0 * (option("REASON_MIN_PEOPLE") - 1)] = 0.0
         return out
 
     def weights_for(self, n_rated: int) -> dict[str, float]:
@@ -457,7 +494,20 @@ class ModelParts:
         return floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
 
 
-_COMPONENTS = frozenset({"ease", "als", "content", "als_content", "pop", "corated"})
+_COMPONENTS = frozenset({"ease", "als", "content", "als_content", "pop", "corated", "als_few"})
+
+
+def _stored_als(params: dict, arrays: dict, items: str, gram: str) -> ALS:
+    """An ``ALS`` whose learned state is the stored (mapped) ``items`` factors and ``gram``."""
+    als = ALS(
+        factors=params["factors"],
+        regularization=params["regularization"],
+        alpha=params["alpha"],
+        weighting=params["weighting"],
+    )
+    als.item_factors_ = arrays[items]
+    als.gram_ = np.asarray(arrays[gram], dtype=np.float64)
+    return als
 
 
 def _one_row(vals: np.ndarray) -> sp.csr_matrix:
@@ -645,6 +695,12 @@ def score_block(parts: ModelParts, rows: sp.csr_matrix) -> list[UserScores]:
                 raw["pop"] = parts.pop
             if "corated" in names:
                 raw["corated"] = corated[b]
+            if "als_few" in names and parts.als_few is not None:
+                # few users only, one small solve each (``ModelParts.components``')
+                x_few = parts._als_user(row.indices, row.data, parts.als_few)
+                raw["als_few"] = (parts.als_few.item_factors_ @ x_few.astype(np.float32)).astype(
+                    np.float64
+                )
             total = np.zeros(n)
             for name, w in parts.weights_for(row.nnz).items():
                 if w and name in raw:
@@ -678,12 +734,16 @@ def explain_top(
     codes = np.full(top.size, store.REASON_EVIDENCE, dtype=np.int8)
     if not top.size:
         return because, codes
+    loved = p.loved_links(rated, top)
+    by_loved = p.warm[top] & (loved > 0).any(axis=0)
+    codes[by_loved] = store.REASON_LOVED
+    _strongest(because, by_loved, rated, loved)
     links = p.links(rated, top)
-    by_links = p.warm[top] & (links > 0).any(axis=0)
+    by_links = p.warm[top] & ~by_loved & (links > 0).any(axis=0)
     _strongest(because, by_links, rated, links)
     if liked.size:
         cos = (p.features[liked] @ p.features[top].T).toarray()
-        by_content = ~by_links & (cos > 0).any(axis=0)
+        by_content = ~by_loved & ~by_links & (cos > 0).any(axis=0)
         codes[by_content & ~p.warm[top]] = store.REASON_NEW
         _strongest(because, by_content, liked, cos)
     return because, codes

@@ -332,15 +332,16 @@ def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
 def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
     columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
     new = (rows["reason"] == store.REASON_NEW).tolist()
+    loved = (rows["reason"] == store.REASON_LOVED).tolist()
     named = [
-        is_new or reasons.needs_items(p, s)
-        for p, s, is_new in zip(columns[2], columns[3], new, strict=True)
+        is_new or is_loved or reasons.needs_items(p, s)
+        for p, s, is_new, is_loved in zip(columns[2], columns[3], new, loved, strict=True)
     ]
     because = rows["because_items"] if explain else rows["because_items"][named]
     cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
     out = []
-    for (item_id, score, people, people_sum), because_ids, is_new in zip(
-        zip(*columns, strict=True), rows["because_items"].tolist(), new, strict=True
+    for (item_id, score, people, people_sum), because_ids, is_new, is_loved in zip(
+        zip(*columns, strict=True), rows["because_items"].tolist(), new, loved, strict=True
     ):
         item = cards.get(item_id)
         if item is None or not item.is_active:
@@ -349,6 +350,8 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
         title = because_items[0].title if because_items else None
         if is_new and title:
             reason = reasons.new_item_reason(title)
+        elif is_loved and title:
+            reason = reasons.loved_reason(title)
         else:
             reason = reasons.personal_reason(people, people_sum, title)
         out.append(

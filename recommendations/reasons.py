@@ -128,6 +128,14 @@ def new_item_reason(similar_title: str) -> str:
     return _("New, similar to %(title)s") % {"title": similar_title}
 
 
+def loved_reason(rated_title: str) -> str:
+    """The line under an item that people who rated ``rated_title`` (an item the user
+    rated) loved, 4 or 5 stars: the loved co-occurrence that ranks a new user's list.
+    Shown only when at least ``REASON_MIN_PEOPLE`` such people loved it
+    (``model_scoring.loved_links``), with no number in it."""
+    return _("Loved by people who rated %(title)s") % {"title": rated_title}
+
+
 def similar_reason(support: int) -> str:
     """The line under an item-based suggestion ("also rated", "Because you rated"):
     how many people rated both, when that is enough people to say; else nothing.

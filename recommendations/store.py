@@ -66,9 +66,11 @@ RATING_DTYPE = np.dtype([("item", "<i4"), ("score", "<f4")])
 # rated it and the sum of their scores (the "N people rated it X" line), up to REASONS
 # of the user's own items and neighbours behind it (-1 pads), and which sentence its
 # reason is (REASON_EVIDENCE: from the counts and items; REASON_NEW: "New, similar to X",
-# an item without ratings that the content model matched to because_items[0]).
+# an item without ratings that the content model matched to because_items[0];
+# REASON_LOVED: "Loved by people who rated X", the loved co-occurrence from
+# because_items[0], a new user's main part).
 REASONS = 3
-REASON_EVIDENCE, REASON_NEW = 0, 1
+REASON_EVIDENCE, REASON_NEW, REASON_LOVED = 0, 1, 2
 # Bumped when READY_DTYPE changes: a version published with another layout has its
 # stored lists ignored (served live) instead of misread.
 READY_FORMAT = 2

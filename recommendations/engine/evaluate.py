@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import PRODUCT_BLEND, Blend, top_n
+from .blend import FEW_ALS, PRODUCT_BLEND, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -281,6 +281,14 @@ MODEL_CONFIGS = [
         "as product, weights from the 'folds' tuner (2 carved validation splits, FOLD_GRID,"
         " coverage@10 >= 5% on validation)",
         lambda t, s: Blend(**PRODUCT_BLEND | PRODUCT_FOLDS).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-few-als",
+        "as product, the few segment with a heavily regularised ALS part (reg 100) tuned on"
+        " up to 3 carves of new users (blend.FEW_ALS)",
+        lambda t, s: Blend(**PRODUCT_BLEND | FEW_ALS).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),

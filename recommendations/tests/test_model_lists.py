@@ -327,3 +327,138 @@ def test_weights_are_tuned_at_most_every_retune_hours(rec_redis, demo_catalogue,
     assert not second["tuned"] and second["weights"] == first["weights"]
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_RETUNE_HOURS": 0}
     assert fitted("v3")["tuned"]
+
+
+def test_stored_parts_score_the_few_segments_heavy_als_like_the_blend(settings):
+    """The few segment's heavily regularised ALS (``als_few``) is stored with the parts and
+    scored from the user's live ratings as Blend.score scores it: a new user's list uses
+    it, and a user with many ratings (whose weights do not) is not charged its solve."""
+    blend_params = {
+        **PRODUCT_BLEND,
+        "few_als_reg": 50.0,
+        "few_floor": 2,
+        "ease_keep": 0,
+        "als_iterations": 5,
+    }
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_BLEND": blend_params}
+    weights = {
+        "many": {"ease": 1.0, "als": 0.5},
+        "few": {"corated": 1.0, "als_few": 0.75, "pop": 0.1},
+        "cold": {"content": 1.0},
+    }
+    matrix, info, arrays = _small(seed=3)
+    fitted = model_scoring.fit_parts(
+        arrays, info=info, active_ids=matrix.item_ids, weights=weights, few_floor=2
+    )
+    assert fitted["als_few_items"].shape == (matrix.n_items, blend_params["als_factors"])
+    parts = model_scoring.ModelParts(fitted)
+    assert parts.config["als_few"]["regularization"] == 50.0
+    blend = Blend(**blend_params).fit(matrix, items=info, weights=weights)
+    assert blend.parts_.als_few is not None
+    few = matrix.csr[4].copy()
+    few.data[3:] = 0.0
+    few.eliminate_zeros()
+    most = matrix.csr[int(np.argmax(np.diff(matrix.csr.indptr)))]
+    assert most.nnz > blend.few_max
+    for row in (few, most):
+        ids, scores = matrix.item_ids[row.indices], row.data
+        got = parts.score(ids, scores).scores
+        np.testing.assert_allclose(got, blend.score(row)[0], rtol=0, atol=2e-4)
+        one = model_scoring.block_rows(parts, row, matrix.item_ids)
+        block = model_scoring.score_block(parts, one)
+        np.testing.assert_array_equal(block[0].scores, got)
+    for row, uses in ((few, True), (most, False)):
+        raw = parts.components(parts.user_row(matrix.item_ids[row.indices], row.data))
+        assert ("als_few" in raw) == uses
+    # without the part in the weights, nothing of it is fitted or stored
+    plain = model_scoring.fit_parts(
+        arrays, info=info, active_ids=matrix.item_ids, weights={**weights, "few": {"corated": 1.0}}
+    )
+    assert "als_few_items" not in plain
+
+
+def _loved_by_raters_of(rated_item, item, score_from=4):
+    """How many people who rated ``rated_item`` rated ``item`` ``score_from`` or more."""
+    raters = Item.objects.get(pk=rated_item.pk).ratings.values_list("user_id", flat=True)
+    return item.ratings.filter(user_id__in=list(raters), score__gte=score_from).count()
+
+
+@pytest.fixture
+def few_on_cooccurrence(rec_redis):
+    """A fresh tuning whose few segment ranks by the loved co-occurrence alone (the weights
+    the recompute would otherwise tune on the small demo catalogue)."""
+    import time
+
+    store.model_tuning_put(
+        {
+            "weights": {
+                "many": {"ease": 1.0, "als": 0.5},
+                "few": {"corated": 1.0},
+                "cold": {"content": 1.0, "pop": 0.5},
+            },
+            "few_floor": 0,
+            "tuned_at": time.time(),
+        }
+    )
+
+
+def test_a_new_users_cooccurrence_suggestions_say_who_loved_them(
+    few_on_cooccurrence, with_new_item, client
+):
+    """A user with one rating (the few segment, ranked by the loved co-occurrence) reads
+    "Loved by people who rated X" under such a suggestion, X being the item they rated,
+    on the home page's panel and in me/recommendations/; only where at least
+    REASON_MIN_PEOPLE of X's raters loved it (no reason may reveal one person's rating)."""
+    _, newcomer, _, loved = with_new_item
+    reason = f"Loved by people who rated {loved.title}"
+    client.force_login(newcomer)
+    api = client.get("/api/v1/me/recommendations/", {"limit": 10}).json()
+    assert api["source"] == "personal"
+    said = [e for e in api["results"] if e["reason"] == reason]
+    assert said, [e["reason"] for e in api["results"]]
+    for entry in said:
+        item = Item.objects.get(pk=entry["item"]["id"])
+        assert _loved_by_raters_of(loved, item) >= reasons.min_people()
+    page = client.get("/").content.decode()
+    panel = page[page.index('id="panel-people-like-you"') :]
+    panel = panel[: panel.index("</section>")]
+    assert reason in panel and Item.objects.get(pk=said[0]["item"]["id"]).title in panel
+
+
+def test_the_loved_reason_needs_enough_people_and_names_the_strongest_rated_item(settings):
+    """``explain_top`` (and ``explain``) give REASON_LOVED to a rated-by-others item only for
+    a user whose weights use the co-occurrence, only where the stored sum from one of
+    their items proves REASON_MIN_PEOPLE lovers (> 2 per missing person), naming the item
+    with the largest sum first."""
+    from recommendations.tests.test_ready_batches import _parts
+
+    matrix, parts = _parts(1)
+    parts.config["weights"]["few"] = {"corated": 1.0}
+    corated = parts.corated.toarray()
+    for people in (2, 3, 5):
+        settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "REASON_MIN_PEOPLE": people}
+        seen = 0
+        for u in range(matrix.n_users):
+            row = matrix.csr[u].copy()
+            row.data[4:] = 0.0  # their first four: the few segment
+            row.eliminate_zeros()
+            scored = parts.score(matrix.item_ids[row.indices], row.data)
+            top = np.argsort(-scored.scores, kind="stable")[:10]
+            because, codes = model_scoring.explain_top(scored, top, 3)
+            groups, one_by_one = scored.explain(top, 3)
+            assert codes.tolist() == one_by_one.tolist()
+            for t, j in enumerate(top.tolist()):
+                sums = corated[row.indices, j]
+                enough = parts.warm[j] and (sums > 2 * (people - 1)).any()
+                assert (codes[t] == store.REASON_LOVED) == enough
+                if enough:
+                    seen += 1
+                    assert because[t][0] == row.indices[np.argmax(sums)]
+                    assert groups[t][0] == because[t][0]
+        assert seen or people == 5
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "REASON_MIN_PEOPLE": 2}
+    parts.config["weights"]["few"] = {"pop": 1.0}  # a few segment without it: no such reason
+    row = matrix.csr[0]
+    scored = parts.score(matrix.item_ids[row.indices[:4]], row.data[:4])
+    top = np.argsort(-scored.scores, kind="stable")[:10]
+    assert store.REASON_LOVED not in model_scoring.explain_top(scored, top, 3)[1].tolist()

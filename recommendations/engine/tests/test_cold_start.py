@@ -81,7 +81,12 @@ def _items_info(item_ids):
 
 @pytest.mark.parametrize(
     "tuner, extra",
-    [("ascent", {}), ("folds", {}), ("ascent", {"few_floor": None, "min_coverage": 0.3})],
+    [
+        ("ascent", {}),
+        ("folds", {}),
+        ("ascent", {"few_floor": None, "min_coverage": 0.3}),
+        ("ascent", {"few_folds": 3, "few_als_reg": 50.0, "few_floor": None}),
+    ],
 )
 def test_blend_weights_never_depend_on_the_test_split(monkeypatch, tuner, extra):
     """Evaluating with the real test ratings and with poisoned ones (every score

@@ -93,7 +93,7 @@ def test_the_tuned_floor_is_the_fewest_places_that_reach_min_coverage():
     blend = Blend(min_coverage=0.2, few_floor=None)
     blend.weights_ = {"few": {"pop": 1.0}, "many": {"ease": 1.0}}
     blend.validation_ = {}
-    k, ndcg = blend._tune_floor(view)
+    k, ndcg = blend._tune_floor([view])
     assert 0 < k < FLOOR_AT and ndcg == 1.0
     for places, enough in ((k - 1, False), (k, True)):
         top = top_n(floor_slots(pop, view["z"]["ease"], places), 10)
@@ -124,3 +124,52 @@ def test_the_floor_gives_one_row_what_it_gives_a_block():
     for r in range(6):
         one = floor_slots(head[r : r + 1], tail[r : r + 1], 3)
         np.testing.assert_array_equal(top_n(one, 12), top_n(block[r : r + 1], 12))
+
+
+def test_the_few_validation_draws_its_share_of_all_users_among_those_with_ratings_to_hold():
+    """Users with at most few_keep ratings can not be validated on: the draw takes the
+    share few_users of all users from the others (P3u's train holds its own new users),
+    and with every user eligible it is the plain draw."""
+    rng = np.random.default_rng(2)
+    lengths = np.where(np.arange(400) < 100, 3, 20)  # a quarter are new already
+    rows = np.repeat(np.arange(400), lengths)
+    cols = np.concatenate([rng.choice(50, n, replace=False) for n in lengths])
+    m = RatingMatrix.from_arrays(rows, cols, np.full(rows.size, 4.0))
+    blend = Blend(few_users=0.2, few_keep=5)
+    draws = rng.random(m.n_users)
+    none = np.zeros(m.n_users, bool)
+    few = blend._draw_few(draws, m, none)
+    assert not few[np.diff(m.csr.indptr) <= 5].any()
+    assert abs(few.sum() - 0.2 * 400) < 20  # the share of all 400, not of the 300
+    taken = few.copy()
+    again = blend._draw_few(rng.random(m.n_users), m, taken)
+    assert not (again & taken).any()
+    keep = lengths[rows] == 20
+    full = RatingMatrix.from_arrays(rows[keep], cols[keep], np.full(keep.sum(), 4.0))
+    draws = rng.random(full.n_users)
+    plain = draws < 0.2
+    np.testing.assert_array_equal(blend._draw_few(draws, full, np.zeros(full.n_users, bool)), plain)
+
+
+def test_the_few_segment_tunes_on_more_carves_only_while_its_users_are_few(monkeypatch):
+    """few_folds > 1 adds disjoint carves of new users to the few segment's validation,
+    but none once the views hold max_val_users users (a big matrix: no extra fit)."""
+    _, _, u, i, s = random_ratings(14, n_users=120, n_items=30, density=0.4)
+    m = RatingMatrix.from_arrays(u, i, s)
+    made = []
+    real = Blend._view
+
+    def spy(self, parts, u, i, r, held, names, candidates, dtype=np.float64):
+        out = real(self, parts, u, i, r, held, names, candidates, dtype)
+        if "corated" in names and out is not None:
+            made.append(set(np.unique(u[held]).tolist()))
+        return out
+
+    monkeypatch.setattr(Blend, "_view", spy)
+    small = {"ease_k": 5, "als_factors": 4, "als_iterations": 2, "rounds": 1, "cold_folds": 0}
+    Blend(**small, few_folds=3).fit(m)
+    assert len(made) == 3
+    assert not (made[0] & made[1]) and not (made[0] & made[2]) and not (made[1] & made[2])
+    made.clear()
+    Blend(**small, few_folds=3, max_val_users=5).fit(m)
+    assert len(made) == 1
