@@ -368,7 +368,10 @@ class ModelParts:
         and sparse-times-sparse), mostly the ALS solve and the content product.
         """
         cols, vals = row.indices, row.data
-        names = _COMPONENTS if names is None else names
+        if names is None:  # all of them; the few segment's extra solve only where weighted
+            names = _COMPONENTS
+            if not self.weights_for(row.nnz).get("als_few"):
+                names = names - {"als_few"}
         out = {}
         if "ease" in names:
             out["ease"] = self._rows_sum(self.ease, cols, self._ease_weights(vals))
