@@ -165,7 +165,7 @@ def test_a_put_is_few_statements(user_api, item, django_assert_num_queries):
     answer names only the title), clearing "Not interested", the insert, the item's
     counts. A replacement: the same with the insert finding the row, then the lock and
     the two updates. The test's own transaction makes the service's a savepoint (2 more);
-    without that, BEGIN and COMMIT, which no statement log counts."""
+    outside a test, BEGIN and COMMIT instead."""
     with django_assert_num_queries(5 + 2):
         response = user_api.put(f"/api/v1/me/ratings/{item.pk}/", {"score": 4}, format="json")
     assert response.status_code == 201
