@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.urls import reverse
 
 from catalog import blurbs, posters
@@ -12,6 +12,14 @@ ALLOWED_SCORES = tuple(step / 2 for step in range(1, 11))
 
 def is_allowed_score(score: float) -> bool:
     return score in ALLOWED_SCORES
+
+
+def _bit_length(field: str) -> Case:
+    """SQL for ``int.bit_length`` of a non-negative 31-bit integer column: 0 for 0, 1 for
+    1, k + 1 for 2**k up to 2**(k + 1) - 1. Plain CASE, so any SQLite (the sqlite3 shell
+    too) and PostgreSQL compute it."""
+    steps = [When(**{f"{field}__gte": 2**k}, then=Value(k + 1)) for k in range(30, -1, -1)]
+    return Case(*steps, default=Value(0))
 
 
 class Genre(models.Model):
@@ -68,12 +76,28 @@ class Item(ItemDisplay, models.Model):
     # without aggregating the ratings table on every page.
     rating_count = models.PositiveIntegerField(default=0)
     rating_sum = models.FloatField(default=0.0)
+    # What "most rated" lists walk an index of, before sorting each band by rating_count:
+    # the count's bit length, so it changes only when the count crosses a power of two.
+    # On PostgreSQL an UPDATE is HOT (no index entry written) only when no indexed column
+    # changes; with the index on rating_count itself every rating rewrote all eight of the
+    # item's index entries, two of them GIN (the title search). Computed by the database,
+    # so every writer of rating_count (the services, the importers) keeps it in step.
+    popularity_band = models.GeneratedField(
+        expression=_bit_length("rating_count"),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["title", "id"]
-        indexes = [models.Index(fields=["-rating_count"], name="item_popularity_idx")]
+        indexes = [
+            models.Index(fields=["-popularity_band"], name="item_popularity_band_idx"),
+            # The few items staff took out of the catalogue, which every ranking leaves
+            # out: one probe, where a scan of the table ran per list refreshed.
+            models.Index(fields=["id"], condition=Q(is_active=False), name="item_inactive_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(rating_count__gte=0) & Q(rating_sum__gte=0),
@@ -126,9 +150,12 @@ class Rating(models.Model):
 class HiddenItem(models.Model):
     """An item a user marked "Not interested": never recommended to them again."""
 
+    # No single-column index on user: the unique (user, item) and the (user, id) indexes
+    # lead with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden_items"
-    )
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden_items",
+        db_index=False,
+    )  # fmt: skip
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="hidden_by")
     created = models.DateTimeField(auto_now_add=True)
 
@@ -136,6 +163,10 @@ class HiddenItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "item"], name="one_hide_per_user_item")
         ]
+        # The user's newest hidden row (``user_taste_stamp``'s MAX(id)) in one index probe:
+        # without it PostgreSQL walked the primary key backwards, filtering by user, through
+        # every hidden row of everyone when the user had none.
+        indexes = [models.Index(fields=["user", "id"], name="hidden_user_newest_idx")]
 
     def __str__(self) -> str:
         return f"{self.user} is not interested in {self.item}"

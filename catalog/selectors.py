@@ -20,14 +20,16 @@ from catalog.models import Genre, HiddenItem, Item, Rating
 ITEM_ORDERINGS = {
     # Best match first, then the most rated; without a search, the same as "-count".
     "relevance": (F("relevance").desc(nulls_last=True), "-rating_count", "id"),
+    # By count through the index of its band (see Item.popularity_band): the same order as
+    # by rating_count alone, as the band only grows with the count.
     "title": ("title", "id"),
     "-title": ("-title", "-id"),
     "year": (F("year").asc(nulls_last=True), "id"),
     "-year": (F("year").desc(nulls_last=True), "id"),
     "average": (F("average").asc(nulls_last=True), "id"),
     "-average": (F("average").desc(nulls_last=True), "id"),
-    "count": ("rating_count", "id"),
-    "-count": ("-rating_count", "id"),
+    "count": ("popularity_band", "rating_count", "id"),
+    "-count": ("-popularity_band", "-rating_count", "id"),
 }
 
 # Words too common to tell titles apart: "A" alone must not list every "A ..." title.

@@ -433,7 +433,7 @@ def starter_list(
                 if w * s > top_part.get(j, -1.0):
                     top_part[j], best[j] = w * s, k
     # popular: by rating count among the most rated items of the picked genres (walking
-    # the rating-count index, each item checked for a picked genre: it stops after the
+    # the rating-count band's index, each item checked for a picked genre: it stops after the
     # rows it needs, whatever the catalogue's size; a join sorted all of a genre's items).
     names = sorted(picks.values())
     popular: dict[int, float] = {}
@@ -444,7 +444,8 @@ def starter_list(
         )
         if genre:
             items = items.filter(Exists(through.filter(item_id=OuterRef("pk"), genre__slug=genre)))
-        found = items.order_by("-rating_count", "pk").values_list("pk", "rating_count")
+        ranked = items.order_by("-popularity_band", "-rating_count", "pk")
+        found = ranked.values_list("pk", "rating_count")
         top = None
         for item_id, count in found[: wanted + len(skip)]:
             top = top or math.log1p(count)

@@ -28,8 +28,10 @@ from recsite.api.throttling import AnonThrottle, AuthThrottle
 _ITEM_NOT_FOUND = "No item with id {}."
 
 
-def item_or_404(item_id: int, *, active_only: bool = True) -> Item:
-    items = Item.objects.prefetch_related("genres")
+def item_or_404(item_id: int, *, active_only: bool = True, genres: bool = True) -> Item:
+    """The item, its genres fetched too unless ``genres`` is False (a rating's answer names
+    only the title: one statement less on the PUT path)."""
+    items = Item.objects.prefetch_related("genres") if genres else Item.objects.all()
     if active_only:
         items = items.filter(is_active=True)
     item = items.filter(pk=item_id).first()
@@ -174,7 +176,7 @@ class MyRatingDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     def _rating_or_404(self, request, item_id: int):
-        item = item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False, genres=False)
         rating = selectors.user_rating_for_item(user=request.user, item=item)
         if rating is None:
             raise exceptions.NotFound(f"You have not rated item {item_id}.")
@@ -194,7 +196,7 @@ class MyRatingDetailView(APIView):
         },
     )
     def put(self, request, item_id: int):
-        item = item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False, genres=False)
         data = s.RatingScoreSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rating, created = _upsert(user=request.user, item=item, score=data.validated_data["score"])
@@ -225,7 +227,7 @@ class MyRatingDetailView(APIView):
         responses={204: OpenApiResponse(description="Removed.")},
     )
     def delete(self, request, item_id: int):
-        item = item_or_404(item_id, active_only=False)
+        item = item_or_404(item_id, active_only=False, genres=False)
         if not services.rating_delete(user=request.user, item=item):
             raise exceptions.NotFound(f"You have not rated item {item_id}.")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1074,7 +1074,8 @@ def rows_insert(*, template, columns: dict[str, list]) -> int:
     """
     model = type(template)
     n = len(next(iter(columns.values()), []))
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Generated columns (Item.popularity_band) are the database's to write.
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
     fixed = {
         f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection)
         for f in fields

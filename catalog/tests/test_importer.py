@@ -191,11 +191,19 @@ def test_users_and_bare_items_are_inserted_as_the_orm_would_create_them(tmp_path
         assert before <= user.date_joined <= reference.date_joined
     item = Item.objects.get(external_id="shop:i9")
     reference = Item.objects.create(title="Item i9", external_id="shop:ref")
-    varying = {"id", "external_id", "created", "updated", "rating_count", "rating_sum"}
+    varying = {
+        "id",
+        "external_id",
+        "created",
+        "updated",
+        "rating_count",
+        "rating_sum",
+        "popularity_band",
+    }
     for field in Item._meta.concrete_fields:
         if field.attname not in varying:
             assert getattr(item, field.attname) == getattr(reference, field.attname)
-    assert (item.rating_count, item.rating_sum) == (2, 7.0)
+    assert (item.rating_count, item.rating_sum, item.popularity_band) == (2, 7.0, 2)
     assert before <= item.created <= item.updated <= reference.created
 
 

@@ -60,3 +60,35 @@ def test_the_ratings_table_keeps_no_index_its_composite_ones_already_cover():
         ("user_id", "item_id"),
         ("user_id", "updated"),
     ]
+
+
+def test_popularity_band_is_the_counts_bit_length_and_sorts_as_the_count():
+    """The band the "most rated" index holds only grows with the count, so ordering by
+    band then count is ordering by count, whatever writes the count (here a bulk update)."""
+    counts = [0, 1, 2, 3, 4, 7, 8, 100, 127, 128, 5000, 2**20, 2**31 - 1]
+    items = [ItemFactory() for _ in counts]
+    for item, count in zip(items, counts, strict=True):
+        Item.objects.filter(pk=item.pk).update(rating_count=count)
+    bands = dict(Item.objects.values_list("rating_count", "popularity_band"))
+    assert bands == {count: count.bit_length() for count in counts}
+    by_band = Item.objects.order_by("-popularity_band", "-rating_count", "id")
+    assert list(by_band) == list(Item.objects.order_by("-rating_count", "id"))
+
+
+def test_no_index_covers_the_counts_a_rating_changes():
+    """A rating updates the item's rating_count and rating_sum; PostgreSQL keeps such an
+    update on the row's page and writes no index entry (HOT) only when no index covers a
+    changed column. Indexes of the item table (expression indexes name no columns here)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Item._meta.db_table)
+    covered = {c for info in constraints.values() if info["index"] for c in info["columns"] or ()}
+    assert "popularity_band" in covered  # the "most rated" lists' index
+    assert not covered & {"rating_count", "rating_sum"}
+
+
+def test_the_newest_hidden_row_of_a_user_is_one_index_probe():
+    """``user_taste_stamp`` asks for MAX(id) of a user's hidden rows: an index on
+    (user_id, id) answers it; without one PostgreSQL walked the primary key backwards."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "catalog_hiddenitem")
+    assert ["user_id", "id"] in [info["columns"] for info in constraints.values() if info["index"]]

@@ -140,3 +140,37 @@ def test_not_interested_removes_the_rating_and_keeps_stats_in_step(
     assert _stats(item) == (1, 2.0)
     assert rates == [{"user_id": user.pk, "item_id": item.pk, "score": None}]
     assert hides == [{"user_id": user.pk, "item_id": item.pk, "hidden": True}]
+
+
+def _item_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of the item table in this transaction (PostgreSQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+            [Item._meta.db_table],
+        )
+        return cursor.fetchone()
+
+
+def test_ratings_update_the_items_counts_without_touching_an_index():
+    """Every rating moves its item's count or sum; on PostgreSQL that update writes no
+    index entry (a HOT update, as pg_stat counts them) unless the count crosses a power of
+    two (the band "most rated" lists walk). Before, each rating rewrote the item's 8 index
+    entries, two of them GIN (bench/scale.py's stream)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("HOT updates are PostgreSQL's; SQLite rewrites no index it need not")
+    item = ItemFactory()
+    Item.objects.filter(pk=item.pk).update(rating_count=100, rating_sum=300.0)  # band 64-127
+    users = [UserFactory() for _ in range(10)]
+    before = _item_updates()
+    for user in users:
+        services.rating_upsert(user=user, item=item, score=4)
+    services.rating_upsert(user=users[0], item=item, score=2)  # a replacement: the sum
+    services.rating_delete(user=users[1], item=item)
+    updates, hot = (now - then for now, then in zip(_item_updates(), before, strict=True))
+    assert (updates, hot) == (12, 12)
+    assert _stats(item) == (109, 300.0 + 9 * 4 - 2)

@@ -157,3 +157,22 @@ def test_token_user_cannot_reach_items_they_have_not_rated_through_ids(user_api)
     last = Item.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     assert user_api.get(f"/api/v1/me/ratings/{last + 1}/").status_code == 404
     assert Token.objects.count() == 1
+
+
+def test_a_put_is_few_statements(user_api, item, django_assert_num_queries):
+    """A PUT's statements, each a round trip that on a busy PostgreSQL waits for a server
+    process (bench/scale.py's stream). A new rating: the token, the item (no genres: the
+    answer names only the title), clearing "Not interested", the insert, the item's
+    counts. A replacement: the same with the insert finding the row, then the lock and
+    the two updates. The test's own transaction makes the service's a savepoint (2 more);
+    outside a test, BEGIN and COMMIT instead."""
+    with django_assert_num_queries(5 + 2):
+        response = user_api.put(f"/api/v1/me/ratings/{item.pk}/", {"score": 4}, format="json")
+    assert response.status_code == 201
+    with django_assert_num_queries(7 + 2):
+        response = user_api.put(f"/api/v1/me/ratings/{item.pk}/", {"score": 2}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["item"], body["title"], body["score"]) == (item.pk, "Dune", 2.0)
+    item.refresh_from_db()
+    assert (item.rating_count, item.rating_sum) == (1, 2.0)
