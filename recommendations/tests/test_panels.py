@@ -48,7 +48,8 @@ def test_home_fills_people_like_you_with_a_reason_per_item(client, published):
         else:
             assert re.fullmatch(
                 r"Because you rated .+|Rated by \d+ people with your taste"
-                r"|From people whose ratings look like yours|Close to what you rate highly",
+                r"|From people whose ratings look like yours|Close to what you rate highly"
+                r"|Loved by people who rated .+",
                 text,
             ), text
     # Only items the user has not rated, each with stars to rate it and "Not interested".

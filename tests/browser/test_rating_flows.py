@@ -62,7 +62,10 @@ def test_sign_up_rate_three_items_and_watch_the_panel_fill_in(page, sign_up, pub
     expect(panel).to_have_attribute("data-source", "personal")
     expect(panel).to_contain_text("From people with your taste")
     expect(panel.locator(".reason").first).to_contain_text(
-        re.compile(r"with your taste|Because you rated|Close to what you rate highly")
+        re.compile(
+            r"with your taste|Because you rated|Close to what you rate highly"
+            r"|Loved by people who rated"
+        )
     )
     assert page.evaluate("window.__sameDocument") is True
     me = get_user_model().objects.get(username="newcomer")
