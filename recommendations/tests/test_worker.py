@@ -114,7 +114,10 @@ def test_a_shard_over_its_time_limit_is_stopped_and_the_run_fails(
     run = pipeline.recompute_start(trigger="test")
     _wait_for(lambda: _run(run.pk).status == "failed", 60, "the run to fail", worker)
     run = _run(run.pk)
-    assert "TimeLimitExceeded" in run.error
+    # The limit's exception is what the run records, unless it lands inside numba's
+    # compiler (the empty cache makes every kernel compile), which then reports its
+    # interrupted compile instead ("no compiled object yet", seen once in CI).
+    assert "TimeLimitExceeded" in run.error or "no compiled object yet" in run.error
     assert store.live_model().version == live
     assert store.lock_holder() is None
 
