@@ -298,6 +298,10 @@ class Reranked:
     def score(self, rows, *, user_ids, candidates=None) -> np.ndarray:
         """float64 (n_rows, n_items): the reranked top ``n`` above every other item (in
         stage one's order). ``user_ids``: external ids of users in the fitted matrix."""
+        if candidates is not None and not np.all(candidates):
+            # a restricted list (new items only): stage one's own, cold weights and all;
+            # the second stage was trained on lists over every item
+            return self.stage_one_.score(rows, user_ids=user_ids, candidates=candidates)
         users = self.matrix_.user_indices(user_ids)
         if (users < 0).any():
             raise ValueError("Reranked scores only users of its training matrix")
