@@ -44,6 +44,7 @@ from .fm import PRODUCT_FM, BayesianFM, FoldedFM
 from .matrix import Baselines, RatingMatrix
 from .metrics import mae, ranking_metrics, rmse
 from .predict import predict_batch
+from .rerank import Reranked
 from .similarity import compute_neighbours
 from .splits import newitems_split, newusers_split
 from .topn import bm25_weight, recommend_batch
@@ -210,6 +211,11 @@ PRODUCT_FOLDS = {"tuner": "folds", "folds": 2, "max_val_users": 1000, "min_cover
 BLEND_ALS_TUNED = {"als_factors": 32, "als_reg": 10.0, "als_alpha": 1.0, "als_weighting": "liked"}
 
 
+def _fm_rating(matrix, items):
+    """The product's rating model (PRODUCT_FM) as the second stage's rating feature."""
+    return BayesianFM(**PRODUCT_FM).fit(matrix, items=items)
+
+
 def _blend(ease_k, **kw):
     def make(train, side):
         b = Blend(**({"ease_lam": EASE_LAM, "ease_k": ease_k} | BLEND_ALS | kw))
@@ -289,6 +295,16 @@ MODEL_CONFIGS = [
         "as product, the few segment with a heavily regularised ALS part (reg 100) tuned on"
         " up to 3 carves of new users (blend.FEW_ALS)",
         lambda t, s: Blend(**PRODUCT_BLEND | FEW_ALS).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-rerank",
+        "the product blend's top 100 per user reordered by a second stage (engine/rerank.py):"
+        " a logistic model over each part's score, popularity, mean rating, the user's"
+        " activity, genre affinity, rating times and the product FM's predicted rating,"
+        " trained on 10 ratings per user carved out of train (evaluation only)",
+        lambda t, s: Reranked(blend=PRODUCT_BLEND, rating=_fm_rating).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),
@@ -551,7 +567,7 @@ def run_ranking(
 def _model_top(cfg, train, users, side, mask, tb, n=10):
     model = cfg.make(train, side)
     rows = train.csr[users]
-    if isinstance(model, Blend):
+    if isinstance(model, (Blend, Reranked)):
         scores = model.score(rows, user_ids=train.user_ids[users], candidates=mask)
     else:
         scores = model.score(rows)

@@ -75,6 +75,19 @@ def test_train_test_json_has_exact_keys(tmp_path, capsys):
     assert rows[1]["rmse"] is None and 0 <= rows[1]["ndcg@10"] <= 1
 
 
+def test_the_reranked_product_runs_on_any_split_without_times_or_items(tmp_path, capsys):
+    """product-rerank (engine/rerank.py) from plain --train/--test files: no item
+    information, no rating times; its fit sees the train file only."""
+    _, _, u, i, s = random_ratings(32, n_users=60, n_items=40, density=0.4)
+    test = np.random.default_rng(1).random(u.size) < 0.2
+    _write(tmp_path / "train.csv", u[~test], i[~test], s[~test])
+    _write(tmp_path / "test.csv", u[test], i[test], s[test])
+    args = ["--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    assert evaluate.main([*args, "--config", "product-rerank", "--json"]) == 0
+    (row,) = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert row["config"] == "product-rerank" and 0 < row["ndcg@10"] <= 1
+
+
 def test_table_output_is_readable(tmp_path, capsys):
     _, _, u, i, s = random_ratings(31, n_users=30, n_items=20, density=0.4)
     _write(tmp_path / "a.csv", u[::2], i[::2], s[::2])
