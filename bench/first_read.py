@@ -1,0 +1,416 @@
+"""The first read of a user with no stored list: ``me/recommendations/`` and the
+``people_like_you`` panel computing the list live (``ranking.rank_from_store``) and
+keeping it, in-process, p50/p99, with where the time goes.
+
+    nice -n 5 python bench/first_read.py --size 1M --db sqlite [--users 300] [--runs 3]
+    nice -n 5 python bench/first_read.py --size 10M --shaped   # no services: ranking only
+
+Product mode reads the database and Redis ``bench/scale.py`` left for the size
+(``--steps import`` at least; a model is recomputed here when none is published). Each run
+deletes the chosen users' stored lists from the live version (the state of a user who
+was not active when the recompute ran), then times for each user in turn:
+
+- ``api first``: ``GET /api/v1/me/recommendations/?limit=10`` through Django's WSGI
+  handler (no HTTP), which ranks live and keeps the list;
+- ``api second``: the same request again (a stored-list read, for comparison);
+- ``panel first``: the stored lists deleted again, ``{% people_like_you user %}`` rendered
+  (the personal panel, which with the ranking model is the same list).
+
+The same ``--users`` users (``scale._tokens``' draw) every run; ``--runs`` runs, each
+figure the median of the runs' figures. Where the time goes comes from wrapping the
+functions a first read calls (inclusive wall ms each, mean and p99 a request): the SQL
+reads, the Redis reads and write, the slice, each scored component of the ranking model,
+the standardisation, the neighbour evidence, the top-n, the reasons.
+
+``--shaped`` runs no services: the model's parts and the user-user lists drawn at random
+in the stored layout and shapes (``bench/ready_stage.py``'s), and each user's ranking as
+the first read computes it without its SQL and Redis (``ModelParts.score`` then
+``ranking.rank``), with the same breakdown: the catalogue-sized work at 1M, 10M or 25M
+without importing them. Numbers to stdout and ``bench/out/first-read-*.json``.
+"""
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # ready_stage's own imports
+# BENCH_CODE=/path/to/another/checkout measures that checkout's product code (before)
+CODE = os.environ.get("BENCH_CODE", str(ROOT))
+
+OUT = ROOT / "bench" / "out"
+
+
+class Breakdown:
+    """Inclusive wall ms of wrapped functions, per request."""
+
+    def __init__(self):
+        self.current: dict[str, float] | None = None
+        self.cpu: dict[str, float] = {}
+        self.requests: list[dict[str, float]] = []
+        self._undo = []
+
+    def wrap(self, owner, attr: str, label: str, *, per_name=False):
+        original = getattr(owner, attr)
+        record = self._record
+
+        if per_name:  # ModelParts.components: each component timed on its own
+
+            def wrapper(parts, row, names=None):
+                if names is None:
+                    return original(parts, row, names)
+                out = {}
+                for name in sorted(names):
+                    began = time.perf_counter(), time.process_time()
+                    out.update(original(parts, row, frozenset({name})))
+                    record(f"{label} {name}", began)
+                return out
+        else:
+
+            def wrapper(*args, **kwargs):
+                began = time.perf_counter(), time.process_time()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    record(label, began)
+
+        setattr(owner, attr, wrapper)
+        self._undo.append((owner, attr, original))
+
+    def _record(self, label: str, began: tuple[float, float]) -> None:
+        if self.current is not None:
+            elapsed = (time.perf_counter() - began[0]) * 1000
+            self.current[label] = self.current.get(label, 0.0) + elapsed
+            cpu = (time.process_time() - began[1]) * 1000
+            self.cpu[label] = self.cpu.get(label, 0.0) + cpu
+
+    def start(self) -> None:
+        self.current = {}
+        self._began_cpu = time.process_time()
+
+    def stop(self, total_ms: float, label: str) -> None:
+        self.current[label] = total_ms
+        self.cpu[label] = self.cpu.get(label, 0.0) + (time.process_time() - self._began_cpu) * 1000
+        self.requests.append(self.current)
+        self.current = None
+
+    def summary(self) -> dict:
+        """Per label: wall ms a request (mean, p99) and this process's CPU ms a request
+        (mean; a busy machine's wall clock adds its waiting for a core to every label)."""
+        labels = sorted({k for r in self.requests for k in r})
+        out = {}
+        for label in labels:
+            values = [r.get(label, 0.0) for r in self.requests]
+            out[label] = {
+                "mean_ms": _r(statistics.fmean(values)),
+                "p99_ms": _r(_p(values, 99)),
+                "cpu_mean_ms": _r(self.cpu.get(label, 0.0) / len(self.requests)),
+            }
+        return out
+
+    def undo(self) -> None:
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+        self._undo = []
+
+
+def _p(values, q) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q))
+
+
+def _r(x: float) -> float:
+    return round(x, 3)
+
+
+def instrument(services: bool) -> Breakdown:
+    from catalog import selectors as catalog_selectors
+    from recommendations import model_scoring, ranking, reads, store
+
+    b = Breakdown()
+    if services:
+        b.wrap(store.LiveModel, "ready_list", "redis ready_list")
+        b.wrap(catalog_selectors, "user_taste_stamp", "sql taste stamp")
+        b.wrap(reads, "_live_ratings", "sql ratings")
+        b.wrap(reads, "_hidden", "sql hidden")
+        b.wrap(ranking, "_inactive_item_ids", "sql inactive items")
+        b.wrap(store.LiveModel, "lists_for_user", "redis uu list")
+        b.wrap(store.LiveModel, "user_ratings", "redis neighbours' ratings")
+        b.wrap(ranking, "slice_from_store", "slice (with its redis)")
+        b.wrap(ranking, "rank_from_store", "rank_from_store")
+        b.wrap(store, "ready_put", "redis ready_put")
+        b.wrap(reads, "_present", "sql cards (present)")
+    b.wrap(model_scoring.ModelParts, "score", "score")
+    b.wrap(model_scoring.ModelParts, "user_row", "score: user row")
+    b.wrap(model_scoring.ModelParts, "components", "score: component", per_name=True)
+    b.wrap(model_scoring.ModelParts, "_als_user", "score: als solve")
+    b.wrap(model_scoring, "_standardise", "score: standardise")
+    b.wrap(model_scoring.ModelParts, "floor", "score: floor")
+    b.wrap(ranking, "rank", "rank")
+    b.wrap(ranking, "_neighbour_evidence", "rank: neighbour evidence")
+    b.wrap(model_scoring, "top_items", "rank: top items")
+    b.wrap(model_scoring, "explain_top", "rank: reasons")
+    return b
+
+
+# -- product mode ---------------------------------------------------------------------------
+def product(args) -> dict:
+    import scale  # bench/scale.py: its data, databases and environment
+
+    sys.path.insert(0, CODE)  # (scale put ROOT first)
+    from recsite import redis_server
+
+    pg = scale.Postgres().start() if args.db == "postgres" else None
+    redis_port = redis_server.free_port()
+    redis = redis_server.start(redis_port, scale.WORK / f"redis-{args.size}-{args.db}")
+    try:
+        env = scale._environment(scale._database_url(args.size, args.db, pg), redis_port)
+        scale.manage(env, "migrate", "--noinput", "-v0")
+        import django
+
+        django.setup()
+        scale._ensure_model(env)
+        # Kept for the next run (Redis loads its dump at start): the same version, and
+        # the same tuned weights, for a measurement before a change and after it.
+        scale._redis_client(env).save()
+        return _measure(args, scale)
+    finally:
+        redis.terminate()
+        redis.wait()
+        if pg is not None:
+            pg.stop()
+
+
+def _measure(args, scale) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.template import Context, Template
+
+    from recommendations import store
+    from recommendations.conf import get as option
+    from recsite.wsgi import application
+
+    users = scale._tokens(args.users + args.warmup, min_ratings=option("MIN_RATINGS_FOR_PERSONAL"))
+    warm, users = users[: args.warmup], users[args.warmup :]
+    people = get_user_model().objects.in_bulk([pk for pk, _ in users])
+    panel = Template("{% load recommendation_panels %}{% people_like_you user %}")
+    client = store.client()
+
+    def forget(pks) -> None:
+        version = store.live_model().version
+        client.hdel(store.version_key(version, "ready"), *pks)
+
+    def api(token: str) -> float:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/api/v1/me/recommendations/",
+            "QUERY_STRING": "limit=10",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {token}",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+        }
+        status = []
+        began = time.perf_counter()
+        b"".join(application(environ, lambda s, headers: status.append(s)))
+        elapsed = (time.perf_counter() - began) * 1000
+        if not status[0].startswith("200"):
+            raise SystemExit(f"me/recommendations answered {status[0]}")
+        return elapsed
+
+    # warm-up on other users: the model's parts mapped, connections open, code paths run
+    forget([pk for pk, _ in warm])
+    for _, token in warm:
+        api(token)
+    runs = []
+    for run in range(args.runs):
+        result = {}
+        sections = {
+            "api first": [],
+            "api second": [],
+            "panel first": [],
+        }
+        breakdowns = {"api first": instrument(True), "panel first": None}
+        b = breakdowns["api first"]
+        forget([pk for pk, _ in users])
+        for _, token in users:
+            b.start()
+            ms = api(token)
+            b.stop(ms, "total")
+            sections["api first"].append(ms)
+        b.undo()
+        for _, token in users:
+            sections["api second"].append(api(token))
+        forget([pk for pk, _ in users])
+        b2 = instrument(True)
+        breakdowns["panel first"] = b2
+        for pk, _ in users:
+            context = Context({"user": people[pk]})
+            b2.start()
+            began = time.perf_counter()
+            panel.render(context)
+            ms = (time.perf_counter() - began) * 1000
+            b2.stop(ms, "total")
+            sections["panel first"].append(ms)
+        b2.undo()
+        for name, times in sections.items():
+            result[name] = {"p50_ms": _r(_p(times, 50)), "p99_ms": _r(_p(times, 99))}
+        result["breakdown"] = {k: v.summary() for k, v in breakdowns.items()}
+        runs.append(result)
+        print(json.dumps({"run": run + 1, **{k: result[k] for k in sections}}), flush=True)
+    return {"runs": runs, "users": len(users)}
+
+
+# -- shaped mode (no services) ---------------------------------------------------------------
+def shaped(args) -> dict:
+    import numpy as np
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
+    os.environ.setdefault("DEBUG", "1")
+    sys.path.insert(0, CODE)
+    import django
+
+    django.setup()
+    import ready_stage
+
+    from recommendations import build, model_scoring
+    from recommendations.conf import get as option
+
+    size = args.size
+    if size in ready_stage.SHAPED:
+        matrix, active, info = ready_stage._synthetic(size)
+    else:
+        matrix, active, info = ready_stage._synthetic(size)
+    rng = np.random.default_rng(2)
+    parts = model_scoring.ModelParts(ready_stage._shaped_parts(matrix, active, info, rng))
+    uu = ready_stage._shaped_neighbours(matrix.n_users, option("USER_K"), rng)
+    import types
+
+    inputs = types.SimpleNamespace(matrix=matrix)
+    lists = build.ListInputs(
+        item_lists=None,
+        user_lists=uu,
+        stamps={int(u): "s" for u in matrix.user_ids},
+        hidden={},
+        inactive=np.empty(0, np.int64),
+        hidden_ids={},
+        inactive_ids=active[rng.choice(active.size, 3, replace=False)],
+    )
+    csr = matrix.csr
+    chosen = np.random.default_rng(0).choice(matrix.n_users, args.users + args.warmup, False)
+    runs = []
+    for run in range(args.runs):
+        b = instrument(False)
+        times = []
+        for at, u in enumerate(chosen.tolist()):
+            measured = at >= args.warmup
+            if measured:
+                b.start()
+            began = time.perf_counter()
+            lo, hi = csr.indptr[u], csr.indptr[u + 1]
+            scored = parts.score(matrix.item_ids[csr.indices[lo:hi]], csr.data[lo:hi])
+            build._ready_list(inputs, lists, u, scored)
+            ms = (time.perf_counter() - began) * 1000
+            if measured:
+                b.stop(ms, "total")
+                times.append(ms)
+        b.undo()
+        result = {"ranking": {"p50_ms": _r(_p(times, 50)), "p99_ms": _r(_p(times, 99))}}
+        result["breakdown"] = {"ranking": b.summary()}
+        runs.append(result)
+        print(json.dumps({"run": run + 1, "ranking": result["ranking"]}), flush=True)
+    return {
+        "runs": runs,
+        "users": args.users,
+        "items": parts.n_items,
+        "users_total": int(matrix.n_users),
+        "ratings": int(matrix.nnz),
+    }
+
+
+# -- report ---------------------------------------------------------------------------------
+def medians(runs: list[dict]) -> dict:
+    """Each figure the median over the runs."""
+    out = {}
+    for name in runs[0]:
+        if name == "breakdown":
+            continue
+        out[name] = {k: _r(statistics.median(r[name][k] for r in runs)) for k in runs[0][name]}
+    out["breakdown"] = {}
+    for section, labels in runs[0]["breakdown"].items():
+        out["breakdown"][section] = {
+            label: {
+                k: _r(statistics.median(r["breakdown"][section][label][k] for r in runs))
+                for k in ("mean_ms", "p99_ms", "cpu_mean_ms")
+            }
+            for label in labels
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1M")
+    parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--shaped", action="store_true", help="no services: ranking only")
+    parser.add_argument("--label", default="", help="suffix of the JSON file (e.g. before)")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from conditions import LoadSampler, git_commit, product_commit
+
+    began = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with LoadSampler() as load:
+        result = shaped(args) if args.shaped else product(args)
+    result |= medians(result["runs"])
+    mode = "shaped" if args.shaped else args.db
+    command = f"python bench/first_read.py --size {args.size} " + (
+        "--shaped" if args.shaped else f"--db {args.db}"
+    )
+    result |= {
+        "size": args.size,
+        "mode": mode,
+        "measured_at": began,
+        "load_average": load.summary(),
+        "commit": git_commit(),
+        "product_commit": product_commit(),
+        "code": CODE,
+        "code_ranking": sys.modules["recommendations.ranking"].__file__,
+        "command": command + f" --users {args.users} --runs {args.runs}",
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = f"first-read-{args.size}-{mode}{'-' + args.label if args.label else ''}.json"
+    (OUT / name).write_text(json.dumps(result, indent=1))
+    print(table(result))
+
+
+def table(result: dict) -> str:
+    lines = [f"{result['command']}  (load {result['load_average']}, {result['commit']})"]
+    for name, v in result.items():
+        if isinstance(v, dict) and "p50_ms" in v:
+            lines.append(f"{name:>12}: p50 {v['p50_ms']:8.2f}  p99 {v['p99_ms']:8.2f} ms")
+    for section, labels in result["breakdown"].items():
+        lines.append(
+            f"-- {section}: inclusive ms a request, wall mean / wall p99 / CPU mean (medians)"
+        )
+        for label, v in sorted(labels.items(), key=lambda kv: -kv[1]["cpu_mean_ms"]):
+            lines.append(
+                f"   {label:<32} {v['mean_ms']:8.3f} {v['p99_ms']:8.3f} {v['cpu_mean_ms']:8.3f}"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
