@@ -41,8 +41,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # ready_stage's own imports
-# BENCH_CODE=/path/to/another/checkout measures that checkout's product code (before)
-CODE = os.environ.get("BENCH_CODE", str(ROOT))
 
 OUT = ROOT / "bench" / "out"
 
@@ -164,7 +162,6 @@ def instrument(services: bool) -> Breakdown:
 def product(args) -> dict:
     import scale  # bench/scale.py: its data, databases and environment
 
-    sys.path.insert(0, CODE)  # (scale put ROOT first)
     from recsite import redis_server
 
     pg = scale.Postgres().start() if args.db == "postgres" else None
@@ -276,7 +273,6 @@ def shaped(args) -> dict:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
     os.environ.setdefault("DEBUG", "1")
-    sys.path.insert(0, CODE)
     import django
 
     django.setup()
@@ -386,8 +382,7 @@ def main() -> None:
         "load_average": load.summary(),
         "commit": git_commit(),
         "product_commit": product_commit(),
-        "code": CODE,
-        "code_ranking": sys.modules["recommendations.ranking"].__file__,
+        "code": sys.modules["recommendations.ranking"].__file__,
         "command": command + f" --users {args.users} --runs {args.runs}",
     }
     OUT.mkdir(parents=True, exist_ok=True)

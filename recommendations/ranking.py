@@ -221,11 +221,10 @@ def model_slice_from_store(
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
-    _, user_list = model.lists_for_user(user_id, [])
+    user_list, their = model.user_list_and_ratings(user_id)  # one round trip
     vs = np.empty(0, np.int64)
     if user_list is not None:  # as the neighbour lists are read: positive scores only
         vs = user_list["id"][np.asarray(user_list["score"], dtype=np.float64) > 0]
-    their = model.user_ratings(vs.tolist())
     scored = parts.score(rated, scores)
     rows = [their[v] for v in vs.tolist() if their[v] is not None]  # in list order
     if rows:
