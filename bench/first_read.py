@@ -141,6 +141,10 @@ def instrument(services: bool) -> Breakdown:
         b.wrap(ranking, "_inactive_item_ids", "sql inactive items")
         b.wrap(store.LiveModel, "lists_for_user", "redis uu list")
         b.wrap(store.LiveModel, "user_ratings", "redis neighbours' ratings")
+        if hasattr(store.LiveModel, "user_list_and_ratings"):  # (one round trip for both)
+            b.wrap(store.LiveModel, "user_list_and_ratings", "redis uu list and ratings")
+        if hasattr(ranking, "model_slice_from_store"):
+            b.wrap(ranking, "model_slice_from_store", "slice (with its redis)")
         b.wrap(ranking, "slice_from_store", "slice (with its redis)")
         b.wrap(ranking, "rank_from_store", "rank_from_store")
         b.wrap(store, "ready_put", "redis ready_put")
