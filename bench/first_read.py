@@ -17,11 +17,15 @@ was not active when the recompute ran), then times for each user in turn:
   (the personal panel, which with the ranking model is the same list).
 
 The same ``--users`` users (``scale._tokens``' draw) every run; ``--runs`` runs, each
-figure the median of the runs' figures. Where the time goes comes from wrapping the
-functions a first read calls (inclusive wall ms each, mean and p99 a request): the SQL
-reads, the Redis reads and write, the slice, each scored component of the ranking model,
-the standardisation, the neighbour evidence, the top-n, the reasons.
+figure the median of the runs' figures. Beside each pass's wall p50/p99, this process's
+CPU ms a request over the pass (read twice a pass: under load, reading the CPU clock for
+every request cost more than it measured). Where the time goes comes from one more pass
+of API first reads (the lists deleted again) with the functions a first read calls
+wrapped (inclusive wall ms each, mean and p99 a request): the SQL reads, the Redis reads
+and write, the slice, each scored component of the ranking model, the standardisation,
+the neighbour evidence, the top-n, the reasons.
 
+``--profile`` prints cProfile's view of the first run's API first reads to stderr.
 ``--shaped`` runs no services: the model's parts and the user-user lists drawn at random
 in the stored layout and shapes (``bench/ready_stage.py``'s), and each user's ranking as
 the first read computes it without its SQL and Redis (``ModelParts.score`` then
@@ -50,7 +54,6 @@ class Breakdown:
 
     def __init__(self):
         self.current: dict[str, float] | None = None
-        self.cpu: dict[str, float] = {}
         self.requests: list[dict[str, float]] = []
         self._undo = []
 
@@ -65,14 +68,14 @@ class Breakdown:
                     return original(parts, row, names)
                 out = {}
                 for name in sorted(names):
-                    began = time.perf_counter(), time.process_time()
+                    began = time.perf_counter()
                     out.update(original(parts, row, frozenset({name})))
                     record(f"{label} {name}", began)
                 return out
         else:
 
             def wrapper(*args, **kwargs):
-                began = time.perf_counter(), time.process_time()
+                began = time.perf_counter()
                 try:
                     return original(*args, **kwargs)
                 finally:
@@ -81,35 +84,26 @@ class Breakdown:
         setattr(owner, attr, wrapper)
         self._undo.append((owner, attr, original))
 
-    def _record(self, label: str, began: tuple[float, float]) -> None:
+    def _record(self, label: str, began: float) -> None:
         if self.current is not None:
-            elapsed = (time.perf_counter() - began[0]) * 1000
+            elapsed = (time.perf_counter() - began) * 1000
             self.current[label] = self.current.get(label, 0.0) + elapsed
-            cpu = (time.process_time() - began[1]) * 1000
-            self.cpu[label] = self.cpu.get(label, 0.0) + cpu
 
     def start(self) -> None:
         self.current = {}
-        self._began_cpu = time.process_time()
 
     def stop(self, total_ms: float, label: str) -> None:
         self.current[label] = total_ms
-        self.cpu[label] = self.cpu.get(label, 0.0) + (time.process_time() - self._began_cpu) * 1000
         self.requests.append(self.current)
         self.current = None
 
     def summary(self) -> dict:
-        """Per label: wall ms a request (mean, p99) and this process's CPU ms a request
-        (mean; a busy machine's wall clock adds its waiting for a core to every label)."""
+        """Per label: wall ms a request, mean and p99."""
         labels = sorted({k for r in self.requests for k in r})
         out = {}
         for label in labels:
             values = [r.get(label, 0.0) for r in self.requests]
-            out[label] = {
-                "mean_ms": _r(statistics.fmean(values)),
-                "p99_ms": _r(_p(values, 99)),
-                "cpu_mean_ms": _r(self.cpu.get(label, 0.0) / len(self.requests)),
-            }
+            out[label] = {"mean_ms": _r(statistics.fmean(values)), "p99_ms": _r(_p(values, 99))}
         return out
 
     def undo(self) -> None:
@@ -232,40 +226,61 @@ def _measure(args, scale) -> dict:
     forget([pk for pk, _ in warm])
     for _, token in warm:
         api(token)
+
+    def timed(name: str, call) -> list[float]:
+        """Wall ms of each user's ``call``, and this process's CPU ms a request over the
+        pass (the CPU clock is read twice a pass: read for each request, its system call
+        cost a busy machine more than the rest of a request)."""
+        began = time.process_time()
+        times = [call(pk, token) for pk, token in users]
+        cpu[name] = (time.process_time() - began) * 1000 / len(users)
+        return times
+
+    def render(pk: int, token: str) -> float:
+        context = Context({"user": people[pk]})
+        began = time.perf_counter()
+        panel.render(context)
+        return (time.perf_counter() - began) * 1000
+
     runs = []
     for run in range(args.runs):
-        result = {}
-        sections = {
-            "api first": [],
-            "api second": [],
-            "panel first": [],
-        }
-        breakdowns = {"api first": instrument(True), "panel first": None}
-        b = breakdowns["api first"]
+        cpu: dict[str, float] = {}
+        sections = {}
         forget([pk for pk, _ in users])
+        sections["api first"] = timed("api first", lambda pk, token: api(token))
+        sections["api second"] = timed("api second", lambda pk, token: api(token))
+        forget([pk for pk, _ in users])
+        sections["panel first"] = timed("panel first", render)
+        # Where the time goes: another pass of first reads with the functions wrapped
+        # (the timings above run without the wrappers).
+        forget([pk for pk, _ in users])
+        b = instrument(True)
+        profile = None
+        if args.profile and run == 0:
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
         for _, token in users:
             b.start()
-            ms = api(token)
-            b.stop(ms, "total")
-            sections["api first"].append(ms)
+            b.stop(api(token), "total")
         b.undo()
-        for _, token in users:
-            sections["api second"].append(api(token))
-        forget([pk for pk, _ in users])
-        b2 = instrument(True)
-        breakdowns["panel first"] = b2
-        for pk, _ in users:
-            context = Context({"user": people[pk]})
-            b2.start()
-            began = time.perf_counter()
-            panel.render(context)
-            ms = (time.perf_counter() - began) * 1000
-            b2.stop(ms, "total")
-            sections["panel first"].append(ms)
-        b2.undo()
-        for name, times in sections.items():
-            result[name] = {"p50_ms": _r(_p(times, 50)), "p99_ms": _r(_p(times, 99))}
-        result["breakdown"] = {k: v.summary() for k, v in breakdowns.items()}
+        if profile is not None:
+            import pstats
+
+            profile.disable()
+            stats = pstats.Stats(profile, stream=sys.stderr).strip_dirs()
+            stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats(40)
+        result = {
+            name: {
+                "p50_ms": _r(_p(times, 50)),
+                "p99_ms": _r(_p(times, 99)),
+                "cpu_mean_ms": _r(cpu[name]),
+            }
+            for name, times in sections.items()
+        }
+        result["breakdown"] = {"api first": b.summary()}
         runs.append(result)
         print(json.dumps({"run": run + 1, **{k: result[k] for k in sections}}), flush=True)
     return {"runs": runs, "users": len(users)}
@@ -311,7 +326,10 @@ def shaped(args) -> dict:
     for run in range(args.runs):
         b = instrument(False)
         times = []
+        cpu = 0.0
         for at, u in enumerate(chosen.tolist()):
+            if at == args.warmup:
+                cpu = time.process_time()
             measured = at >= args.warmup
             if measured:
                 b.start()
@@ -323,8 +341,12 @@ def shaped(args) -> dict:
             if measured:
                 b.stop(ms, "total")
                 times.append(ms)
+        cpu = (time.process_time() - cpu) * 1000 / len(times)
         b.undo()
-        result = {"ranking": {"p50_ms": _r(_p(times, 50)), "p99_ms": _r(_p(times, 99))}}
+        result = {
+            "ranking": {"p50_ms": _r(_p(times, 50)), "p99_ms": _r(_p(times, 99))}
+            | {"cpu_mean_ms": _r(cpu)}
+        }
         result["breakdown"] = {"ranking": b.summary()}
         runs.append(result)
         print(json.dumps({"run": run + 1, "ranking": result["ranking"]}), flush=True)
@@ -350,7 +372,7 @@ def medians(runs: list[dict]) -> dict:
         out["breakdown"][section] = {
             label: {
                 k: _r(statistics.median(r["breakdown"][section][label][k] for r in runs))
-                for k in ("mean_ms", "p99_ms", "cpu_mean_ms")
+                for k in ("mean_ms", "p99_ms")
             }
             for label in labels
         }
@@ -366,6 +388,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shaped", action="store_true", help="no services: ranking only")
     parser.add_argument("--label", default="", help="suffix of the JSON file (e.g. before)")
+    parser.add_argument("--profile", action="store_true", help="cProfile run 1's first reads")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -399,15 +422,14 @@ def table(result: dict) -> str:
     lines = [f"{result['command']}  (load {result['load_average']}, {result['commit']})"]
     for name, v in result.items():
         if isinstance(v, dict) and "p50_ms" in v:
-            lines.append(f"{name:>12}: p50 {v['p50_ms']:8.2f}  p99 {v['p99_ms']:8.2f} ms")
-    for section, labels in result["breakdown"].items():
-        lines.append(
-            f"-- {section}: inclusive ms a request, wall mean / wall p99 / CPU mean (medians)"
-        )
-        for label, v in sorted(labels.items(), key=lambda kv: -kv[1]["cpu_mean_ms"]):
             lines.append(
-                f"   {label:<32} {v['mean_ms']:8.3f} {v['p99_ms']:8.3f} {v['cpu_mean_ms']:8.3f}"
+                f"{name:>12}: p50 {v['p50_ms']:8.2f}  p99 {v['p99_ms']:8.2f} ms"
+                f"  (CPU {v.get('cpu_mean_ms', float('nan')):.2f} ms a request)"
             )
+    for section, labels in result["breakdown"].items():
+        lines.append(f"-- {section}: inclusive wall ms a request, mean / p99 (medians of the runs)")
+        for label, v in sorted(labels.items(), key=lambda kv: -kv[1]["mean_ms"]):
+            lines.append(f"   {label:<32} {v['mean_ms']:8.3f} {v['p99_ms']:8.3f}")
     return "\n".join(lines)
 
 
