@@ -127,22 +127,27 @@ def instrument(services: bool) -> Breakdown:
     from recommendations import model_scoring, ranking, reads, store
 
     b = Breakdown()
-    if services:
-        b.wrap(store.LiveModel, "ready_list", "redis ready_list")
-        b.wrap(catalog_selectors, "user_taste_stamp", "sql taste stamp")
-        b.wrap(reads, "_live_ratings", "sql ratings")
-        b.wrap(reads, "_hidden", "sql hidden")
-        b.wrap(ranking, "_inactive_item_ids", "sql inactive items")
-        b.wrap(store.LiveModel, "lists_for_user", "redis uu list")
-        b.wrap(store.LiveModel, "user_ratings", "redis neighbours' ratings")
-        if hasattr(store.LiveModel, "user_list_and_ratings"):  # (one round trip for both)
-            b.wrap(store.LiveModel, "user_list_and_ratings", "redis uu list and ratings")
-        if hasattr(ranking, "model_slice_from_store"):
-            b.wrap(ranking, "model_slice_from_store", "slice (with its redis)")
-        b.wrap(ranking, "slice_from_store", "slice (with its redis)")
-        b.wrap(ranking, "rank_from_store", "rank_from_store")
-        b.wrap(store, "ready_put", "redis ready_put")
-        b.wrap(reads, "_present", "sql cards (present)")
+    # (owner, function, label); a function the measured code lacks is skipped, so the
+    # same script measures the code before a change and after it
+    service_calls = [
+        (store.LiveModel, "ready_list", "redis ready_list"),
+        (store.LiveModel, "ready_or_neighbours", "redis ready_list or neighbours"),
+        (catalog_selectors, "user_taste_stamp", "sql taste stamp"),
+        (reads, "_live_ratings", "sql ratings"),
+        (reads, "_hidden", "sql hidden"),
+        (ranking, "_inactive_item_ids", "sql inactive items"),
+        (store.LiveModel, "lists_for_user", "redis uu list"),
+        (store.LiveModel, "user_ratings", "redis neighbours' ratings"),
+        (store.LiveModel, "user_list_and_ratings", "redis uu list and ratings"),
+        (ranking, "model_slice_from_store", "slice (with its redis)"),
+        (ranking, "slice_from_store", "slice (with its redis)"),
+        (ranking, "rank_from_store", "rank_from_store"),
+        (store, "ready_put", "redis ready_put"),
+        (reads, "_present", "sql cards (present)"),
+    ]
+    for owner, name, label in service_calls if services else []:
+        if hasattr(owner, name):
+            b.wrap(owner, name, label)
     b.wrap(model_scoring.ModelParts, "score", "score")
     b.wrap(model_scoring.ModelParts, "user_row", "score: user row")
     b.wrap(model_scoring.ModelParts, "components", "score: component", per_name=True)
@@ -300,11 +305,7 @@ def shaped(args) -> dict:
     from recommendations import build, model_scoring
     from recommendations.conf import get as option
 
-    size = args.size
-    if size in ready_stage.SHAPED:
-        matrix, active, info = ready_stage._synthetic(size)
-    else:
-        matrix, active, info = ready_stage._synthetic(size)
+    matrix, active, info = ready_stage._synthetic(args.size)
     rng = np.random.default_rng(2)
     parts = model_scoring.ModelParts(ready_stage._shaped_parts(matrix, active, info, rng))
     uu = ready_stage._shaped_neighbours(matrix.n_users, option("USER_K"), rng)

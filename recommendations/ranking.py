@@ -163,10 +163,13 @@ def rank_from_store(
     genre: str = "",
     item_part: bool = True,
     exclude_rated: bool = True,
+    neighbours: tuple | None = None,
 ) -> np.ndarray:
     """:func:`rank` on the slice of the published model ``user_id`` touches, with their live
     ratings (item ids ``rated``, ``scores``); ``hidden`` item ids and inactive items are
-    never ranked, ``genre`` (a slug) restricts the candidates.
+    never ranked, ``genre`` (a slug) restricts the candidates. ``neighbours``: the user's
+    list and their neighbours' ratings when the caller read them already
+    (``LiveModel.ready_or_neighbours``).
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
@@ -176,7 +179,7 @@ def rank_from_store(
     if parts is not None:
         # The model's reasons come from its own parts (the rated items' lists are not
         # read) and it ranks its own columns: of the neighbours only the evidence counts.
-        sl = model_slice_from_store(model, parts, user_id, rated, scores)
+        sl = model_slice_from_store(model, parts, user_id, rated, scores, neighbours)
     else:
         sl = slice_from_store(model, user_id, rated, scores, item_part=item_part)
     # Rather than fetch every candidate's row, exclude the few items that may not be shown.
@@ -212,16 +215,20 @@ def model_slice_from_store(
     user_id: int,
     rated: np.ndarray,
     scores: np.ndarray,
+    neighbours: tuple | None = None,
 ) -> UserSlice:
     """The slice the ranking model ranks ``user_id`` from: their scores from their live
     ratings (item ids ``rated``, ``scores``) and their neighbours' evidence summed per
     model column straight from the stored user-user list and ratings, with no local
     ratings matrix (:func:`slice_from_store` built one only for this sum: most of a
-    first read's time).
+    first read's time). ``neighbours``: (the list, their ratings) as
+    ``LiveModel.user_list_and_ratings`` gives them, when already read.
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
-    user_list, their = model.user_list_and_ratings(user_id)  # one round trip
+    if neighbours is None:
+        neighbours = model.user_list_and_ratings(user_id)  # one round trip
+    user_list, their = neighbours
     vs = np.empty(0, np.int64)
     if user_list is not None:  # as the neighbour lists are read: positive scores only
         vs = user_list["id"][np.asarray(user_list["score"], dtype=np.float64) > 0]

@@ -176,3 +176,22 @@ def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_re
         assert ratings[i].tobytes() == expected[i].tobytes()
     assert ratings[big]["item"].tolist() == [10, 11]
     assert model.user_list_and_ratings(2) == (None, {})
+
+
+def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
+    """``ready_or_neighbours``: the stored list alone when there is one (a stored read
+    needs nothing else), else no list and the user's neighbour list and ratings."""
+    store.write_rows("v1", "uu", {1: store.encode_neighbours([3], [0.9], [5])}, ttl=60)
+    store.write_rows("v1", "ur", {3: store.encode_ratings([10], [4.5])}, ttl=60)
+    rows = np.zeros(2, dtype=store.READY_DTYPE)
+    rows["item"] = [10, 11]
+    store.write_rows("v1", "ready", {2: store.encode_ready("s", rows)}, ttl=60)
+    model = store.LiveModel("v1", {"ready_format": store.READY_FORMAT})
+    stored, neighbours = model.ready_or_neighbours(2)
+    assert stored[0] == "s" and stored[1]["item"].tolist() == [10, 11] and neighbours is None
+    stored, (user_list, ratings) = model.ready_or_neighbours(1)
+    assert stored is None and user_list["id"].tolist() == [3]
+    assert ratings[3]["item"].tolist() == [10]
+    # a version whose stored lists have another layout: none read, the neighbours are
+    old = store.LiveModel("v1", {"ready_format": store.READY_FORMAT - 1})
+    assert old.ready_or_neighbours(2) == (None, (None, {}))
