@@ -15,7 +15,7 @@ suggest (negative evidence).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,15 +33,19 @@ class UserSlice:
     items' lists (None: no item part), ``user_neighbours`` the user's (None: no user part).
     ``model``: the user's scores from the ranking model (None: neighbour counting ranks);
     with it, the slice's ranking space is the model's columns, else ``matrix``'s items.
+    ``evidence``: with ``model``, the neighbour evidence already summed per model column
+    (:func:`neighbour_evidence`); then ``matrix`` and the neighbour lists are not read
+    (None: a slice read from the store for the model holds only this).
     """
 
-    matrix: RatingMatrix
+    matrix: RatingMatrix | None
     user: int | None
     rated: np.ndarray
     scores: np.ndarray
     item_neighbours: Neighbours | None
     user_neighbours: Neighbours | None
     model: model_scoring.UserScores | None = None
+    evidence: tuple[np.ndarray, np.ndarray] | None = None
 
     def item_indices(self, item_ids) -> np.ndarray:
         """Item ids as indices of the ranking space (-1: not rankable)."""
@@ -120,7 +124,10 @@ def _valid(indices) -> np.ndarray:
 def _neighbour_evidence(sl: UserSlice) -> tuple[np.ndarray, np.ndarray]:
     """(count, sum of ratings) of the user's neighbours per model column, float64
     (n_items,) each; zeros without a user part. Summed neighbour by neighbour in list
-    order, items by id, as the stored and live slices both hold them."""
+    order, as the stored lists' slices hold them (a slice read from the store for the
+    model brings them summed the same way: ``sl.evidence``)."""
+    if sl.evidence is not None:
+        return sl.evidence
     n_items = sl.model.item_ids.size
     if sl.user_neighbours is None or sl.user is None or sl.user < 0:
         return np.zeros(n_items), np.zeros(n_items)
@@ -129,11 +136,19 @@ def _neighbour_evidence(sl: UserSlice) -> tuple[np.ndarray, np.ndarray]:
     csr = sl.matrix.csr
     _, pos = model_scoring._entries(csr, vs)  # their ratings' positions, neighbour by neighbour
     cols = model_scoring.columns_of(sl.model.parts, sl.matrix.item_ids)[csr.indices[pos]]
-    ratings = np.asarray(csr.data[pos], dtype=np.float64)
+    return neighbour_evidence(cols, csr.data[pos], n_items)
+
+
+def neighbour_evidence(cols: np.ndarray, ratings: np.ndarray, n_items: int):
+    """(count, sum) float64 (n_items,) each of ``ratings`` by model column ``cols`` (-1:
+    no column), the neighbours' ratings concatenated neighbour by neighbour in list
+    order: each column's sum adds its ratings in that order, whichever way the ratings
+    were gathered, so the stored and live lists carry the same numbers."""
+    cols = np.asarray(cols, dtype=np.int64)
     known = cols >= 0
+    ratings = np.asarray(ratings, dtype=np.float64)[known]
     counts = np.bincount(cols[known], minlength=n_items).astype(np.float64)
-    sums = np.bincount(cols[known], weights=ratings[known], minlength=n_items)
-    return counts, sums
+    return counts, np.bincount(cols[known], weights=ratings, minlength=n_items)
 
 
 def rank_from_store(
@@ -148,20 +163,25 @@ def rank_from_store(
     genre: str = "",
     item_part: bool = True,
     exclude_rated: bool = True,
+    neighbours: tuple | None = None,
 ) -> np.ndarray:
     """:func:`rank` on the slice of the published model ``user_id`` touches, with their live
     ratings (item ids ``rated``, ``scores``); ``hidden`` item ids and inactive items are
-    never ranked, ``genre`` (a slug) restricts the candidates.
+    never ranked, ``genre`` (a slug) restricts the candidates. ``neighbours``: the user's
+    list and their neighbours' ratings when the caller read them already
+    (``LiveModel.ready_or_neighbours``).
 
     Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
     """
     from catalog.models import Item
 
     parts = model_scoring.parts_for(model.version) if rated.size else None
-    # The model's reasons come from its own parts: the rated items' lists are not read.
-    sl = slice_from_store(model, user_id, rated, scores, item_part=item_part and parts is None)
     if parts is not None:
-        sl = replace(sl, model=parts.score(rated, scores))
+        # The model's reasons come from its own parts (the rated items' lists are not
+        # read) and it ranks its own columns: of the neighbours only the evidence counts.
+        sl = model_slice_from_store(model, parts, user_id, rated, scores, neighbours)
+    else:
+        sl = slice_from_store(model, user_id, rated, scores, item_part=item_part)
     # Rather than fetch every candidate's row, exclude the few items that may not be shown.
     unshown = np.concatenate([hidden, _inactive_item_ids()])
     allowed = None
@@ -187,6 +207,48 @@ def _inactive_item_ids() -> np.ndarray:
 
     ids = Item.objects.filter(is_active=False).values_list("pk", flat=True)
     return np.fromiter(ids, dtype=np.int64)
+
+
+def model_slice_from_store(
+    model: store.LiveModel,
+    parts: model_scoring.ModelParts,
+    user_id: int,
+    rated: np.ndarray,
+    scores: np.ndarray,
+    neighbours: tuple | None = None,
+) -> UserSlice:
+    """The slice the ranking model ranks ``user_id`` from: their scores from their live
+    ratings (item ids ``rated``, ``scores``) and their neighbours' evidence summed per
+    model column straight from the stored user-user list and ratings, with no local
+    ratings matrix (:func:`slice_from_store` built one only for this sum: most of a
+    first read's time). ``neighbours``: (the list, their ratings) as
+    ``LiveModel.user_list_and_ratings`` gives them, when already read.
+
+    Raises one of ``store.RedisUnavailable`` when Redis cannot be read.
+    """
+    if neighbours is None:
+        neighbours = model.user_list_and_ratings(user_id)  # one round trip
+    user_list, their = neighbours
+    vs = np.empty(0, np.int64)
+    if user_list is not None:  # as the neighbour lists are read: positive scores only
+        vs = user_list["id"][np.asarray(user_list["score"], dtype=np.float64) > 0]
+    scored = parts.score(rated, scores)
+    rows = [their[v] for v in vs.tolist() if their[v] is not None]  # in list order
+    if rows:
+        cols = scored.item_indices(np.concatenate([r["item"] for r in rows]))
+        ratings = np.concatenate([r["score"] for r in rows])
+    else:
+        cols, ratings = np.empty(0, np.int64), np.empty(0)
+    return UserSlice(
+        matrix=None,
+        user=None,
+        rated=scored.item_indices(rated),
+        scores=scores,
+        item_neighbours=None,
+        user_neighbours=None,
+        model=scored,
+        evidence=neighbour_evidence(cols, ratings, parts.n_items),
+    )
 
 
 def slice_from_store(

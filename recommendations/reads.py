@@ -161,11 +161,11 @@ def recommendations_for_user(
     recompute stores lists only for recently active users) or it is stale, the live
     computation's list is kept as the stored one, so the next read is a stored read.
     """
-    live, keep = None, None
+    live, keep, neighbours = None, None, None
     if user.is_authenticated and not genre and exclude_rated:
         live = _live()
         try:
-            stored, keep = _ready_or_stamp(live[0], user.pk, limit, explain)
+            stored, keep, neighbours = _ready_or_stamp(live[0], user.pk, limit, explain)
         except store.RedisUnavailable as error:  # don't wait for Redis a second time
             logger.warning("Redis failed mid-request: %s", error)
             live, stored = (None, reasons.note_unavailable()), None
@@ -181,6 +181,7 @@ def recommendations_for_user(
         live=live,
         fallback=fallback,
         keep=keep,
+        neighbours=neighbours,
     )
 
 
@@ -197,18 +198,20 @@ def _from_ready_list(
 def _ready_or_stamp(model, user_id: int, limit: int, explain: bool):
     """(the stored list as ``_from_ready_list`` gives it, or None; the user's taste stamp
     when the list was missing or stale, read before the live computation reads the
-    ratings, so a list kept from that computation is never newer than its stamp)."""
+    ratings, so a list kept from that computation is never newer than its stamp; when
+    none was stored, the user's neighbour list and their neighbours' ratings, read in the
+    same round trip for the live computation, else None)."""
     if model is None:
-        return None, None
-    stored = model.ready_list(user_id)
+        return None, None, None
+    stored, neighbours = model.ready_or_neighbours(user_id)
     stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
     if stored is None or stored[0] != stamp:
         # none stored (an inactive user) or a rating or "Not interested" since
-        return None, stamp
+        return None, stamp, neighbours
     suggestions, complete = _present(stored[1], limit, explain=explain)
     if not suggestions or not complete:
-        return None, None
-    return RecommendationList(suggestions, PERSONAL, model.version), None
+        return None, None, None
+    return RecommendationList(suggestions, PERSONAL, model.version), None, None
 
 
 def people_like_you(
@@ -232,10 +235,11 @@ def people_like_you(
 
 def _personal(
     *, user, limit, genre, user_weight, item_part=True, fallback=True, exclude_rated=True,
-    explain=False, live=None, keep=None,
+    explain=False, live=None, keep=None, neighbours=None,
 ) -> RecommendationList:  # fmt: skip
     """The live computation; with ``keep`` (the taste stamp read before the ratings) the
-    list is also kept as the user's stored list, as the recompute's stage would store it."""
+    list is also kept as the user's stored list, as the recompute's stage would store it.
+    ``neighbours``: the user's neighbour list and ratings already read (``_ready_or_stamp``)."""
 
     def popular(exclude=(), note="", pending=False):
         if not fallback:
@@ -263,6 +267,7 @@ def _personal(
         rows = ranking.rank_from_store(
             model, user.pk, rated, scores, hidden=hidden, n=length if keep else limit + _SPARE,
             user_weight=user_weight, genre=genre, item_part=item_part, exclude_rated=exclude_rated,
+            neighbours=neighbours,
         )  # fmt: skip
         if keep is not None:
             raw = store.encode_ready(keep, rows)

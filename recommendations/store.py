@@ -193,6 +193,34 @@ class LiveModel:
         lists = {i: decode_neighbours(raw) for i, raw in zip(item_ids, items, strict=True)}
         return lists, decode_neighbours(replies[-1])
 
+    def user_list_and_ratings(
+        self, user_id: int
+    ) -> tuple[np.ndarray | None, dict[int, np.ndarray | None]]:
+        """(the user's user-user list, {neighbour id: their stored ratings}) in one round
+        trip (a script reads the list and then the ratings it names), the same as
+        ``lists_for_user(user_id, [])`` then ``user_ratings`` of its ids in two."""
+        return self._list_script(user_id, ready=False)[1]
+
+    def ready_or_neighbours(self, user_id: int):
+        """(``ready_list(user_id)``, and when the user has no stored list,
+        ``user_list_and_ratings(user_id)``, else None) in one round trip: a first read
+        needs both, a stored read only the first."""
+        return self._list_script(user_id, ready=self.meta.get("ready_format") == READY_FORMAT)
+
+    def _list_script(self, user_id: int, *, ready: bool):
+        keys = [version_key(self.version, "uu"), version_key(self.version, "ur")]
+        if ready:
+            keys.append(version_key(self.version, "ready"))
+        raw = _script(client(), _LIST_AND_RATINGS)(keys=keys, args=[int(user_id)])
+        if raw[0] is not None:
+            return decode_ready(raw[0]), None
+        user_list = decode_neighbours(raw[1])
+        if user_list is None:
+            return None, (None, {})
+        ids = user_list["id"].tolist()
+        ratings = {i: decode_ratings(r) for i, r in zip(ids, raw[2:], strict=True)}
+        return None, (user_list, ratings)
+
     def ready_list(self, user_id: int) -> tuple[str, np.ndarray] | None:
         """(stamp, rows) of the user's stored list; None when this version has none (or
         stored them in another layout)."""
@@ -219,6 +247,35 @@ class LiveModel:
         raw = client().hmget(version_key(self.version, "bias"), fields)
         values = [0.0 if r is None else float(np.frombuffer(r, "<f8")[0]) for r in raw]
         return values[0], values[1], dict(zip(item_ids, values[2:], strict=True))
+
+
+# A user's stored list if asked for and there is one, else their user-user list
+# (NEIGHBOUR_DTYPE rows: the id is the first 4 bytes of 12, little-endian int32) and then
+# the stored ratings of every id in it. KEYS: the uu and ur hashes, and the ready hash
+# when the stored list is asked for; ARGV: the user id. Returns {stored list} or {false,
+# list or false, ratings of each listed id...}.
+_LIST_AND_RATINGS = """
+if KEYS[3] then
+  local ready = redis.call('hget', KEYS[3], ARGV[1])
+  if ready then return {ready} end
+end
+local list = redis.call('hget', KEYS[1], ARGV[1])
+if not list then return {false, false} end
+local ids = {}
+for at = 1, #list, 12 do ids[#ids + 1] = struct.unpack('<i4', list, at) end
+local out = {false, list}
+if #ids > 0 then
+  for _, r in ipairs(redis.call('hmget', KEYS[2], unpack(ids))) do out[#out + 1] = r end
+end
+return out
+"""
+
+
+@cache
+def _script(r: redis.Redis, source: str):
+    """``source`` on ``r`` run by its digest (EVALSHA), loaded again when the server
+    lacks it (redis-py's ``Script``)."""
+    return r.register_script(source)
 
 
 _live_cache: dict[str, tuple[float, LiveModel]] = {}

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
-from recommendations import build, model_scoring, pipeline, reads, store
+from recommendations import build, model_scoring, pipeline, ranking, reads, store
 from recommendations.conf import get as option
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +146,33 @@ def test_requests_the_stored_list_does_not_answer_keep_nothing(half_idle):
     reads.recommendations_for_user(user=user, limit=5, exclude_rated=False)
     assert user.pk not in _ready_ids(version)
     assert np.isin([user.pk], list(store.readers_since(0))).sum() == 0
+
+
+def test_a_first_reads_neighbour_evidence_is_the_sum_a_ratings_matrix_gives(half_idle):
+    """A first read sums the neighbours' ratings per model column straight from their
+    stored rows (``ranking.model_slice_from_store``), without the local ratings matrix the
+    slice used to build for it: the same float64 counts and sums, bit for bit, for every
+    user, also when a neighbour's stored ratings are missing."""
+    model = store.live_model()
+    parts = model_scoring.parts_for(model.version)
+
+    def both(user):
+        rated, scores = reads._live_ratings(user.pk)
+        fast = ranking.model_slice_from_store(model, parts, user.pk, rated, scores)
+        full = ranking.slice_from_store(model, user.pk, rated, scores, item_part=False)
+        counts, sums = ranking._neighbour_evidence(replace(full, model=fast.model))
+        return fast.evidence, (counts, sums)
+
+    users = _eligible_users()
+    for user in users:
+        (fast_counts, fast_sums), (counts, sums) = both(user)
+        assert counts.sum() > 0, user  # every demo user has neighbours who rated something
+        assert np.array_equal(fast_counts, counts) and np.array_equal(fast_sums, sums), user
+
+    user = users[0]
+    neighbour = int(model.user_neighbours([user.pk])[user.pk]["id"][0])
+    before = both(user)[0]
+    store.client().hdel(store.version_key(model.version, "ur"), neighbour)
+    (fast_counts, fast_sums), (counts, sums) = both(user)
+    assert fast_counts.sum() < before[0].sum()
+    assert np.array_equal(fast_counts, counts) and np.array_equal(fast_sums, sums)

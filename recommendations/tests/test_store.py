@@ -149,3 +149,49 @@ def test_array_sets_keep_shapes_dtypes_and_empty_arrays(rec_redis, settings, tmp
     for name, array in arrays.items():
         assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
         assert np.array_equal(got[name], array), name
+
+
+def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_redis):
+    """``user_list_and_ratings`` reads what ``lists_for_user`` then ``user_ratings`` read
+    in two: in list order, a neighbour without stored ratings as None, a large id (the
+    script decodes the int32 ids itself), and a user without a list as (None, {})."""
+    big = 2**31 - 1
+    store.write_rows(
+        "v1", "uu", {1: store.encode_neighbours([big, 3, 4], [0.9, 0.5, 0.2], [5, 4, 3])}, ttl=60
+    )
+    store.write_rows(
+        "v1",
+        "ur",
+        {big: store.encode_ratings([10, 11], [4.5, 2.0]), 4: store.encode_ratings([12], [5.0])},
+        ttl=60,
+    )
+    model = store.LiveModel("v1", {})
+    user_list, ratings = model.user_list_and_ratings(1)
+    _, expected_list = model.lists_for_user(1, [])
+    expected = model.user_ratings([big, 3, 4])
+    assert user_list.tobytes() == expected_list.tobytes()
+    assert list(ratings) == [big, 3, 4]
+    assert ratings[3] is None and expected[3] is None
+    for i in (big, 4):
+        assert ratings[i].tobytes() == expected[i].tobytes()
+    assert ratings[big]["item"].tolist() == [10, 11]
+    assert model.user_list_and_ratings(2) == (None, {})
+
+
+def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
+    """``ready_or_neighbours``: the stored list alone when there is one (a stored read
+    needs nothing else), else no list and the user's neighbour list and ratings."""
+    store.write_rows("v1", "uu", {1: store.encode_neighbours([3], [0.9], [5])}, ttl=60)
+    store.write_rows("v1", "ur", {3: store.encode_ratings([10], [4.5])}, ttl=60)
+    rows = np.zeros(2, dtype=store.READY_DTYPE)
+    rows["item"] = [10, 11]
+    store.write_rows("v1", "ready", {2: store.encode_ready("s", rows)}, ttl=60)
+    model = store.LiveModel("v1", {"ready_format": store.READY_FORMAT})
+    stored, neighbours = model.ready_or_neighbours(2)
+    assert stored[0] == "s" and stored[1]["item"].tolist() == [10, 11] and neighbours is None
+    stored, (user_list, ratings) = model.ready_or_neighbours(1)
+    assert stored is None and user_list["id"].tolist() == [3]
+    assert ratings[3]["item"].tolist() == [10]
+    # a version whose stored lists have another layout: none read, the neighbours are
+    old = store.LiveModel("v1", {"ready_format": store.READY_FORMAT - 1})
+    assert old.ready_or_neighbours(2) == (None, (None, {}))
