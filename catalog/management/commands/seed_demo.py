@@ -113,15 +113,14 @@ class Command(BaseCommand):
         """
         loved = {"Sci-Fi", "Action"}
         popular = Item.objects.filter(pk__in=[row.pk for row in made]).order_by("-rating_count")
-        now = timezone.now()
-        scores = {}
+        rows = {}  # (user, item) -> (time, score), each at the moment it is picked
         for item in popular.prefetch_related("genres")[:300]:
             names = {genre.name for genre in item.genres.all()}
-            if names & loved and len(scores) < 12:
-                scores[item.pk] = 5.0 if len(scores) % 3 else 4.5
-            elif not names & loved and names & {"Romance", "Documentary"} and len(scores) < 15:
-                scores[item.pk] = 2.0
-            if len(scores) >= 15:
+            if names & loved and len(rows) < 12:
+                rows[demo.pk, item.pk] = (timezone.now(), 5.0 if len(rows) % 3 else 4.5)
+            elif not names & loved and names & {"Romance", "Documentary"} and len(rows) < 15:
+                rows[demo.pk, item.pk] = (timezone.now(), 2.0)
+            if len(rows) >= 15:
                 break
-        ratings_bulk_upsert({(demo.pk, pk): (now, score) for pk, score in scores.items()})
-        item_stats_refresh(item_ids=list(scores))
+        ratings_bulk_upsert(rows)
+        item_stats_refresh(item_ids=[item_pk for _, item_pk in rows])
