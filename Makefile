@@ -41,6 +41,9 @@ install-dev: $(VENV)/.installed-dev node_modules/.installed
 
 # DEBUG is on for `make run` (a developer's machine); production sets its own env.
 run: export DEBUG ?= 1
+# migrate and seed_demo run before the services start: they are pointed at the Redis the
+# services will use (the private one on REDIS_PORT unless REDIS_URL is set), not the default.
+run: export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty

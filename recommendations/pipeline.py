@@ -148,10 +148,17 @@ _STORES_ITS_OWN = {
 }
 
 
-def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
+def recompute_shard(
+    *, run_id: int, version: str, kind: str, start: int, stop: int, time_limit=None
+) -> int:
     """Compute and store one row range of the new version (for a symmetric pass's shard,
     "uu:pairs", its partial lists; for "model", "fm" and "ic", see ``_STORES_ITS_OWN``);
-    returns the rows written."""
+    returns the rows written.
+
+    ``time_limit``, from the task: called after a failure, the seconds of the task's time
+    limit if it fired meanwhile (else None), so the run records the limit and not only
+    whatever the interrupted code raised.
+    """
     if not store.lock_extend(_holder(run_id), option("LOCK_TTL_SECONDS")):
         raise store.LockLost(_holder(run_id))
     cost = _ShardCost(kind, start, stop)
@@ -193,7 +200,7 @@ def recompute_shard(*, run_id: int, version: str, kind: str, start: int, stop: i
         cost.log(written)
         return written
     except Exception as error:
-        recompute_fail(run_id=run_id, error=error)
+        recompute_fail(run_id=run_id, error=error, time_limit=time_limit and time_limit())
         raise
 
 
@@ -347,14 +354,20 @@ class RunNotRunning(RuntimeError):
     """A step of a run that is no longer running (failed, or finished already)."""
 
 
-def recompute_fail(*, run_id: int, error) -> None:
+def recompute_fail(*, run_id: int, error, time_limit: float | None = None) -> None:
     """Drop the run's half-built version, free the lock, then mark it failed. Never raises.
 
     The status comes last, so whoever sees "failed" also sees the lock free. A version
     that went live is never dropped, a lock another run holds never freed, and a run that
     finished keeps its status.
+
+    ``time_limit``: the seconds of the task's time limit when it fired during the failed
+    step. The error then names it first, before the exception that surfaced (which is not
+    always the limit's own: the code it interrupted may raise another).
     """
     message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    if time_limit is not None:
+        message = f"Time limit of {time_limit:g} s exceeded. {message}"
     try:
         run = RecomputeRun.objects.get(pk=run_id)
         try:

@@ -5,10 +5,13 @@ decorator values are only the fallback for a task queued by hand.
 """
 
 import logging
+import signal
 import threading
 import time
 
+from billiard import pool as billiard_pool
 from celery import chord, shared_task
+from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready
 
 from recommendations import cold_start, pipeline, store
@@ -69,17 +72,65 @@ def _fan_out(run_id: int, version: str, plan: list, callback) -> None:
     chord(header)(callback)
 
 
-@shared_task(soft_time_limit=1800, time_limit=1900)
-def recompute_shard(run_id: int, version: str, kind: str, start: int, stop: int) -> int:
-    return pipeline.recompute_shard(
-        run_id=run_id, version=version, kind=kind, start=start, stop=stop
-    )
+@shared_task(bind=True, soft_time_limit=1800, time_limit=1900)
+def recompute_shard(self, run_id: int, version: str, kind: str, start: int, stop: int) -> int:
+    _hard, soft = self.request.timelimit or (None, None)
+    with _SoftTimeLimitWatch(soft or self.soft_time_limit) as watch:
+        return pipeline.recompute_shard(
+            run_id=run_id, version=version, kind=kind, start=start, stop=stop,
+            time_limit=watch.exceeded,
+        )  # fmt: skip
+
+
+class _SoftTimeLimitWatch:
+    """Whether the task's soft time limit fired while the block ran.
+
+    The pool delivers the soft limit as a signal to the process running the task, whose
+    handler raises ``SoftTimeLimitExceeded`` wherever the task happens to be. The code it
+    interrupts may catch that and raise something else (numba's compiler did: "no compiled
+    object yet for <Library ...>"), so the exception that surfaces cannot say; this wraps
+    the pool's handler for the block's duration and notes that it ran. Outside a prefork
+    pool process (eager tasks, the solo pool: no soft limits there) it notes nothing.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.fired = False
+        self._previous = None
+
+    def __enter__(self) -> "_SoftTimeLimitWatch":
+        signum = getattr(billiard_pool, "SIG_SOFT_TIMEOUT", None)
+        if signum is None or threading.current_thread() is not threading.main_thread():
+            return self
+        handler = signal.getsignal(signum)
+        if handler is getattr(billiard_pool, "soft_timeout_sighandler", None):
+            self._previous = handler
+            signal.signal(signum, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, frame) -> None:
+        self.fired = True
+        self._previous(signum, frame)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(billiard_pool.SIG_SOFT_TIMEOUT, self._previous)
+            self._previous = None
+
+    def exceeded(self) -> float | None:
+        """The soft limit in seconds once it has fired, else None."""
+        return self.seconds if self.fired else None
 
 
 @shared_task
 def recompute_shard_failed(request, exc, traceback, run_id: int) -> None:
-    """Errback of a shard (Celery passes the failed request, exception and traceback)."""
-    pipeline.recompute_fail(run_id=run_id, error=exc)
+    """Errback of a shard (Celery passes the failed request, exception and traceback).
+
+    A shard that raised has recorded its own failure by now; what only this sees is the
+    hard time limit, which kills the shard's process before its own handling runs.
+    """
+    seconds = exc.args[0] if isinstance(exc, TimeLimitExceeded) and exc.args else None
+    pipeline.recompute_fail(run_id=run_id, error=exc, time_limit=seconds)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)

@@ -52,3 +52,19 @@ def test_seed_demo_fills_an_empty_database_once_and_prints_the_logins():
     assert "not seeding" in again.getvalue()
     with pytest.raises(CommandError, match="already has items"):
         call_command("seed_demo", verbosity=0, stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_seed_demo_queues_no_model_updates(redis_client, django_capture_on_commit_callbacks):
+    """The seed writes every rating in bulk, the demo login's too: nothing reaches Redis
+    (under ``make run`` it is not up yet) and no per-rating update is queued; the first full
+    recompute covers them all."""
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--items", "60", "--users", "40", verbosity=0, stdout=StringIO())
+    demo = get_user_model().objects.get(username="demo")
+    scores = sorted(Rating.objects.filter(user=demo).values_list("score", flat=True))
+    assert len(scores) >= 5 and set(scores) <= {2.0, 4.5, 5.0}
+    assert 5.0 in scores
+    rated = Item.objects.filter(ratings__user=demo).first()
+    assert rated.rating_count == Rating.objects.filter(item=rated).count()
+    assert redis_client.keys("*") == []
