@@ -796,7 +796,9 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
 def _redis_client(env: dict):
     import redis
 
-    return redis.Redis.from_url(env["REDIS_URL"])
+    # No 5 s socket time-out (redis-py 8's default): SAVE of a 25M version's gigabyte, on a
+    # busy machine, takes longer.
+    return redis.Redis.from_url(env["REDIS_URL"], socket_timeout=None)
 
 
 def _command(size: str, db: str, step: str) -> str:
