@@ -53,6 +53,34 @@ def binary_rows(rows) -> sp.csr_matrix:
     )
 
 
+def gram(x) -> np.ndarray:
+    """float64 dense ``x.T @ x`` of a CSR ``x`` (n_rows, h): the same floats as scipy's
+    ``(x.T @ x).toarray()`` (each entry summed over the rows in ascending order, as its
+    product does), accumulated straight into the dense result. scipy's product also
+    builds a sparse result as large as the dense one (at 25M ratings and a 5,000-item
+    head, 300 MB beside the 200 MB result)."""
+    x = sp.csr_matrix(x, dtype=np.float64)
+    cols = x.tocsc()  # (a column's rows ascending, as x.T's rows in scipy's product)
+    cols.sort_indices()
+    h = x.shape[1]
+    out = np.zeros((h, h))
+    _gram_into(cols.indptr, cols.indices, cols.data, x.indptr, x.indices, x.data, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _gram_into(cptr, crows, cdata, indptr, indices, data, out):  # pragma: no cover - numba
+    """out[a] += x[u, a] x[u] over the rows u that hold column a, in ascending order:
+    one dense row of the result at a time (scipy's csr_matmat order)."""
+    for a in range(cptr.size - 1):
+        row = out[a]
+        for p in range(cptr[a], cptr[a + 1]):
+            u = crows[p]
+            xa = cdata[p]
+            for q in range(indptr[u], indptr[u + 1]):
+                row[indices[q]] += xa * data[q]
+
+
 class _ItemWeights:
     """Shared scoring: ``scores = binary(rows) @ B``."""
 
@@ -131,10 +159,10 @@ class EASE:
         x = weighted_rows(matrix.csr, self.weighting)
         head = np.arange(matrix.n_items)
         if self.max_items is not None and matrix.n_items > self.max_items:
-            counts = np.diff(x.tocsc().indptr)
+            counts = np.bincount(x.indices, minlength=matrix.n_items)  # (no CSC copy)
             head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
             x = x[:, head]
-        g = (x.T @ x).toarray()
+        g = gram(x)
         del x
         g[np.diag_indices_from(g)] += self.lam
         p = np.linalg.inv(g)
