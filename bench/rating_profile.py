@@ -50,6 +50,7 @@ def main() -> None:
     # (nested: sample_factor's time includes _aggregates' and _factor_block's, the rest of
     # it is scipy's exact q and c products; sample_linear's includes _linear_block's)
     kernels = ["_aggregates", "_factor_block", "_linear_block", "_sync", "_pred_parts"]
+    kernels += ["_residuals", "_sub_gathered", "_entity_sums"]  # (in place, where it has them)
     kernels += ["_sync_aggregates"]  # the fused pass, where the module has it
     for name in [n for n in kernels if hasattr(fm_module, n)]:
         setattr(fm_module, name, timed(name, getattr(fm_module, name)))

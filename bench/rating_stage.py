@@ -3,10 +3,10 @@
     python bench/rating_stage.py [--ratings 1M] [--sample 500] [--params '{"n_iter": 40}']
                                  [--sweep-ratings N] [--holdout 0.02] [--tag NAME]
                                  [--warm-from 0.05] [--warm '{"n_iter": 20, ...}']
-                                 [--also-warm '[{"n_iter": 8, ...}, ...]']
+                                 [--also-warm '[{"n_iter": 8, ...}, ...]'] [--profile]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
-3.7k items, 10M = 70k x 10.7k) with synthetic genres and years. Measures, in this
+3.7k items, 10M = 70k x 10.7k, 25M = 162k x 62k) with synthetic genres and years. Measures, in this
 process, with the product's ``RATING_FM`` (``--params`` overrides some of it):
 
 - the fm stage (``rating_model.fit_parts``): wall time, CPU time, peak RSS of the process;
@@ -27,15 +27,22 @@ random fraction F of them and without every rating of a random fraction F of the
 (new users since), cached in var/bench/; the measured fit then starts from its chain.
 ``--also-warm`` fits and scores more warm chains on the same data (fit CPU, RMSE only).
 
+``--profile`` samples the fit's RSS (``rss_profile.py``, as bench/model_stage.py's) and
+reports where it peaked (``memory``). The peak RSS does not depend on the chain's length
+(the kept samples are small), so ``--params '{"n_iter": 3, "burn_in": 1}'`` measures it
+cheaply.
+
 Numbers go to stdout and bench/out/rating-stage-<size>[-<tag>].json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import time
 
 # (puts the project on sys.path and picks the settings, as every bench script)
+import rss_profile
 import synthetic_inputs
 from model_stage import ROOT, SIZES, _rss_mib
 
@@ -58,6 +65,7 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.0)
     parser.add_argument("--tag", default="")
     parser.add_argument("--warm-from", type=float, default=0.0)
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--warm", default="{}", help="JSON overriding RATING_FM_WARM's keys")
     parser.add_argument(
         "--also-warm", default="[]", help="JSON list of more RATING_FM_WARM chains to measure"
@@ -80,8 +88,10 @@ def main() -> None:
     arrays = synthetic_inputs.snapshot_arrays(matrix)
     warm = _previous(matrix, info, args) if args.warm_from else None
     rss_before = _rss_mib()
+    profile = rss_profile.RssProfile() if args.profile else contextlib.nullcontext()
     wall, cpu = time.perf_counter(), time.process_time()
-    parts_arrays = rating_model.fit_parts(arrays, info=info, warm=warm)
+    with profile:
+        parts_arrays = rating_model.fit_parts(arrays, info=info, warm=warm)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss_peak = _rss_mib()
     size = sum(a.nbytes for a in parts_arrays.values())
@@ -118,6 +128,7 @@ def main() -> None:
         "fit_cpu_s": round(cpu, 1),
         "rss_before_fit_mib": round(rss_before),
         "rss_peak_mib": round(rss_peak),
+        **({"memory": profile.report()} if args.profile else {}),
         "parts_mib": round(size / 2**20, 1),
         "predict_ms_p50": round(float(np.percentile(ms, 50)), 2),
         "predict_ms_p95": round(float(np.percentile(ms, 95)), 2),

@@ -7,7 +7,11 @@ Imports of the project happen inside the functions, after the caller has set up 
 ``sys.path`` (``ready_stage.py`` can point it at another checkout) and Django.
 """
 
-SIZES = {"1M": (1_000_000, 6_040, 3_700), "10M": (10_000_000, 70_000, 10_700)}
+SIZES = {
+    "1M": (1_000_000, 6_040, 3_700),
+    "10M": (10_000_000, 70_000, 10_700),
+    "25M": (25_000_000, 162_000, 62_000),  # MovieLens-25M's shape
+}
 GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance", "Horror", "Thriller"]
 GENRES += ["Documentary", "Animation", "Crime", "Fantasy", "Western"]
 WORDS = ["night", "love", "dark", "return", "city", "star", "house", "war", "king", "road"]

@@ -30,13 +30,17 @@ def preference_weights(rows, weighting: str) -> sp.csr_matrix:
     ``binary``: 1 for every rating; ``rating``: the score; ``liked``: ``max(score - 2, 0.5)``
     (a 1-2 star rating is weak, not negative, evidence of interest).
     """
-    rows = sp.csr_matrix(rows, dtype=np.float32)
+    rows = sp.csr_matrix(rows)
+    # (memory: the weights computed from the scores as float32, as before, without a
+    # float32 copy of the whole matrix first; the index arrays copied once)
     if weighting == "binary":
         data = np.ones(rows.nnz, dtype=np.float32)
     elif weighting == "rating":
-        data = rows.data.copy()
+        data = rows.data.astype(np.float32)
     elif weighting == "liked":
-        data = np.maximum(rows.data - 2.0, 0.5).astype(np.float32)
+        data = rows.data.astype(np.float32)
+        data -= np.float32(2.0)
+        np.maximum(data, np.float32(0.5), out=data)
     else:
         raise ValueError(f"unknown weighting {weighting!r}")
     return sp.csr_matrix((data, rows.indices.copy(), rows.indptr.copy()), shape=rows.shape)

@@ -55,28 +55,45 @@ class _Block:
     genre's crc32, a year bin): what a warm start matches columns by."""
 
     def __init__(self, parts):
+        """``parts``: [(name, matrix, keys)] per group; the list is emptied once its
+        matrices are stacked, so they are freed before the CSC is built (memory)."""
         mats, groups, keys = [], [], []
         for g, (_, m, k) in enumerate(parts):
             mats.append(sp.csr_matrix(m, dtype=np.float64))
             groups.append(np.full(m.shape[1], g, dtype=np.int64))
             keys.append(np.asarray(k, dtype=np.int64))
+        self.names = [name for name, _, _ in parts]
+        self.n_groups = len(parts)
+        self.sizes = [m.shape[1] for m in mats]
         self.csr = sp.hstack(mats, format="csr")
+        del mats
+        parts.clear()
         self.csr.sort_indices()
         self.csc = self.csr.tocsc()
         self.csc.sort_indices()
         self.groups = np.concatenate(groups)
         self.keys = np.concatenate(keys)
-        self.names = [name for name, _, _ in parts]
-        self.n_groups = len(parts)
-        self.sizes = [m.shape[1] for _, m, _ in parts]
 
 
 def _implicit(csr) -> sp.csr_matrix:
-    """Each stored entry set to 1/sqrt(row count): the normalised rated set per row."""
+    """Each stored entry set to 1/sqrt(row count): the normalised rated set per row.
+    (Shares ``csr``'s index arrays: the blocks stack it into a new matrix at once.)"""
     csr = sp.csr_matrix(csr)
     n = np.diff(csr.indptr)
     val = np.repeat(1.0 / np.sqrt(np.maximum(n, 1)), n)
-    return sp.csr_matrix((val, csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
+    return sp.csr_matrix((val, csr.indices, csr.indptr), shape=csr.shape, copy=False)
+
+
+def _raters(csr) -> sp.csr_matrix:
+    """The rater set per column of ``csr``, as :func:`_implicit` rows (items x users),
+    from a transposition of the structure alone: no float copy of the ratings, and no
+    CSC cached on the matrix for the rest of the fit."""
+    pattern = sp.csr_matrix(
+        (np.ones(csr.nnz, dtype=np.int8), csr.indices, csr.indptr), shape=csr.shape
+    )
+    t = pattern.tocsc()
+    t.sort_indices()
+    return _implicit(sp.csr_matrix((t.data, t.indices, t.indptr), shape=csr.shape[::-1]))
 
 
 def side_vocab(info: ItemInfo, item_ids, *, genres=True, years=True) -> tuple[list, list]:
@@ -176,6 +193,8 @@ class BayesianFM:
             self.demo_cols_ = demo.shape[1]
         if self.implicit:
             uparts.append(("rated", _implicit(matrix.csr), matrix.item_ids))
+        # (memory: each side's parts are stacked and freed before the other's are made)
+        user_block = _Block(uparts)
         iparts = [("item", sp.identity(ni, format="csr"), matrix.item_ids)]
         self.genre_names_, self.year_bins_ = [], []
         if items is not None:
@@ -191,8 +210,8 @@ class BayesianFM:
                 keys.append(("years", self.year_bins_))
             iparts += [(name, m, k) for (name, k), m in zip(keys, side, strict=True)]
         if self.item_raters:
-            iparts.append(("raters", _implicit(matrix.csc.T.tocsr()), matrix.user_ids))
-        return _Block(uparts), _Block(iparts)
+            iparts.append(("raters", _raters(matrix.csr), matrix.user_ids))
+        return user_block, _Block(iparts)
 
     def design(self, users, items) -> np.ndarray:
         """float64 (n, p) dense feature rows of (user index, item index) pairs of the
@@ -222,12 +241,15 @@ class BayesianFM:
         k = self.factors
         bu, bi = self._blocks(matrix, items, users)
         self.user_block_, self.item_block_ = bu, bi
-        coo = matrix.csr.tocoo()
-        ur, ir = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        y = coo.data.astype(np.float64)
-        n = y.size
+        # (memory: the ratings in CSR order, the columns the CSR's own int32 indices, no
+        # COO or int64 copies: at 25M each rating-sized int64 array is 200 MB)
+        csr = matrix.csr
         nu, ni = matrix.shape
-        cnt_u = np.bincount(ur, minlength=nu).astype(np.float64)
+        cnt_u = np.diff(csr.indptr).astype(np.float64)
+        ur = np.repeat(np.arange(nu, dtype=np.int32), np.diff(csr.indptr))
+        ir = np.asarray(csr.indices, dtype=np.int32)
+        y = np.asarray(csr.data, dtype=np.float64)
+        n = y.size
         cnt_i = np.bincount(ir, minlength=ni).astype(np.float64)
         sides = [
             _Side(bu, ur, cnt_u, rng, k, self.init_std),
@@ -240,7 +262,8 @@ class BayesianFM:
             for s, tag in zip(sides, "ui", strict=True):
                 s.start_from(arrays, meta["names"][tag], tag, rng, self.init_std)
             w0, alpha = float(meta["w0"]), float(meta["alpha"])
-        e = y - w0 - _pred_parts(sides, ur, ir)
+        e = np.empty(n)
+        _residuals(y, w0, sides, ur, ir, e)
         kept_u, kept_i, kept_w0, kept_fold = [], [], [], []
         n_side = len(self.genre_names_) + len(self.year_bins_)
         for it in range(self.n_iter):
@@ -252,7 +275,7 @@ class BayesianFM:
             e -= new - w0
             w0 = new
             for s in sides:
-                e -= s.sample_linear(e, alpha, rng)[s.rows]
+                _sub_gathered(e, s.sample_linear(e, alpha, rng), s.rows)
             # Each draw needs per-entity sums over the residuals, which the previous draw
             # moved: one pass over the ratings does both (_sync_aggregates), and the last
             # draw's pass is skipped as the residuals are recomputed right after.
@@ -271,7 +294,7 @@ class BayesianFM:
                             np.ascontiguousarray(s.q[:, nf]), other.counts.size,
                         )  # fmt: skip
             # float drift from millions of incremental updates: recompute exactly
-            e = y - w0 - _pred_parts(sides, ur, ir)
+            _residuals(y, w0, sides, ur, ir, e)
             if it >= self.burn_in and (it - self.burn_in) % self.keep_every == 0:
                 su, si = sides
                 kept_w0.append(w0)
@@ -566,7 +589,7 @@ class _Side:
     def sample_linear(self, e, alpha, rng):
         """Draw every linear weight of the block; returns the change of ``lin`` per entity."""
         b = self.b
-        agg = np.bincount(self.rows, weights=e, minlength=self.counts.size)
+        agg = _entity_sums(self.rows, e, self.counts.size)
         old = self.lin.copy()
         _linear_block(
             b.csc.indptr, b.csc.indices, b.csc.data, self.w, b.groups, self.mu_w, self.lam_w,
@@ -648,23 +671,41 @@ def _q_c(indptr, indices, data, col):  # pragma: no cover - numba
     return q, c
 
 
-def _pred_parts(sides, ur, ir):
+def _residuals(y, w0, sides, ur, ir, out):
+    """``out[:] = y - w0 - prediction`` per rating (``ur``, ``ir`` its user and item),
+    the prediction ``add_u[u] + add_i[i] + q_u[u] . q_i[i]`` from the sides' parts, in
+    place: no rating-sized temporaries."""
     su, si = sides
-    return _pair_scores(ur, ir, su.additive(), si.additive(), su.q, si.q)
+    _residuals_into(y, w0, ur, ir, su.additive(), si.additive(), su.q, si.q, out)
 
 
 # (one thread: in a worker beside another worker on the same cores, numba's threads only
 # contend with it; the pass is a few percent of a sweep)
 @numba.njit(cache=True)
-def _pair_scores(ur, ir, add_u, add_i, qu, qi):  # pragma: no cover - numba
-    """add_u[u] + add_i[i] + qu[u] . qi[i] per (u, i) pair."""
-    out = np.empty(ur.size)
+def _residuals_into(y, w0, ur, ir, add_u, add_i, qu, qi, out):  # pragma: no cover - numba
+    """(y - w0) - (add_u[u] + add_i[i] + qu[u] . qi[i]) per rating, into ``out``."""
     for r in range(ur.size):
         u, i = ur[r], ir[r]
         s = add_u[u] + add_i[i]
         for f in range(qu.shape[1]):
             s += qu[u, f] * qi[i, f]
-        out[r] = s
+        out[r] = (y[r] - w0) - s
+
+
+@numba.njit(cache=True)
+def _sub_gathered(e, d, rows):  # pragma: no cover - numba
+    """``e -= d[rows]`` in place, without the rating-sized gathered copy."""
+    for r in range(rows.size):
+        e[r] -= d[rows[r]]
+
+
+@numba.njit(cache=True)
+def _entity_sums(rows, e, n):  # pragma: no cover - numba
+    """``np.bincount(rows, weights=e, minlength=n)`` (summed in the same order) without
+    bincount's int64 copy of int32 ``rows``."""
+    out = np.zeros(n)
+    for r in range(rows.size):
+        out[rows[r]] += e[r]
     return out
 
 

@@ -106,6 +106,64 @@ def test_topk_ease_keeps_at_most_k_weights_per_item_and_scores_by_a_sparse_produ
     np.testing.assert_allclose(model.score(rows), expect)
 
 
+def test_the_dense_gram_is_scipys_product_bit_for_bit():
+    """ease.gram (accumulated into the dense result, for memory) gives the very floats
+    of scipy's ``(x.T @ x).toarray()``, on arbitrary floats as on star ratings."""
+    from recommendations.engine.ease import gram
+
+    rng = np.random.default_rng(5)
+    x = sp.random(300, 60, density=0.2, random_state=2, format="csr")
+    for data in (rng.normal(size=x.nnz), rng.integers(1, 11, x.nnz) / 2.0):
+        x.data = data
+        np.testing.assert_array_equal(gram(x), (x.T @ x).toarray())
+    assert gram(sp.csr_matrix((4, 3))).shape == (3, 3)
+
+
+@pytest.mark.parametrize("weighting", ["binary", "rating"])
+def test_ease_with_a_head_and_pruning_is_the_plain_recipe_bit_for_bit(weighting, monkeypatch):
+    """EASE.fit's memory-saving steps (the head's columns before the weighting, the Gram
+    into the dense result, the pruning a block of rows at a time) give the very floats of
+    the plain recipe: weight, take the head, scipy's Gram, inverse, -P / diag(P), each
+    row's ``keep`` largest by magnitude in one partition."""
+    from recommendations.engine import ease as ease_module
+    from recommendations.engine.ease import weighted_rows
+
+    monkeypatch.setattr(ease_module, "_ROWS", 7)  # several blocks, the last one short
+    m = _matrix(8, n_users=120, n_items=40, density=0.35)
+    model = EASE(lam=6.0, max_items=30, weighting=weighting, keep=5).fit(m)
+
+    x = weighted_rows(m.csr, weighting)
+    counts = np.diff(x.tocsc().indptr)
+    head = np.sort(np.argsort(-counts, kind="stable")[:30])
+    x = x[:, head]
+    g = (x.T @ x).toarray()
+    g[np.diag_indices_from(g)] += 6.0
+    p = np.linalg.inv(g)
+    b = p / -np.diag(p)
+    b[np.diag_indices_from(b)] = 0.0
+    drop = np.argpartition(-np.abs(b), 4, axis=1)[:, 5:]
+    np.put_along_axis(b, drop, 0.0, axis=1)
+    np.testing.assert_array_equal(model.items_, head)
+    np.testing.assert_array_equal(model.weights_, b)
+    assert model.keep_ == 5
+
+
+def test_preference_weights_are_float32_weights_of_the_scores():
+    m = _matrix(6)
+    scores = m.csr.data.astype(np.float32)
+    want = {
+        "binary": np.ones_like(scores),
+        "rating": scores,
+        "liked": np.maximum(scores - 2.0, 0.5),
+    }
+    for name, data in want.items():
+        got = preference_weights(m.csr, name)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.data, data)
+        np.testing.assert_array_equal(got.indices, m.csr.indices)
+        assert not np.shares_memory(got.indices, m.csr.indices)
+
+
 def test_als_fold_in_is_the_weighted_least_squares_solution():
     """ALS.user_factors equals the implicit-feedback objective's minimiser by lstsq."""
     m = _matrix(3, n_users=50, n_items=30, density=0.3)
