@@ -2,6 +2,8 @@
 ranking the stored and live personal lists, folding a new rating in at once, and bringing
 items nobody has rated into personal lists with a true reason."""
 
+import uuid
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -321,12 +323,16 @@ def test_weights_are_tuned_at_most_every_retune_hours(rec_redis, demo_catalogue,
         model_scoring.fit_and_store(version, arrays, ttl=60)
         return model_scoring.ModelParts(store.snapshot_get(version, part="model")).config
 
-    first = fitted("v1")
+    # Version names of this run only: a version's parts are mapped from the machine's
+    # snapshot cache folder, where an earlier run (SQLite before PostgreSQL in CI) may have
+    # left other weights under a fixed name such as "v1".
+    run = uuid.uuid4().hex[:8]
+    first = fitted(f"v1-{run}")
     assert first["tuned"] and store.model_tuning()["weights"] == first["weights"]
-    second = fitted("v2")
+    second = fitted(f"v2-{run}")
     assert not second["tuned"] and second["weights"] == first["weights"]
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_RETUNE_HOURS": 0}
-    assert fitted("v3")["tuned"]
+    assert fitted(f"v3-{run}")["tuned"]
 
 
 def test_stored_parts_score_the_few_segments_heavy_als_like_the_blend(settings):
