@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import FEW_ALS, PRODUCT_BLEND, Blend, top_n
+from .blend import FEW_ALS, PRODUCT_BLEND, TREND, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -289,6 +289,14 @@ MODEL_CONFIGS = [
         "as product, the few segment with a heavily regularised ALS part (reg 100) tuned on"
         " up to 3 carves of new users (blend.FEW_ALS)",
         lambda t, s: Blend(**PRODUCT_BLEND | FEW_ALS).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-trend",
+        "as product, the few segment with a trend part: the loved count decayed over"
+        " 90 days as of the user's last rating (blend TREND, engine/trend.py)",
+        lambda t, s: Blend(**PRODUCT_BLEND | TREND).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),
