@@ -106,6 +106,10 @@ PRODUCT_BLEND = {
     # 10 that make its lists cover 5% of the items (issue 12: "not a popularity list")
     "few_floor": None,
     "min_coverage": 0.05,
+    # the few segment's trend part (TREND below): the loved count decayed over 90 days as
+    # of the user's last rating; it needs rating times (the recompute's snapshot carries
+    # them when this is set: model_scoring.wants_times)
+    "trend_tau": 90.0,
 }
 # The few segment's heavily regularised ALS, tuned on up to 3 carves of new users: P3u
 # over the protocol's seeds 1-4 0.3682 -> 0.3826 (better on each), but on the protocol's
@@ -403,6 +407,7 @@ class Blend:
         timestamps: np.ndarray | None = None,
         weights: dict | None = None,
         components: bool = True,
+        trend_times: np.ndarray | None = None,
     ) -> Blend:
         """Fit the weights on carved validation splits, then the components on ``matrix``.
 
@@ -412,8 +417,13 @@ class Blend:
         tuning, ``weights_`` are these and ``validation_`` None per segment.
         ``components=False``: only the weights, no ``parts_`` (a tuning on a sample
         whose weights serve a fit on more ratings: the final fit would be thrown away).
+        ``trend_times``: rating times for the ``trend`` part only, when ``timestamps`` is
+        None (the few segment's validation users then keep random ratings, as without
+        times; the product's recompute, whose demo-catalogue tuning on first ratings
+        dropped content from the few weights: bench/README, sixth round).
         """
-        self._times = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)
+        given = timestamps if timestamps is not None else trend_times
+        self._times = None if given is None else np.asarray(given, dtype=np.float64)
         if weights is not None:
             self.weights_ = {seg: dict(w) for seg, w in weights.items()}
             self.validation_ = dict.fromkeys(weights)
