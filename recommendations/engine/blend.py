@@ -106,10 +106,6 @@ PRODUCT_BLEND = {
     # 10 that make its lists cover 5% of the items (issue 12: "not a popularity list")
     "few_floor": None,
     "min_coverage": 0.05,
-    # the few segment's trend part (TREND below): the loved count decayed over 90 days as
-    # of the user's last rating; it needs rating times (the recompute's snapshot carries
-    # them when this is set: model_scoring.wants_times)
-    "trend_tau": 90.0,
 }
 # The few segment's heavily regularised ALS, tuned on up to 3 carves of new users: P3u
 # over the protocol's seeds 1-4 0.3682 -> 0.3826 (better on each), but on the protocol's
@@ -117,7 +113,13 @@ PRODUCT_BLEND = {
 # item leaves a one-rating user's panel (bench/README, fifth round). Not the product's yet.
 FEW_ALS = {"few_als_reg": 100.0, "few_folds": 3}
 # The few segment's trend part (engine/trend.py): the loved count decayed over 90 days as
-# of the user's last rating; needs rating timestamps (bench/README, sixth round).
+# of the user's last rating; needs rating times (the recompute's snapshot carries them
+# when it is set: model_scoring.wants_times). Evaluate's product-trend: P3u 0.3968 ->
+# 0.4026 (seeds 0-4 mean 0.3739 -> 0.3874, better on each), ua 0.3274 -> 0.3273, P3i
+# unchanged; but evaluate tunes the few segment on users' first ratings and the
+# recompute on random ones (b5d654e), and on that path it gains nothing (seeds 0-4 mean
+# 0.3370 -> 0.3362; bench/README, sixth round). Not the product's until the recompute
+# tunes as evaluate does.
 TREND = {"trend_tau": 90.0}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,

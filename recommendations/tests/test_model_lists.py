@@ -11,7 +11,7 @@ from catalog import services as catalog_services
 from catalog.models import Item
 from recommendations import build, model_scoring, pipeline, reads, reasons, store
 from recommendations.engine import RatingMatrix
-from recommendations.engine.blend import PRODUCT_BLEND, Blend
+from recommendations.engine.blend import PRODUCT_BLEND, TREND, Blend
 from recommendations.engine.data import ItemInfo
 from recommendations.engine.ease import EASE
 
@@ -487,7 +487,13 @@ def test_the_stored_trend_is_the_blends_as_of_the_last_day_and_scores_like_it(se
     Blend.score scores a user it does not know (as of that day)."""
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
-        "MODEL_BLEND": {**PRODUCT_BLEND, "ease_keep": 0, "als_iterations": 5, "few_floor": 0},
+        "MODEL_BLEND": {
+            **PRODUCT_BLEND,
+            **TREND,
+            "ease_keep": 0,
+            "als_iterations": 5,
+            "few_floor": 0,
+        },
     }
     matrix, info, arrays = _small()
     times = np.random.default_rng(1).uniform(0, 90 * 86400.0, matrix.nnz)
