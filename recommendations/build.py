@@ -49,26 +49,40 @@ _LISTS = {
 
 
 def snapshot_ratings(*, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """All ratings as arrays ``user`` (int64), ``item`` (int64), ``score`` (float32).
+    """All ratings as arrays ``user`` (int64), ``item`` (int64), ``score`` (float32), and
+    ``time`` (float64 seconds of ``updated``) when the ranking model needs rating times
+    (``model_scoring.wants_times``: the blend's trend part and its first-ratings carve).
 
     Streamed from the database in chunks as plain tuples, never as model objects.
     """
     from catalog.models import Rating
 
-    chunks_u, chunks_i, chunks_s = [], [], []
-    rows = Rating.objects.order_by().values_list("user_id", "item_id", "score")
-    batch: list[tuple[int, int, float]] = []
+    timed = model_scoring.wants_times()
+    chunks_u, chunks_i, chunks_s, chunks_t = [], [], [], []
+    fields = (
+        ("user_id", "item_id", "score", "updated") if timed else ("user_id", "item_id", "score")
+    )
+    rows = Rating.objects.order_by().values_list(*fields)
+    batch: list[tuple] = []
+    times: list[float] = []
     for row in rows.iterator(chunk_size=20_000):
+        if timed:
+            times.append(row[3].timestamp())
+            row = row[:3]
         batch.append(row)
         if len(batch) == 100_000:
             _flush(batch, chunks_u, chunks_i, chunks_s, progress)
-            batch = []
+            chunks_t.append(np.array(times, dtype=np.float64))
+            batch, times = [], []
     _flush(batch, chunks_u, chunks_i, chunks_s, progress)
-    return {
+    out = {
         "user": np.concatenate(chunks_u) if chunks_u else np.empty(0, np.int64),
         "item": np.concatenate(chunks_i) if chunks_i else np.empty(0, np.int64),
         "score": np.concatenate(chunks_s) if chunks_s else np.empty(0, np.float32),
     }
+    if timed:
+        out["time"] = np.concatenate([*chunks_t, np.array(times, dtype=np.float64)])
+    return out
 
 
 def snapshot_list_context() -> dict[str, np.ndarray]:
@@ -170,7 +184,14 @@ def snapshot_arrays(ratings: dict[str, np.ndarray], context: dict[str, np.ndarra
     """A version's snapshot: the ratings matrix as CSR arrays (what every process maps
     read-only, used as they are) and the list context."""
     matrix = RatingMatrix.from_arrays(ratings["user"], ratings["item"], ratings["score"])
-    return {**matrix_arrays(matrix), **context}
+    out = {**matrix_arrays(matrix), **context}
+    if "time" in ratings:
+        # aligned with the CSR data: from_arrays' (user, item) order, one rating a pair
+        order = np.lexsort((ratings["item"], ratings["user"]))
+        if order.size != matrix.nnz:
+            raise ValueError("a (user, item) pair rated twice in the snapshot")
+        out["times"] = np.asarray(ratings["time"], dtype=np.float64)[order]
+    return out
 
 
 def matrix_arrays(matrix: RatingMatrix) -> dict[str, np.ndarray]:

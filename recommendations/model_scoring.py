@@ -24,6 +24,8 @@ is big:
                    (``engine.cooccur``; the few segment's main part)
 ``als_few_items``  float32 (n_items, factors) the heavily regularised ALS's item factors
                    and ``als_few_gram`` their Gram (only when the weights use ``als_few``)
+``trend``          float32 (n_items,) the trend part as of the snapshot's last day (only
+                   when the weights use it; ``engine.trend``: a user is scored "now")
 ``config``         JSON (uint8): weights per segment, validation NDCG, hyper-parameters
 =================  ==========================================================================
 
@@ -66,6 +68,13 @@ def enabled() -> bool:
     return bool(option("MODEL"))
 
 
+def wants_times() -> bool:
+    """Whether the snapshot carries rating times (``build.snapshot_ratings``): the blend's
+    trend part needs them, and with them its few segment keeps each validation user's
+    *first* ratings, as a new user has, instead of random ones."""
+    return enabled() and float(dict(option("MODEL_BLEND")).get("trend_tau", 0) or 0) > 0
+
+
 # -- fitting (the recompute's model stage) --------------------------------------------------
 def fit_parts(
     arrays: dict,
@@ -97,6 +106,7 @@ def fit_parts(
     )
     del cols
     matrix = RatingMatrix(csr, np.asarray(arrays["user_ids"], dtype=np.int64), item_ids)
+    times = arrays.get("times")  # (only when the snapshot has them: ``wants_times``)
     params = dict(option("MODEL_BLEND"))
     started = time.monotonic()
     tuned = weights is None
@@ -106,14 +116,16 @@ def fit_parts(
         params["max_val_users"] = validation_users(params, item_ids.size)
     if tuned and sample is not matrix:
         # only the weights: the tuner's own final fit on the sample would be thrown away
-        tuner = Blend(**params).fit(sample, items=info, components=False)
+        tuner = Blend(**params).fit(
+            sample, items=info, components=False, trend_times=_sample_times(matrix, sample, times)
+        )
         weights, validation = tuner.weights_, tuner.validation_
         few_floor = tuner.few_floor_
         del tuner
     if weights is not None:  # (weights found earlier keep the floor found with them)
         params["few_floor"] = few_floor
     # (memory: the model's parts are fitted one after another, nothing of the tuning kept)
-    blend = Blend(**params).fit(matrix, items=info, weights=weights)
+    blend = Blend(**params).fit(matrix, items=info, weights=weights, trend_times=times)
     if validation is not None:
         blend.validation_ = validation
     parts = blend.parts_
@@ -133,6 +145,8 @@ def fit_parts(
         y_few = np.ascontiguousarray(parts.als_few.item_factors_, dtype=np.float32)
         extra["als_few_items"] = y_few
         extra["als_few_gram"] = y_few.astype(np.float64).T @ y_few.astype(np.float64)
+    if parts.trend is not None:  # the few segment's trend, as of the snapshot's last day
+        extra["trend"] = np.asarray(parts.trend.reference_, dtype=np.float32)
     config = {
         "weights": blend.weights_,
         "validation": blend.validation_,
@@ -180,6 +194,16 @@ def fit_parts(
         "corated_data": corated.data.astype(np.float32),
         "config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
     } | extra
+
+
+def _sample_times(matrix: RatingMatrix, sample: RatingMatrix, times):
+    """``times`` (aligned with ``matrix``'s CSR data) of ``tuning_sample``'s users, aligned
+    with ``sample``'s; None without times."""
+    if times is None:
+        return None
+    rows = np.searchsorted(matrix.user_ids, sample.user_ids)
+    starts, ends = matrix.csr.indptr[rows], matrix.csr.indptr[rows + 1]
+    return np.concatenate([np.asarray(times[a:b]) for a, b in zip(starts, ends, strict=True)])
 
 
 def validation_users(params: dict, n_items: int) -> int:
@@ -343,6 +367,7 @@ class ModelParts:
         self.content = ItemContent(weighting=self.config["content_weighting"])
         self.content.features_ = self.features
         self.pop = np.asarray(arrays["pop"], dtype=np.float64)
+        self.trend = np.asarray(arrays["trend"], dtype=np.float64) if "trend" in arrays else None
 
     @property
     def n_items(self) -> int:
@@ -399,6 +424,8 @@ class ModelParts:
             # few users only, one more small solve (the few segment's heavy ALS)
             x_few = self._als_user(cols, vals, self.als_few).astype(np.float32)
             out["als_few"] = (self.als_few.item_factors_ @ x_few).astype(np.float64)
+        if "trend" in names and self.trend is not None:
+            out["trend"] = self.trend  # (a user is scored as of now: the last day's)
         return out
 
     def used(self, n_rated: int) -> frozenset[str]:
@@ -500,7 +527,9 @@ class ModelParts:
         return floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
 
 
-_COMPONENTS = frozenset({"ease", "als", "content", "als_content", "pop", "corated", "als_few"})
+_COMPONENTS = frozenset(
+    {"ease", "als", "content", "als_content", "pop", "corated", "als_few", "trend"}
+)
 
 
 def _stored_als(params: dict, arrays: dict, items: str, gram: str) -> ALS:

@@ -18,6 +18,9 @@ them folds a new rating in at once):
 ``als_few``      a second, heavily regularised ALS (``few_als_*``; the user's factors
                  solved from the row like ``als``): close to popularity, bent a little
                  to the user's few items; tuned for the ``few`` segment only
+``trend``        the loved count decayed over ``trend_tau`` days as of the user's last
+                 rating (:class:`~.trend.Trend`; only with ``trend_tau`` > 0 and rating
+                 timestamps); tuned for the ``few`` segment only
 
 Each component is standardised per user over the candidate items, then summed with
 weights. There are three weight sets: ``many`` and ``few`` (users with at most
@@ -66,18 +69,21 @@ from .factors import ALS
 from .matrix import RatingMatrix
 from .metrics import ranking_metrics
 from .splits import holdout_split
+from .trend import Trend
 
 __all__ = ["PRODUCT_BLEND", "Blend", "top_n"]
 
-COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few")
+COMPONENTS = (
+    *("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend"),
+)
 # The parts fitted only when some weight set uses them (each is one more model to fit
 # and store).
-OPTIONAL = ("corated", "als_few")
+OPTIONAL = ("corated", "als_few", "trend")
 WARM_START = {"ease": 1.0, "als": 0.5, "content": 0.1, "als_content": 0.0, "pop": 0.1, "demo": 0.0}
 # The few segment starts from the loved co-occurrence (P3u's best single part) and may
 # weigh every warm part; "many" never uses it (no gain on ml100k-ua's validation, and
 # one part fewer to tune).
-FEW_START = {"corated": 1.0} | dict.fromkeys(WARM_START, 0.0) | {"als_few": 0.0}
+FEW_START = {"corated": 1.0} | dict.fromkeys(WARM_START, 0.0) | {"als_few": 0.0, "trend": 0.0}
 # How many places of a list the coverage floor counts in (P3u's and ua's NDCG@10).
 FLOOR_AT = 10
 COLD_START = {"content": 1.0, "als_content": 1.0, "pop": 0.5}
@@ -106,6 +112,15 @@ PRODUCT_BLEND = {
 # own seed 0 0.3968 -> 0.3898, ml100k-ua 0.3274 -> 0.3267, and on the demo catalogue a new
 # item leaves a one-rating user's panel (bench/README, fifth round). Not the product's yet.
 FEW_ALS = {"few_als_reg": 100.0, "few_folds": 3}
+# The few segment's trend part (engine/trend.py): the loved count decayed over 90 days as
+# of the user's last rating; needs rating times (the recompute's snapshot carries them
+# when it is set: model_scoring.wants_times). Evaluate's product-trend: P3u 0.3968 ->
+# 0.4026 (seeds 0-4 mean 0.3739 -> 0.3874, better on each), ua 0.3274 -> 0.3273, P3i
+# unchanged; but evaluate tunes the few segment on users' first ratings and the
+# recompute on random ones (b5d654e), and on that path it gains nothing (seeds 0-4 mean
+# 0.3370 -> 0.3362; bench/README, sixth round). Not the product's until the recompute
+# tunes as evaluate does.
+TREND = {"trend_tau": 90.0}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,
 # P3u 0.2994, P3i 0.3426. Not better on both warm protocols, so not the product's yet:
@@ -193,8 +208,11 @@ def _standardise(part, mask, columns=None):
 class _Parts:
     """The fitted components on one train matrix."""
 
-    def __init__(self, blend: Blend, matrix: RatingMatrix, items, users, names):
+    def __init__(self, blend: Blend, matrix: RatingMatrix, items, users, names, times=None):
         self.matrix = matrix
+        self.trend = None
+        if "trend" in names and blend.trend_tau > 0 and times is not None:
+            self.trend = Trend(tau=blend.trend_tau).fit(matrix, times)
         counts = matrix.item_counts
         self.warm = counts > 0
         self.corated = None
@@ -263,6 +281,8 @@ class _Parts:
                 out[name] = self.corated.score(rows)
             elif name == "als_few" and self.als_few is not None:
                 out[name] = self.als_few.score(rows)
+            elif name == "trend" and self.trend is not None:
+                out[name] = self.trend.score(self._user_index(user_ids, n))
             elif name == "pop":
                 out[name] = np.broadcast_to(self.pop, (n, self.pop.size))
             elif name == "demo" and self.demo is not None and user_ids is not None:
@@ -271,6 +291,15 @@ class _Parts:
                 f = f / np.maximum(f.sum(axis=1, keepdims=True), 1.0)
                 out[name] = f @ per_feature
         return out
+
+    def _user_index(self, user_ids, n) -> np.ndarray:
+        """int64 (n,) the fitted matrix's index of each external id (-1 unknown or none)."""
+        if user_ids is None:
+            return np.full(n, -1, dtype=np.int64)
+        ids = np.asarray(user_ids, dtype=np.int64)
+        known = self.matrix.user_ids
+        pos = np.minimum(np.searchsorted(known, ids), max(known.size - 1, 0))
+        return np.where(known.size and known[pos] == ids, pos, -1)
 
 
 def _als(blend: Blend, factors: int, regularization: float) -> ALS:
@@ -334,6 +363,7 @@ class Blend:
         few_als_reg: float = 0.0,
         few_folds: int = 1,
         few_floor: int | None = 0,
+        trend_tau: float = 0.0,
         seed: int = 0,
     ):
         self.ease_lam = ease_lam
@@ -366,6 +396,7 @@ class Blend:
         self.few_als_reg = few_als_reg
         self.few_folds = few_folds
         self.few_floor = few_floor
+        self.trend_tau = trend_tau
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------
@@ -378,6 +409,7 @@ class Blend:
         timestamps: np.ndarray | None = None,
         weights: dict | None = None,
         components: bool = True,
+        trend_times: np.ndarray | None = None,
     ) -> Blend:
         """Fit the weights on carved validation splits, then the components on ``matrix``.
 
@@ -387,13 +419,22 @@ class Blend:
         tuning, ``weights_`` are these and ``validation_`` None per segment.
         ``components=False``: only the weights, no ``parts_`` (a tuning on a sample
         whose weights serve a fit on more ratings: the final fit would be thrown away).
+        ``trend_times``: rating times for the ``trend`` part only, when ``timestamps`` is
+        None (the few segment's validation users then keep random ratings, as without
+        times; the product's recompute, whose demo-catalogue tuning on first ratings
+        dropped content from the few weights: bench/README, sixth round).
         """
+        given = timestamps if timestamps is not None else trend_times
+        self._times = None if given is None else np.asarray(given, dtype=np.float64)
         if weights is not None:
             self.weights_ = {seg: dict(w) for seg, w in weights.items()}
             self.validation_ = dict.fromkeys(weights)
             self.few_floor_ = self.few_floor or 0
             if components:
-                self.parts_ = _Parts(self, matrix, items, users, self._component_names())
+                self.parts_ = _Parts(
+                    self, matrix, items, users, self._component_names(), self._times
+                )
+            self._times = None
             return self
         rng = np.random.default_rng(self.seed)
         coo = matrix.csr.tocoo()
@@ -407,8 +448,13 @@ class Blend:
         fit_segments(matrix, rng, u, i, r, items, users, timestamps)
         del coo, u, i, r  # (memory: the final fit does not need them)
         if components:
-            self.parts_ = _Parts(self, matrix, items, users, self._component_names())
+            self.parts_ = _Parts(self, matrix, items, users, self._component_names(), self._times)
+        self._times = None
         return self
+
+    def _carved_times(self, keep):
+        """The rating times of a carve (``_carve``'s ``keep``), or None without times."""
+        return None if self._times is None else self._times[keep]
 
     def _component_names(self) -> tuple:
         """The components the weights use (the :data:`OPTIONAL` ones only where weighted)."""
@@ -440,7 +486,9 @@ class Blend:
         held_many = holdout_split(u, fraction=self.holdout, seed=self.seed + 1)
         held = np.where(few[u], rank >= self.few_keep, held_many)
         if held.any():  # (nothing held: tuning is off, no fit on an equal carve)
-            parts = _Parts(self, _carve(matrix, ~held), items, users, FEW_START)
+            parts = _Parts(
+                self, _carve(matrix, ~held), items, users, FEW_START, self._carved_times(~held)
+            )
         views = {}
         for seg, sel, start in (("many", ~few, WARM_START), ("few", few, FEW_START)):
             views[seg] = [
@@ -508,7 +556,8 @@ class Blend:
             held = fresh[u] & (rank >= self.few_keep)
             if not held.any():
                 break
-            parts = _Parts(self, _carve(matrix, ~held), items, None, FEW_START)
+            times = self._carved_times(~held)
+            parts = _Parts(self, _carve(matrix, ~held), items, None, FEW_START, times)
             view = self._view(parts, u, i, r, held, FEW_START, None)
             parts = None
             if view is None:

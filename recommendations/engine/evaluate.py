@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import FEW_ALS, PRODUCT_BLEND, Blend, top_n
+from .blend import FEW_ALS, PRODUCT_BLEND, TREND, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -305,6 +305,14 @@ MODEL_CONFIGS = [
         " activity, genre affinity, rating times and the product FM's predicted rating,"
         " trained on 10 ratings per user carved out of train (evaluation only)",
         lambda t, s: Reranked(blend=PRODUCT_BLEND, rating=_fm_rating).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-trend",
+        "as product, the few segment with a trend part: the loved count decayed over"
+        " 90 days as of the user's last rating (blend TREND, engine/trend.py)",
+        lambda t, s: Blend(**PRODUCT_BLEND | TREND).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),

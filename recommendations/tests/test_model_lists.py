@@ -13,7 +13,7 @@ from catalog import services as catalog_services
 from catalog.models import Item
 from recommendations import build, model_scoring, pipeline, reads, reasons, store
 from recommendations.engine import RatingMatrix
-from recommendations.engine.blend import PRODUCT_BLEND, Blend
+from recommendations.engine.blend import PRODUCT_BLEND, TREND, Blend
 from recommendations.engine.data import ItemInfo
 from recommendations.engine.ease import EASE
 
@@ -468,3 +468,58 @@ def test_the_loved_reason_needs_enough_people_and_names_the_strongest_rated_item
     scored = parts.score(matrix.item_ids[row.indices[:4]], row.data[:4])
     top = np.argsort(-scored.scores, kind="stable")[:10]
     assert store.REASON_LOVED not in model_scoring.explain_top(scored, top, 3)[1].tolist()
+
+
+def test_the_snapshots_rating_times_follow_its_csr_order():
+    """build.snapshot_arrays' ``times`` are aligned with the CSR data whatever the order
+    the database gave the ratings in."""
+    rng = np.random.default_rng(4)
+    u = rng.integers(1, 30, 200)
+    i = rng.integers(1, 50, 200)
+    pairs = rng.permutation(np.unique(np.stack([u, i], axis=1), axis=0))
+    t = rng.uniform(0, 1e9, len(pairs))
+    ratings = {"user": pairs[:, 0], "item": pairs[:, 1], "score": np.ones(len(pairs)), "time": t}
+    arrays = build.snapshot_arrays(ratings, {})
+    want = RatingMatrix.from_arrays(pairs[:, 0], pairs[:, 1], t).csr.data
+    np.testing.assert_array_equal(arrays["times"], want)
+    assert "times" not in build.snapshot_arrays(
+        {k: ratings[k] for k in ("user", "item", "score")}, {}
+    )
+
+
+def test_the_stored_trend_is_the_blends_as_of_the_last_day_and_scores_like_it(settings):
+    """With rating times in the snapshot and weights using the trend part, the parts keep
+    Trend's vector as of the snapshot's last day, and a few-segment user scores as
+    Blend.score scores a user it does not know (as of that day)."""
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "MODEL_BLEND": {
+            **PRODUCT_BLEND,
+            **TREND,
+            "ease_keep": 0,
+            "als_iterations": 5,
+            "few_floor": 0,
+        },
+    }
+    matrix, info, arrays = _small()
+    times = np.random.default_rng(1).uniform(0, 90 * 86400.0, matrix.nnz)
+    w = {
+        "many": {"ease": 1.0, "als": 0.5},
+        "few": {"corated": 1.0, "trend": 1.0},
+        "cold": {"content": 1.0},
+    }
+    fitted = model_scoring.fit_parts(
+        arrays | {"times": times}, info=info, active_ids=matrix.item_ids, weights=w
+    )
+    blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"])
+    blend.fit(matrix, items=info, weights=w, trend_times=times)
+    np.testing.assert_allclose(fitted["trend"], blend.parts_.trend.reference_, rtol=1e-6)
+    assert "trend" not in model_scoring.fit_parts(
+        arrays, info=info, active_ids=matrix.item_ids, weights=w
+    )
+    parts = model_scoring.ModelParts(fitted)
+    row = matrix.csr[3].copy()
+    row.data[3:] = 0.0
+    row.eliminate_zeros()
+    got = parts.score(matrix.item_ids[row.indices], row.data).scores
+    np.testing.assert_allclose(got, blend.score(row)[0], rtol=0, atol=2e-4)
