@@ -40,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,7 +310,6 @@ def shaped(args) -> dict:
     rng = np.random.default_rng(2)
     parts = model_scoring.ModelParts(ready_stage._shaped_parts(matrix, active, info, rng))
     uu = ready_stage._shaped_neighbours(matrix.n_users, option("USER_K"), rng)
-    import types
 
     inputs = types.SimpleNamespace(matrix=matrix)
     lists = build.ListInputs(

@@ -51,7 +51,7 @@ _LISTS = {
 def snapshot_ratings(*, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """All ratings as arrays ``user`` (int64), ``item`` (int64), ``score`` (float32), and
     ``time`` (float64 seconds of ``updated``) when the ranking model needs rating times
-    (``model_scoring.wants_times``: the blend's trend part and its first-ratings carve).
+    (``model_scoring.wants_times``: the blend's trend part).
 
     Streamed from the database in chunks as plain tuples, never as model objects.
     """

@@ -70,8 +70,8 @@ def enabled() -> bool:
 
 def wants_times() -> bool:
     """Whether the snapshot carries rating times (``build.snapshot_ratings``): the blend's
-    trend part needs them, and with them its few segment keeps each validation user's
-    *first* ratings, as a new user has, instead of random ones."""
+    trend part needs them. (They reach only that part: the few segment's validation users
+    still keep random ratings, see ``Blend.fit``'s ``trend_times``.)"""
     return enabled() and float(dict(option("MODEL_BLEND")).get("trend_tau", 0) or 0) > 0
 
 

@@ -73,9 +73,7 @@ from .trend import Trend
 
 __all__ = ["PRODUCT_BLEND", "Blend", "top_n"]
 
-COMPONENTS = (
-    *("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend"),
-)
+COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend")
 # The parts fitted only when some weight set uses them (each is one more model to fit
 # and store).
 OPTIONAL = ("corated", "als_few", "trend")
@@ -282,7 +280,8 @@ class _Parts:
             elif name == "als_few" and self.als_few is not None:
                 out[name] = self.als_few.score(rows)
             elif name == "trend" and self.trend is not None:
-                out[name] = self.trend.score(self._user_index(user_ids, n))
+                rows_of = np.full(n, -1) if user_ids is None else self.matrix.user_indices(user_ids)
+                out[name] = self.trend.score(rows_of)
             elif name == "pop":
                 out[name] = np.broadcast_to(self.pop, (n, self.pop.size))
             elif name == "demo" and self.demo is not None and user_ids is not None:
@@ -291,15 +290,6 @@ class _Parts:
                 f = f / np.maximum(f.sum(axis=1, keepdims=True), 1.0)
                 out[name] = f @ per_feature
         return out
-
-    def _user_index(self, user_ids, n) -> np.ndarray:
-        """int64 (n,) the fitted matrix's index of each external id (-1 unknown or none)."""
-        if user_ids is None:
-            return np.full(n, -1, dtype=np.int64)
-        ids = np.asarray(user_ids, dtype=np.int64)
-        known = self.matrix.user_ids
-        pos = np.minimum(np.searchsorted(known, ids), max(known.size - 1, 0))
-        return np.where(known.size and known[pos] == ids, pos, -1)
 
 
 def _als(blend: Blend, factors: int, regularization: float) -> ALS:

@@ -35,14 +35,21 @@ from .similarity import compute_neighbours
 __all__ = ["EASE", "TopKEASE", "binary_rows", "weighted_rows"]
 
 
-def weighted_rows(rows, weighting: str = "binary") -> sp.csr_matrix:
+def weighted_rows(rows, weighting: str = "binary", *, own: bool = False) -> sp.csr_matrix:
     """float64 CSR of the same structure: 1.0 per rating (``binary``) or the score
-    (``rating``)."""
+    (``rating``). ``own``: ``rows`` is a CSR copy the caller owns, weighted in place
+    rather than copied again (memory: one copy of the ratings at a time)."""
+    if weighting not in ("binary", "rating"):
+        raise ValueError(f"unknown weighting {weighting!r}")
+    if own:
+        if rows.dtype != np.float64:
+            rows = rows.astype(np.float64)
+        if weighting == "binary":
+            rows.data[:] = 1.0
+        return rows
     if weighting == "binary":
         return binary_rows(rows)
-    if weighting == "rating":
-        return sp.csr_matrix(rows, dtype=np.float64, copy=True)
-    raise ValueError(f"unknown weighting {weighting!r}")
+    return sp.csr_matrix(rows, dtype=np.float64, copy=True)
 
 
 def binary_rows(rows) -> sp.csr_matrix:
@@ -55,17 +62,6 @@ def binary_rows(rows) -> sp.csr_matrix:
 
 # Rows of B pruned at a time (EASE.fit): 256 x 5,000 float64 is 10 MB.
 _ROWS = 256
-
-
-def _weighted_own(rows: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
-    """:func:`weighted_rows` of a CSR this caller owns (a fresh copy), made in it."""
-    if weighting not in ("binary", "rating"):
-        raise ValueError(f"unknown weighting {weighting!r}")
-    if rows.dtype != np.float64:
-        rows = rows.astype(np.float64)
-    if weighting == "binary":
-        rows.data[:] = 1.0
-    return rows
 
 
 def gram(x) -> np.ndarray:
@@ -177,7 +173,7 @@ class EASE:
             head = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
             # (memory: the head's columns first, then weighted in that copy: one copy of
             # the ratings at a time instead of two)
-            x = _weighted_own(matrix.csr[:, head], self.weighting)
+            x = weighted_rows(matrix.csr[:, head], self.weighting, own=True)
         else:
             x = weighted_rows(matrix.csr, self.weighting)
         g = gram(x)
