@@ -114,6 +114,8 @@ PRODUCT_BLEND = {
     # the best 8 hold one (issue 12: a new item enters a new user's list through content;
     # 8 is the site's panel size, templatetags PANEL_SIZE)
     "few_new_at": 8,
+    # the few segment's trend part (TREND below)
+    "trend_tau": 90.0,
 }
 # The few segment's heavily regularised ALS, tuned on up to 3 carves of new users: P3u
 # over the protocol's seeds 1-4 0.3682 -> 0.3826 (better on each), but on the protocol's
@@ -121,13 +123,11 @@ PRODUCT_BLEND = {
 # item leaves a one-rating user's panel (bench/README, fifth round). Not the product's yet.
 FEW_ALS = {"few_als_reg": 100.0, "few_folds": 3}
 # The few segment's trend part (engine/trend.py): the loved count decayed over 90 days as
-# of the user's last rating; needs rating times (the recompute's snapshot carries them
-# when it is set: model_scoring.wants_times). Evaluate's product-trend: P3u 0.3968 ->
-# 0.4026 (seeds 0-4 mean 0.3739 -> 0.3874, better on each), ua 0.3274 -> 0.3273, P3i
-# unchanged; but evaluate tunes the few segment on users' first ratings and the
-# recompute on random ones (b5d654e), and on that path it gains nothing (seeds 0-4 mean
-# 0.3370 -> 0.3362; bench/README, sixth round). Not the product's until the recompute
-# tunes as evaluate does.
+# of the user's last rating; needs rating times (the recompute's snapshot carries them).
+# In PRODUCT_BLEND since the recompute tunes the few segment on first ratings as evaluate
+# does: P3u seeds 0-4 (evaluate --seed) 0.3960 / 0.3192 / 0.3680 / 0.3737 / 0.4070 ->
+# 0.4022 / 0.3464 / 0.3820 / 0.3827 / 0.4189, mean 0.3728 -> 0.3864, better on each
+# (bench/README, eighth round). Evaluate's product-no-trend is the product without it.
 TREND = {"trend_tau": 90.0}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,

@@ -313,10 +313,10 @@ MODEL_CONFIGS = [
         ),
     ),
     ModelRanking(
-        "product-trend",
-        "as product, the few segment with a trend part: the loved count decayed over"
-        " 90 days as of the user's last rating (blend TREND, engine/trend.py)",
-        lambda t, s: Blend(**PRODUCT_BLEND | TREND).fit(
+        "product-no-trend",
+        "as product without the few segment's trend part (the loved count decayed over"
+        " 90 days as of the user's last rating: blend TREND, engine/trend.py)",
+        lambda t, s: Blend(**PRODUCT_BLEND | dict.fromkeys(TREND, 0.0)).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),
