@@ -54,9 +54,9 @@ cover ``min_coverage`` of the items.
 
 New-item place (``few_new_at``): a few-segment user whose best ``few_new_at`` hold no item
 without ratings gets, at place ``few_new_at``, the item without ratings whose content is
-closest to what they rated 4-5 (:func:`new_item_place`; none when no such item resembles
-them). Applied after the coverage floor, at scoring only (the tuning does not see it), so
-what it costs is what evaluate measures.
+closest to what they rated 4-5, when it is among their ``few_new_at`` closest items by
+content (:func:`new_item_place`). Applied after the coverage floor, at scoring only (the
+tuning does not see it), so what it costs is what evaluate measures.
 """
 
 from __future__ import annotations
@@ -757,7 +757,7 @@ class Blend:
         few = (n_rated <= self.few_max) & (n_rated > 0)
         new_at = 0 if all_cold or not few.any() else self.few_new_at
         if new_at:
-            names.add("content")  # (the new-item places: the best content match)
+            names.add("content")  # (the new-item place: the closest by content)
         raw = parts.components(rows, user_ids, names)
         z = {n: _standardise(v, mask) for n, v in raw.items()}
         for seg in segs:
@@ -824,12 +824,7 @@ def floor_slots(head, tail, k, *, n=FLOOR_AT, exclude=None, candidates=None) -> 
     if k <= 0 or head.shape[0] == 0:
         return head
     tail = np.broadcast_to(np.asarray(tail, dtype=np.float64), head.shape)
-    ok = np.ones(head.shape, dtype=bool)
-    if candidates is not None:
-        ok &= np.asarray(candidates, dtype=bool)[None, :]
-    if exclude is not None:
-        ex = sp.csr_matrix(exclude)
-        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    ok = _showable(head.shape, exclude, candidates)
     # whole blocks (a top_n call per row cost ~50 ms of numba thread start-up each)
     rows = np.arange(head.shape[0])[:, None]
     first = _best(np.where(ok, head, -np.inf), n - k)
@@ -846,6 +841,17 @@ def floor_slots(head, tail, k, *, n=FLOOR_AT, exclude=None, candidates=None) -> 
     at = late >= 0
     out[np.broadcast_to(rows, late.shape)[at], late[at]] = (low[:, None] - 1.0 - place)[at]
     return out
+
+
+def _showable(shape, exclude, candidates) -> np.ndarray:
+    """bool ``shape`` (n_rows, n_items): the items a row may show (candidates, not rated)."""
+    ok = np.ones(shape, dtype=bool)
+    if candidates is not None:
+        ok &= np.asarray(candidates, dtype=bool)[None, :]
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    return ok
 
 
 def new_item_place(head, content, warm, at, *, exclude=None, candidates=None) -> np.ndarray:
@@ -867,12 +873,7 @@ def new_item_place(head, content, warm, at, *, exclude=None, candidates=None) ->
     if at <= 0 or head.shape[0] == 0 or np.all(warm):
         return head
     cold = ~np.asarray(warm, dtype=bool)
-    ok = np.ones(head.shape, dtype=bool)
-    if candidates is not None:
-        ok &= np.asarray(candidates, dtype=bool)[None, :]
-    if exclude is not None:
-        ex = sp.csr_matrix(exclude)
-        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    ok = _showable(head.shape, exclude, candidates)
     content = np.asarray(content, dtype=np.float64)
     close = _best(np.where(ok & (content > 0), content, -np.inf), at)
     near = np.zeros(head.shape, dtype=bool)
