@@ -1,11 +1,12 @@
 """Cost of the recompute's ranking-model stage and of scoring one user from its parts.
 
     python bench/model_stage.py [--ratings 1M] [--sample 300] [--reuse] [--untuned]
-                                [--profile]
+                                [--profile] [--no-times]
 
 Synthetic MovieLens-shaped ratings (``recommendations.engine.synthetic``: 1M = 6k users x
 4k items, 10M = 70k x 10k, 25M = 162k x 62k) with synthetic side information (12 genres,
-title words, years), plus 2% of the items active without any rating. Measures, in this
+title words, years) and rating times (``synthetic_inputs.rating_times``; ``--no-times``:
+none), plus 2% of the items active without any rating. Measures, in this
 process, with the product's settings (``recommendations.conf``):
 
 - the model stage (``model_scoring.fit_parts``: the blend's tuning and fit, pruning, the
@@ -62,6 +63,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--untuned", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--no-times",
+        action="store_true",
+        help="a snapshot without rating times (the few segment tuned on random ratings,"
+        " no trend part: the model stage before the eighth round)",
+    )
     args = parser.parse_args()
     saved = ROOT / "var" / "bench" / f"model-parts-{args.ratings}.npz"
     out = ROOT / "bench" / "out" / f"model-stage-{args.ratings}.json"
@@ -71,7 +78,7 @@ def main() -> None:
     n_cold = active.size - matrix.n_items
     rng = np.random.default_rng(0)
     info = synthetic_inputs.side_info(active, rng)
-    arrays = synthetic_inputs.snapshot_arrays(matrix)
+    arrays = synthetic_inputs.snapshot_arrays(matrix, times=not args.no_times)
     if args.untuned:
         last = json.loads(out.read_text())
         wall, cpu = time.perf_counter(), time.process_time()

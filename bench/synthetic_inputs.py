@@ -51,8 +51,26 @@ def side_info(ids, rng, *, titles: bool = True):
     )
 
 
-def snapshot_arrays(matrix) -> dict:
-    """The arrays a version's snapshot holds, as the recompute's stages read them."""
+def snapshot_arrays(matrix, *, times: bool = True) -> dict:
+    """The arrays a version's snapshot holds, as the recompute's stages read them; with
+    ``times``, the rating times the model stage reads (``rating_times``)."""
     from recommendations.build import matrix_arrays
 
-    return matrix_arrays(matrix)
+    out = matrix_arrays(matrix)
+    if times:
+        out["times"] = rating_times(matrix)
+    return out
+
+
+def rating_times(matrix):
+    """uint32 (nnz,) seconds aligned with the CSR data, as ``build.snapshot_ratings``
+    stores them: each user arrives on a day drawn over three years and rates over the
+    following weeks (exponential gaps, mean 30 days from arrival), seed 0."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    day = 86_400.0
+    arrive = rng.uniform(0, 3 * 365 * day, matrix.n_users)
+    owner = np.repeat(np.arange(matrix.n_users), np.diff(matrix.csr.indptr))
+    when = 1_500_000_000 + arrive[owner] + rng.exponential(30 * day, matrix.nnz)
+    return when.astype(np.uint32)

@@ -51,7 +51,7 @@ import scipy.sparse as sp
 
 from recommendations import store
 from recommendations.conf import get as option
-from recommendations.engine.blend import Blend, floor_slots
+from recommendations.engine.blend import Blend, floor_slots, new_item_place
 from recommendations.engine.content import ItemContent
 from recommendations.engine.ease import weighted_rows
 from recommendations.engine.factors import ALS, preference_weights
@@ -69,10 +69,11 @@ def enabled() -> bool:
 
 
 def wants_times() -> bool:
-    """Whether the snapshot carries rating times (``build.snapshot_ratings``): the blend's
-    trend part needs them. (They reach only that part: the few segment's validation users
-    still keep random ratings, see ``Blend.fit``'s ``trend_times``.)"""
-    return enabled() and float(dict(option("MODEL_BLEND")).get("trend_tau", 0) or 0) > 0
+    """Whether the snapshot carries rating times (``build.snapshot_ratings``): whenever
+    the model is fitted. The blend's few segment is tuned on validation users' *first*
+    ratings, as evaluate tunes it and as a new user has them (without times it keeps
+    random ones), and its trend part (``trend_tau``) needs them."""
+    return enabled()
 
 
 # -- fitting (the recompute's model stage) --------------------------------------------------
@@ -117,7 +118,7 @@ def fit_parts(
     if tuned and sample is not matrix:
         # only the weights: the tuner's own final fit on the sample would be thrown away
         tuner = Blend(**params).fit(
-            sample, items=info, components=False, trend_times=_sample_times(matrix, sample, times)
+            sample, items=info, components=False, timestamps=_sample_times(matrix, sample, times)
         )
         weights, validation = tuner.weights_, tuner.validation_
         few_floor = tuner.few_floor_
@@ -125,7 +126,9 @@ def fit_parts(
     if weights is not None:  # (weights found earlier keep the floor found with them)
         params["few_floor"] = few_floor
     # (memory: the model's parts are fitted one after another, nothing of the tuning kept)
-    blend = Blend(**params).fit(matrix, items=info, weights=weights, trend_times=times)
+    # (with ``weights`` from the tuning above or an earlier one the times only reach the
+    # trend part; without, this fit tunes on first ratings as the tuner does)
+    blend = Blend(**params).fit(matrix, items=info, weights=weights, timestamps=times)
     if validation is not None:
         blend.validation_ = validation
     parts = blend.parts_
@@ -155,6 +158,7 @@ def fit_parts(
         "validation_users": params["max_val_users"] if tuned else None,
         "few_max": blend.few_max,
         "few_floor": int(blend.few_floor_),
+        "few_new_at": int(blend.few_new_at),
         "als": {
             "factors": int(y.shape[1]),
             "regularization": blend.als_reg,
@@ -435,7 +439,15 @@ class ModelParts:
         names = {name for name, w in self.weights_for(n_rated).items() if w}
         if int(self.config.get("few_floor", 0)) and 0 < n_rated <= self.config["few_max"]:
             names |= {name for name, w in self.config["weights"]["many"].items() if w}
+        if self._new_at() and 0 < n_rated <= self.config["few_max"]:
+            names.add("content")  # (the new-item place: ``floor``)
         return frozenset(names)
+
+    def _new_at(self) -> int:
+        """The few segment's new-item place (``Blend``'s ``few_new_at``); 0 when every
+        column has ratings."""
+        k = int(self.config.get("few_new_at", 0))
+        return k if k and not self.warm.all() else 0
 
     def _ease_weights(self, vals: np.ndarray) -> np.ndarray | None:
         """What each rated item's EASE row is weighted by: None for 1 each (``binary``),
@@ -516,15 +528,23 @@ class ModelParts:
 
     def floor(self, row: sp.csr_matrix, total: np.ndarray, raw: dict) -> np.ndarray:
         """``total`` with the blend's coverage floor for a few-segment user: the last
-        ``few_floor`` of the top 10 from the ``many`` weights (``Blend.score``'s)."""
-        k = int(self.config.get("few_floor", 0))
-        if not k or not 0 < row.nnz <= self.config["few_max"]:
+        ``few_floor`` of the top 10 from the ``many`` weights, then the new-item place
+        (``Blend.score``'s: ``engine.blend.new_item_place``)."""
+        if not 0 < row.nnz <= self.config["few_max"]:
             return total
-        tail = np.zeros(self.n_items)
-        for name, w in self.config["weights"]["many"].items():
-            if w and name in raw:
-                tail += w * _standardise(raw[name])
-        return floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
+        k = int(self.config.get("few_floor", 0))
+        if k:
+            tail = np.zeros(self.n_items)
+            for name, w in self.config["weights"]["many"].items():
+                if w and name in raw:
+                    tail += w * _standardise(raw[name])
+            total = floor_slots(total[None, :], tail[None, :], k, exclude=row)[0]
+        new_at = self._new_at()
+        if new_at and "content" in raw:
+            total = new_item_place(
+                total[None, :], raw["content"][None, :], self.warm, new_at, exclude=row
+            )[0]
+        return total
 
 
 _COMPONENTS = frozenset(

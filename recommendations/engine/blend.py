@@ -51,6 +51,12 @@ shows nearly everyone the same items. The last ``few_floor_`` of a few-segment u
 ``FLOOR_AT`` places are filled from the ``many`` weights' ranking instead (the personal
 one); with ``few_floor=None`` the tuner picks the smallest count whose validation top 10s
 cover ``min_coverage`` of the items.
+
+New-item place (``few_new_at``): a few-segment user whose best ``few_new_at`` hold no item
+without ratings gets, at place ``few_new_at``, the item without ratings whose content is
+closest to what they rated 4-5, when it is among their ``few_new_at`` closest items by
+content (:func:`new_item_place`). Applied after the coverage floor, at scoring only (the
+tuning does not see it), so what it costs is what evaluate measures.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ from .metrics import ranking_metrics
 from .splits import holdout_split
 from .trend import Trend
 
-__all__ = ["PRODUCT_BLEND", "Blend", "top_n"]
+__all__ = ["PRODUCT_BLEND", "Blend", "new_item_place", "top_n"]
 
 COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend")
 # The parts fitted only when some weight set uses them (each is one more model to fit
@@ -104,6 +110,12 @@ PRODUCT_BLEND = {
     # 10 that make its lists cover 5% of the items (issue 12: "not a popularity list")
     "few_floor": None,
     "min_coverage": 0.05,
+    # the few segment's new-item place: the closest item without ratings at place 8 unless
+    # the best 8 hold one (issue 12: a new item enters a new user's list through content;
+    # 8 is the site's panel size, templatetags PANEL_SIZE)
+    "few_new_at": 8,
+    # the few segment's trend part (TREND below)
+    "trend_tau": 90.0,
 }
 # The few segment's heavily regularised ALS, tuned on up to 3 carves of new users: P3u
 # over the protocol's seeds 1-4 0.3682 -> 0.3826 (better on each), but on the protocol's
@@ -111,13 +123,11 @@ PRODUCT_BLEND = {
 # item leaves a one-rating user's panel (bench/README, fifth round). Not the product's yet.
 FEW_ALS = {"few_als_reg": 100.0, "few_folds": 3}
 # The few segment's trend part (engine/trend.py): the loved count decayed over 90 days as
-# of the user's last rating; needs rating times (the recompute's snapshot carries them
-# when it is set: model_scoring.wants_times). Evaluate's product-trend: P3u 0.3968 ->
-# 0.4026 (seeds 0-4 mean 0.3739 -> 0.3874, better on each), ua 0.3274 -> 0.3273, P3i
-# unchanged; but evaluate tunes the few segment on users' first ratings and the
-# recompute on random ones (b5d654e), and on that path it gains nothing (seeds 0-4 mean
-# 0.3370 -> 0.3362; bench/README, sixth round). Not the product's until the recompute
-# tunes as evaluate does.
+# of the user's last rating; needs rating times (the recompute's snapshot carries them).
+# In PRODUCT_BLEND since the recompute tunes the few segment on first ratings as evaluate
+# does: P3u seeds 0-4 (evaluate --seed) 0.3960 / 0.3192 / 0.3680 / 0.3737 / 0.4070 ->
+# 0.4022 / 0.3464 / 0.3820 / 0.3827 / 0.4189, mean 0.3728 -> 0.3864, better on each
+# (bench/README, eighth round). Evaluate's product-no-trend is the product without it.
 TREND = {"trend_tau": 90.0}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,
@@ -353,6 +363,7 @@ class Blend:
         few_als_reg: float = 0.0,
         few_folds: int = 1,
         few_floor: int | None = 0,
+        few_new_at: int = 0,
         trend_tau: float = 0.0,
         seed: int = 0,
     ):
@@ -386,6 +397,7 @@ class Blend:
         self.few_als_reg = few_als_reg
         self.few_folds = few_folds
         self.few_floor = few_floor
+        self.few_new_at = few_new_at
         self.trend_tau = trend_tau
         self.seed = seed
 
@@ -399,23 +411,19 @@ class Blend:
         timestamps: np.ndarray | None = None,
         weights: dict | None = None,
         components: bool = True,
-        trend_times: np.ndarray | None = None,
     ) -> Blend:
         """Fit the weights on carved validation splits, then the components on ``matrix``.
 
-        ``timestamps``: float or int (nnz,) aligned with ``matrix.csr.data``; when given,
-        the ``few`` segment's users keep their *first* ratings (as a new user has), else
-        random ones. ``weights``: segment -> component -> weight found earlier: no
-        tuning, ``weights_`` are these and ``validation_`` None per segment.
-        ``components=False``: only the weights, no ``parts_`` (a tuning on a sample
-        whose weights serve a fit on more ratings: the final fit would be thrown away).
-        ``trend_times``: rating times for the ``trend`` part only, when ``timestamps`` is
-        None (the few segment's validation users then keep random ratings, as without
-        times; the product's recompute, whose demo-catalogue tuning on first ratings
-        dropped content from the few weights: bench/README, sixth round).
+        ``timestamps``: float or int (nnz,) seconds aligned with ``matrix.csr.data``; when
+        given, the ``few`` segment's users keep their *first* ratings (as a new user has),
+        else random ones, and the ``trend`` part can be fitted. ``weights``: segment ->
+        component -> weight found earlier: no tuning, ``weights_`` are these and
+        ``validation_`` None per segment. ``components=False``: only the weights, no
+        ``parts_`` (a tuning on a sample whose weights serve a fit on more ratings: the
+        final fit would be thrown away).
         """
-        given = timestamps if timestamps is not None else trend_times
-        self._times = None if given is None else np.asarray(given, dtype=np.float64)
+        # (as given: the snapshot's uint32 seconds are not copied to float64 at full size)
+        self._times = None if timestamps is None else np.asarray(timestamps)
         if weights is not None:
             self.weights_ = {seg: dict(w) for seg, w in weights.items()}
             self.validation_ = dict.fromkeys(weights)
@@ -454,7 +462,7 @@ class Blend:
     def _first_ratings(self, u, i, rng, timestamps):
         """int64 (nnz,) each rating's place in its user's history (0 = first), by
         ``timestamps`` then item index (random order when no timestamps)."""
-        when = rng.random(u.size) if timestamps is None else np.asarray(timestamps, float)
+        when = rng.random(u.size) if timestamps is None else np.asarray(timestamps)
         order = np.lexsort((i, when, u))
         first = np.searchsorted(u[order], u[order], side="left")
         rank = np.empty(u.size, dtype=np.int64)
@@ -745,7 +753,12 @@ class Blend:
         n_rated = np.diff(rows.indptr)
         segs = ["cold"] if all_cold else ["many", "few"]
         out = np.zeros(rows.shape)
-        raw = parts.components(rows, user_ids, set().union(*(self.weights_[s] for s in segs)))
+        names = set().union(*(self.weights_[s] for s in segs))
+        few = (n_rated <= self.few_max) & (n_rated > 0)
+        new_at = 0 if all_cold or not few.any() else self.few_new_at
+        if new_at:
+            names.add("content")  # (the new-item place: the closest by content)
+        raw = parts.components(rows, user_ids, names)
         z = {n: _standardise(v, mask) for n, v in raw.items()}
         for seg in segs:
             sel = (
@@ -756,13 +769,21 @@ class Blend:
             for n, w in self.weights_[seg].items():
                 if w and n in z:
                     out[sel] += w * z[n][sel]
-        few = (n_rated <= self.few_max) & (n_rated > 0)
         if not all_cold and self.few_floor_ and few.any():
             many = self.weights_["many"].items()
             zero = np.zeros((int(few.sum()), rows.shape[1]))
             tail = sum((w * z[n][few] for n, w in many if w and n in z), zero)
             out[few] = floor_slots(
                 out[few], tail, self.few_floor_, exclude=rows[few], candidates=candidates
+            )
+        if new_at and "content" in raw:
+            out[few] = new_item_place(
+                out[few],
+                raw["content"][few],
+                parts.warm,
+                new_at,
+                exclude=rows[few],
+                candidates=candidates,
             )
         return out
 
@@ -803,12 +824,7 @@ def floor_slots(head, tail, k, *, n=FLOOR_AT, exclude=None, candidates=None) -> 
     if k <= 0 or head.shape[0] == 0:
         return head
     tail = np.broadcast_to(np.asarray(tail, dtype=np.float64), head.shape)
-    ok = np.ones(head.shape, dtype=bool)
-    if candidates is not None:
-        ok &= np.asarray(candidates, dtype=bool)[None, :]
-    if exclude is not None:
-        ex = sp.csr_matrix(exclude)
-        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    ok = _showable(head.shape, exclude, candidates)
     # whole blocks (a top_n call per row cost ~50 ms of numba thread start-up each)
     rows = np.arange(head.shape[0])[:, None]
     first = _best(np.where(ok, head, -np.inf), n - k)
@@ -824,6 +840,60 @@ def floor_slots(head, tail, k, *, n=FLOOR_AT, exclude=None, candidates=None) -> 
     place = np.broadcast_to(np.arange(k, dtype=np.float64), late.shape)
     at = late >= 0
     out[np.broadcast_to(rows, late.shape)[at], late[at]] = (low[:, None] - 1.0 - place)[at]
+    return out
+
+
+def _showable(shape, exclude, candidates) -> np.ndarray:
+    """bool ``shape`` (n_rows, n_items): the items a row may show (candidates, not rated)."""
+    ok = np.ones(shape, dtype=bool)
+    if candidates is not None:
+        ok &= np.asarray(candidates, dtype=bool)[None, :]
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        ok[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = False
+    return ok
+
+
+def new_item_place(head, content, warm, at, *, exclude=None, candidates=None) -> np.ndarray:
+    """float64 (n_rows, n_items): ``head``, except for a row whose best ``at`` hold no item
+    without ratings while its best ``at`` by ``content`` alone do (float (n_rows, n_items)
+    raw content scores: similarity to the user's 4-5 star items; positive only, ties lower
+    index first): then an order that is ``head``'s best ``at - 1``, the best of those
+    items without ratings by content, then ``head``'s order (:func:`floor_slots`).
+
+    Why (the few segment's new-item place): the few weights, tuned on NDCG, may give
+    content nothing (on a small catalogue they do), and then an item nobody has rated
+    never reaches a new user's list; issue 12 promises it enters personal lists through
+    the content part. Only an item that is among the user's closest matches by content:
+    any item without ratings at a fixed place cost P3u 0.016 NDCG@10 (it mostly took the
+    place of a liked item; bench/README, eighth round). ``warm``: bool (n_items,) items
+    with ratings; ``exclude`` and ``candidates`` as :func:`floor_slots`.
+    """
+    head = np.asarray(head, dtype=np.float64)
+    if at <= 0 or head.shape[0] == 0 or np.all(warm):
+        return head
+    cold = ~np.asarray(warm, dtype=bool)
+    ok = _showable(head.shape, exclude, candidates)
+    content = np.asarray(content, dtype=np.float64)
+    close = _best(np.where(ok & (content > 0), content, -np.inf), at)
+    near = np.zeros(head.shape, dtype=bool)
+    rows = np.broadcast_to(np.arange(head.shape[0])[:, None], close.shape)
+    near[rows[close >= 0], close[close >= 0]] = True
+    tail = np.where(near & cold[None, :], content, -np.inf)
+    top = _best(np.where(ok, head, -np.inf), at)
+    shown_new = ((top >= 0) & cold[np.maximum(top, 0)]).any(axis=1)
+    want = ~shown_new & np.isfinite(tail).any(axis=1)
+    if not want.any():
+        return head
+    out = head.copy()
+    out[want] = floor_slots(
+        head[want],
+        tail[want],
+        1,
+        n=at,
+        exclude=None if exclude is None else sp.csr_matrix(exclude)[want],
+        candidates=candidates,
+    )
     return out
 
 

@@ -223,6 +223,36 @@ def test_on_more_ratings_than_the_cap_the_weights_are_tuned_on_a_sample_of_whole
         np.testing.assert_allclose(fitted[name], refit[name], rtol=0, atol=1e-5, err_msg=name)
 
 
+def test_the_model_stage_tunes_the_few_segment_on_first_ratings_as_evaluate_does(settings):
+    """The product path and evaluate's ``product`` are one computation: with the
+    snapshot's rating times the model stage's weights and floor are those of
+    ``Blend.fit`` given the same times (evaluate's call), which keeps each validation
+    user's *first* ratings; they are not those of a tuning on random ratings (what the
+    stage did without times)."""
+    blend = {**PRODUCT_BLEND, "rounds": 1, "cold_folds": 1, "als_iterations": 5}
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_BLEND": blend}
+    matrix, info, arrays = _small(seed=3, n_users=80)
+    # uint32 seconds as build.snapshot_ratings stores them: each user's first ratings are
+    # their lowest-rated ones (a history that starts low), unlike a random draw's
+    order = np.lexsort((np.random.default_rng(2).random(matrix.nnz), matrix.csr.data))
+    times = np.empty(matrix.nnz, dtype=np.uint32)
+    times[order] = 1_600_000_000 + 60 * np.arange(matrix.nnz, dtype=np.uint32)
+    fitted = model_scoring.fit_parts(
+        arrays | {"times": times}, info=info, active_ids=matrix.item_ids
+    )
+    config = model_scoring.ModelParts(fitted).config
+    params = blend | {"max_val_users": config["validation_users"]}
+    timed = Blend(**params).fit(matrix, items=info, timestamps=times)
+    assert config["weights"] == timed.weights_
+    assert config["few_floor"] == timed.few_floor_
+    assert config["few_new_at"] == blend["few_new_at"] > 0
+    untimed = Blend(**params).fit(matrix, items=info)
+    assert (untimed.weights_["few"], untimed.few_floor_) != (
+        timed.weights_["few"],
+        timed.few_floor_,
+    )
+
+
 def test_the_tuning_scores_at_most_max_cells_validation_cells_per_block(settings):
     """MODEL_TUNE_MAX_CELLS bounds validation users x items, so the tuning's dense blocks
     keep their size on a bigger catalogue; the config records the users it used."""
@@ -477,14 +507,37 @@ def test_the_snapshots_rating_times_follow_its_csr_order():
     u = rng.integers(1, 30, 200)
     i = rng.integers(1, 50, 200)
     pairs = rng.permutation(np.unique(np.stack([u, i], axis=1), axis=0))
-    t = rng.uniform(0, 1e9, len(pairs))
+    t = rng.integers(1_500_000_000, 1_800_000_000, len(pairs)).astype(np.uint32)
     ratings = {"user": pairs[:, 0], "item": pairs[:, 1], "score": np.ones(len(pairs)), "time": t}
     arrays = build.snapshot_arrays(ratings, {})
-    want = RatingMatrix.from_arrays(pairs[:, 0], pairs[:, 1], t).csr.data
+    want = RatingMatrix.from_arrays(pairs[:, 0], pairs[:, 1], t.astype(float)).csr.data
     np.testing.assert_array_equal(arrays["times"], want)
+    assert arrays["times"].dtype == np.uint32  # 4 bytes a rating
     assert "times" not in build.snapshot_arrays(
         {k: ratings[k] for k in ("user", "item", "score")}, {}
     )
+
+
+def test_the_snapshot_carries_each_ratings_second_whenever_the_model_is_fitted(
+    settings, demo_catalogue
+):
+    """The model stage tunes the few segment on first ratings, so the snapshot has rating
+    times with the model on (trend part or not) and none without it."""
+    from catalog.models import Rating
+
+    no_trend = {**PRODUCT_BLEND, "trend_tau": 0.0}
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL_BLEND": no_trend}
+    got = build.snapshot_ratings()
+    assert got["time"].dtype == np.uint32
+    rows = Rating.objects.order_by().values_list("user_id", "item_id", "updated")
+    want = {(u, i): int(when.timestamp()) for u, i, when in rows}
+    assert len(want) == got["time"].size > 0
+    assert {
+        (int(u), int(i)): int(t)
+        for u, i, t in zip(got["user"], got["item"], got["time"], strict=True)
+    } == want
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MODEL": False}
+    assert "time" not in build.snapshot_ratings()
 
 
 def test_the_stored_trend_is_the_blends_as_of_the_last_day_and_scores_like_it(settings):
@@ -512,7 +565,7 @@ def test_the_stored_trend_is_the_blends_as_of_the_last_day_and_scores_like_it(se
         arrays | {"times": times}, info=info, active_ids=matrix.item_ids, weights=w
     )
     blend = Blend(**settings.RECOMMENDATIONS["MODEL_BLEND"])
-    blend.fit(matrix, items=info, weights=w, trend_times=times)
+    blend.fit(matrix, items=info, weights=w, timestamps=times)
     np.testing.assert_allclose(fitted["trend"], blend.parts_.trend.reference_, rtol=1e-6)
     assert "trend" not in model_scoring.fit_parts(
         arrays, info=info, active_ids=matrix.item_ids, weights=w

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recommendations.engine import evaluate
-from recommendations.engine.blend import FLOOR_AT, Blend, floor_slots, top_n
+from recommendations.engine.blend import FLOOR_AT, Blend, floor_slots, new_item_place, top_n
 from recommendations.engine.cooccur import LovedCooccurrence
 from recommendations.engine.data import UserInfo
 from recommendations.engine.matrix import RatingMatrix
@@ -124,6 +124,90 @@ def test_the_floor_gives_one_row_what_it_gives_a_block():
     for r in range(6):
         one = floor_slots(head[r : r + 1], tail[r : r + 1], 3)
         np.testing.assert_array_equal(top_n(one, 12), top_n(block[r : r + 1], 12))
+
+
+def _brute_new_place(head, content, warm, at, rated):
+    """The new-item place by its definition, one row at a time with Python sorts."""
+    n_items = head.size
+    ok = [j for j in range(n_items) if j not in rated]
+    order = sorted(ok, key=lambda j: (-head[j], j))
+    if any(not warm[j] for j in order[:at]):
+        return order
+    close = sorted((j for j in ok if content[j] > 0), key=lambda j: (-content[j], j))[:at]
+    new = [j for j in close if not warm[j]]
+    if not new:
+        return order
+    best = min(new, key=lambda j: (-content[j], j))
+    first = order[: at - 1]
+    return first + [best] + [j for j in order if j not in first and j != best]
+
+
+def test_the_new_item_place_puts_the_closest_item_without_ratings_at_its_place():
+    """Against a brute-force order on random rows with ties: a row whose best ``at`` hold
+    no item without ratings, while its ``at`` closest by content do, gets the closest of
+    those at place ``at``; a row that shows one already, or has none among its closest,
+    keeps its order; rated items are never chosen."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(7)
+    n_rows, n_items, at = 40, 30, 4
+    head = rng.integers(0, 8, (n_rows, n_items)).astype(float)
+    content = rng.integers(0, 3, (n_rows, n_items)).astype(float) * (rng.random((n_rows, 1)) < 0.8)
+    warm = rng.random(n_items) < 0.8
+    rated = sp.csr_matrix((rng.random((n_rows, n_items)) < 0.15).astype(float))
+    out = new_item_place(head, content, warm, at, exclude=rated)
+    top = top_n(out, n_items, exclude=rated)
+    moved = kept = 0
+    for r in range(n_rows):
+        want = _brute_new_place(head[r], content[r], warm, at, set(rated[r].indices.tolist()))
+        assert top[r][: len(want)].tolist() == want, r
+        same = want == sorted(want, key=lambda j: (-head[r, j], j))
+        moved, kept = moved + (not same), kept + same
+    assert moved and kept  # both cases occur
+    np.testing.assert_array_equal(new_item_place(head, content, warm, 0), head)
+    np.testing.assert_array_equal(new_item_place(head, content, np.ones(n_items, bool), at), head)
+    one = new_item_place(head[3:4], content[3:4], warm, at, exclude=rated[3])
+    np.testing.assert_array_equal(top_n(one, n_items, exclude=rated[3]), top[3:4])
+
+
+def test_a_new_user_gets_an_item_without_ratings_in_their_list_whatever_the_weights():
+    """Blend.score with ``few_new_at``: a few-segment user whose weights give content
+    nothing (popularity only) still sees an unrated item shaped like one they loved at
+    that place; a many-segment user's list is untouched; without it the item is not
+    shown."""
+    import scipy.sparse as sp
+
+    from .test_cold_start import _items_info
+
+    dense, *_ = random_ratings(3, n_users=40, n_items=30, density=0.4)
+    dense[:, -2:] = 0.0  # two items nobody rated
+    u, i = np.nonzero(dense)
+    m = RatingMatrix.from_arrays(u + 100, i + 5, dense[u, i], items=np.arange(30) + 5)
+    weights = {
+        "many": {"ease": 1.0, "als": 0.5},
+        "few": {"pop": 1.0},
+        "cold": {"content": 1.0},
+    }
+    few_row = np.where(dense[0] >= 4, dense[0], 0.0)[None, :]  # loved items: a profile
+    few_row[0, np.flatnonzero(few_row[0])[1:]] = 0.0  # one of them (the demo newcomer)
+    many_row = dense[2][None, :]
+    users = sp.csr_matrix(np.vstack([few_row, many_row]))
+    assert 0 < users[0].nnz <= 10 < users[1].nnz
+    info = _items_info(m.item_ids)
+    # the last item (nobody rated it) shaped like one the few user loved: a sequel
+    loved = int(users[0].indices[0])
+    info.titles[-1] = info.titles[loved] + " Returns"
+    info.genres[-1] = list(info.genres[loved])
+    info.years[-1] = info.years[loved]
+    kw = {"als_iterations": 3}
+    off = Blend(**kw).fit(m, items=info, weights=weights).score(users)
+    on = Blend(**kw, few_new_at=3).fit(m, items=info, weights=weights).score(users)
+    cold = np.flatnonzero(m.item_counts == 0)
+    top_off, top_on = top_n(off, 10, exclude=users), top_n(on, 10, exclude=users)
+    assert not np.isin(top_off[0][:3], cold).any()
+    assert top_on[0][:2].tolist() == top_off[0][:2].tolist()
+    assert top_on[0][2] == 29
+    assert top_on[1].tolist() == top_off[1].tolist()
 
 
 def test_the_few_validation_draws_its_share_of_all_users_among_those_with_ratings_to_hold():
