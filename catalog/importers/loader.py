@@ -41,6 +41,7 @@ their taste stamp, which is read from the database.
 
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -118,6 +119,10 @@ COPY_BLOCK_ROWS = 1 << 18
 # the foreign-key checks' and item stats' hash tables (default 4 MB), for the importing
 # session only, while it builds the new table's indexes.
 PG_BUILD_SETTINGS = {"maintenance_work_mem": "1GB", "work_mem": "256MB"}
+# Connections building the new table's indexes at once (each build is itself a leader and
+# up to ``max_parallel_maintenance_workers`` helpers, which share its sort memory; the
+# leader alone merges the sorted runs and writes the index).
+PG_BUILD_CONNECTIONS = 2
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800 * _US
 
@@ -589,6 +594,49 @@ def _pg_settings(settings: dict[str, str]) -> Iterator[None]:
                 cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
 
 
+def _pg_run_in_parallel(statements: list[str], connections: int) -> None:
+    """Run ``statements`` (each its own transaction) on up to ``connections`` database
+    connections at once, each taking the next statement as it finishes one, with this
+    session's ``PG_BUILD_SETTINGS``; raise the first error once all have stopped.
+
+    Inside a transaction (a test's) the other connections could not see its tables: the
+    statements then run one after another on this connection."""
+    if connections <= 1 or len(statements) <= 1 or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+        return
+    todo = list(reversed(statements))  # popped from the end: in the given order
+    lock, errors = threading.Lock(), []
+
+    def work() -> None:
+        # A thread's own connection (Django's are per thread), closed when it is done.
+        try:
+            with _pg_settings(PG_BUILD_SETTINGS), connection.cursor() as cursor:
+                while True:
+                    with lock:
+                        if not todo or errors:
+                            return
+                        sql = todo.pop()
+                    cursor.execute(sql)
+        except Exception as error:  # noqa: BLE001 - raised in the caller's thread below
+            with lock:
+                errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"import-build-{n}")
+        for n in range(min(connections, len(statements)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
 class _SwapMerge:
     """PostgreSQL: build the merged ratings table beside the live one, then swap it in."""
 
@@ -638,7 +686,7 @@ class _SwapMerge:
             self.clock.lap("build")
         with _pg_settings(PG_BUILD_SETTINGS):
             renames = self.build_indexes(stats_from_pairs=empty)
-        self.clock.lap("indexes")
+        self.clock.lap("constraints")
         self.when_free(lambda: self.swap(renames))
         self.clock.lap("swap")
         self._exec(f"DROP TABLE IF EXISTS {_PAIRS}, {_STATS}")
@@ -854,10 +902,13 @@ class _SwapMerge:
             )
             foreign = cursor.fetchall()
         head = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) (\S+) ON (\S+) ")
-        for n, (name, definition, constraint, kind) in enumerate(indexes):
+        creates = [
+            head.sub(rf"\1 imp_rating_new_idx{n} ON {_NEW} ", definition, count=1)
+            for n, (_, definition, _, _) in enumerate(indexes)
+        ]
+        _pg_run_in_parallel(creates, PG_BUILD_CONNECTIONS)
+        for n, (name, _, constraint, kind) in enumerate(indexes):
             temporary = f"imp_rating_new_idx{n}"
-            create = head.sub(rf"\1 {temporary} ON {_NEW} ", definition, count=1)
-            self._exec(create)
             if constraint:
                 kind = "PRIMARY KEY" if kind == "p" else "UNIQUE"
                 self._exec(
@@ -866,6 +917,7 @@ class _SwapMerge:
                 renames.append(("constraint", temporary, constraint))
             else:
                 renames.append(("index", temporary, name))
+        self.clock.lap("indexes")
         for n, (name, definition) in enumerate(foreign):
             temporary = f"imp_rating_new_fk{n}"
             # NOT VALID first: adding a foreign key locks the referenced table against
