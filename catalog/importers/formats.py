@@ -10,7 +10,6 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -451,8 +450,6 @@ def table_from_rows(rows: Iterator["RatingRow | BadLine"], skip_invalid: bool) -
 
 # Bytes read per block by the vectorised reader (each block's index arrays are ~10x this).
 _BLOCK_BYTES = 32 << 20
-# Threads parsing the vectorised reader's blocks, and so the blocks in memory at once.
-READ_THREADS = 2
 
 
 def numeric_table(path: Path, *, sep: bytes, header: str | None, progress=None):
@@ -463,7 +460,7 @@ def numeric_table(path: Path, *, sep: bytes, header: str | None, progress=None):
     an unusual score spelling, a bad line...): the row reader then reads it and names the
     line. Measured better than numpy's ``loadtxt`` (0.9 s) and without its guessing."""
     parts = []
-    with path.open("rb") as handle, ThreadPoolExecutor(READ_THREADS) as pool:
+    with path.open("rb") as handle:
         first = handle.readline()
         if not first:
             return None
@@ -486,27 +483,21 @@ def numeric_table(path: Path, *, sep: bytes, header: str | None, progress=None):
                 cut = data.rfind(b"\n") + 1
             pending = data[cut:]
             if cut:
-                # Parsed on the pool's threads (numpy lets go of the GIL in its loops)
-                # while this one reads on; at most READ_THREADS blocks at a time.
-                buf = np.frombuffer(data, np.uint8, count=cut)
-                parts.append(pool.submit(_parse_block, buf, sep[0]))
-                if len(parts) >= READ_THREADS and parts[-READ_THREADS].result() is None:
+                part = _parse_block(np.frombuffer(data, np.uint8, count=cut), sep[0])
+                if part is None:
                     return None
+                part["line"] = part["line"] + line_offset
+                line_offset += int(part["line"].size)
+                parts.append(part)
             if progress is not None and (block or cut):
                 progress(len(block) if block else 0)
             if not block:
                 break
-        parts = [part.result() for part in parts]
-        if not parts or any(part is None for part in parts):
-            return None
-        for part in parts:
-            part["line"] = part["line"] + line_offset
-            line_offset += int(part["line"].size)
-        cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-        del parts
-        users = pool.submit(np.unique, cat["user"], return_index=True)
-        item_ids, item_first = np.unique(cat["item"], return_index=True)
-        user_ids, user_first = users.result()
+    if not parts:
+        return None
+    cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    user_ids, user_first = np.unique(cat["user"], return_index=True)
+    item_ids, item_first = np.unique(cat["item"], return_index=True)
     # Number ids in order of first appearance, as the row reader does.
     user_rank = np.empty(user_ids.size, np.int64)
     user_rank[np.argsort(user_first, kind="stable")] = np.arange(user_ids.size)

@@ -78,18 +78,3 @@ def test_a_declined_file_is_read_by_the_row_reader_with_progress_counted_once(tm
     table = open_source(path).rating_table(seen.append)
     assert len(table) == 51
     assert sum(seen) == path.stat().st_size
-
-
-@pytest.mark.parametrize("bad_at", [0, 1, 25, 49])
-def test_a_bad_line_in_any_block_declines_the_file(tmp_path, monkeypatch, bad_at):
-    """Blocks are parsed on several threads: a bad line in the first, a middle or the last
-    of many blocks still declines the whole file."""
-    monkeypatch.setattr(formats, "_BLOCK_BYTES", 16)
-    lines = ["1,2,3,4"] * 50
-    lines[bad_at] = "1,2,3.3,4"
-    path = tmp_path / "r.csv"
-    path.write_text("\n".join(lines) + "\n")
-    assert numeric_table(path, sep=b",", header="user") is None
-    lines[bad_at] = "1,2,3,4"
-    path.write_text("\n".join(lines) + "\n")
-    assert len(numeric_table(path, sep=b",", header="user")) == 50
