@@ -192,6 +192,9 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     import_cpu = _children_cpu() - cpu
 
     progress("bulk load")
+    # (The indexed insert, minutes at 25M, measures the database alone: --no-indexed-insert
+    # leaves it out of a run that compares import code.)
+    indexed_insert = IMPORT_OPTIONS["indexed_insert"]
     cpu = _children_cpu()
     started = time.perf_counter()
     # The same rows into a bare table (the bulk load), then from there into a table with
@@ -225,12 +228,13 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         started = time.perf_counter()
         subprocess.run(["sqlite3", str(target)], input=index_sql, text=True, check=True)
         index_seconds = time.perf_counter() - started
-        started = time.perf_counter()
+        started, indexed_seconds = time.perf_counter(), None
         indexed = indexed_sql.format(
             pk="INTEGER PRIMARY KEY", ts="datetime", when="datetime(ts, 'unixepoch')"
         )
-        subprocess.run(["sqlite3", str(target)], input=indexed, text=True, check=True)
-        indexed_seconds = time.perf_counter() - started
+        if indexed_insert:
+            subprocess.run(["sqlite3", str(target)], input=indexed, text=True, check=True)
+            indexed_seconds = time.perf_counter() - started
         target.unlink()
         tool = "sqlite3 .import"
     else:
@@ -243,12 +247,13 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         started = time.perf_counter()
         pg.psql(index_sql, "bulk_baseline")
         index_seconds = time.perf_counter() - started
-        started = time.perf_counter()
+        started, indexed_seconds = time.perf_counter(), None
         indexed = indexed_sql.format(
             pk="bigserial PRIMARY KEY", ts="timestamptz", when="to_timestamp(ts)"
         )
-        pg.psql(indexed, "bulk_baseline")
-        indexed_seconds = time.perf_counter() - started
+        if indexed_insert:
+            pg.psql(indexed, "bulk_baseline")
+            indexed_seconds = time.perf_counter() - started
         pg.psql("DROP DATABASE bulk_baseline")
         tool = "COPY (psql \\copy)"
     baseline_cpu = _children_cpu() - cpu
@@ -260,7 +265,7 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         "ratio": round(seconds / baseline, 2),
         "bulk_load_index_seconds": round(index_seconds, 1),
         "ratio_to_bulk_load_and_indexes": round(seconds / (baseline + index_seconds), 2),
-        "indexed_insert_seconds": round(indexed_seconds, 1),
+        "indexed_insert_seconds": None if indexed_seconds is None else round(indexed_seconds, 1),
         "client_cpu_seconds_of_both": round(baseline_cpu, 1),
         "output": out.strip(),
     }
@@ -322,6 +327,8 @@ def _redis_version_mib() -> dict:
 
 # Worker process counts the recompute step measures (``--workers``; both by default).
 RECOMPUTE_WORKERS = [1, 2]
+# The import step's options (``--no-indexed-insert``).
+IMPORT_OPTIONS = {"indexed_insert": True}
 
 
 def step_recompute(size: str, db: str, env: dict, pg) -> dict:
@@ -805,6 +812,8 @@ def _command(size: str, db: str, step: str) -> str:
     command = f"python bench/scale.py --sizes {size} --db {db} --steps {step}"
     if step == "recompute" and RECOMPUTE_WORKERS != [1, 2]:
         command += " --workers " + ",".join(map(str, RECOMPUTE_WORKERS))
+    if step == "import" and not IMPORT_OPTIONS["indexed_insert"]:
+        command += " --no-indexed-insert"
     return command
 
 
@@ -845,7 +854,7 @@ COLUMNS = {
             f"{r['bulk_load_index_seconds']} ({r['ratio_to_bulk_load_and_indexes']})"
             if "bulk_load_index_seconds" in r
             else "",
-            r["indexed_insert_seconds"],
+            r.get("indexed_insert_seconds") or "-",
         ],
     ),
     "recompute": (
@@ -943,11 +952,17 @@ def main() -> None:
         help="recompute step: comma-separated worker process counts to measure (1, 2)",
     )
     parser.add_argument(
+        "--no-indexed-insert",
+        action="store_true",
+        help="import step: leave out the insert into an indexed table (the database alone)",
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("SIZE", "DB", "PG_PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     steps = [s for s in args.steps.split(",") if s]
     RECOMPUTE_WORKERS[:] = [int(w) for w in args.workers.split(",") if w]
+    IMPORT_OPTIONS["indexed_insert"] = not args.no_indexed_insert
     if not RECOMPUTE_WORKERS or set(RECOMPUTE_WORKERS) - {1, 2}:
         raise SystemExit("--workers: choose from 1, 2")
     if args.child:
@@ -987,7 +1002,9 @@ def main() -> None:
                 # the model that the recompute publishes and the later steps read.
                 child = subprocess.Popen(
                     [sys.executable, __file__, "--steps", ",".join(pending),
-                     "--workers", args.workers, "--child", size, db,
+                     "--workers", args.workers,
+                     *(["--no-indexed-insert"] if args.no_indexed_insert else []),
+                     "--child", size, db,
                      str(pg.port) if pg else "-"],
                     cwd=ROOT, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip

@@ -76,3 +76,27 @@ def test_load_sampler_summarises_the_load_average():
     summary = load.summary()
     assert set(summary) == {"start", "mean", "max"}
     assert summary["max"] >= summary["mean"] >= 0
+
+
+def test_an_import_measured_without_the_indexed_insert_says_so(monkeypatch):
+    """``--no-indexed-insert``: the table shows "-" for it and the saved command names it."""
+    monkeypatch.setitem(scale.IMPORT_OPTIONS, "indexed_insert", False)
+    results = {
+        "10M/postgres/import": {
+            "import_seconds": 50.0,
+            "import_cpu_seconds": 9.0,
+            "output": "Phases: read 5.0 s (CPU 4.0).",
+            "bulk_load_seconds": 10.0,
+            "ratio": 5.0,
+            "bulk_load_index_seconds": 20.0,
+            "ratio_to_bulk_load_and_indexes": 1.67,
+            "indexed_insert_seconds": None,
+            "load_average": {"start": 1.0, "mean": 2.0, "max": 3.0},
+            "product_commit": "abc1234",
+        }
+    }
+    text = scale.table(results)
+    assert "| 10.0 | 5.0 | 20.0 (1.67) | - | 2.0 (3.0) | abc1234 |" in text
+    assert scale._command("10M", "postgres", "import").endswith(
+        "--steps import --no-indexed-insert"
+    )

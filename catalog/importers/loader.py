@@ -21,8 +21,9 @@
      most that long. A merge cut short is completed by running the same import again.
    - PostgreSQL: the new ratings table is built beside the live one (live rows merged with
      the pairs; into an empty table, the pairs alone by binary ``COPY`` with a block of
-     ids reserved from the live sequence; then its indexes and constraints, all under
-     temporary names, with ``PG_BUILD_SETTINGS``' sort memory), while a trigger notes
+     ids reserved from the live sequence; then its foreign keys, checked, and its indexes,
+     built on ``PG_BUILD_CONNECTIONS`` connections at once, all under temporary names,
+     with ``PG_BUILD_SETTINGS``' sort memory), while a trigger notes
      which pairs the site writes meanwhile. One short transaction then re-applies those
      pairs (newer wins against the file), drops the old table and renames the new one
      and its indexes, constraints and id sequence into place (waiting at most
@@ -41,6 +42,7 @@ their taste stamp, which is read from the database.
 
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -118,6 +120,10 @@ COPY_BLOCK_ROWS = 1 << 18
 # the foreign-key checks' and item stats' hash tables (default 4 MB), for the importing
 # session only, while it builds the new table's indexes.
 PG_BUILD_SETTINGS = {"maintenance_work_mem": "1GB", "work_mem": "256MB"}
+# Connections building the new table's indexes at once (each build is itself a leader and
+# up to ``max_parallel_maintenance_workers`` helpers, which share its sort memory; the
+# leader alone merges the sorted runs and writes the index).
+PG_BUILD_CONNECTIONS = 2
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800 * _US
 
@@ -589,6 +595,49 @@ def _pg_settings(settings: dict[str, str]) -> Iterator[None]:
                 cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
 
 
+def _pg_run_in_parallel(statements: list[str], connections: int) -> None:
+    """Run ``statements`` (each its own transaction) on up to ``connections`` database
+    connections at once, each taking the next statement as it finishes one, with this
+    session's ``PG_BUILD_SETTINGS``; raise the first error once all have stopped.
+
+    Inside a transaction (a test's) the other connections could not see its tables: the
+    statements then run one after another on this connection."""
+    if connections <= 1 or len(statements) <= 1 or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+        return
+    todo = list(reversed(statements))  # popped from the end: in the given order
+    lock, errors = threading.Lock(), []
+
+    def work() -> None:
+        # A thread's own connection (Django's are per thread), closed when it is done.
+        try:
+            with _pg_settings(PG_BUILD_SETTINGS), connection.cursor() as cursor:
+                while True:
+                    with lock:
+                        if not todo or errors:
+                            return
+                        sql = todo.pop()
+                    cursor.execute(sql)
+        except Exception as error:  # noqa: BLE001 - raised in the caller's thread below
+            with lock:
+                errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"import-build-{n}")
+        for n in range(min(connections, len(statements)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
 class _SwapMerge:
     """PostgreSQL: build the merged ratings table beside the live one, then swap it in."""
 
@@ -853,11 +902,29 @@ class _SwapMerge:
                 [self.live],
             )
             foreign = cursor.fetchall()
+        for n, (name, definition) in enumerate(foreign):
+            temporary = f"imp_rating_new_fk{n}"
+            # NOT VALID first: adding a foreign key locks the referenced table against
+            # writes, so the check of every row runs afterwards, under a weaker lock. Before
+            # the indexes (each check is a scan of the table either way, 3-6 s at 10M under
+            # load 10): a user or item deleted meanwhile fails the import before the builds.
+            self._exec(f"ALTER TABLE {_NEW} ADD CONSTRAINT {temporary} {definition} NOT VALID")
+            self._exec(f"ALTER TABLE {_NEW} VALIDATE CONSTRAINT {temporary}")
+            renames.append(("constraint", temporary, name))
+        self.clock.lap("constraints")
         head = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) (\S+) ON (\S+) ")
-        for n, (name, definition, constraint, kind) in enumerate(indexes):
+        creates = [
+            head.sub(rf"\1 imp_rating_new_idx{n} ON {_NEW} ", definition, count=1)
+            for n, (_, definition, _, _) in enumerate(indexes)
+        ]
+        # The longest builds first, so the connections finish close together: the plain
+        # indexes, whose rows come in random order (at 10M under load 10: the (item,
+        # -updated) one 20-26 s, the (user, -updated) one 14-20 s), before the unique ones
+        # on (id) and (user, item), which the pairs' order presorts (9-17 s each).
+        longest_first = sorted(range(len(indexes)), key=lambda n: indexes[n][2] is not None)
+        _pg_run_in_parallel([creates[n] for n in longest_first], PG_BUILD_CONNECTIONS)
+        for n, (name, _, constraint, kind) in enumerate(indexes):
             temporary = f"imp_rating_new_idx{n}"
-            create = head.sub(rf"\1 {temporary} ON {_NEW} ", definition, count=1)
-            self._exec(create)
             if constraint:
                 kind = "PRIMARY KEY" if kind == "p" else "UNIQUE"
                 self._exec(
@@ -866,13 +933,6 @@ class _SwapMerge:
                 renames.append(("constraint", temporary, constraint))
             else:
                 renames.append(("index", temporary, name))
-        for n, (name, definition) in enumerate(foreign):
-            temporary = f"imp_rating_new_fk{n}"
-            # NOT VALID first: adding a foreign key locks the referenced table against
-            # writes, so the check of every row runs afterwards, under a weaker lock.
-            self._exec(f"ALTER TABLE {_NEW} ADD CONSTRAINT {temporary} {definition} NOT VALID")
-            self._exec(f"ALTER TABLE {_NEW} VALIDATE CONSTRAINT {temporary}")
-            renames.append(("constraint", temporary, name))
         if stats_from_pairs:
             ids, at = np.unique(self.pairs.item, return_inverse=True)
             counts = np.bincount(at, minlength=ids.size)

@@ -181,12 +181,12 @@ def _phases():
     """Where an import can die: the end of each phase before the last (SQLite merges in
     place, PostgreSQL builds a new table and swaps it in)."""
     if connection.vendor == "postgresql":
-        return ["read", "items and users", "stage", "build", "indexes", "swap"]
+        return ["read", "items and users", "stage", "build", "constraints", "indexes", "swap"]
     return ["read", "items and users", "merge"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("phase", range(6))
+@pytest.mark.parametrize("phase", range(7))
 def test_running_the_same_import_again_completes_an_import_cut_short(tmp_path, phase):
     """Killed after any phase, the same import run again gives the full result; before
     PostgreSQL's swap the live ratings are untouched."""
@@ -355,12 +355,14 @@ def _schema():
     return columns, indexes, constraints, sequence
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_swapped_in_table_has_the_live_tables_schema(tmp_path):
     """Same columns, index and constraint names and definitions (so Django's migrations
-    still find them), foreign keys validated, and the id sequence under its own name."""
+    still find them), foreign keys validated, and the id sequence under its own name; the
+    indexes built by several connections at once (outside a test's transaction)."""
     if connection.vendor != "postgresql":
         pytest.skip("only PostgreSQL swaps the table")
+    assert loader.PG_BUILD_CONNECTIONS > 1
     before = _schema()
     _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
     assert _schema() == before
@@ -442,6 +444,40 @@ def test_the_index_build_has_more_sort_memory_and_the_session_gets_its_own_back(
     _import(_write_file(tmp_path / "a.csv", _random_lines(8, 100)))
     assert seen == [loader.PG_BUILD_SETTINGS]
     assert settings() == before != loader.PG_BUILD_SETTINGS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_index_builds_share_out_over_connections_with_the_build_settings():
+    """Each statement runs once, on one of ``connections`` other sessions at once, each with
+    ``PG_BUILD_SETTINGS``; this session's settings are untouched; a failing statement is
+    raised here after the others have stopped."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's index builds")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE imp_test_seen (n int, pid int, mem text, at timestamptz)")
+        cursor.execute("SELECT pg_backend_pid(), current_setting('maintenance_work_mem')")
+        own_pid, own_mem = cursor.fetchone()
+    statements = [
+        f"INSERT INTO imp_test_seen SELECT {n}, pg_backend_pid(), "
+        "current_setting('maintenance_work_mem'), clock_timestamp() FROM pg_sleep(0.5)"
+        for n in range(4)
+    ]
+    try:
+        loader._pg_run_in_parallel(statements, 2)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n, pid, mem FROM imp_test_seen ORDER BY n")
+            seen = cursor.fetchall()
+            cursor.execute("SELECT current_setting('maintenance_work_mem')")
+            assert cursor.fetchone()[0] == own_mem
+        assert [n for n, _, _ in seen] == [0, 1, 2, 3]
+        pids = {pid for _, pid, _ in seen}
+        assert len(pids) == 2 and own_pid not in pids
+        assert {mem for _, _, mem in seen} == {loader.PG_BUILD_SETTINGS["maintenance_work_mem"]}
+        with pytest.raises(Exception, match="imp_test_missing"):
+            loader._pg_run_in_parallel(["SELECT * FROM imp_test_missing", *statements], 2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE imp_test_seen")
 
 
 # --- SQLite's bulk load (an empty ratings table, or --offline) -----------------------------
