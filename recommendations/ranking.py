@@ -235,8 +235,8 @@ def model_slice_from_store(
     scored = parts.score(rated, scores)
     rows = [their[v] for v in vs.tolist() if their[v] is not None]  # in list order
     if rows:
-        cols = scored.item_indices(np.concatenate([r["item"] for r in rows]))
-        ratings = np.concatenate([r["score"] for r in rows])
+        rows = np.concatenate(rows)  # one copy; its fields read in place
+        cols, ratings = scored.item_indices(rows["item"]), rows["score"]
     else:
         cols, ratings = np.empty(0, np.int64), np.empty(0)
     return UserSlice(
