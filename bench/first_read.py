@@ -157,6 +157,8 @@ def instrument(services: bool) -> Breakdown:
     b.wrap(model_scoring.ModelParts, "floor", "score: floor")
     b.wrap(ranking, "rank", "rank")
     b.wrap(ranking, "_neighbour_evidence", "rank: neighbour evidence")
+    if hasattr(ranking, "stored_evidence"):  # a first read's, summed from the stored rows
+        b.wrap(ranking, "stored_evidence", "slice: neighbour evidence")
     b.wrap(model_scoring, "top_items", "rank: top items")
     b.wrap(model_scoring, "explain_top", "rank: reasons")
     return b

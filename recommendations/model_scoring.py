@@ -378,7 +378,7 @@ class ModelParts:
         ``_index_of(item_ids, ids)`` gives it, by a table indexed by id (built once): a
         first read maps every rating of the user's neighbours, up to ~200k at 25M, which
         a binary search over the columns took 2-9 ms to do."""
-        table = self._column_table()
+        table = self.column_table()
         ids = np.asarray(ids)
         if table is None or ids.dtype.kind not in "iu":
             return _index_of(self.item_ids, ids)
@@ -391,7 +391,7 @@ class ModelParts:
         out[inside] = table[ids[inside]]
         return out
 
-    def _column_table(self) -> np.ndarray | None:
+    def column_table(self) -> np.ndarray | None:
         """int64 (largest id + 1,) id -> column (-1: none); None when the ids are too
         sparse for a table to be small (then ``columns`` searches)."""
         held = self.__dict__.get("_columns")
