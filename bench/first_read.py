@@ -137,6 +137,7 @@ def instrument(services: bool) -> Breakdown:
         (reads, "_live_ratings", "sql ratings"),
         (reads, "_hidden", "sql hidden"),
         (ranking, "_inactive_item_ids", "sql inactive items"),
+        (ranking, "_unshown_item_ids", "sql hidden and inactive items"),
         (store.LiveModel, "lists_for_user", "redis uu list"),
         (store.LiveModel, "user_ratings", "redis neighbours' ratings"),
         (store.LiveModel, "user_list_and_ratings", "redis uu list and ratings"),

@@ -157,7 +157,7 @@ def rank_from_store(
     rated: np.ndarray,
     scores: np.ndarray,
     *,
-    hidden: np.ndarray,
+    hidden: np.ndarray | None,
     n: int,
     user_weight: float,
     genre: str = "",
@@ -167,7 +167,8 @@ def rank_from_store(
 ) -> np.ndarray:
     """:func:`rank` on the slice of the published model ``user_id`` touches, with their live
     ratings (item ids ``rated``, ``scores``); ``hidden`` item ids and inactive items are
-    never ranked, ``genre`` (a slug) restricts the candidates. ``neighbours``: the user's
+    never ranked (``hidden`` None: the user's hidden items are read with the inactive ones,
+    in one query), ``genre`` (a slug) restricts the candidates. ``neighbours``: the user's
     list and their neighbours' ratings when the caller read them already
     (``LiveModel.ready_or_neighbours``).
 
@@ -183,7 +184,10 @@ def rank_from_store(
     else:
         sl = slice_from_store(model, user_id, rated, scores, item_part=item_part)
     # Rather than fetch every candidate's row, exclude the few items that may not be shown.
-    unshown = np.concatenate([hidden, _inactive_item_ids()])
+    if hidden is None:
+        unshown = _unshown_item_ids(user_id)
+    else:
+        unshown = np.concatenate([hidden, _inactive_item_ids()])
     allowed = None
     if genre:
         in_genre = Item.objects.filter(genres__slug=genre)
@@ -207,6 +211,16 @@ def _inactive_item_ids() -> np.ndarray:
 
     ids = Item.objects.filter(is_active=False).values_list("pk", flat=True)
     return np.fromiter(ids, dtype=np.int64)
+
+
+def _unshown_item_ids(user_id: int) -> np.ndarray:
+    """The user's hidden items ("Not interested") and the inactive items, in one query:
+    a first read's round trips to the database cost more than either query's work."""
+    from catalog.models import HiddenItem, Item
+
+    hidden = HiddenItem.objects.filter(user_id=user_id).order_by().values_list("item_id", flat=True)
+    inactive = Item.objects.filter(is_active=False).order_by().values_list("pk", flat=True)
+    return np.fromiter(hidden.union(inactive, all=True), dtype=np.int64)
 
 
 def model_slice_from_store(
