@@ -30,7 +30,13 @@ the neighbour evidence, the top-n, the reasons.
 in the stored layout and shapes (``bench/ready_stage.py``'s), and each user's ranking as
 the first read computes it without its SQL and Redis (``ModelParts.score`` then
 ``ranking.rank``), with the same breakdown: the catalogue-sized work at 1M, 10M or 25M
-without importing them. Numbers to stdout and ``bench/out/first-read-*.json``.
+without importing them. ``--slice`` starts only the size's Redis and times the part of a
+first read that grows with the user's neighbours (``ranking.model_slice_from_store`` with
+its Redis read: their list, their ratings, the user's scores and the neighbour evidence)
+for ``--users`` users drawn from the stored user-user lists (their stored ratings as
+theirs), each the fastest of three calls: wall and CPU ms, p50/p99, and the tenth of the
+users whose neighbours rated the most. Numbers to stdout and
+``bench/out/first-read-*.json``.
 """
 
 import argparse
@@ -363,6 +369,70 @@ def shaped(args) -> dict:
     }
 
 
+# -- slice mode (Redis only) ----------------------------------------------------------------
+def slice_only(args) -> dict:
+    import numpy as np
+    import scale
+
+    from recsite import redis_server
+
+    port = redis_server.free_port()
+    redis = redis_server.start(port, scale.WORK / f"redis-{args.size}-{args.db}")
+    try:
+        scale._environment("sqlite:///:memory:", port)  # no database is read
+        import django
+
+        django.setup()
+        from recommendations import model_scoring, ranking, store
+
+        model = store.live_model()
+        parts = model_scoring.parts_for(model.version)
+        r = store.client()
+        users = [int(u) for u in r.hkeys(store.version_key(model.version, "uu"))]
+        chosen = np.random.default_rng(0).choice(users, args.users + args.warmup, False)
+        runs = []
+        for run in range(args.runs):
+            rows = []
+            for at, u in enumerate(chosen.tolist()):
+                own = store.decode_ratings(r.hget(store.version_key(model.version, "ur"), u))
+                if own is None or own.size < 5:
+                    continue
+                rated = own["item"].astype(np.int64)
+                scores = own["score"].astype(np.float64)
+                best = (np.inf, np.inf)
+                for _ in range(3):
+                    cpu, began = time.process_time(), time.perf_counter()
+                    sl = ranking.model_slice_from_store(model, parts, u, rated, scores)
+                    wall = (time.perf_counter() - began) * 1000
+                    best = min(best, (wall, (time.process_time() - cpu) * 1000))
+                if at >= args.warmup:
+                    rows.append((*best, float(sl.evidence[0].sum())))
+            wall, cpu, n = (np.array(c) for c in zip(*rows, strict=True))
+            heavy = n >= np.percentile(n, 90)
+            result = {
+                "slice": {
+                    "p50_ms": _r(_p(wall, 50)),
+                    "p99_ms": _r(_p(wall, 99)),
+                    "cpu_mean_ms": _r(cpu.mean()),
+                    "cpu_p99_ms": _r(_p(cpu, 99)),
+                },
+                "slice, heaviest tenth": {
+                    "p50_ms": _r(_p(wall[heavy], 50)),
+                    "p99_ms": _r(_p(wall[heavy], 99)),
+                    "cpu_mean_ms": _r(cpu[heavy].mean()),
+                    "cpu_p99_ms": _r(_p(cpu[heavy], 99)),
+                    "neighbour_ratings_from": int(n[heavy].min()),
+                },
+                "breakdown": {},
+            }
+            runs.append(result)
+            print(json.dumps({"run": run + 1, **result}), flush=True)
+        return {"runs": runs, "users": len(rows)}
+    finally:
+        redis.terminate()
+        redis.wait()
+
+
 # -- report ---------------------------------------------------------------------------------
 def medians(runs: list[dict]) -> dict:
     """Each figure the median over the runs."""
@@ -391,6 +461,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shaped", action="store_true", help="no services: ranking only")
+    parser.add_argument("--slice", action="store_true", help="Redis only: the neighbour slice")
     parser.add_argument("--label", default="", help="suffix of the JSON file (e.g. before)")
     parser.add_argument("--profile", action="store_true", help="cProfile run 1's first reads")
     args = parser.parse_args()
@@ -400,11 +471,12 @@ def main() -> None:
 
     began = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     with LoadSampler() as load:
-        result = shaped(args) if args.shaped else product(args)
+        run = shaped if args.shaped else slice_only if args.slice else product
+        result = run(args)
     result |= medians(result["runs"])
-    mode = "shaped" if args.shaped else args.db
+    mode = "shaped" if args.shaped else args.db + ("-slice" if args.slice else "")
     command = f"python bench/first_read.py --size {args.size} " + (
-        "--shaped" if args.shaped else f"--db {args.db}"
+        "--shaped" if args.shaped else f"--db {args.db}" + (" --slice" if args.slice else "")
     )
     result |= {
         "size": args.size,
@@ -428,7 +500,8 @@ def table(result: dict) -> str:
         if isinstance(v, dict) and "p50_ms" in v:
             lines.append(
                 f"{name:>12}: p50 {v['p50_ms']:8.2f}  p99 {v['p99_ms']:8.2f} ms"
-                f"  (CPU {v.get('cpu_mean_ms', float('nan')):.2f} ms a request)"
+                f"  (CPU {v.get('cpu_mean_ms', float('nan')):.2f} ms a request"
+                + (f", p99 {v['cpu_p99_ms']:.2f})" if "cpu_p99_ms" in v else ")")
             )
     for section, labels in result["breakdown"].items():
         lines.append(f"-- {section}: inclusive wall ms a request, mean / p99 (medians of the runs)")
