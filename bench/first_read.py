@@ -399,7 +399,8 @@ def slice_only(args) -> dict:
         model = store.live_model()
         parts = model_scoring.parts_for(model.version)
         r = store.client()
-        users = [int(u) for u in r.hkeys(store.version_key(model.version, "uu"))]
+        # sorted: a hash's order differs between Redis processes (a seeded hash)
+        users = sorted(int(u) for u in r.hkeys(store.version_key(model.version, "uu")))
         chosen = np.random.default_rng(0).choice(users, args.users + args.warmup, False)
         runs = []
         for run in range(args.runs):
