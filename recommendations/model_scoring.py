@@ -307,7 +307,7 @@ class UserScores:
         return self.parts.item_ids
 
     def item_indices(self, ids) -> np.ndarray:
-        return _index_of(self.parts.item_ids, ids)
+        return self.parts.columns(ids)
 
     def explain(self, top: np.ndarray, n_reasons: int) -> tuple[list[np.ndarray], np.ndarray]:
         """For each of ``top`` (model indices): the user's items behind it (model indices,
@@ -377,10 +377,43 @@ class ModelParts:
     def n_items(self) -> int:
         return int(self.item_ids.size)
 
+    def columns(self, ids) -> np.ndarray:
+        """int64 the model column of each of the item ``ids`` (-1: not a column), as
+        ``_index_of(item_ids, ids)`` gives it, by a table indexed by id (built once): a
+        first read maps every rating of the user's neighbours, up to ~200k at 25M, which
+        a binary search over the columns took 2-9 ms to do."""
+        table = self.column_table()
+        ids = np.asarray(ids)
+        if table is None or ids.dtype.kind not in "iu":
+            return _index_of(self.item_ids, ids)
+        if not ids.size:
+            return np.empty(ids.shape, dtype=np.int64)
+        if ids.min() >= 0 and ids.max() < table.size:
+            return table[ids]
+        inside = (ids >= 0) & (ids < table.size)
+        out = np.full(ids.shape, -1, dtype=np.int64)
+        out[inside] = table[ids[inside]]
+        return out
+
+    def column_table(self) -> np.ndarray | None:
+        """int64 (largest id + 1,) id -> column (-1: none); None when the ids are too
+        sparse for a table to be small (then ``columns`` searches)."""
+        held = self.__dict__.get("_columns")
+        if held is None:
+            ids = np.asarray(self.item_ids, dtype=np.int64)
+            top = int(ids[-1]) if ids.size else -1
+            held = (None,)
+            if ids.size and ids[0] >= 0 and top < 8 * ids.size + (1 << 20):
+                table = np.full(top + 1, -1, dtype=np.int64)
+                table[ids] = np.arange(ids.size)
+                held = (table,)
+            self.__dict__["_columns"] = held
+        return held[0]
+
     def user_row(self, rated_ids: np.ndarray, scores: np.ndarray) -> sp.csr_matrix:
         """(1, n_items) the user's ratings of the model's columns (others are ignored:
         an item added since the fit is not a column until the next recompute)."""
-        idx = _index_of(self.item_ids, rated_ids)
+        idx = self.columns(rated_ids)
         keep = idx >= 0
         order = np.argsort(idx[keep], kind="stable")
         cols = idx[keep][order]

@@ -257,7 +257,6 @@ def _personal(
     model, note = live if live is not None else _live()
     if model is None:
         return popular(rated.tolist(), note, pending=True)
-    hidden = _hidden(user.pk)
     # A few spare places: an item deleted since the model was built is skipped. A list
     # kept is what the stage stores (READY_LIST_LENGTH, the plain request's arguments).
     length = option("READY_LIST_LENGTH")
@@ -265,7 +264,7 @@ def _personal(
     keep = keep if (plain and limit + _SPARE <= length) else None
     try:
         rows = ranking.rank_from_store(
-            model, user.pk, rated, scores, hidden=hidden, n=length if keep else limit + _SPARE,
+            model, user.pk, rated, scores, hidden=None, n=length if keep else limit + _SPARE,
             user_weight=user_weight, genre=genre, item_part=item_part, exclude_rated=exclude_rated,
             neighbours=neighbours,
         )  # fmt: skip

@@ -104,6 +104,23 @@ def test_an_idle_users_first_read_computes_and_keeps_the_list_the_stage_would_st
     assert user.pk in _ready_ids(store.live_model().version)
 
 
+def test_a_first_read_leaves_out_hidden_and_inactive_items_as_the_stage_does(half_idle):
+    """A first read reads the user's hidden items and the inactive ones in one query:
+    neither is suggested, the rest keep their order, and the list kept is the stage's."""
+    from catalog.models import HiddenItem
+
+    user = half_idle[1][2]
+    model = store.live_model()
+    before = [s.item.pk for s in reads.recommendations_for_user(user=user, limit=8).suggestions]
+    HiddenItem.objects.create(user=user, item_id=before[0])  # no signal: no refresh queued
+    Item.objects.filter(pk=before[2]).update(is_active=False)
+    store.client().hdel(store.version_key(model.version, "ready"), user.pk)
+    after = [s.item.pk for s in reads.recommendations_for_user(user=user, limit=8).suggestions]
+    assert after[:5] == [before[1], *before[3:7]] and len(after) == 8
+    kept = store.client().hget(store.version_key(model.version, "ready"), user.pk)
+    assert kept == _stage_list(model.version, user)
+
+
 def test_a_rating_makes_a_list_kept_on_read_stale_and_the_next_read_keeps_a_new_one(half_idle):
     user = half_idle[1][0]
     model = store.live_model()

@@ -145,3 +145,50 @@ def test_the_block_size_does_not_change_a_single_stored_byte(
         one_by_one.update(build.compute_ready(inputs, lists, u, u + 1, model=parts, batch=1))
     for batch in (3, 64, None):
         assert build.compute_ready(inputs, lists, 0, n, model=parts, batch=batch) == one_by_one
+
+
+def test_item_ids_map_to_the_columns_a_search_of_the_sorted_ids_gives():
+    """``ModelParts.columns`` (a table indexed by id) answers what ``_index_of`` (a binary
+    search) answers: for int32 and int64 ids, unknown ids between and beyond the columns,
+    negative ids, an empty array and a plain list; and a catalogue whose ids are too
+    sparse for a table still maps by searching."""
+    from recommendations.engine.matrix import _index_of
+
+    _, parts = _parts()
+    known = np.asarray(parts.item_ids, dtype=np.int64)
+    gaps = np.setdiff1d(np.arange(known.max() + 3), known)[:5]
+    ids = np.r_[known[::-1], gaps, known.max() + 1, 10**9, -1, 0]
+    expected = _index_of(parts.item_ids, ids)
+    assert (expected == -1).sum() >= 4 and (expected >= 0).sum() == known.size
+    for array in (ids, ids.astype(np.int32), ids.tolist()):
+        got = parts.columns(array)
+        assert got.dtype == np.int64 and got.tolist() == expected.tolist()
+    inside = known[::-1].astype(np.int32)  # every id in the table: the direct lookup
+    assert parts.columns(inside).tolist() == _index_of(parts.item_ids, inside).tolist()
+    assert parts.columns(np.empty(0, np.int32)).size == 0 and parts.columns([]).size == 0
+    sparse = model_scoring.ModelParts.__new__(model_scoring.ModelParts)
+    sparse.item_ids = np.array([3, 2**40], dtype=np.int64)
+    assert sparse.column_table() is None
+    assert sparse.columns(np.array([2**40, 3, 4])).tolist() == [1, 0, -1]
+
+
+def test_a_first_reads_evidence_sums_what_the_columns_and_bincount_sum_bit_for_bit():
+    """``ranking.stored_evidence`` (the compiled pass over the column table) gives the
+    float64 counts and sums ``neighbour_evidence`` gives from the mapped columns, with
+    ids the model has no column for and ratings whose order changes the rounding."""
+    from recommendations import ranking
+
+    _, parts = _parts()
+    rng = np.random.default_rng(3)
+    ids = np.r_[parts.item_ids, parts.item_ids.max() + 7, 10**9]
+    items = rng.choice(ids, 5000).astype(np.int32)
+    ratings = rng.choice([0.5, 1.0, 2.5, 3.5, 4.0, 4.5, 5.0], 5000).astype(np.float32)
+    ratings[::3] = rng.random(ratings[::3].size).astype(np.float32) * 5  # inexact sums
+    rows = np.empty(items.size, dtype=store.RATING_DTYPE)
+    rows["item"], rows["score"] = items, ratings
+    counts, sums = ranking.stored_evidence(parts, rows["item"], rows["score"])
+    expected = ranking.neighbour_evidence(parts.columns(items), ratings, parts.n_items)
+    assert counts.sum() < items.size  # some ids had no column
+    assert np.array_equal(counts, expected[0]) and np.array_equal(sums, expected[1])
+    empty = ranking.stored_evidence(parts, rows["item"][:0], rows["score"][:0])
+    assert not empty[0].any() and empty[1].shape == (parts.n_items,)

@@ -151,10 +151,13 @@ def test_array_sets_keep_shapes_dtypes_and_empty_arrays(rec_redis, settings, tmp
         assert np.array_equal(got[name], array), name
 
 
-def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_redis):
+@pytest.mark.parametrize("inline_bytes", [store.INLINE_RATINGS_BYTES, 16, 0])
+def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_redis, inline_bytes):
     """``user_list_and_ratings`` reads what ``lists_for_user`` then ``user_ratings`` read
     in two: in list order, a neighbour without stored ratings as None, a large id (the
-    script decodes the int32 ids itself), and a user without a list as (None, {})."""
+    script decodes the int32 ids itself), and a user without a list as (None, {}); the
+    same when the ratings (24 bytes here) are more than the script returns itself and the
+    caller reads them in a second round trip."""
     big = 2**31 - 1
     store.write_rows(
         "v1", "uu", {1: store.encode_neighbours([big, 3, 4], [0.9, 0.5, 0.2], [5, 4, 3])}, ttl=60
@@ -166,7 +169,7 @@ def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_re
         ttl=60,
     )
     model = store.LiveModel("v1", {})
-    user_list, ratings = model.user_list_and_ratings(1)
+    user_list, ratings = model.user_list_and_ratings(1, inline_bytes=inline_bytes)
     _, expected_list = model.lists_for_user(1, [])
     expected = model.user_ratings([big, 3, 4])
     assert user_list.tobytes() == expected_list.tobytes()
@@ -175,7 +178,7 @@ def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_re
     for i in (big, 4):
         assert ratings[i].tobytes() == expected[i].tobytes()
     assert ratings[big]["item"].tolist() == [10, 11]
-    assert model.user_list_and_ratings(2) == (None, {})
+    assert model.user_list_and_ratings(2, inline_bytes=inline_bytes) == (None, {})
 
 
 def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
@@ -189,9 +192,10 @@ def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
     model = store.LiveModel("v1", {"ready_format": store.READY_FORMAT})
     stored, neighbours = model.ready_or_neighbours(2)
     assert stored[0] == "s" and stored[1]["item"].tolist() == [10, 11] and neighbours is None
-    stored, (user_list, ratings) = model.ready_or_neighbours(1)
-    assert stored is None and user_list["id"].tolist() == [3]
-    assert ratings[3]["item"].tolist() == [10]
+    for inline_bytes in (store.INLINE_RATINGS_BYTES, 0):
+        stored, (user_list, ratings) = model.ready_or_neighbours(1, inline_bytes=inline_bytes)
+        assert stored is None and user_list["id"].tolist() == [3]
+        assert ratings[3]["item"].tolist() == [10]
     # a version whose stored lists have another layout: none read, the neighbours are
     old = store.LiveModel("v1", {"ready_format": store.READY_FORMAT - 1})
     assert old.ready_or_neighbours(2) == (None, (None, {}))
