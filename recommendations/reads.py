@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils import translation
 
 from catalog import selectors as catalog_selectors
 from catalog.cards import ItemCard
@@ -337,8 +338,10 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
     columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
     new = (rows["reason"] == store.REASON_NEW).tolist()
     loved = (rows["reason"] == store.REASON_LOVED).tolist()
+    # Read once for the whole list, not once a line (each costs microseconds).
+    language, least = translation.get_language(), reasons.min_people()
     named = [
-        is_new or is_loved or reasons.needs_items(p, s)
+        is_new or is_loved or reasons.needs_items(p, s, least=least)
         for p, s, is_new, is_loved in zip(columns[2], columns[3], new, loved, strict=True)
     ]
     because = rows["because_items"] if explain else rows["because_items"][named]
@@ -353,11 +356,13 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
         because_items = [cards[i] for i in because_ids if i in cards]
         title = because_items[0].title if because_items else None
         if is_new and title:
-            reason = reasons.new_item_reason(title)
+            reason = reasons.new_item_reason(title, language=language)
         elif is_loved and title:
-            reason = reasons.loved_reason(title)
+            reason = reasons.loved_reason(title, language=language)
         else:
-            reason = reasons.personal_reason(people, people_sum, title)
+            reason = reasons.personal_reason(
+                people, people_sum, title, language=language, least=least
+            )
         out.append(
             Suggestion(
                 item=item,

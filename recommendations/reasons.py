@@ -42,12 +42,15 @@ def _translated(language, message: str, plural: str | None, n: int) -> str:
     return translation.ngettext(message, plural, n)
 
 
-def _(message: str) -> str:
-    return _translated(translation.get_language(), message, None, 0)
+# ``language``: the active language when the caller has it already. Asking Django costs
+# ~5 us (a context-local read), as much as the rest of a sentence: a list of suggestions
+# asks once (``reads._suggestions``).
+def _(message: str, language: str | None = None) -> str:
+    return _translated(language or translation.get_language(), message, None, 0)
 
 
-def ngettext(singular: str, plural: str, n: int) -> str:
-    return _translated(translation.get_language(), singular, plural, n)
+def ngettext(singular: str, plural: str, n: int, language: str | None = None) -> str:
+    return _translated(language or translation.get_language(), singular, plural, n)
 
 
 @receiver(setting_changed)
@@ -87,53 +90,65 @@ def evidence_floor(scores) -> float:
     return min(NEUTRAL, float(scores.sum()) / scores.size)
 
 
-def _average_is_a_reason(people: int, people_sum: float) -> bool:
-    return people >= min_people() and people_sum >= LIKED * people
+def _average_is_a_reason(people: int, people_sum: float, least: int) -> bool:
+    return people >= least and people_sum >= LIKED * people
 
 
-def needs_items(people: int, people_sum: float) -> bool:
-    """Whether ``personal_reason`` will name one of the user's items (so read them)."""
-    return not _average_is_a_reason(people, people_sum)
+def needs_items(people: int, people_sum: float, *, least: int | None = None) -> bool:
+    """Whether ``personal_reason`` will name one of the user's items (so read them).
+    ``least``: ``min_people()`` when the caller has read it already."""
+    return not _average_is_a_reason(people, people_sum, min_people() if least is None else least)
 
 
-def personal_reason(people: int, people_sum: float, because_title: str | None) -> str:
+def personal_reason(
+    people: int,
+    people_sum: float,
+    because_title: str | None,
+    *,
+    language: str | None = None,
+    least: int | None = None,
+) -> str:
     """The line under a personal suggestion.
 
     ``people`` of the user's neighbours rated the item, ``people_sum`` is the sum of
     their ratings; ``because_title`` names the user's own item that contributed most
-    (None when the item part did not contribute).
+    (None when the item part did not contribute). ``language`` and ``least`` (the active
+    language, ``min_people()``): when the caller, writing many lines, has read them.
     """
-    if _average_is_a_reason(people, people_sum):
+    least = min_people() if least is None else least
+    if _average_is_a_reason(people, people_sum, least):
         return ngettext(
             "%(count)d person with your taste rated it %(mean).1f on average",
             "%(count)d people with your taste rated it %(mean).1f on average",
             people,
+            language,
         ) % {"count": people, "mean": people_sum / people}
     if because_title:
-        return _("Because you rated %(title)s") % {"title": because_title}
-    if people >= min_people():
+        return _("Because you rated %(title)s", language) % {"title": because_title}
+    if people >= least:
         return ngettext(
             "Rated by %(count)d person with your taste",
             "Rated by %(count)d people with your taste",
             people,
+            language,
         ) % {"count": people}
     if people:
-        return _("From people whose ratings look like yours")
-    return _("Close to what you rate highly")
+        return _("From people whose ratings look like yours", language)
+    return _("Close to what you rate highly", language)
 
 
-def new_item_reason(similar_title: str) -> str:
+def new_item_reason(similar_title: str, *, language: str | None = None) -> str:
     """The line under an item nobody has rated yet that the content model (genres, year,
     title words) found closest to ``similar_title``, an item the user rated highly."""
-    return _("New, similar to %(title)s") % {"title": similar_title}
+    return _("New, similar to %(title)s", language) % {"title": similar_title}
 
 
-def loved_reason(rated_title: str) -> str:
+def loved_reason(rated_title: str, *, language: str | None = None) -> str:
     """The line under an item that people who rated ``rated_title`` (an item the user
     rated) loved, 4 or 5 stars: the loved co-occurrence that ranks a new user's list.
     Shown only when at least ``REASON_MIN_PEOPLE`` such people loved it
     (``model_scoring.loved_links``), with no number in it."""
-    return _("Loved by people who rated %(title)s") % {"title": rated_title}
+    return _("Loved by people who rated %(title)s", language) % {"title": rated_title}
 
 
 def similar_reason(support: int) -> str:

@@ -36,8 +36,7 @@ class MyRecommendationsView(APIView):
             exclude_rated=query["exclude_rated"],
             explain=query["explain"],
         )
-        context = {"explain": query["explain"]}
-        return json_response(request, s.RecommendationListSerializer(result, context=context).data)
+        return json_response(request, s.recommendation_list(result, explain=query["explain"]))
 
 
 @extend_schema(tags=["recommendations"])

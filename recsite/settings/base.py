@@ -52,7 +52,8 @@ MIDDLEWARE = [
     # First, so it sees every response: nothing under /api/ leaves as HTML.
     "recsite.security.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the policy built once (not on every response).
+    "recsite.security.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

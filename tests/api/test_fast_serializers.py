@@ -12,6 +12,7 @@ from recommendations.api.serializers import (
     BecauseSerializer,
     RecommendationListSerializer,
     SuggestionSerializer,
+    recommendation_list,
 )
 from recommendations.reads import RecommendationList, Suggestion
 
@@ -55,6 +56,8 @@ def test_recommendation_list_serializer_matches_the_generic_walk(items, explain)
     result = RecommendationList([suggestion], "personal", "v1", note="")
     serializer = RecommendationListSerializer(context={"explain": explain})
     assert serializer.to_representation(result) == generic(serializer, result)
+    # What me/recommendations/ renders, without making the serializer.
+    assert recommendation_list(result, explain=explain) == generic(serializer, result)
 
 
 def test_item_cards_serialize_like_orm_items(items):
