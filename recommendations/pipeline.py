@@ -7,7 +7,9 @@ Reads never come here: pages and the API use ``reads``; both rank through ``rank
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import logging
 import secrets
 import threading
@@ -96,12 +98,22 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
         # Reading and storing the snapshot grows with the ratings (minutes at 25M): the
         # lock's heartbeat runs meanwhile, as during a shard.
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
+            # The live version's state (the update path's, warmed as the process started)
+            # would sit under the snapshot's arrays: dropped first (see model_state_release).
+            model_state_release()
             context = build.snapshot_list_context()  # before the ratings: see its docstring
             arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
-            inputs = build.ModelInputs.from_snapshot(arrays)
-            _model_state_set(ModelState(version, arrays, inputs))
             ttl = option("BUILD_TTL_SECONDS")
             store.snapshot_put(version, arrays, ttl=ttl)
+            # This machine's copy written from the arrays at hand (no Redis read later);
+            # the arrays then freed and the state mapped from it, as a shard's is, so the
+            # derived arrays are saved beside it once and the stages that follow in this
+            # process start from mapped pages rather than a gigabyte of copies at 25M.
+            store.snapshot_cache_put(version, arrays)
+            del arrays
+            model_state_release()
+            state = model_state(version)
+            arrays, inputs = state.arrays, state.inputs
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
             n_content = cold_start.content_fit(version, arrays, ttl=ttl)
             stages = [
@@ -193,6 +205,8 @@ def recompute_shard(
             elif rows is not None:
                 store.write_rows(version, kind, rows, ttl=ttl)
                 written = len(rows)
+        if kind in _STORES_ITS_OWN:
+            memory_give_back()  # what a model's fit freed, before the stages after it
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
             shards_done=F("shards_done") + 1
         )
@@ -456,7 +470,9 @@ def model_state(version: str) -> ModelState:
     global _state
     with _state_lock:
         if _state is None or _state.version != version:
-            _state = None  # free the old version's arrays before loading the new ones
+            if _state is not None:
+                _state = None  # free the old version's arrays before loading the new ones
+                memory_give_back()
             arrays = store.snapshot_get(version)
             derived = functools.partial(store.snapshot_derived, version)
             inputs = build.ModelInputs.from_snapshot(arrays, derived)
@@ -470,9 +486,48 @@ def _model_state_set(state: ModelState) -> None:
 
 
 def model_state_clear() -> None:
-    """Forget what this process holds (tests; a worker never needs to)."""
+    """Forget what this process holds (tests)."""
     global _state
     _state = None
+
+
+# Bumped by model_state_release: a warm-up begun before it drops what it loaded.
+_generation = 0
+
+
+def model_state_release() -> None:
+    """Drop this process's state and give the freed memory back to the system, before a
+    step that needs much memory of its own (the prepare step, the model fits).
+
+    The state is the live version's (loaded for the incremental updates) or another
+    version's; the next update or shard loads what it needs again (mapped files: seconds
+    at 25M). Does not wait for a warm-up in progress in this process
+    (``model_update_warm``): that notices and drops what it loaded.
+    """
+    global _state, _generation
+    _generation += 1
+    _state = None
+    memory_give_back()
+
+
+def memory_give_back() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``).
+
+    Freed numpy arrays above glibc's mmap threshold go back at once; the many smaller
+    blocks a step leaves (database rows, per-chunk arrays) stay in the heap's arenas and
+    count in the process's resident set until trimmed. A no-op elsewhere than glibc."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
 
 
 def model_update_warm() -> str | None:
@@ -480,14 +535,30 @@ def model_update_warm() -> str | None:
     state and patchable model loaded, the update's compiled kernels loaded (see
     ``PatchableModel.warm``); nothing is written. Returns the version, or None without a
     live model or its snapshot."""
+    started = _generation
     model = store.live_model()
     if model is None:
         return None
     try:
-        model_state(model.version).patchable().warm()
+        state = model_state(model.version)
+        if _generation == started:
+            state.patchable()
     except LookupError:
         return None
+    if _generation != started:
+        # A heavy step began in this process meanwhile and released the state: what was
+        # loaded since is not kept under it.
+        with _state_lock:
+            _drop_if_held(state)
+        return None
+    state.patchable().warm()
     return model.version
+
+
+def _drop_if_held(state: ModelState) -> None:
+    global _state
+    if _state is state:
+        _state = None
 
 
 # -- the incremental update after a rating ------------------------------------------------------
