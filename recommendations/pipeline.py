@@ -205,8 +205,8 @@ def recompute_shard(
             elif rows is not None:
                 store.write_rows(version, kind, rows, ttl=ttl)
                 written = len(rows)
-        if kind in _STORES_ITS_OWN:
-            memory_give_back()  # what a model's fit freed, before the stages after it
+        partial = rows = None
+        memory_give_back()  # what the shard freed, before the next task of this process
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
             shards_done=F("shards_done") + 1
         )
@@ -225,9 +225,10 @@ class _ShardCost:
 
     CPU is ``time.process_time``: every thread of this process (numba's, BLAS's and
     implicit's threads count, and the shard runs alone in its pool process). Memory is
-    the resident set at the start and the process's peak so far (``VmHWM``): the peak is
-    not reset per shard, since bench/scale.py reads it as the worker's peak; when it grew
-    during the shard (``peak_rss_mib`` > ``peak_before_mib``), this shard set it.
+    the resident set at the start and at the end (after ``memory_give_back``) and the
+    process's peak so far (``VmHWM``): the peak is not reset per shard, since
+    bench/scale.py reads it as the worker's peak; when it grew during the shard
+    (``peak_rss_mib`` > ``peak_before_mib``), this shard set it.
     """
 
     def __init__(self, kind: str, start: int, stop: int):
@@ -246,6 +247,7 @@ class _ShardCost:
             "rss_start_mib": self.rss,
             "peak_before_mib": self.peak,
             "peak_rss_mib": _proc_status_mib("VmHWM"),
+            "rss_end_mib": _proc_status_mib("VmRSS"),
         }
 
     def log(self, rows: int) -> None:

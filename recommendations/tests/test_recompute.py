@@ -400,7 +400,7 @@ def test_each_shard_logs_its_rows_wall_cpu_seconds_and_memory(rec_redis, demo_ca
     for f in fields:
         assert set(f) == {
             "kind", "start", "stop", "rows", "wall_s", "cpu_s", "rss_start_mib",
-            "peak_before_mib", "peak_rss_mib",
+            "peak_before_mib", "peak_rss_mib", "rss_end_mib",
         }  # fmt: skip
         assert float(f["cpu_s"]) >= 0 and float(f["wall_s"]) >= 0 and int(f["rows"]) >= 0
         assert int(f["peak_rss_mib"]) >= int(f["peak_before_mib"]) > 0
