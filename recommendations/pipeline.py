@@ -145,19 +145,26 @@ def _model_plan() -> list[tuple[str, int, int]]:
 
 
 # Tasks that store what they compute themselves (a model's array set, content rows):
-# kind -> (version, model state, start, stop, ttl) -> what was written.
+# kind -> (version, start, stop, ttl) -> what was written. The models fit on the snapshot's
+# arrays alone; their fits need the most memory of the recompute (GBs at 25M), so the
+# process's state is released first and only the arrays they read are mapped (the state's
+# mapped pages, the derived arrays' too, count in the process's resident set: 1 GB at 25M).
 _STORES_ITS_OWN = {
-    "model": lambda version, state, start, stop, ttl: model_scoring.fit_and_store(
-        version, state.arrays, ttl=ttl
+    "model": lambda version, start, stop, ttl: model_scoring.fit_and_store(
+        version, _snapshot_alone(version), ttl=ttl
     ),
-    "fm": lambda version, state, start, stop, ttl: rating_model.fit_and_store(
-        version, state.arrays, ttl=ttl
+    "fm": lambda version, start, stop, ttl: rating_model.fit_and_store(
+        version, _snapshot_alone(version), ttl=ttl
     ),
     # content rows ("also liked" for unrated items, starter lists)
-    "ic": lambda version, state, start, stop, ttl: cold_start.content_shard(
-        version, start, stop, ttl=ttl
-    ),
+    "ic": lambda version, start, stop, ttl: cold_start.content_shard(version, start, stop, ttl=ttl),
 }
+
+
+def _snapshot_alone(version: str) -> dict:
+    """The version's snapshot arrays, mapped, with nothing else held by this process."""
+    model_state_release()
+    return store.snapshot_get(version)
 
 
 def recompute_shard(
@@ -177,11 +184,11 @@ def recompute_shard(
     try:
         partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
-            state = model_state(version)
             rows = None
             ttl = option("BUILD_TTL_SECONDS")
+            state = None if kind in _STORES_ITS_OWN else model_state(version)
             if kind in _STORES_ITS_OWN:
-                written = _STORES_ITS_OWN[kind](version, state, start, stop, ttl)
+                written = _STORES_ITS_OWN[kind](version, start, stop, ttl)
             elif kind == "ready":
                 model = model_scoring.parts_for(version)
                 rows = build.compute_ready(

@@ -491,3 +491,27 @@ def test_a_warm_up_overtaken_by_a_release_keeps_nothing(rec_redis, demo_catalogu
     # Not overtaken, it keeps the live version's state.
     assert pipeline.model_update_warm() == live
     assert pipeline._state.version == live and pipeline._state._patchable is not None
+
+
+def test_a_model_fit_releases_the_process_state_and_fits_the_mapped_snapshot(
+    rec_redis, demo_catalogue
+):
+    """The fm and model tasks, the recompute's largest in memory, do not stack their fit
+    on the state of the process (they read the snapshot's arrays alone): it is released
+    first, and the parts stored are those fitted on the snapshot held in memory."""
+    from recommendations import rating_model
+    from recommendations.item_info import catalogue_item_info
+
+    pipeline.recompute_sync()  # a live version, whose chain the fm task starts from
+    run = RecomputeRun.objects.create(trigger="test")
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
+    arrays = {name: np.array(a) for name, a in pipeline.model_state(version).arrays.items()}
+    pipeline.recompute_shard(run_id=run.pk, version=version, kind="fm", start=0, stop=1)
+    assert pipeline._state is None
+
+    stored = store.snapshot_get(version, part="fm")
+    info = catalogue_item_info(active_only=False)
+    expected = rating_model.fit_parts(arrays, info=info, warm=rating_model._live_parts())
+    assert stored.keys() == expected.keys()
+    for name in expected.keys() - {"config"}:
+        assert np.array_equal(stored[name], expected[name]), name
