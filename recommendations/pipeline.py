@@ -112,7 +112,8 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
             store.snapshot_cache_put(version, arrays)
             del arrays
             model_state_release()
-            state = model_state(version)
+            state = _load_state(version)
+            _model_state_set(state)
             arrays, inputs = state.arrays, state.inputs
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
             n_content = cold_start.content_fit(version, arrays, ttl=ttl)
@@ -482,11 +483,16 @@ def model_state(version: str) -> ModelState:
             if _state is not None:
                 _state = None  # free the old version's arrays before loading the new ones
                 memory_give_back()
-            arrays = store.snapshot_get(version)
-            derived = functools.partial(store.snapshot_derived, version)
-            inputs = build.ModelInputs.from_snapshot(arrays, derived)
-            _state = ModelState(version, arrays, inputs)
+            _state = _load_state(version)
         return _state
+
+
+def _load_state(version: str) -> ModelState:
+    """``version``'s state from its snapshot, mapped (copied from Redis first if this
+    machine has no copy), with its derived arrays made once per machine."""
+    arrays = store.snapshot_get(version)
+    derived = functools.partial(store.snapshot_derived, version)
+    return ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays, derived))
 
 
 def _model_state_set(state: ModelState) -> None:
