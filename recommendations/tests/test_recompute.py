@@ -400,9 +400,118 @@ def test_each_shard_logs_its_rows_wall_cpu_seconds_and_memory(rec_redis, demo_ca
     for f in fields:
         assert set(f) == {
             "kind", "start", "stop", "rows", "wall_s", "cpu_s", "rss_start_mib",
-            "peak_before_mib", "peak_rss_mib",
+            "peak_before_mib", "peak_rss_mib", "rss_end_mib",
         }  # fmt: skip
         assert float(f["cpu_s"]) >= 0 and float(f["wall_s"]) >= 0 and int(f["rows"]) >= 0
         assert int(f["peak_rss_mib"]) >= int(f["peak_before_mib"]) > 0
     # the models' fits do work in this process: their CPU time is counted
     assert sum(float(f["cpu_s"]) for f in fields if f["kind"] in ("model", "fm")) > 0
+
+
+def test_the_prepare_step_drops_the_live_state_and_keeps_the_new_version_mapped(
+    rec_redis, demo_catalogue
+):
+    """A worker process holds the live version's update state (warmed as it started); the
+    prepare step drops it before reading the ratings, and leaves the process the new
+    version mapped from this machine's copy (not the arrays it built), its derived arrays
+    saved beside it for the other processes."""
+    live = pipeline.recompute_sync().version
+    assert pipeline.model_update_warm() == live
+    warmed = pipeline.model_state(live)
+    run = RecomputeRun.objects.create(trigger="test")
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
+    state = pipeline.model_state(version)
+    assert state is not warmed and state.version == version
+    assert all(isinstance(a, np.memmap) for a in state.arrays.values())
+    folder = store._snapshot_folder(version)
+    assert {p.name for p in folder.glob("derived-*.npy")} >= {"derived-bm25.npy"}
+    # The copy holds what Redis holds.
+    pipeline.model_state_clear()
+    store.snapshot_drop(version)
+    from_redis = store.snapshot_get(version)
+    assert from_redis.keys() == state.arrays.keys()
+    for name, array in from_redis.items():
+        assert np.array_equal(array, state.arrays[name]), name
+
+
+def test_an_update_after_the_state_is_released_reloads_it_and_writes_the_same_rows(
+    rec_redis, demo_catalogue
+):
+    """A heavy step releases the process's state (``model_state_release``); the next
+    update loads the version again and writes the rows a model holding every rating
+    computes."""
+    from recommendations import build
+    from recommendations.incremental import PatchableModel
+
+    version = pipeline.recompute_sync().version
+    user = get_user_model().objects.get(username="demo")
+    first, second = Item.objects.exclude(ratings__user=user).order_by("-rating_count")[:2]
+    catalog_services.rating_upsert(user=user, item=first, score=5)
+    pipeline.model_update_for_rating(user_id=user.pk, item_ids=[first.pk])
+    before = pipeline.model_state(version)
+
+    pipeline.model_state_release()
+    assert pipeline._state is None
+    catalog_services.rating_upsert(user=user, item=second, score=2)
+    pipeline.model_update_for_rating(user_id=user.pk, item_ids=[second.pk])
+    assert pipeline.model_state(version) is not before
+
+    rated, scores = reads._live_ratings(user.pk)
+    reference = PatchableModel.from_inputs(before.inputs)  # the snapshot, then every rating
+    u = reference.set_user_ratings(user.pk, rated, scores)
+    stored = store.live_model()
+    assert rec_redis.hget(store.version_key(version, "uu"), user.pk) == build.encode_list(
+        *reference.user_neighbours(u, 50)
+    )
+    i = int(reference.item_indices([second.pk])[0])
+    ii, ip = reference.item_rows(i, k_cosine=20, k_pearson=200, shrinkage=100.0)
+    assert rec_redis.hget(store.version_key(version, "ii"), second.pk) == build.encode_list(*ii)
+    assert rec_redis.hget(store.version_key(version, "ip"), second.pk) == build.encode_list(*ip)
+    assert stored.ready_list(user.pk)[0] == catalog_selectors.user_taste_stamp(user_id=user.pk)
+
+
+def test_a_warm_up_overtaken_by_a_release_keeps_nothing(rec_redis, demo_catalogue):
+    """The warm-up thread (``tasks._warm_update_path``) may still be loading when a heavy
+    step starts in its process and releases the state: it then drops what it loaded
+    rather than leaving it under the step's memory."""
+    import threading
+
+    live = pipeline.recompute_sync().version
+    pipeline.model_state_clear()
+    result = {}
+    with pipeline._state_lock:  # the warm-up blocks in its load...
+        warm = threading.Thread(target=lambda: result.update(v=pipeline.model_update_warm()))
+        warm.start()
+        warm.join(2)
+        assert warm.is_alive()
+        pipeline.model_state_release()  # ...when the step releases (without waiting)
+    warm.join(60)
+    assert result == {"v": None}
+    assert pipeline._state is None
+    # Not overtaken, it keeps the live version's state.
+    assert pipeline.model_update_warm() == live
+    assert pipeline._state.version == live and pipeline._state._patchable is not None
+
+
+def test_a_model_fit_releases_the_process_state_and_fits_the_mapped_snapshot(
+    rec_redis, demo_catalogue
+):
+    """The fm and model tasks, the recompute's largest in memory, do not stack their fit
+    on the state of the process (they read the snapshot's arrays alone): it is released
+    first, and the parts stored are those fitted on the snapshot held in memory."""
+    from recommendations import rating_model
+    from recommendations.item_info import catalogue_item_info
+
+    pipeline.recompute_sync()  # a live version, whose chain the fm task starts from
+    run = RecomputeRun.objects.create(trigger="test")
+    version, _ = pipeline.recompute_prepare(run_id=run.pk)
+    arrays = {name: np.array(a) for name, a in pipeline.model_state(version).arrays.items()}
+    pipeline.recompute_shard(run_id=run.pk, version=version, kind="fm", start=0, stop=1)
+    assert pipeline._state is None
+
+    stored = store.snapshot_get(version, part="fm")
+    info = catalogue_item_info(active_only=False)
+    expected = rating_model.fit_parts(arrays, info=info, warm=rating_model._live_parts())
+    assert stored.keys() == expected.keys()
+    for name in expected.keys() - {"config"}:
+        assert np.array_equal(stored[name], expected[name]), name

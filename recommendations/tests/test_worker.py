@@ -207,3 +207,39 @@ def test_a_ratings_update_runs_before_stored_list_refreshes_queued_ahead_of_it(
     received = re.findall(r"Task recommendations\.tasks\.(\w+)\[[^\]]*\] received", worker.log())
     assert received[0] == "model_update", received
     assert sorted(received) == ["model_update"] + ["ready_list_refresh"] * 4
+
+
+def test_a_warmed_worker_process_recomputes_then_updates_the_new_version_with_true_rows(
+    rec_redis, demo_catalogue, celery_worker_factory
+):
+    """One pool process warms the live version's update state, then runs the whole
+    recompute (the prepare step and the model fits release its state first); the rating
+    that follows patches the published version, reloaded, into the rows a model holding
+    every rating computes."""
+    from recommendations import build
+    from recommendations.incremental import PatchableModel
+
+    live = pipeline.recompute_sync().version
+    worker = celery_worker_factory(concurrency=1)
+    _wait_for(lambda: f"update path of {live} warmed" in worker.log(), 60, "the warm-up", worker)
+    run = pipeline.recompute_start(trigger="test")
+    _wait_for(lambda: _run(run.pk).status in ("succeeded", "failed"), 120, "the run", worker)
+    run = _run(run.pk)
+    assert run.status == "succeeded", run.error
+    assert store.live_model().version == run.version != live
+
+    user = get_user_model().objects.get(username="demo")
+    item = Item.objects.exclude(ratings__user=user).order_by("-rating_count").first()
+    catalog_services.rating_upsert(user=user, item=item, score=5)  # queues the update
+    pipeline.model_state_clear()
+    reference = PatchableModel.from_inputs(pipeline.model_state(run.version).inputs)
+    u = reference.set_user_ratings(user.pk, *reads._live_ratings(user.pk))
+    expected = build.encode_list(*reference.user_neighbours(u, 50))
+    i = int(reference.item_indices([item.pk])[0])
+    _ii, ip = reference.item_rows(i, k_cosine=20, k_pearson=200, shrinkage=100.0)
+    key = store.version_key(run.version, "uu")
+    _wait_for(lambda: rec_redis.hget(key, user.pk) == expected, 60, "the user's row", worker)
+    # (a popular item's row may come a moment later: ``item_rows_refresh``)
+    key = store.version_key(run.version, "ip")
+    row = build.encode_list(*ip)
+    _wait_for(lambda: rec_redis.hget(key, item.pk) == row, 60, "the item's row", worker)
