@@ -522,6 +522,10 @@ def model_state_release() -> None:
     global _state, _generation
     _generation += 1
     _state = None
+    # A full collection is for what only the cycle collector frees; at a few tenths of a
+    # second in a large process it is kept to these few calls before the heavy steps, not
+    # run after every shard (it made the test suite several times slower).
+    gc.collect()
     memory_give_back()
 
 
@@ -530,8 +534,8 @@ def memory_give_back() -> None:
 
     Freed numpy arrays above glibc's mmap threshold go back at once; the many smaller
     blocks a step leaves (database rows, per-chunk arrays) stay in the heap's arenas and
-    count in the process's resident set until trimmed. A no-op elsewhere than glibc."""
-    gc.collect()
+    count in the process's resident set until trimmed. A no-op elsewhere than glibc.
+    No garbage collection here (see model_state_release)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
