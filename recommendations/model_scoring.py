@@ -382,7 +382,7 @@ class ModelParts:
         ``_index_of(item_ids, ids)`` gives it, by a table indexed by id (built once): a
         first read maps every rating of the user's neighbours, up to ~200k at 25M, which
         a binary search over the columns took 2-9 ms to do."""
-        table = self.column_table()
+        table = self.column_table
         ids = np.asarray(ids)
         if table is None or ids.dtype.kind not in "iu":
             return _index_of(self.item_ids, ids)
@@ -395,20 +395,17 @@ class ModelParts:
         out[inside] = table[ids[inside]]
         return out
 
+    @functools.cached_property
     def column_table(self) -> np.ndarray | None:
         """int64 (largest id + 1,) id -> column (-1: none); None when the ids are too
-        sparse for a table to be small (then ``columns`` searches)."""
-        held = self.__dict__.get("_columns")
-        if held is None:
-            ids = np.asarray(self.item_ids, dtype=np.int64)
-            top = int(ids[-1]) if ids.size else -1
-            held = (None,)
-            if ids.size and ids[0] >= 0 and top < 8 * ids.size + (1 << 20):
-                table = np.full(top + 1, -1, dtype=np.int64)
-                table[ids] = np.arange(ids.size)
-                held = (table,)
-            self.__dict__["_columns"] = held
-        return held[0]
+        sparse for a table to be small (then ``columns`` searches). Built once."""
+        ids = np.asarray(self.item_ids, dtype=np.int64)
+        top = int(ids[-1]) if ids.size else -1
+        if not (ids.size and ids[0] >= 0 and top < 8 * ids.size + (1 << 20)):
+            return None
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[ids] = np.arange(ids.size)
+        return table
 
     def user_row(self, rated_ids: np.ndarray, scores: np.ndarray) -> sp.csr_matrix:
         """(1, n_items) the user's ratings of the model's columns (others are ignored:

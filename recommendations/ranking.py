@@ -267,7 +267,7 @@ def stored_evidence(parts: model_scoring.ModelParts, items: np.ndarray, ratings:
     model's columns and summed in one compiled pass when the parts have a column table:
     the same numbers (each column's ratings added in the same order), without the column,
     mask and float64 arrays of a user whose neighbours rated ~200k items."""
-    table = parts.column_table()
+    table = parts.column_table
     if table is None:
         return neighbour_evidence(parts.columns(items), ratings, parts.n_items)
     return _kernels.evidence_sums(table, items, ratings, parts.n_items)

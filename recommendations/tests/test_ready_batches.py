@@ -168,7 +168,7 @@ def test_item_ids_map_to_the_columns_a_search_of_the_sorted_ids_gives():
     assert parts.columns(np.empty(0, np.int32)).size == 0 and parts.columns([]).size == 0
     sparse = model_scoring.ModelParts.__new__(model_scoring.ModelParts)
     sparse.item_ids = np.array([3, 2**40], dtype=np.int64)
-    assert sparse.column_table() is None
+    assert sparse.column_table is None
     assert sparse.columns(np.array([2**40, 3, 4])).tolist() == [1, 0, -1]
 
 
