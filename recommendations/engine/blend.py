@@ -18,6 +18,13 @@ them folds a new rating in at once):
 ``als_few``      a second, heavily regularised ALS (``few_als_*``; the user's factors
                  solved from the row like ``als``): close to popularity, bent a little
                  to the user's few items; tuned for the ``few`` segment only
+``ease_c``       EASE on centred ratings (score - 3: a 1-2 star rating counts against),
+                 pruned as ``ease``; only with ``ease_c_lam`` > 0 (evaluate's
+                 ``product-centred``; not the product's)
+``window``       how many rated the item while the user was active: log(1 + the item's
+                 ratings from ``window_before`` days before the user's first rating to
+                 ``window_after`` days after their last; :class:`~.window.Window`; only
+                 with ``window_before`` set and rating timestamps)
 ``trend``        the loved count decayed over ``trend_tau`` days as of the user's last
                  rating (:class:`~.trend.Trend`; only with ``trend_tau`` > 0 and rating
                  timestamps); tuned for the ``few`` segment only
@@ -76,18 +83,27 @@ from .matrix import RatingMatrix
 from .metrics import ranking_metrics
 from .splits import holdout_split
 from .trend import Trend
+from .window import Window
 
 __all__ = ["PRODUCT_BLEND", "Blend", "new_item_place", "top_n"]
 
-COMPONENTS = ("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend")
+COMPONENTS = (
+    *("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend"),
+    *("ease_c", "window"),
+)
 # The parts fitted only when some weight set uses them (each is one more model to fit
 # and store).
-OPTIONAL = ("corated", "als_few", "trend")
+OPTIONAL = ("corated", "als_few", "trend", "ease_c", "window")
 WARM_START = {"ease": 1.0, "als": 0.5, "content": 0.1, "als_content": 0.0, "pop": 0.1, "demo": 0.0}
 # The few segment starts from the loved co-occurrence (P3u's best single part) and may
 # weigh every warm part; "many" never uses it (no gain on ml100k-ua's validation, and
 # one part fewer to tune).
 FEW_START = {"corated": 1.0} | dict.fromkeys(WARM_START, 0.0) | {"als_few": 0.0, "trend": 0.0}
+# EASE on centred ratings (``ease_c_lam`` > 0) and the activity window (``window_before``
+# set): the many segment's ascent starts them at 0 and tries them last (ml100k-ua,
+# bench/README ninth round); the few segment never weighs them. Absent parts (off) are
+# skipped by the ascent, so without them the tuning is the product's as before.
+MANY_EXTRA = {"ease_c": 0.0, "window": 0.0}
 # How many places of a list the coverage floor counts in (P3u's and ua's NDCG@10).
 FLOOR_AT = 10
 COLD_START = {"content": 1.0, "als_content": 1.0, "pop": 0.5}
@@ -129,6 +145,10 @@ FEW_ALS = {"few_als_reg": 100.0, "few_folds": 3}
 # 0.4022 / 0.3464 / 0.3820 / 0.3827 / 0.4189, mean 0.3728 -> 0.3864, better on each
 # (bench/README, eighth round). Evaluate's product-no-trend is the product without it.
 TREND = {"trend_tau": 90.0}
+# EASE on centred ratings as a many-segment part (evaluate's product-centred).
+CENTRED = {"ease_c_lam": 300.0}
+# The activity window as a many-segment part (evaluate's product-window).
+WINDOW = {"window_before": 30.0, "window_after": 0.0}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,
 # P3u 0.2994, P3i 0.3426. Not better on both warm protocols, so not the product's yet:
@@ -231,6 +251,20 @@ class _Parts:
         self.als_few = None
         if "als_few" in names and blend.few_als_reg:
             self.als_few = _als(blend, blend.few_als_factors, blend.few_als_reg).fit(matrix)
+        self.window = None
+        if "window" in names and blend.window_before is not None and times is not None:
+            self.window = Window(before=blend.window_before, after=blend.window_after).fit(
+                matrix, times
+            )
+        self.ease_c = None
+        if "ease_c" in names and blend.ease_c_lam > 0:
+            self.ease_c = EASE(
+                lam=blend.ease_c_lam,
+                max_items=blend.ease_max_items,
+                weighting="centred",
+                keep=blend.ease_keep,
+                budget=blend.ease_budget,
+            ).fit(matrix)
         self.ease = None
         if "ease" not in names:
             pass
@@ -279,6 +313,11 @@ class _Parts:
         for name in names:
             if name == "ease" and self.ease is not None:
                 out[name] = self.ease.score(rows)
+            elif name == "ease_c" and self.ease_c is not None:
+                out[name] = self.ease_c.score(rows)
+            elif name == "window" and self.window is not None:
+                rows_of = np.full(n, -1) if user_ids is None else self.matrix.user_indices(user_ids)
+                out[name] = self.window.score(rows_of)
             elif name == "als":
                 out[name] = x @ self.als.item_factors_.T
             elif name == "content" and self.content is not None:
@@ -365,6 +404,9 @@ class Blend:
         few_floor: int | None = 0,
         few_new_at: int = 0,
         trend_tau: float = 0.0,
+        ease_c_lam: float = 0.0,
+        window_before: float | None = None,
+        window_after: float = 0.0,
         seed: int = 0,
     ):
         self.ease_lam = ease_lam
@@ -399,6 +441,9 @@ class Blend:
         self.few_floor = few_floor
         self.few_new_at = few_new_at
         self.trend_tau = trend_tau
+        self.ease_c_lam = ease_c_lam
+        self.window_before = window_before
+        self.window_after = window_after
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------
@@ -485,10 +530,16 @@ class Blend:
         held = np.where(few[u], rank >= self.few_keep, held_many)
         if held.any():  # (nothing held: tuning is off, no fit on an equal carve)
             parts = _Parts(
-                self, _carve(matrix, ~held), items, users, FEW_START, self._carved_times(~held)
+                self,
+                _carve(matrix, ~held),
+                items,
+                users,
+                FEW_START | MANY_EXTRA,
+                self._carved_times(~held),
             )
         views = {}
-        for seg, sel, start in (("many", ~few, WARM_START), ("few", few, FEW_START)):
+        many_start = WARM_START | MANY_EXTRA
+        for seg, sel, start in (("many", ~few, many_start), ("few", few, FEW_START)):
             views[seg] = [
                 self._view(parts, u, i, r, held & sel[u], start, None) if held.any() else None
             ]

@@ -32,24 +32,34 @@ import scipy.sparse as sp
 from .matrix import RatingMatrix
 from .similarity import compute_neighbours
 
-__all__ = ["EASE", "TopKEASE", "binary_rows", "weighted_rows"]
+__all__ = ["EASE", "MIDPOINT", "TopKEASE", "binary_rows", "weighted_rows"]
+
+# The rating scale's middle (1-5 stars): ``centred`` weighting's zero.
+MIDPOINT = 3.0
 
 
 def weighted_rows(rows, weighting: str = "binary", *, own: bool = False) -> sp.csr_matrix:
-    """float64 CSR of the same structure: 1.0 per rating (``binary``) or the score
-    (``rating``). ``own``: ``rows`` is a CSR copy the caller owns, weighted in place
-    rather than copied again (memory: one copy of the ratings at a time)."""
-    if weighting not in ("binary", "rating"):
+    """float64 CSR of the same structure: 1.0 per rating (``binary``), the score
+    (``rating``) or the score minus the scale's midpoint :data:`MIDPOINT` (``centred``: a
+    1-2 star rating counts against, a 3 as nothing). ``own``: ``rows`` is a CSR copy the
+    caller owns, weighted in place rather than copied again (memory: one copy of the
+    ratings at a time)."""
+    if weighting not in ("binary", "rating", "centred"):
         raise ValueError(f"unknown weighting {weighting!r}")
     if own:
         if rows.dtype != np.float64:
             rows = rows.astype(np.float64)
         if weighting == "binary":
             rows.data[:] = 1.0
+        elif weighting == "centred":
+            rows.data -= MIDPOINT
         return rows
     if weighting == "binary":
         return binary_rows(rows)
-    return sp.csr_matrix(rows, dtype=np.float64, copy=True)
+    out = sp.csr_matrix(rows, dtype=np.float64, copy=True)
+    if weighting == "centred":
+        out.data -= MIDPOINT
+    return out
 
 
 def binary_rows(rows) -> sp.csr_matrix:

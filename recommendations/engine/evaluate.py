@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import FEW_ALS, PRODUCT_BLEND, TREND, Blend, top_n
+from .blend import CENTRED, FEW_ALS, PRODUCT_BLEND, TREND, WINDOW, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -325,6 +325,40 @@ MODEL_CONFIGS = [
         "as product without the few segment's new-item place (few_new_at 0: an item"
         " without ratings reaches a new user only through the tuned content weight)",
         lambda t, s: Blend(**PRODUCT_BLEND | {"few_new_at": 0}).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-centred",
+        "as product plus EASE on centred ratings (score - 3, lambda 300, pruned as EASE) as a"
+        " part the many segment may weigh (blend.CENTRED)",
+        lambda t, s: Blend(**PRODUCT_BLEND | CENTRED).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-window",
+        "as product plus the activity window (each item's ratings from 30 days before the"
+        " user's first rating to their last, engine/window.py) as a many-segment part",
+        lambda t, s: Blend(**PRODUCT_BLEND | WINDOW).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-few-max-5",
+        "as product with the few segment only up to 5 ratings (few_max 5): ml100k-ua's 31"
+        " users with 10 random train ratings then get the many weights. Not the product's:"
+        " on validation users who keep their FIRST 6-15 ratings (what the site sees) the"
+        " few weights win (bench/README, ninth round)",
+        lambda t, s: Blend(**PRODUCT_BLEND | {"few_max": 5}).fit(
+            t, items=s.items, timestamps=s.times_for(t)
+        ),
+    ),
+    ModelRanking(
+        "product-centred-unpruned",
+        "as product-centred with both EASE parts unpruned (ease_keep 0: a dense head a"
+        " worker could not hold at 5,000 items)",
+        lambda t, s: Blend(**PRODUCT_BLEND | CENTRED | {"ease_keep": 0}).fit(
             t, items=s.items, timestamps=s.times_for(t)
         ),
     ),

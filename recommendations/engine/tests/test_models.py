@@ -55,6 +55,25 @@ def test_ease_on_scores_solves_the_ridge_columns_of_the_rating_matrix_and_scores
     assert not np.allclose(model.weights_, EASE(lam=lam).fit(m).weights_)
 
 
+def test_ease_on_centred_scores_solves_the_ridge_columns_of_score_minus_three():
+    """weighting="centred": X holds score - 3 on the rated cells (0 elsewhere; a 3-star
+    rating is a stored 0), in the fit and the query."""
+    m = _matrix(8)
+    lam = 20.0
+    model = EASE(lam=lam, weighting="centred").fit(m)
+    x = np.where(m.csr.toarray() > 0, m.csr.toarray() - 3.0, 0.0)
+    g = x.T @ x
+    n = m.n_items
+    for j in range(n):
+        rest = np.delete(np.arange(n), j)
+        expect = np.linalg.solve(g[np.ix_(rest, rest)] + lam * np.eye(n - 1), g[rest, j])
+        np.testing.assert_allclose(model.weights_[rest, j], expect, atol=1e-10)
+        assert model.weights_[j, j] == 0.0
+    np.testing.assert_allclose(model.score(m.csr[:5]), x[:5] @ model.weights_, atol=1e-12)
+    # a 1-star rating pushes the other way from a 5-star one
+    assert not np.allclose(model.weights_, EASE(lam=lam, weighting="rating").fit(m).weights_)
+
+
 def test_topk_ease_with_every_neighbour_equals_ease():
     m = _matrix(1)
     dense = EASE(lam=3.0).fit(m).weights_
@@ -119,7 +138,7 @@ def test_the_dense_gram_is_scipys_product_bit_for_bit():
     assert gram(sp.csr_matrix((4, 3))).shape == (3, 3)
 
 
-@pytest.mark.parametrize("weighting", ["binary", "rating"])
+@pytest.mark.parametrize("weighting", ["binary", "rating", "centred"])
 def test_ease_with_a_head_and_pruning_is_the_plain_recipe_bit_for_bit(weighting, monkeypatch):
     """EASE.fit's memory-saving steps (the head's columns before the weighting, the Gram
     into the dense result, the pruning a block of rows at a time) give the very floats of
