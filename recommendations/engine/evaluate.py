@@ -220,6 +220,13 @@ def _fm_rating(matrix, items):
     return BayesianFM(**PRODUCT_FM).fit(matrix, items=items)
 
 
+def _product(extra=None):
+    """``make`` for the product blend with ``extra`` settings over PRODUCT_BLEND (fitted
+    with item content and the train's rating times, as the recompute fits it)."""
+    conf = PRODUCT_BLEND | (extra or {})
+    return lambda t, s: Blend(**conf).fit(t, items=s.items, timestamps=s.times_for(t))
+
+
 def _blend(ease_k, **kw):
     def make(train, side):
         b = Blend(**({"ease_lam": EASE_LAM, "ease_k": ease_k} | BLEND_ALS | kw))
@@ -276,7 +283,7 @@ MODEL_CONFIGS = [
         " blend-tuned, EASE over the 5,000 most-rated items keeping each item's 100"
         " largest weights, the few segment on loved co-occurrence with a coverage floor;"
         " no user demographics (the site has none)",
-        lambda t, s: Blend(**PRODUCT_BLEND).fit(t, items=s.items, timestamps=s.times_for(t)),
+        _product(),
     ),
     ModelRanking(
         "product-demo",
@@ -290,17 +297,13 @@ MODEL_CONFIGS = [
         "product-folds",
         "as product, weights from the 'folds' tuner (2 carved validation splits, FOLD_GRID,"
         " coverage@10 >= 5% on validation)",
-        lambda t, s: Blend(**PRODUCT_BLEND | PRODUCT_FOLDS).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(PRODUCT_FOLDS),
     ),
     ModelRanking(
         "product-few-als",
         "as product, the few segment with a heavily regularised ALS part (reg 100) tuned on"
         " up to 3 carves of new users (blend.FEW_ALS)",
-        lambda t, s: Blend(**PRODUCT_BLEND | FEW_ALS).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(FEW_ALS),
     ),
     ModelRanking(
         "product-rerank",
@@ -316,33 +319,25 @@ MODEL_CONFIGS = [
         "product-no-trend",
         "as product without the few segment's trend part (the loved count decayed over"
         " 90 days as of the user's last rating: blend TREND, engine/trend.py)",
-        lambda t, s: Blend(**PRODUCT_BLEND | dict.fromkeys(TREND, 0.0)).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(dict.fromkeys(TREND, 0.0)),
     ),
     ModelRanking(
         "product-no-new-place",
         "as product without the few segment's new-item place (few_new_at 0: an item"
         " without ratings reaches a new user only through the tuned content weight)",
-        lambda t, s: Blend(**PRODUCT_BLEND | {"few_new_at": 0}).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product({"few_new_at": 0}),
     ),
     ModelRanking(
         "product-centred",
         "as product plus EASE on centred ratings (score - 3, lambda 300, pruned as EASE) as a"
         " part the many segment may weigh (blend.CENTRED)",
-        lambda t, s: Blend(**PRODUCT_BLEND | CENTRED).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(CENTRED),
     ),
     ModelRanking(
         "product-window",
         "as product plus the activity window (each item's ratings from 30 days before the"
         " user's first rating to their last, engine/window.py) as a many-segment part",
-        lambda t, s: Blend(**PRODUCT_BLEND | WINDOW).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(WINDOW),
     ),
     ModelRanking(
         "product-few-max-5",
@@ -350,17 +345,13 @@ MODEL_CONFIGS = [
         " users with 10 random train ratings then get the many weights. Not the product's:"
         " on validation users who keep their FIRST 6-15 ratings (what the site sees) the"
         " few weights win (bench/README, ninth round)",
-        lambda t, s: Blend(**PRODUCT_BLEND | {"few_max": 5}).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product({"few_max": 5}),
     ),
     ModelRanking(
         "product-centred-unpruned",
         "as product-centred with both EASE parts unpruned (ease_keep 0: a dense head a"
         " worker could not hold at 5,000 items)",
-        lambda t, s: Blend(**PRODUCT_BLEND | CENTRED | {"ease_keep": 0}).fit(
-            t, items=s.items, timestamps=s.times_for(t)
-        ),
+        _product(CENTRED | {"ease_keep": 0}),
     ),
     ModelRanking(
         "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)

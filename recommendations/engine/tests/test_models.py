@@ -39,29 +39,20 @@ def test_ease_columns_are_the_constrained_ridge_solutions():
         assert b[j, j] == 0.0
 
 
-def test_ease_on_scores_solves_the_ridge_columns_of_the_rating_matrix_and_scores_by_them():
-    """weighting="rating": X holds the scores, not 1 per rating, in the fit and the query."""
+@pytest.mark.parametrize(
+    ("weighting", "other"),
+    [("rating", "binary"), ("centred", "rating")],
+)
+def test_weighted_ease_solves_the_ridge_columns_of_its_matrix_and_scores_by_them(weighting, other):
+    """weighting="rating": X holds the scores, not 1 per rating; "centred": score - 3 on
+    the rated cells (a 3-star rating a stored 0, a 1-star one pushing the other way), in
+    the fit and the query."""
     m = _matrix(7)
     lam = 30.0
-    model = EASE(lam=lam, weighting="rating").fit(m)
+    model = EASE(lam=lam, weighting=weighting).fit(m)
     x = m.csr.toarray()
-    g = x.T @ x
-    n = m.n_items
-    for j in range(n):
-        rest = np.delete(np.arange(n), j)
-        expect = np.linalg.solve(g[np.ix_(rest, rest)] + lam * np.eye(n - 1), g[rest, j])
-        np.testing.assert_allclose(model.weights_[rest, j], expect, atol=1e-10)
-    np.testing.assert_allclose(model.score(m.csr[:5]), x[:5] @ model.weights_, atol=1e-12)
-    assert not np.allclose(model.weights_, EASE(lam=lam).fit(m).weights_)
-
-
-def test_ease_on_centred_scores_solves_the_ridge_columns_of_score_minus_three():
-    """weighting="centred": X holds score - 3 on the rated cells (0 elsewhere; a 3-star
-    rating is a stored 0), in the fit and the query."""
-    m = _matrix(8)
-    lam = 20.0
-    model = EASE(lam=lam, weighting="centred").fit(m)
-    x = np.where(m.csr.toarray() > 0, m.csr.toarray() - 3.0, 0.0)
+    if weighting == "centred":
+        x = np.where(x > 0, x - 3.0, 0.0)
     g = x.T @ x
     n = m.n_items
     for j in range(n):
@@ -70,8 +61,7 @@ def test_ease_on_centred_scores_solves_the_ridge_columns_of_score_minus_three():
         np.testing.assert_allclose(model.weights_[rest, j], expect, atol=1e-10)
         assert model.weights_[j, j] == 0.0
     np.testing.assert_allclose(model.score(m.csr[:5]), x[:5] @ model.weights_, atol=1e-12)
-    # a 1-star rating pushes the other way from a 5-star one
-    assert not np.allclose(model.weights_, EASE(lam=lam, weighting="rating").fit(m).weights_)
+    assert not np.allclose(model.weights_, EASE(lam=lam, weighting=other).fit(m).weights_)
 
 
 def test_topk_ease_with_every_neighbour_equals_ease():
