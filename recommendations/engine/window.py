@@ -12,7 +12,9 @@ holds 10 random ratings of each user (not the last ones), all made inside the us
 active span, so an item rated by many people in those weeks is more likely among them.
 On ml100k-ua, added to the product blend's scores (z-scored, one weight for every user,
 scratch measure on the test split): window 30 days before to 0 after 0.3273 -> 0.3289;
-1/7/90 days either side 0.3278 / 0.3290 / 0.3280 (bench/README, ninth round).
+1/7/90 days either side 0.3278 / 0.3290 / 0.3280; a look at the test, not a tuning. The
+blend's validation carve gives it weight 0 (evaluate ``product-window`` 0.3273), so it
+is not the product's (bench/README, ninth round).
 
 An unknown user (-1), or a user without ratings, is scored over the data's last window
 (``before + after`` days up to the last rating): what is being rated now, which is what a
