@@ -89,22 +89,41 @@ SQLITE_CHECKPOINT_PAGES = 25_000
 # plain (user, item) order writes a page of each item index per row.
 SQLITE_BLOCK_PAIRS = 50_000
 
-# SQLite's bulk load (``_sqlite_bulk_load``): pairs bound per ``executemany`` (their Python
-# objects are the load's memory), and the importing connection's settings meanwhile: a page
-# cache (KiB) that holds the new pages until the commit and CREATE INDEX's sorts, temporary
-# sort data in memory, no fsync (a crashed process still rolls back: the log is written,
-# only not flushed to the disk), and helper threads for the index sorts.
+# SQLite's offline load (``_sqlite_bulk_load``): pairs bound per ``executemany`` (their
+# Python objects are the load's memory), and the importing connection's settings meanwhile:
+# a page cache (KiB) that holds the new pages until the commit (the index builds run with
+# the default one: see SQLITE_APPEND_PRAGMAS), no fsync (a crashed process still rolls back:
+# the log is written, only not flushed to the disk), and helper threads for the index sorts.
 SQLITE_BULK_ROWS = 250_000
 SQLITE_ROWS_PER_STATEMENT = 150  # 750 parameters: under any SQLite's limit (999)
 SQLITE_BULK_PRAGMAS = {
     "cache_size": -1024 * 1024,
-    "temp_store": "MEMORY",
     "synchronous": "OFF",
     "threads": 2,
     # Not checked row by row (two index lookups a row); the load checks instead that the
     # file's users and items are all still there (``_sqlite_parents_exist``).
     "foreign_keys": "OFF",
 }
+
+# SQLite's append (``_sqlite_append``), taken (mode "auto") for a file with at least this
+# fraction of the table's rows in pairs: pairs in the first transaction, and the importing
+# connection's settings meanwhile (the index builds after it run with the connection's own
+# page cache: with this one, or sorts in memory, ``CREATE INDEX`` took 2-4x the CPU, 10M
+# rows: 4.4 s with the default 2 MiB, 8.3 s with 256 MiB, 12.8 s with 1 GiB, sorts in
+# memory and two threads, 18.0 s with sorts in memory alone). The indexes it drops for the
+# load are listed in ``_PENDING`` (in the same transaction), so a run cut short leaves
+# the list for the next run to complete.
+SQLITE_APPEND_ABOVE_FRACTION = 4
+SQLITE_APPEND_FIRST = 50_000
+SQLITE_APPEND_PRAGMAS = {
+    "cache_size": SQLITE_CACHE_KIB,
+    "wal_autocheckpoint": SQLITE_CHECKPOINT_PAGES,
+    # Checked once per user and item of each transaction instead of once per row
+    # (``_sqlite_parents_exist``, inside the transaction that writes the rows).
+    "foreign_keys": "OFF",
+}
+SQLITE_INDEX_PRAGMAS = {"threads": 2}
+_PENDING = "imp_pending_index"
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
 # of pairs the site wrote meanwhile and the trigger that fills it.
@@ -214,15 +233,19 @@ def import_ratings(
             report.ratings_written = swap.merge_in_place()
             clock.lap("merge")
     else:
-        written = None
-        if mode != "online":
-            written = _sqlite_bulk_load(
-                pairs, now, merge_progress, clock, offline=mode == "offline"
-            )
-        if written is None:
-            written = _sqlite_merge(pairs, now, merge_progress)
+        pending = _sqlite_pending_indexes()
+        if mode == "offline":
+            report.ratings_written = _sqlite_bulk_load(pairs, now, merge_progress, clock)
+        elif mode == "auto" and (
+            pending or len(pairs) * SQLITE_APPEND_ABOVE_FRACTION >= _sqlite_rows_estimate()
+        ):
+            report.ratings_written = _sqlite_append(pairs, now, merge_progress, clock)
+        else:
+            report.ratings_written = _sqlite_merge(pairs, now, merge_progress)
             clock.lap("merge")
-        report.ratings_written = written
+        if _sqlite_pending_indexes():  # left by an append cut short, now in another mode
+            _sqlite_build_pending()
+            clock.lap("indexes")
     return report
 
 
@@ -243,13 +266,18 @@ class _Clock:
             self.on_phase(name)
 
 
-def _timed_chunks(total: int, *, first: int | None = None) -> Iterator[tuple[int, int]]:
+def _timed_chunks(
+    total: int, *, first: int | None = None, snap: Callable[[int], int] | None = None
+) -> Iterator[tuple[int, int]]:
     """(start, stop) ranges over ``total`` rows, each sized from how long the last one took
-    (the caller's work between two ``next`` calls) to take about ``MERGE_SECONDS``."""
+    (the caller's work between two ``next`` calls) to take about ``MERGE_SECONDS``;
+    ``snap`` moves each stop to where a range may end (at or after it)."""
     low, high = MERGE_MIN, MERGE_MAX
     start, size = 0, max(low, min(first or MERGE_FIRST, high))
     while start < total:
         stop = min(total, start + size)
+        if snap is not None:
+            stop = min(total, snap(stop))
         began = time.perf_counter()
         yield start, stop
         ratio = MERGE_SECONDS / max(time.perf_counter() - began, 1e-3)
@@ -400,43 +428,26 @@ def _unix_seconds(us: np.ndarray, now_us: int) -> list:
     return out.tolist()
 
 
-def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, offline: bool):
-    """SQLite's bulk load, in one transaction: the ratings table's own indexes (all but
-    the unique (user, item) one, which lives in the table's definition) dropped, the
-    pairs appended by ``executemany`` in (user, item) order (the table's id order and the
-    unique index's: every page is written once, at the end of its B-tree), the indexes
-    built again by ``CREATE INDEX`` (one sort each) and the items' stats moved with the
-    ratings. Returns how many ratings were written, or None, having done nothing, when
-    the table holds ratings and ``offline`` is false (they then merge online).
+def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock) -> int:
+    """SQLite's offline load (the site stopped), in one transaction: the ratings table's
+    own indexes (all but the unique (user, item) one, which lives in the table's
+    definition) dropped, the pairs appended in (user, item) order (the table's id order and
+    the unique index's: every page is written once, at the end of its B-tree), newer wins
+    against rows already there, the indexes built again by ``CREATE INDEX`` (one sort each)
+    and the items' stats moved with the ratings. Returns how many ratings were written.
 
-    Taken when the table is empty (a new site) or with ``offline`` (the site stopped):
-    the site's writes wait for the whole load (up to ``DB_LOCK_TIMEOUT_SECONDS``, then
-    503); readers go on (WAL). A crash anywhere rolls all of it back (the indexes too):
-    the same import run again does it all.
+    The site's writes would wait for the whole load (up to ``DB_LOCK_TIMEOUT_SECONDS``,
+    then 503); readers go on (WAL). A crash anywhere rolls all of it back (the indexes
+    too): the same import run again does it all.
     """
     q = connection.ops.quote_name
     rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
     now_text = connection.ops.adapt_datetimefield_value(now)
-    # Many rows per statement: a CHECK's IN list (the score's) is built once per statement
-    # run, and an executemany of one-row statements rebuilt it per row (1M rows: 7.6 s CPU
-    # against 3.5 s, with the times formatted in numpy below rather than by strftime).
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * SQLITE_ROWS_PER_STATEMENT)
-    insert = f"INSERT INTO {rating} (user_id, item_id, score, created, updated) VALUES "
     n = len(pairs)
     with connection.cursor() as cursor:
         raw = cursor.connection
         with _sqlite_pragmas(raw, SQLITE_BULK_PRAGMAS), transaction.atomic():
-            # Inside the write transaction (BEGIN IMMEDIATE): no site write can slip in
-            # between this look and the load.
             empty = raw.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {rating})").fetchone()[0]
-            if not (empty or offline):
-                return None
-            upsert = ""
-            if not empty:  # newer wins, as online
-                upsert = (
-                    " ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
-                    f"updated = excluded.updated WHERE excluded.updated >= {rating}.updated"
-                )
             indexes = raw.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
                 "AND sql IS NOT NULL ORDER BY name",
@@ -447,30 +458,15 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
             written = 0
             for start in range(0, n, SQLITE_BULK_ROWS):
                 stop = min(n, start + SQLITE_BULK_ROWS)
-                rows = np.empty((stop - start, 5), object)
-                rows[:, 0] = pairs.user[start:stop].tolist()
-                rows[:, 1] = pairs.item[start:stop].tolist()
-                rows[:, 2] = pairs.score[start:stop].tolist()
-                created, updated = (t[start:stop] for t in (pairs.created, pairs.updated))
-                rows[:, 3] = _sqlite_datetimes(created, pairs.now_us, now_text)
-                rows[:, 4] = rows[:, 3]
-                changed = np.flatnonzero(updated != created)
-                if changed.size:
-                    rows[changed, 4] = _sqlite_datetimes(updated[changed], pairs.now_us, now_text)
-                whole = rows.shape[0] // SQLITE_ROWS_PER_STATEMENT * SQLITE_ROWS_PER_STATEMENT
-                if whole:
-                    params = rows[:whole].reshape(-1, 5 * SQLITE_ROWS_PER_STATEMENT).tolist()
-                    written += max(raw.executemany(insert + values + upsert, params).rowcount, 0)
-                if whole < rows.shape[0]:
-                    rest = rows[whole:]
-                    sql = insert + ", ".join(["(?, ?, ?, ?, ?)"] * rest.shape[0]) + upsert
-                    written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
+                written += _sqlite_insert(raw, _sqlite_rows(pairs, start, stop, now_text))
                 if merge_progress is not None:
                     merge_progress(stop, n)
-            _sqlite_parents_exist(raw, pairs)
+            _sqlite_parents_exist(raw, pairs.user, pairs.item)
             clock.lap("load")
-            for _, sql in indexes:
-                raw.execute(sql)
+            # The sorts with SQLite's default page cache (see SQLITE_APPEND_PRAGMAS).
+            with _sqlite_pragmas(raw, {"cache_size": -2000}):
+                for _, sql in indexes:
+                    raw.execute(sql)
             clock.lap("indexes")
             if empty:  # the stats move by the pairs, as each online merge step's do
                 ids, at = np.unique(pairs.item, return_inverse=True)
@@ -497,12 +493,183 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock, *, of
     return written
 
 
-def _sqlite_parents_exist(raw, pairs: _Pairs) -> None:
-    """Raise ``IntegrityError`` (rolling the load back) unless every user and item of the
-    pairs exists: the check the foreign keys would make, once per user and item instead of
-    once per row (one deleted meanwhile, say; running the import again then completes)."""
+def _sqlite_rows(pairs: _Pairs, start: int, stop: int, now_text: str) -> np.ndarray:
+    """The pairs start:stop as rows (user, item, score, created, updated) of Python
+    objects, times as the text Django stores."""
+    rows = np.empty((stop - start, 5), object)
+    rows[:, 0] = pairs.user[start:stop].tolist()
+    rows[:, 1] = pairs.item[start:stop].tolist()
+    rows[:, 2] = pairs.score[start:stop].tolist()
+    created, updated = (t[start:stop] for t in (pairs.created, pairs.updated))
+    rows[:, 3] = _sqlite_datetimes(created, pairs.now_us, now_text)
+    rows[:, 4] = rows[:, 3]
+    changed = np.flatnonzero(updated != created)
+    if changed.size:
+        rows[changed, 4] = _sqlite_datetimes(updated[changed], pairs.now_us, now_text)
+    return rows
+
+
+def _sqlite_insert(raw, rows: np.ndarray) -> int:
+    """Insert ``rows`` (``_sqlite_rows``) into the ratings table, newer wins against a
+    row already there (a rating of the site's, or of an earlier run); returns how many
+    rows were written.
+
+    Many rows per statement: a CHECK's IN list (the score's) is built once per statement
+    run, and an executemany of one-row statements rebuilt it per row (1M rows: 7.6 s CPU
+    against 3.5 s, with the times formatted in numpy rather than by strftime)."""
+    rating = connection.ops.quote_name(Rating._meta.db_table)
+    insert = f"INSERT INTO {rating} (user_id, item_id, score, created, updated) VALUES "
+    # An equal row is left alone (a rerun's rows, already in, are not written again).
+    upsert = (
+        " ON CONFLICT (user_id, item_id) DO UPDATE SET score = excluded.score, "
+        f"updated = excluded.updated WHERE excluded.updated >= {rating}.updated AND "
+        f"(excluded.updated <> {rating}.updated OR excluded.score <> {rating}.score)"
+    )
+    per = SQLITE_ROWS_PER_STATEMENT
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * per)
+    written = 0
+    whole = rows.shape[0] // per * per
+    if whole:
+        params = rows[:whole].reshape(-1, 5 * per).tolist()
+        written += max(raw.executemany(insert + values + upsert, params).rowcount, 0)
+    if whole < rows.shape[0]:
+        rest = rows[whole:]
+        sql = insert + ", ".join(["(?, ?, ?, ?, ?)"] * rest.shape[0]) + upsert
+        written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
+    return written
+
+
+def _sqlite_rows_estimate() -> int:
+    """About how many ratings the table holds: its largest id (ids only grow), 0 empty."""
+    rating = connection.ops.quote_name(Rating._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {rating}")
+        return cursor.fetchone()[0]
+
+
+def _sqlite_pending_indexes() -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of each index an append dropped and has not built
+    again yet (``_PENDING``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [_PENDING])
+        if cursor.fetchone() is None:
+            return []
+        cursor.execute(f"SELECT name, sql FROM {_PENDING} ORDER BY name")
+        return cursor.fetchall()
+
+
+def _sqlite_build_pending() -> None:
+    """Build each index in ``_PENDING``, each in its own transaction (the only long ones
+    of an append: the site's writes wait for one index build), then drop the list."""
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        with _sqlite_pragmas(raw, SQLITE_INDEX_PRAGMAS):
+            for name, sql in _sqlite_pending_indexes():
+                with transaction.atomic():
+                    raw.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+                    raw.execute(f"DELETE FROM {_PENDING} WHERE name = ?", [name])
+        with transaction.atomic():
+            raw.execute(f"DROP TABLE IF EXISTS {_PENDING}")
+
+
+def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress, clock) -> int:
+    """SQLite's load of a file large beside the table (a first import), the site's
+    writes going on: the table's indexes that do not lead with the user dropped (one short
+    transaction that also lists them in ``_PENDING``), the pairs appended in (user, item)
+    order in transactions of about ``MERGE_SECONDS``, each a range of whole users (every
+    B-tree left is written at its end), then the dropped indexes built again, one
+    transaction each. Returns how many ratings were written.
+
+    Each transaction reads the rows its users already have (the site's, rated meanwhile;
+    an earlier run's) and moves the items' stats by what it changes, newer wins, in that
+    transaction: a crash between two leaves the table and the stats agreeing, and the same
+    import run again (which finds ``_PENDING`` and appends again) completes it. While the
+    item-ordered index is down, the site's reads of an item's ratings scan the table.
+    """
     q = connection.ops.quote_name
-    for model, ids in ((get_user_model(), pairs.user), (Item, pairs.item)):
+    rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
+    user_column = Rating._meta.get_field("user").column
+    leads_with_user = re.compile(rf"\(\s*\"?{user_column}\"?[\s,)]")
+    now_text = connection.ops.adapt_datetimefield_value(now)
+    n, written = len(pairs), 0
+    user_starts = np.flatnonzero(np.r_[True, pairs.user[1:] != pairs.user[:-1]]) if n else []
+
+    def at_user_start(stop: int) -> int:
+        at = np.searchsorted(user_starts, stop)
+        return int(user_starts[at]) if at < len(user_starts) else n
+
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        with transaction.atomic():
+            raw.execute(
+                f"CREATE TABLE IF NOT EXISTS {_PENDING} (name TEXT PRIMARY KEY, sql TEXT NOT NULL)"
+            )
+            for name, sql in raw.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL ORDER BY name",
+                [table],
+            ).fetchall():
+                if not leads_with_user.search(sql.partition(" ON ")[2]):
+                    raw.execute(f"INSERT OR REPLACE INTO {_PENDING} VALUES (?, ?)", [name, sql])
+                    raw.execute(f"DROP INDEX {q(name)}")
+        stats = (
+            f"UPDATE {item} SET rating_count = rating_count + ?, rating_sum = rating_sum + ? "
+            "WHERE id = ?"
+        )
+        with _sqlite_pragmas(raw, SQLITE_APPEND_PRAGMAS):
+            for start, stop in _timed_chunks(n, first=SQLITE_APPEND_FIRST, snap=at_user_start):
+                rows = _sqlite_rows(pairs, start, stop, now_text)
+                users, items = pairs.user[start:stop], pairs.item[start:stop]
+                count = np.ones(stop - start)
+                total = pairs.score[start:stop].copy()
+                with transaction.atomic():
+                    there = raw.execute(
+                        f"SELECT user_id, item_id, score, CAST(updated AS TEXT) FROM {rating} "
+                        "WHERE user_id BETWEEN ? AND ?",
+                        [int(users[0]), int(users[-1])],
+                    ).fetchall()
+                    if there:  # what the pairs of those rows change, newer wins
+                        keys = users * (1 << 32) + items  # sorted, as the pairs are
+                        old_user, old_item, old_score, old_updated = map(
+                            np.array, zip(*there, strict=True)
+                        )
+                        old_keys = old_user.astype(np.int64) * (1 << 32) + old_item
+                        at = np.minimum(np.searchsorted(keys, old_keys), keys.size - 1)
+                        hit = keys[at] == old_keys
+                        at = at[hit]
+                        # Times compared as SQLite compares them below: as text.
+                        wins = (rows[at, 4] >= old_updated[hit].astype(object)).astype(bool)
+                        count[at] = 0
+                        total[at] = np.where(wins, total[at] - old_score[hit], 0.0)
+                    _sqlite_parents_exist(raw, users, items)
+                    written += _sqlite_insert(raw, rows)
+                    ids, where = np.unique(items, return_inverse=True)
+                    counts = np.bincount(where, weights=count, minlength=ids.size)
+                    sums = np.bincount(where, weights=total, minlength=ids.size)
+                    moved = np.flatnonzero((counts != 0) | (sums != 0))
+                    raw.executemany(
+                        stats,
+                        zip(
+                            counts[moved].astype(np.int64).tolist(),
+                            sums[moved].tolist(),
+                            ids[moved].tolist(),
+                            strict=True,
+                        ),
+                    )
+                if merge_progress is not None:
+                    merge_progress(stop, n)
+        clock.lap("merge")
+        _sqlite_build_pending()
+        clock.lap("indexes")
+    return written
+
+
+def _sqlite_parents_exist(raw, users: np.ndarray, items: np.ndarray) -> None:
+    """Raise ``IntegrityError`` (rolling the transaction back) unless every user and item
+    exists: the check the foreign keys would make, once per user and item instead of once
+    per row (one deleted meanwhile, say; running the import again then completes)."""
+    q = connection.ops.quote_name
+    for model, ids in ((get_user_model(), users), (Item, items)):
         wanted = np.unique(ids).tolist()
         found = 0
         for start in range(0, len(wanted), 500):

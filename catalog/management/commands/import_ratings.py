@@ -81,6 +81,13 @@ class Command(BaseCommand):
             merge = bar("merge", total=total, unit=" ratings", unit_scale=True)
             merge.update(done - merge.n)
 
+        def phase_ended(name: str) -> None:
+            # -v2 and more: each phase as it ends, at once (bench/scale.py's write probe
+            # follows them through a pipe).
+            if verbosity >= 2:
+                self.stdout.write(f"Phase {name} ended at {time.perf_counter() - started:.1f} s")
+                self.stdout.flush()
+
         read = bar("read", total=size, unit="B", unit_scale=True)
         try:
             report = import_ratings(
@@ -89,6 +96,7 @@ class Command(BaseCommand):
                 skip_invalid=skip_invalid,
                 progress=read.update,
                 merge_progress=merged,
+                on_phase=phase_ended,
                 mode=mode or "auto",
             )
         except BadLine as error:
