@@ -768,6 +768,35 @@ def test_a_site_write_during_a_bulk_load_waits_for_it_and_is_kept(tmp_path, monk
 
 
 @pytest.mark.django_db(transaction=True)
+def test_postgresql_copies_a_file_straight_in_beside_a_few_live_ratings(tmp_path, monkeypatch):
+    """A few ratings in the live table (the site's, made while the file was read) do not
+    send a first import down the staged merge: the pairs are copied straight into the new
+    table and the live rows re-applied in the swap, newer wins, stats in step."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL copies into a new table")
+    monkeypatch.setattr(loader, "SWAP_COPY_LIVE_MAX", 3)
+    monkeypatch.setattr(
+        loader._SwapMerge, "build_rows", lambda self: pytest.fail("took the staged merge")
+    )
+    user = get_user_model().objects.create(username="csv-0")
+    outsider = get_user_model().objects.create(username="site-1")
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(3)]
+    rating_upsert(user=user, item=items[0], score=0.5)  # newer than the file's lines
+    rating_upsert(user=outsider, item=items[1], score=1.5)  # a pair the file lacks
+    path = _write_file(tmp_path / "a.csv", _random_lines(5, 150, users=5, items=3))
+    started = timezone.now()
+    loader.import_ratings(open_source(path), namespace="csv")
+    reference = Reference()
+    reference.apply(path, started)
+    got = {(r.user.username, r.item.external_id): r.score for r in Rating.objects.all()}
+    want = {key: score for key, (score, _, _) in reference.ratings.items()}
+    want[("csv-0", "csv:0")] = 0.5
+    want[("site-1", "csv:1")] = 1.5
+    assert got == want
+    _stats_agree()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_site_write_during_postgresqls_copy_into_an_empty_table_goes_through_at_once(
     tmp_path, small_chunks
 ):
