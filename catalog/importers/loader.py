@@ -1204,6 +1204,27 @@ class _SwapMerge:
                 "ON g.user_id = l.user_id AND g.item_id = l.item_id "
                 f"LEFT JOIN {_NEW} n ON n.user_id = l.user_id AND n.item_id = l.item_id"
             )
+            # The items' stats as the new table will have them: counted before, moved here
+            # by what the re-applied pairs change (their rows in the new table out, the
+            # re-applied ones in). Recounting the items the site touched instead read all
+            # their ratings: with a rating every 0.1 s during a 10M import, ~1,000 items,
+            # and the swap took 4.4 s under load 12. No rating changes while the lock is
+            # held, so none of the site's own stat updates can fall in between.
+            cursor.execute(
+                "CREATE TEMPORARY TABLE imp_stats_fix AS SELECT item_id, SUM(n) AS n, "
+                "SUM(total) AS total FROM (SELECT n.item_id, -1 AS n, -n.score AS total "
+                f"FROM {_NEW} n JOIN {logged} g ON n.user_id = g.user_id "
+                "AND n.item_id = g.item_id UNION ALL SELECT item_id, 1, score "
+                "FROM imp_rating_reapply) d GROUP BY item_id"
+            )
+            cursor.execute(
+                f"INSERT INTO {_STATS} SELECT f.item_id, 0, 0 FROM imp_stats_fix f "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {_STATS} s WHERE s.item_id = f.item_id)"
+            )
+            cursor.execute(
+                f"UPDATE {_STATS} s SET n = s.n + f.n, total = s.total + f.total "
+                "FROM imp_stats_fix f WHERE s.item_id = f.item_id"
+            )
             cursor.execute(
                 f"DELETE FROM {_NEW} n USING {logged} g "
                 "WHERE n.user_id = g.user_id AND n.item_id = g.item_id"
@@ -1212,16 +1233,7 @@ class _SwapMerge:
                 f"INSERT INTO {_NEW} (id, user_id, item_id, score, created, updated) "
                 "SELECT id, user_id, item_id, score, created, updated FROM imp_rating_reapply"
             )
-            cursor.execute("DROP TABLE imp_rating_reapply")
-            # The items' stats as the new table has them (counted before, recounted here
-            # for the items the site wrote meanwhile); no rating changes while the lock is
-            # held, so none of the site's own stat updates can fall in between.
-            touched = f"(SELECT DISTINCT item_id FROM {_LOG})"
-            cursor.execute(f"DELETE FROM {_STATS} WHERE item_id IN {touched}")
-            cursor.execute(
-                f"INSERT INTO {_STATS} SELECT item_id, COUNT(*), SUM(score) FROM {_NEW} "
-                f"WHERE item_id IN {touched} GROUP BY item_id"
-            )
+            cursor.execute("DROP TABLE imp_rating_reapply, imp_stats_fix")
             # What each item's stats must move by, read here (a scan of the items, not a
             # write of them) and written after the swap in short transactions
             # (``apply_stats``): increments, as the site's own writes are, so the two add
