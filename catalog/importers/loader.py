@@ -48,6 +48,7 @@ No ``rating_changed`` signal is sent per rating: the users' stored lists go stal
 their taste stamp, which is read from the database.
 """
 
+import json
 import re
 import sqlite3
 import threading
@@ -242,7 +243,7 @@ def import_ratings(
             report.ratings_written = swap.merge_in_place()
             clock.lap("merge")
     else:
-        pending = _sqlite_pending_indexes()
+        pending = _sqlite_append_pending()
         if mode == "offline":
             report.ratings_written = _sqlite_bulk_load(pairs, now, merge_progress, clock)
         elif mode == "auto" and (
@@ -252,7 +253,7 @@ def import_ratings(
         else:
             report.ratings_written = _sqlite_merge(pairs, now, merge_progress)
             clock.lap("merge")
-        if _sqlite_pending_indexes():  # left by an append cut short, now in another mode
+        if _sqlite_append_pending():  # left by an append cut short, now in another mode
             _sqlite_build_pending()
             clock.lap("indexes")
     return report
@@ -556,13 +557,19 @@ def _sqlite_rows_estimate() -> int:
         return cursor.fetchone()[0]
 
 
+def _sqlite_append_pending() -> bool:
+    """Whether an append was cut short: ``_PENDING`` is there until its last step."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [_PENDING])
+        return cursor.fetchone() is not None
+
+
 def _sqlite_pending_indexes() -> list[tuple[str, str]]:
     """(name, CREATE INDEX statement) of each index an append dropped and has not built
     again yet (``_PENDING``)."""
+    if not _sqlite_append_pending():
+        return []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [_PENDING])
-        if cursor.fetchone() is None:
-            return []
         cursor.execute(f"SELECT name, sql FROM {_PENDING} ORDER BY name")
         return cursor.fetchall()
 
@@ -680,14 +687,12 @@ def _sqlite_parents_exist(raw, users: np.ndarray, items: np.ndarray) -> None:
     q = connection.ops.quote_name
     for model, ids in ((get_user_model(), users), (Item, items)):
         wanted = np.unique(ids).tolist()
-        found = 0
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            found += raw.execute(
-                f"SELECT COUNT(*) FROM {q(model._meta.db_table)} WHERE id IN "
-                f"({', '.join(['?'] * len(part))})",
-                part,
-            ).fetchone()[0]
+        # The ids as one JSON array: one statement, however many.
+        found = raw.execute(
+            f"SELECT COUNT(*) FROM {q(model._meta.db_table)} WHERE id IN "
+            "(SELECT value FROM json_each(?))",
+            [json.dumps(wanted)],
+        ).fetchone()[0]
         if found != len(wanted):
             raise IntegrityError(
                 f"{len(wanted) - found} {model._meta.verbose_name_plural} of the file were "
