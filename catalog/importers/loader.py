@@ -38,11 +38,12 @@
 5. **Item stats** move with the ratings: each SQLite merge or append transaction adds
    what it changed to the items' ``rating_count``/``rating_sum`` (the offline load: what the file
    adds to an empty table, or the items counted again from the merged one); PostgreSQL
-   counts the new table before the swap, measures in the swap transaction what each
-   item's stats must move by and moves them after it, in short transactions
-   (``_SwapMerge.apply_stats``), by increments that add up with the site's own: a crash
-   in between leaves some items' stats behind their ratings until the same import is run
-   again.
+   counts the new table before the swap and moves the items' stats in short transactions
+   of increments (``_SwapMerge.apply_stats``), which add up with the site's own: what
+   raises them before the swap, the rest (measured in the swap transaction) after it, so
+   they are never below what the live ratings add up to (a site's removal cannot take
+   them below zero) and never written in the swap. A crash in between leaves some items'
+   stats off their ratings until the same import is run again.
 
 No ``rating_changed`` signal is sent per rating: the users' stored lists go stale by
 their taste stamp, which is read from the database.
@@ -885,12 +886,32 @@ class _SwapMerge:
         with _pg_settings(PG_BUILD_SETTINGS):
             renames = self.build_indexes(stats_from_pairs=copied)
         self.clock.lap("indexes")
+        self.stats_ahead()
+        self.clock.lap("item stats ahead")
         self.when_free(lambda: self.swap(renames))
         self.clock.lap("swap")
         self.apply_stats()
         self.clock.lap("item stats")
         self._exec(f"DROP TABLE IF EXISTS {_PAIRS}, {_STATS}, {_DELTA}")
         return written
+
+    def stats_ahead(self) -> None:
+        """What the swap will raise the items' stats by, moved before it (``apply_stats``):
+        from here to the end the stats are at least what the live ratings add up to, before
+        the swap and after it, until the rest (what lowers them) moves after it. So the
+        site's own decrements (a rating removed or lowered) can never take an item's stats
+        below zero (its CHECK) while they lag. A crash before the swap leaves them ahead
+        until the same import, run again, measures and moves them back."""
+        item = self.q(Item._meta.db_table)
+        self._exec(
+            f"DROP TABLE IF EXISTS {_DELTA}",
+            f"CREATE TEMPORARY TABLE {_DELTA} AS SELECT row_number() OVER (ORDER BY i.id) "
+            "AS seq, i.id AS item_id, GREATEST(s.n - i.rating_count, 0) AS n, "
+            "GREATEST(s.total - i.rating_sum, 0) AS total "
+            f"FROM {item} i JOIN {_STATS} s ON s.item_id = i.id "
+            "WHERE s.n > i.rating_count OR s.total > i.rating_sum",
+        )
+        self.apply_stats()
 
     def apply_stats(self) -> None:
         """The items' stats moved by what the swap measured (``_DELTA``), in item order, in

@@ -182,14 +182,14 @@ def _phases():
     place, PostgreSQL builds a new table and swaps it in)."""
     if connection.vendor == "postgresql":
         return [
-            "read", "items and users", "stage", "build", "constraints", "indexes", "swap",
-            "item stats",
+            "read", "items and users", "stage", "build", "constraints", "indexes",
+            "item stats ahead", "swap", "item stats",
         ]  # fmt: skip
     return ["read", "items and users", "merge"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("phase", range(7))
+@pytest.mark.parametrize("phase", range(8))
 def test_running_the_same_import_again_completes_an_import_cut_short(tmp_path, phase):
     """Killed after any phase, the same import run again gives the full result; before
     PostgreSQL's swap the live ratings are untouched."""
@@ -248,31 +248,42 @@ def test_running_the_same_import_again_completes_a_merge_cut_short(
     reference.check()
 
 
+def _stats_off():
+    """The items whose stats differ from what their ratings add up to."""
+    return [
+        item.pk
+        for item in Item.objects.all()
+        if (item.rating_count, item.rating_sum)
+        != (item.ratings.count(), sum(item.ratings.values_list("score", flat=True)))
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("start_empty", [True, False])
-def test_postgresql_moves_the_item_stats_after_the_swap_a_crash_between_completed_by_a_rerun(
-    tmp_path, monkeypatch, start_empty
+def test_postgresql_lowers_item_stats_after_the_swap_a_crash_between_completed_by_a_rerun(
+    tmp_path, monkeypatch
 ):
-    """PostgreSQL's swap only measures what each item's stats must move by; they move
-    after it in short transactions (each taking the swap's lock on no table). Killed after
-    two of them, with the site rating meanwhile: the ratings are all in, some items' stats
-    are behind, and the same import run again brings every item's stats to its ratings."""
+    """A re-import that lowers scores: what lowers the items' stats moves after the swap,
+    in short transactions (each taking the swap's lock on no table). Killed after two of
+    them, with the site rating meanwhile: the ratings are all in, some items' stats are
+    off, and the same import run again brings every item's stats to its ratings."""
     if connection.vendor != "postgresql":
         pytest.skip("only PostgreSQL swaps the table")
     monkeypatch.setattr(loader, "STATS_FIRST", 2)
     monkeypatch.setattr(loader, "MERGE_MIN", 2)
     monkeypatch.setattr(loader, "MERGE_MAX", 2)
     site_user = get_user_model().objects.create(username="site-1")
+    everything = [f"{u},{i},5,500" for u in range(15) for i in range(12)]  # older, all 5
+    _import(_write_file(tmp_path / "b.csv", everything))
     path = _write_file(tmp_path / "a.csv", _random_lines(8, 300, users=15, items=12))
-    if not start_empty:
-        _import(_write_file(tmp_path / "b.csv", _random_lines(9, 100, users=15, items=12)))
-    batches, outcomes = [], []
+    batches, outcomes, swapped = [], [], []
     apply_batch = loader._SwapMerge.apply_stats_batch
 
     def batch_then_crash(self, start, stop):
-        if len(batches) == 2:
+        if "swap" in swapped and len(batches) == 2:
             raise Crash
         apply_batch(self, start, stop)
+        if "swap" not in swapped:
+            return
         batches.append((start, stop))
         # The site rates an item whose stats have moved (the first, in item order) and one
         # whose stats have not (the last).
@@ -282,22 +293,44 @@ def test_postgresql_moves_the_item_stats_after_the_swap_a_crash_between_complete
 
     monkeypatch.setattr(loader._SwapMerge, "apply_stats_batch", batch_then_crash)
     with pytest.raises(Crash):
-        loader.import_ratings(open_source(path), namespace="csv")
+        loader.import_ratings(
+            open_source(path),
+            namespace="csv",
+            on_phase=swapped.append,
+        )
     assert len(batches) == 2 and set(outcomes) == {"ok"}
-
-    def behind():
-        return [
-            item.pk
-            for item in Item.objects.all()
-            if (item.rating_count, item.rating_sum)
-            != (item.ratings.count(), sum(item.ratings.values_list("score", flat=True)))
-        ]
-
-    assert behind()  # the crash left some items' stats behind their ratings
+    assert _stats_off()  # the crash left some items' stats off their ratings
     monkeypatch.setattr(loader._SwapMerge, "apply_stats_batch", apply_batch)
     _import(path)
-    assert behind() == []
+    assert _stats_off() == []
     assert Rating.objects.filter(user=site_user).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_raises_item_stats_before_the_swap_so_site_removals_never_fail(tmp_path):
+    """A first import: the items' stats rise before the swap (ahead of the live, still
+    empty table), so right after the swap, before anything else moves, the site can remove
+    and lower imported ratings (their items' counts and sums never go below zero: the
+    table's CHECK); in the end every item's stats are what its ratings add up to."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    path = _write_file(tmp_path / "a.csv", _random_lines(3, 200, users=6, items=4))
+    outcomes, ahead = [], []
+
+    def after(name):
+        if name == "item stats ahead":
+            ahead.append(list(Item.objects.values_list("rating_count", flat=True)))
+        if name != "swap":
+            return
+        for rating in Rating.objects.select_related("user", "item").order_by("pk")[:2]:
+            _as_the_site(lambda r=rating: rating_delete(user=r.user, item=r.item), outcomes)
+        rating = Rating.objects.select_related("user", "item").order_by("-pk").first()
+        _as_the_site(lambda: rating_upsert(user=rating.user, item=rating.item, score=0.5), outcomes)
+
+    loader.import_ratings(open_source(path), namespace="csv", on_phase=after)
+    assert outcomes == ["ok", "ok", "ok"]
+    assert ahead and all(count > 0 for count in ahead[0])
+    assert _stats_off() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -462,7 +495,7 @@ def test_the_swap_gives_way_to_a_site_write_in_progress_and_tries_again(tmp_path
     thread = threading.Thread(target=site_transaction)
 
     def before_swap(name):
-        if name == "indexes":
+        if name == "item stats ahead":
             thread.start()
             holding.wait(30)
 
