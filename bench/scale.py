@@ -9,7 +9,8 @@ or a private PostgreSQL server started here on a loopback port), on real service
 
 - ``import``: ``manage.py import_ratings`` into an empty database, next to the database's
   own bulk load of the same file (``sqlite3 .import``; PostgreSQL ``COPY`` through psql's
-  ``\\copy``) into a table without indexes;
+  ``\\copy``) into a table without indexes; meanwhile a probe rates through the site's
+  service every 0.1 s and times each write (how long the site's writes wait for the import);
 - ``recompute``: a full recompute on 1, then 2 worker processes (real ``celery worker``
   subprocesses): wall time from queueing to publish, each worker's peak RSS (VmHWM of every
   process of the worker), Redis memory of the published version (``MEMORY USAGE`` of its keys);

@@ -640,6 +640,28 @@ def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(
     assert during and all(len(names) == 3 for names in during)  # online: all kept up
 
 
+def _import_crashing(path, *, where: str, after_pairs: int, mode: str = "auto") -> None:
+    """Import ``path``, killed (``Crash``) at the end of the phase ``where``, or once
+    ``after_pairs`` pairs are merged when ``where`` is "a batch"."""
+
+    def crash_at(name):
+        if name == where:
+            raise Crash
+
+    def crash_after_a_batch(done, total):
+        if where == "a batch" and done >= after_pairs:
+            raise Crash
+
+    with pytest.raises(Crash):
+        loader.import_ratings(
+            open_source(path),
+            namespace="csv",
+            on_phase=crash_at,
+            merge_progress=crash_after_a_batch,
+            mode=mode,
+        )
+
+
 def _stats_agree():
     """Every item's ``rating_count``/``rating_sum`` is what its ratings add up to."""
     for item in Item.objects.all():
@@ -663,14 +685,6 @@ def test_running_the_same_import_again_completes_an_append_cut_short(
     reference = Reference()
     path = _write_file(tmp_path / "a.csv", _random_lines(4, 300, users=30, items=15))
 
-    def crash_after_a_batch(done, total):
-        if where == "a batch" and done >= 60:
-            raise Crash
-
-    def crash_at(name):
-        if name == where:
-            raise Crash
-
     build = loader._sqlite_build_pending
 
     def crash_before_an_index():
@@ -680,13 +694,7 @@ def test_running_the_same_import_again_completes_an_append_cut_short(
 
     monkeypatch.setattr(loader, "_sqlite_build_pending", crash_before_an_index)
     started = timezone.now()
-    with pytest.raises(Crash):
-        loader.import_ratings(
-            open_source(path),
-            namespace="csv",
-            on_phase=crash_at,
-            merge_progress=crash_after_a_batch,
-        )
+    _import_crashing(path, where=where, after_pairs=60)
     monkeypatch.setattr(loader, "_sqlite_build_pending", build)
     assert Rating.objects.exists()
     _stats_agree()
@@ -714,23 +722,8 @@ def test_running_the_same_import_again_completes_a_bulk_load_cut_short(
     before = _sqlite_schema()
     path = _write_file(tmp_path / "a.csv", _random_lines(4, 200, users=20, items=15))
 
-    def crash_at(name):
-        if name == where:
-            raise Crash
-
-    def crash_after_a_batch(done, total):
-        if where == "a batch" and done >= 40:
-            raise Crash
-
     started = timezone.now()
-    with pytest.raises(Crash):
-        loader.import_ratings(
-            open_source(path),
-            namespace="csv",
-            on_phase=crash_at,
-            merge_progress=crash_after_a_batch,
-            mode="offline",
-        )
+    _import_crashing(path, where=where, after_pairs=40, mode="offline")
     assert not Rating.objects.exists()
     assert _sqlite_schema() == before
     assert set(Item.objects.values_list("rating_count", "rating_sum")) == {(0, 0.0)}
