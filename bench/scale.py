@@ -9,7 +9,8 @@ or a private PostgreSQL server started here on a loopback port), on real service
 
 - ``import``: ``manage.py import_ratings`` into an empty database, next to the database's
   own bulk load of the same file (``sqlite3 .import``; PostgreSQL ``COPY`` through psql's
-  ``\\copy``) into a table without indexes;
+  ``\\copy``) into a table without indexes; meanwhile a probe rates through the site's
+  service every 0.1 s and times each write (how long the site's writes wait for the import);
 - ``recompute``: a full recompute on 1, then 2 worker processes (real ``celery worker``
   subprocesses): wall time from queueing to publish, each worker's peak RSS (VmHWM of every
   process of the worker), Redis memory of the published version (``MEMORY USAGE`` of its keys);
@@ -184,10 +185,14 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     progress("migrate")
     manage(env, "migrate", "--noinput", "-v0")
     progress("import_ratings")
+    import django
+
+    django.setup()
+    probe = _WriteProbe()
     # CPU seconds beside wall time: on a shared machine the wall clock also counts waiting.
     cpu = _children_cpu()
     started = time.perf_counter()
-    out = manage(env, "import_ratings", str(csv), "--namespace", NAMESPACE, "-v0")
+    out = _import_probed(env, csv, probe)
     seconds = time.perf_counter() - started
     import_cpu = _children_cpu() - cpu
 
@@ -267,8 +272,98 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         "ratio_to_bulk_load_and_indexes": round(seconds / (baseline + index_seconds), 2),
         "indexed_insert_seconds": None if indexed_seconds is None else round(indexed_seconds, 1),
         "client_cpu_seconds_of_both": round(baseline_cpu, 1),
-        "output": out.strip(),
+        "output": "\n".join(line for line in out.splitlines() if not line.startswith("Phase ")),
+        "site_writes": probe.summary(),
     }
+
+
+class _WriteProbe(threading.Thread):
+    """The site rating while the import runs: from the end of the import's "items and
+    users" phase (the file's items exist) to its end, one rating every ``every`` seconds
+    by one user of its own (not in the file) through ``catalog.services.rating_upsert``
+    on this process's own connection, each timed: how long the site's writes wait for
+    the import (SQLite's busy timeout, PostgreSQL's lock waits) and whether any fails."""
+
+    def __init__(self, every: float = 0.1):
+        super().__init__(name="import-write-probe", daemon=True)
+        self.every, self.phase = every, "items and users"
+        self.go, self.done = threading.Event(), threading.Event()
+        self.writes: list[tuple[float, str, str | None]] = []  # (seconds, phase, error)
+        from django.contrib.auth import get_user_model
+
+        self.user = get_user_model().objects.get_or_create(username="probe-writer")[0]
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from catalog.models import Item
+        from catalog.services import rating_upsert
+
+        rng = random.Random(10)
+        try:
+            self.go.wait()
+            items = list(Item.objects.filter(external_id__startswith=f"{NAMESPACE}:")[:1000])
+            while items and not self.done.is_set():
+                item, score = rng.choice(items), rng.randrange(1, 11) / 2
+                phase, error = self.phase, None
+                began = time.perf_counter()
+                try:
+                    rating_upsert(user=self.user, item=item, score=score)
+                except Exception as failure:  # noqa: BLE001 - counted and shown
+                    error = f"{type(failure).__name__}: {failure}"[:300]
+                self.writes.append((time.perf_counter() - began, phase, error))
+                self.done.wait(self.every)
+        finally:
+            connection.close()
+
+    def summary(self) -> dict:
+        """The writes' count, wait p50/p99/max (ms), the phase (the last one ended
+        before the write began) of the longest, how many waited over 1 s, the errors."""
+        waits = [w for w, _, _ in self.writes]
+        errors = [e for _, _, e in self.writes if e]
+        worst = max(self.writes, default=(None, None, None))
+        per_phase = {}
+        for wait, phase, _ in self.writes:
+            per_phase[phase] = max(per_phase.get(phase, 0), round(wait * 1000, 1))
+        return {
+            "writes": len(waits),
+            "every_seconds": self.every,
+            "wait_p50_ms": _round(None if not waits else _percentile(waits, 0.5) * 1000),
+            "wait_p99_ms": _round(None if not waits else _percentile(waits, 0.99) * 1000),
+            "wait_max_ms": _round(None if not waits else worst[0] * 1000),
+            "max_after_phase": worst[1],
+            "max_ms_after_each_phase": per_phase,
+            "over_1s": sum(1 for w in waits if w > 1),
+            "errors": len(errors),
+            "first_error": errors[0] if errors else None,
+        }
+
+
+def _import_probed(env: dict, csv: Path, probe: _WriteProbe) -> str:
+    """``manage.py import_ratings`` with ``probe`` writing meanwhile; its output."""
+    command = [sys.executable, "manage.py", "import_ratings", str(csv), "--namespace", NAMESPACE]
+    probe.start()
+    lines = []
+    with subprocess.Popen(
+        [*command, "-v2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    ) as child:  # fmt: skip
+        try:
+            for line in child.stdout:
+                lines.append(line)
+                if line.startswith("Phase "):
+                    name = line[len("Phase ") :].partition(" ended")[0]
+                    progress(f"import_ratings: {name} done")
+                    probe.phase = name
+                    if name == "items and users":
+                        probe.go.set()
+        finally:
+            probe.done.set()
+            probe.go.set()
+            probe.join()
+    if child.returncode:
+        raise SystemExit(f"manage.py import_ratings failed:\n{''.join(lines)[-3000:]}")
+    return "".join(lines)
 
 
 def _children_cpu() -> float:
@@ -836,6 +931,15 @@ def _peaks(workers: dict) -> str:
     return "+".join(f"{v:.0f}" for v in pool) if pool else str(workers["peak_rss_mib"])
 
 
+def _site_writes(probe: dict | None) -> str:
+    if not probe:
+        return "-"
+    return (
+        f"{probe['wait_max_ms']} ({probe['max_after_phase']}), {probe['over_1s']} of "
+        f"{probe['writes']}, {probe['errors']}"
+    )
+
+
 # Per step: its table's columns and each result's cells (size, db, load and commit added).
 COLUMNS = {
     "import": (
@@ -846,6 +950,7 @@ COLUMNS = {
             "ratio",
             "+ its indexes s (ratio)",
             "indexed insert s",
+            "site writes: max ms (after phase), > 1 s, errors",
         ],
         lambda r: [
             f"{r['import_seconds']} ({r['import_cpu_seconds']})",
@@ -856,6 +961,7 @@ COLUMNS = {
             if "bulk_load_index_seconds" in r
             else "",
             r.get("indexed_insert_seconds") or "-",
+            _site_writes(r.get("site_writes")),
         ],
     ),
     "recompute": (

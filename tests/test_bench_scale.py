@@ -2,6 +2,7 @@
 resumed run, how a failed step shows, and what it counts as the update queue's depth."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,37 @@ def test_an_import_measured_without_the_indexed_insert_says_so(monkeypatch):
         }
     }
     text = scale.table(results)
-    assert "| 10.0 | 5.0 | 20.0 (1.67) | - | 2.0 (3.0) | abc1234 |" in text
+    assert "| 10.0 | 5.0 | 20.0 (1.67) | - | - | 2.0 (3.0) | abc1234 |" in text
     assert scale._command("10M", "postgres", "import").endswith(
         "--steps import --no-indexed-insert"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_write_probe_rates_through_the_service_and_times_each_write():
+    """The import step's probe rates the file's items (once told the items exist) as a
+    user of its own through ``rating_upsert``, on its own connection, until told to stop;
+    its summary counts the writes and their waits, and the table shows the longest."""
+    from catalog.models import Item, Rating
+
+    items = [
+        Item.objects.create(title=f"t{n}", external_id=f"{scale.NAMESPACE}:{n}") for n in range(3)
+    ]
+    probe = scale._WriteProbe(every=0.01)
+    probe.start()
+    probe.phase = "stage"
+    probe.go.set()
+    deadline = time.monotonic() + 30
+    while len(probe.writes) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    probe.done.set()
+    probe.join(10)
+    summary = probe.summary()
+    assert summary["writes"] == len(probe.writes) >= 5
+    assert summary["errors"] == 0 and summary["over_1s"] == 0
+    assert summary["max_after_phase"] == "stage"
+    assert 0 < summary["wait_p50_ms"] <= summary["wait_max_ms"] < 1000
+    ratings = Rating.objects.filter(user__username="probe-writer")
+    assert 1 <= ratings.count() <= len(items)
+    cell = scale._site_writes(summary)
+    assert cell.startswith(f"{summary['wait_max_ms']} (stage), 0 of {summary['writes']}, 0")

@@ -181,12 +181,15 @@ def _phases():
     """Where an import can die: the end of each phase before the last (SQLite merges in
     place, PostgreSQL builds a new table and swaps it in)."""
     if connection.vendor == "postgresql":
-        return ["read", "items and users", "stage", "build", "constraints", "indexes", "swap"]
+        return [
+            "read", "items and users", "stage", "build", "constraints", "indexes",
+            "item stats ahead", "swap", "item stats",
+        ]  # fmt: skip
     return ["read", "items and users", "merge"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("phase", range(7))
+@pytest.mark.parametrize("phase", range(8))
 def test_running_the_same_import_again_completes_an_import_cut_short(tmp_path, phase):
     """Killed after any phase, the same import run again gives the full result; before
     PostgreSQL's swap the live ratings are untouched."""
@@ -243,6 +246,91 @@ def test_running_the_same_import_again_completes_a_merge_cut_short(
     _import(path)
     reference.apply(path, started)
     reference.check()
+
+
+def _stats_off():
+    """The items whose stats differ from what their ratings add up to."""
+    return [
+        item.pk
+        for item in Item.objects.all()
+        if (item.rating_count, item.rating_sum)
+        != (item.ratings.count(), sum(item.ratings.values_list("score", flat=True)))
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_lowers_item_stats_after_the_swap_a_crash_between_completed_by_a_rerun(
+    tmp_path, monkeypatch
+):
+    """A re-import that lowers scores: what lowers the items' stats moves after the swap,
+    in short transactions (each taking the swap's lock on no table). Killed after two of
+    them, with the site rating meanwhile: the ratings are all in, some items' stats are
+    off, and the same import run again brings every item's stats to its ratings."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    monkeypatch.setattr(loader, "STATS_FIRST", 2)
+    monkeypatch.setattr(loader, "MERGE_MIN", 2)
+    monkeypatch.setattr(loader, "MERGE_MAX", 2)
+    site_user = get_user_model().objects.create(username="site-1")
+    everything = [f"{u},{i},5,500" for u in range(15) for i in range(12)]  # older, all 5
+    _import(_write_file(tmp_path / "b.csv", everything))
+    path = _write_file(tmp_path / "a.csv", _random_lines(8, 300, users=15, items=12))
+    batches, outcomes, swapped = [], [], []
+    apply_batch = loader._SwapMerge.apply_stats_batch
+
+    def batch_then_crash(self, start, stop):
+        if "swap" in swapped and len(batches) == 2:
+            raise Crash
+        apply_batch(self, start, stop)
+        if "swap" not in swapped:
+            return
+        batches.append((start, stop))
+        # The site rates an item whose stats have moved (the first, in item order) and one
+        # whose stats have not (the last).
+        items = Item.objects.filter(external_id__startswith="csv:").order_by("pk")
+        item = (items.first(), items.last())[len(batches) - 1]
+        _as_the_site(lambda: rating_upsert(user=site_user, item=item, score=4.5), outcomes)
+
+    monkeypatch.setattr(loader._SwapMerge, "apply_stats_batch", batch_then_crash)
+    with pytest.raises(Crash):
+        loader.import_ratings(
+            open_source(path),
+            namespace="csv",
+            on_phase=swapped.append,
+        )
+    assert len(batches) == 2 and set(outcomes) == {"ok"}
+    assert _stats_off()  # the crash left some items' stats off their ratings
+    monkeypatch.setattr(loader._SwapMerge, "apply_stats_batch", apply_batch)
+    _import(path)
+    assert _stats_off() == []
+    assert Rating.objects.filter(user=site_user).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_raises_item_stats_before_the_swap_so_site_removals_never_fail(tmp_path):
+    """A first import: the items' stats rise before the swap (ahead of the live, still
+    empty table), so right after the swap, before anything else moves, the site can remove
+    and lower imported ratings (their items' counts and sums never go below zero: the
+    table's CHECK); in the end every item's stats are what its ratings add up to."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL swaps the table")
+    path = _write_file(tmp_path / "a.csv", _random_lines(3, 200, users=6, items=4))
+    outcomes, ahead = [], []
+
+    def after(name):
+        if name == "item stats ahead":
+            ahead.append(list(Item.objects.values_list("rating_count", flat=True)))
+        if name != "swap":
+            return
+        for rating in Rating.objects.select_related("user", "item").order_by("pk")[:2]:
+            _as_the_site(lambda r=rating: rating_delete(user=r.user, item=r.item), outcomes)
+        rating = Rating.objects.select_related("user", "item").order_by("-pk").first()
+        _as_the_site(lambda: rating_upsert(user=rating.user, item=rating.item, score=0.5), outcomes)
+
+    loader.import_ratings(open_source(path), namespace="csv", on_phase=after)
+    assert outcomes == ["ok", "ok", "ok"]
+    assert ahead and all(count > 0 for count in ahead[0])
+    assert _stats_off() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -407,7 +495,7 @@ def test_the_swap_gives_way_to_a_site_write_in_progress_and_tries_again(tmp_path
     thread = threading.Thread(target=site_transaction)
 
     def before_swap(name):
-        if name == "indexes":
+        if name == "item stats ahead":
             thread.start()
             holding.wait(30)
 
@@ -512,12 +600,15 @@ def test_a_bad_line_in_a_first_import_creates_nothing(tmp_path):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("offline", [False, True])
-def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(tmp_path, monkeypatch, offline):
-    """An empty ratings table (or ``offline``, one that holds ratings) is loaded with its
-    own indexes dropped (only the unique (user, item) one of its definition is kept up
-    while rows go in) and built again after, under their names: the schema is as it was,
-    and a second, online import into the table that now holds ratings keeps every index
-    up."""
+def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(
+    tmp_path, monkeypatch, small_chunks, offline
+):
+    """An empty ratings table is appended to with its item-ordered index dropped (the
+    unique (user, item) one and the (user, -updated) one, which the rows' order appends
+    to, kept up while rows go in); ``offline``, a table that holds ratings is loaded with
+    every index of its own dropped (only the unique one of its definition kept up). Both
+    build them again after, under their names: the schema is as it was, and a second,
+    smaller import into the table that now holds ratings keeps every index up."""
     _sqlite_only()
     monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 20)
     if offline:
@@ -536,12 +627,86 @@ def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(tmp_path, monkey
         merge_progress=look,
         mode="auto" if not offline else "offline",
     )
-    assert during and all(len(names) == 1 for names in during)  # the unique one only
+    kept_up = ["rating_user_recent_idx", "sqlite_autoindex_catalog_rating_1"]
+    if offline:
+        kept_up = kept_up[1:]  # the unique one only
+    assert len(during) > 2 and all(sorted(names) == kept_up for names in during)
     assert _sqlite_schema() == before
     during.clear()
     _import(_write_file(tmp_path / "b.csv", _random_lines(3, 50, ts_range=(3000, 4000))))
-    loader.import_ratings(open_source(tmp_path / "b.csv"), namespace="csv", merge_progress=look)
+    loader.import_ratings(
+        open_source(tmp_path / "b.csv"), namespace="csv", merge_progress=look, mode="online"
+    )
     assert during and all(len(names) == 3 for names in during)  # online: all kept up
+
+
+def _import_crashing(path, *, where: str, after_pairs: int, mode: str = "auto") -> None:
+    """Import ``path``, killed (``Crash``) at the end of the phase ``where``, or once
+    ``after_pairs`` pairs are merged when ``where`` is "a batch"."""
+
+    def crash_at(name):
+        if name == where:
+            raise Crash
+
+    def crash_after_a_batch(done, total):
+        if where == "a batch" and done >= after_pairs:
+            raise Crash
+
+    with pytest.raises(Crash):
+        loader.import_ratings(
+            open_source(path),
+            namespace="csv",
+            on_phase=crash_at,
+            merge_progress=crash_after_a_batch,
+            mode=mode,
+        )
+
+
+def _stats_agree():
+    """Every item's ``rating_count``/``rating_sum`` is what its ratings add up to."""
+    for item in Item.objects.all():
+        ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
+        assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings)), item
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["a batch", "merge", "an index"])
+@pytest.mark.parametrize("rerun", ["auto", "online"])
+def test_running_the_same_import_again_completes_an_append_cut_short(
+    tmp_path, monkeypatch, small_chunks, where, rerun
+):
+    """SQLite's append (an import large beside the table) commits each range of users with
+    their items' stats: killed after a batch, after the rows or before an index is built
+    again, the rows in and the stats agree, the dropped index is listed, and the same
+    import run again (or any import, here an online one) completes it: every rating as a
+    line-by-line reference has it, every index back."""
+    _sqlite_only()
+    before = _sqlite_schema()
+    reference = Reference()
+    path = _write_file(tmp_path / "a.csv", _random_lines(4, 300, users=30, items=15))
+
+    build = loader._sqlite_build_pending
+
+    def crash_before_an_index():
+        if where == "an index":
+            raise Crash
+        build()
+
+    monkeypatch.setattr(loader, "_sqlite_build_pending", crash_before_an_index)
+    started = timezone.now()
+    _import_crashing(path, where=where, after_pairs=60)
+    monkeypatch.setattr(loader, "_sqlite_build_pending", build)
+    assert Rating.objects.exists()
+    _stats_agree()
+    assert [name for name, _ in loader._sqlite_pending_indexes()] == ["rating_item_recent_idx"]
+    assert _sqlite_schema() != before
+    if rerun == "online":
+        _import(path, "--online")
+    else:
+        _import(path)
+    reference.apply(path, started)
+    reference.check()
+    assert _sqlite_schema() == before  # the list of pending indexes is gone too
 
 
 @pytest.mark.django_db
@@ -549,7 +714,7 @@ def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(tmp_path, monkey
 def test_running_the_same_import_again_completes_a_bulk_load_cut_short(
     tmp_path, monkeypatch, where
 ):
-    """The bulk load is one transaction: killed after a batch of rows or any of its
+    """The offline load is one transaction: killed after a batch of rows or any of its
     phases, the ratings table is as it was (empty, with all its indexes, no item stats
     moved) and the same import run again loads it all."""
     _sqlite_only()
@@ -557,26 +722,12 @@ def test_running_the_same_import_again_completes_a_bulk_load_cut_short(
     before = _sqlite_schema()
     path = _write_file(tmp_path / "a.csv", _random_lines(4, 200, users=20, items=15))
 
-    def crash_at(name):
-        if name == where:
-            raise Crash
-
-    def crash_after_a_batch(done, total):
-        if where == "a batch" and done >= 40:
-            raise Crash
-
     started = timezone.now()
-    with pytest.raises(Crash):
-        loader.import_ratings(
-            open_source(path),
-            namespace="csv",
-            on_phase=crash_at,
-            merge_progress=crash_after_a_batch,
-        )
+    _import_crashing(path, where=where, after_pairs=40, mode="offline")
     assert not Rating.objects.exists()
     assert _sqlite_schema() == before
     assert set(Item.objects.values_list("rating_count", "rating_sum")) == {(0, 0.0)}
-    _import(path)
+    _import(path, "--offline")
     reference = Reference()
     reference.apply(path, started)
     reference.check()
@@ -584,9 +735,9 @@ def test_running_the_same_import_again_completes_a_bulk_load_cut_short(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_back(tmp_path):
-    """During the load (its own transaction) the connection has ``SQLITE_BULK_PRAGMAS``
-    (no fsync, a big page cache, sorts in memory, sort threads); after it, the values it
-    had."""
+    """During the offline load (its own transaction) the connection has
+    ``SQLITE_BULK_PRAGMAS`` (no fsync, a big page cache, sort threads); after it, the
+    values it had."""
     _sqlite_only()
 
     def pragmas():
@@ -596,18 +747,15 @@ def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_ba
                 for name in loader.SQLITE_BULK_PRAGMAS
             }
 
-    want = {
-        "cache_size": -1024 * 1024,
-        "temp_store": 2,
-        "synchronous": 0,
-        "threads": 2,
-        "foreign_keys": 0,
-    }
+    want = {"cache_size": -1024 * 1024, "synchronous": 0, "threads": 2, "foreign_keys": 0}
     assert want.keys() == loader.SQLITE_BULK_PRAGMAS.keys()
     before, seen = pragmas(), []
     path = _write_file(tmp_path / "a.csv", _random_lines(5, 50))
     loader.import_ratings(
-        open_source(path), namespace="csv", merge_progress=lambda *_: seen.append(pragmas())
+        open_source(path),
+        namespace="csv",
+        merge_progress=lambda *_: seen.append(pragmas()),
+        mode="offline",
     )
     assert seen and all(each == want for each in seen)
     assert pragmas() == before != want
@@ -615,7 +763,7 @@ def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_ba
 
 @pytest.mark.django_db(transaction=True)
 def test_a_site_write_during_a_bulk_load_waits_for_it_and_is_kept(tmp_path, monkeypatch):
-    """A rating the site saves from another connection while the bulk load holds the
+    """A rating the site saves from another connection while the offline load holds the
     database waits for its commit (no "database is locked"), then goes in as the newest
     rating of its pair, with the item's stats in step."""
     _sqlite_only()
@@ -634,13 +782,44 @@ def test_a_site_write_during_a_bulk_load_waits_for_it_and_is_kept(tmp_path, monk
             thread.start()
             threads.append(thread)
 
-    loader.import_ratings(open_source(path), namespace="csv", merge_progress=site_rates)
+    loader.import_ratings(
+        open_source(path), namespace="csv", merge_progress=site_rates, mode="offline"
+    )
     threads[0].join(30)
     assert outcomes == ["ok"]
     assert Rating.objects.get(user=user, item=items[0]).score == 0.5
     for item in Item.objects.all():
         ratings = list(Rating.objects.filter(item=item).values_list("score", flat=True))
         assert (item.rating_count, item.rating_sum) == (len(ratings), sum(ratings))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_copies_a_file_straight_in_beside_a_few_live_ratings(tmp_path, monkeypatch):
+    """A few ratings in the live table (the site's, made while the file was read) do not
+    send a first import down the staged merge: the pairs are copied straight into the new
+    table and the live rows re-applied in the swap, newer wins, stats in step."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL copies into a new table")
+    monkeypatch.setattr(loader, "SWAP_COPY_LIVE_MAX", 3)
+    monkeypatch.setattr(
+        loader._SwapMerge, "build_rows", lambda self: pytest.fail("took the staged merge")
+    )
+    user = get_user_model().objects.create(username="csv-0")
+    outsider = get_user_model().objects.create(username="site-1")
+    items = [Item.objects.create(title=f"t{n}", external_id=f"csv:{n}") for n in range(3)]
+    rating_upsert(user=user, item=items[0], score=0.5)  # newer than the file's lines
+    rating_upsert(user=outsider, item=items[1], score=1.5)  # a pair the file lacks
+    path = _write_file(tmp_path / "a.csv", _random_lines(5, 150, users=5, items=3))
+    started = timezone.now()
+    loader.import_ratings(open_source(path), namespace="csv")
+    reference = Reference()
+    reference.apply(path, started)
+    got = {(r.user.username, r.item.external_id): r.score for r in Rating.objects.all()}
+    want = {key: score for key, (score, _, _) in reference.ratings.items()}
+    want[("csv-0", "csv:0")] = 0.5
+    want[("site-1", "csv:1")] = 1.5
+    assert got == want
+    _stats_agree()
 
 
 @pytest.mark.django_db(transaction=True)
