@@ -290,12 +290,11 @@ def item_top_rated(*, genre: str = "", limit: int = 10, prior_weight: int = 10) 
         and (limit + _TOP_RATED_SPARE <= kept[1] or len(kept[2]) < kept[1])
     ):  # kept, long enough (or all there are)
         ids = kept[2]
+        found = _top_rated_items(ids[:limit])
+        if len(found) < limit:  # some left out since: the next ones kept fill in
+            found += _top_rated_items(ids[limit:])
         position = {pk: p for p, pk in enumerate(ids)}
-        items = Item.objects.filter(pk__in=ids, is_active=True, rating_count__gt=0)
-        return sorted(
-            items.annotate(average=_average_expression()).prefetch_related("genres"),
-            key=lambda item: position[item.pk],
-        )[:limit]
+        return sorted(found, key=lambda item: position[item.pk])[:limit]
     asked = limit + _TOP_RATED_SPARE
     ranked = _top_rated_ranking(genre=genre, limit=asked, prior_weight=prior_weight)
     if settings.TOP_RATED_CACHE_SECONDS > 0:
@@ -310,6 +309,14 @@ def item_top_rated(*, genre: str = "", limit: int = 10, prior_weight: int = 10) 
 # meanwhile (hidden from the catalogue) leaves the list full.
 _TOP_RATED_SPARE = 20
 _top_rated: dict[tuple[str, int], tuple[float, int, list[int]]] = {}
+
+
+def _top_rated_items(ids: list[int]) -> list[Item]:
+    """These items as they are now, if still active and rated (in no particular order)."""
+    if not ids:
+        return []
+    items = Item.objects.filter(pk__in=ids, is_active=True, rating_count__gt=0)
+    return list(items.annotate(average=_average_expression()).prefetch_related("genres"))
 
 
 def _top_rated_ranking(*, genre: str, limit: int, prior_weight: int) -> list[Item]:

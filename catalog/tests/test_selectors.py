@@ -77,6 +77,8 @@ def test_top_rated_keeps_its_ranking_for_its_time_and_reads_the_items_fresh(rate
         solid.is_active = False
         solid.save()
         assert [i.title for i in selectors.item_top_rated(limit=5)] == ["Loved by few", "Meh"]
+        # the next one kept takes its place in a shorter list
+        assert [i.title for i in selectors.item_top_rated(limit=1)] == ["Loved by few"]
     with override_settings(TOP_RATED_CACHE_SECONDS=1):  # once its time has passed
         time.sleep(max(0.0, ranked_at + 1.05 - time.monotonic()))
         assert [i.title for i in selectors.item_top_rated(limit=5)] == ["Meh", "Loved by few"]
