@@ -114,6 +114,11 @@ def recompute_prepare(*, run_id: int, progress=None) -> tuple[str, list[list]] |
             model_state_release()
             state = _load_state(version)
             _model_state_set(state)
+            # The update state's arrays over all ratings too (residuals, item-major weights,
+            # squared norms), so that no update (the first after the publish, or after a
+            # heavy step released the state) makes them: each process then loads the state
+            # in O(users + items), mapping them (see incremental.base_arrays).
+            PatchableModel.derive(state.inputs)
             arrays, inputs = state.arrays, state.inputs
             store.write_biases(version, build.bias_fields(inputs), ttl=ttl)
             n_content = cold_start.content_fit(version, arrays, ttl=ttl)

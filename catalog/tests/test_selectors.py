@@ -52,6 +52,42 @@ def test_top_rated_damps_items_with_few_ratings(rated_catalogue):
     assert selectors.item_top_rated(genre="comedy", limit=5)[0].pk == solid.pk
 
 
+def test_top_rated_keeps_its_ranking_for_its_time_and_reads_the_items_fresh(rated_catalogue):
+    """Ranked at most once every TOP_RATED_CACHE_SECONDS per process (and genre); within
+    that time the order stays, while each item's count and average are current and an
+    item hidden from the catalogue is left out at once; after it, the ranking is new."""
+    import time
+
+    from django.test import override_settings
+
+    loved, solid, _ = rated_catalogue
+    meh = selectors.item_list(search="Meh").get()
+    selectors._top_rated.clear()
+    with override_settings(TOP_RATED_CACHE_SECONDS=60):
+        assert [i.title for i in selectors.item_top_rated(limit=5)] == [
+            "Solid classic", "Loved by few", "Meh",
+        ]  # fmt: skip
+        ranked_at = time.monotonic()
+        for person in [UserFactory() for _ in range(40)]:
+            services.rating_upsert(user=person, item=meh, score=5)
+            services.rating_upsert(user=person, item=loved, score=1)
+        top = selectors.item_top_rated(limit=5)
+        assert [i.title for i in top] == ["Solid classic", "Loved by few", "Meh"]
+        assert top[2].rating_count == 70 and top[2].average == pytest.approx(260 / 70)
+        solid.is_active = False
+        solid.save()
+        assert [i.title for i in selectors.item_top_rated(limit=5)] == ["Loved by few", "Meh"]
+        # the next one kept takes its place in a shorter list
+        assert [i.title for i in selectors.item_top_rated(limit=1)] == ["Loved by few"]
+    with override_settings(TOP_RATED_CACHE_SECONDS=1):  # once its time has passed
+        time.sleep(max(0.0, ranked_at + 1.05 - time.monotonic()))
+        assert [i.title for i in selectors.item_top_rated(limit=5)] == ["Meh", "Loved by few"]
+        # a genre has its own ranking
+        assert [i.title for i in selectors.item_top_rated(genre="drama", limit=5)] == [
+            "Loved by few"
+        ]
+
+
 def test_top_rated_is_empty_without_ratings():
     ItemFactory()
     assert selectors.item_top_rated() == []

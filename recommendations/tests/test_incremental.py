@@ -249,3 +249,30 @@ def test_warming_loads_every_kernel_signature_an_update_uses():
     update eagerly)."""
     assert _new_signatures(warm=False) != "[]"  # the check can see a kernel being loaded
     assert _new_signatures(warm=True) == "[]"
+
+
+@pytest.mark.parametrize("piece", [3, 2**22], ids=["many-pieces", "one-piece"])
+def test_the_arrays_made_in_pieces_equal_those_made_at_once_to_the_bit(monkeypatch, piece):
+    """``base_arrays`` makes the arrays over all ratings a piece of rows at a time (the
+    recompute's prepare step saves them for every process): the same values, bit for bit,
+    as the one-pass computation the model did for itself before."""
+    import recommendations.incremental as inc
+    from recommendations.engine.similarity import _csc_permutation
+
+    monkeypatch.setattr(inc, "_PIECE", piece)
+    base = _matrix(_random_ratings(np.random.default_rng(4)))
+    ranking, baselines = bm25_weight(base), Baselines().fit(base)
+    made = inc.base_arrays(base, ranking, baselines)
+    w = ranking.csr.data
+    rows = np.repeat(np.arange(base.n_users), base.user_counts)
+    assert np.array_equal(made["residuals"], baselines.residuals(base))
+    assert np.array_equal(made["bm25_by_item"], w[_csc_permutation(base)])
+    assert np.array_equal(made["user_sq"], np.bincount(rows, weights=w**2, minlength=base.n_users))
+    assert np.array_equal(
+        made["item_sq"], np.bincount(base.csr.indices, weights=w**2, minlength=base.n_items)
+    )
+    # and the model built on them holds the state it held when it made its own
+    model = PatchableModel(base, ranking, baselines)
+    idf = np.log(base.n_users) - np.log1p(base.item_counts.astype(np.float64))
+    assert np.array_equal(model.idf, idf)
+    assert np.array_equal(model.inv_item, inc._inverse_norms(made["item_sq"]))

@@ -8,6 +8,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.models import Item, Rating
 from recommendations import pipeline, reads, store
+from recommendations.incremental import PatchableModel
 from recommendations.models import RecomputeRun
 
 pytestmark = pytest.mark.django_db
@@ -468,6 +469,58 @@ def test_an_update_after_the_state_is_released_reloads_it_and_writes_the_same_ro
     assert rec_redis.hget(store.version_key(version, "ii"), second.pk) == build.encode_list(*ii)
     assert rec_redis.hget(store.version_key(version, "ip"), second.pk) == build.encode_list(*ip)
     assert stored.ready_list(user.pk)[0] == catalog_selectors.user_taste_stamp(user_id=user.pk)
+
+
+def test_a_state_reloaded_after_a_release_maps_the_saved_arrays_and_equals_the_old_build(
+    rec_redis, demo_catalogue
+):
+    """The prepare step saves the update state's arrays over all ratings beside the
+    snapshot; a process whose state was released maps them when it loads the state again
+    (no pass over the ratings), and holds what building the state in memory from the
+    snapshot held (the build before this change: its own passes over the ratings)."""
+    from recommendations import build
+    from recommendations.engine.similarity import _csc_permutation
+
+    version = pipeline.recompute_sync().version
+    folder = store._snapshot_folder(version)
+    saved = {p.name for p in folder.glob("derived-*.npy")}
+    names = ("residuals", "bm25_by_item", "user_sq", "item_sq")
+    assert {f"derived-{n}.npy" for n in names} <= saved
+    pipeline.model_state_release()
+    reloaded = pipeline.model_state(version).patchable()
+    assert {p.name for p in folder.glob("derived-*.npy")} == saved  # nothing made now
+    assert isinstance(reloaded.e, np.memmap)
+    assert isinstance(reloaded.w_by_item.data, np.memmap)
+
+    # The old build: every array from the snapshot, in memory, in one pass each.
+    inputs = build.ModelInputs.from_snapshot(store.snapshot_get(version))
+    m, w, b = inputs.matrix, inputs.ranking.csr.data, inputs.baselines
+    rows = np.repeat(np.arange(m.n_users), m.user_counts)
+    user_sq = np.bincount(rows, weights=w**2, minlength=m.n_users)
+    item_sq = np.bincount(m.csr.indices, weights=w**2, minlength=m.n_items)
+    assert np.array_equal(reloaded.e, b.residuals(m))
+    assert np.array_equal(reloaded.w_by_item.data, w[_csc_permutation(m)])
+    assert np.array_equal(reloaded.user_sq, user_sq)
+    assert np.array_equal(reloaded.item_sq, item_sq)
+    assert np.array_equal(reloaded.idf, np.log(m.n_users) - np.log1p(m.item_counts.astype(float)))
+    assert reloaded.avg_len == float(m.user_counts.mean())
+    assert np.array_equal(reloaded.inv_user[user_sq > 0], 1 / np.sqrt(user_sq[user_sq > 0]))
+    # and it computes the rows the old build's model computes, after the same change
+    user = get_user_model().objects.get(username="demo")
+    item = Item.objects.exclude(ratings__user=user).order_by("-rating_count").first()
+    catalog_services.rating_upsert(user=user, item=item, score=4)
+    rated, scores = reads._live_ratings(user.pk)
+    old = PatchableModel(m, inputs.ranking, b)
+    for model in (reloaded, old):
+        model.set_user_ratings(user.pk, rated, scores)
+    u = old.user_index(user.pk)
+    assert build.encode_list(*reloaded.user_neighbours(u, 50)) == build.encode_list(
+        *old.user_neighbours(u, 50)
+    )
+    i = int(old.item_indices([item.pk])[0])
+    rows_of = lambda model: model.item_rows(i, k_cosine=20, k_pearson=200, shrinkage=100.0)  # noqa: E731
+    for new_rows, old_rows in zip(rows_of(reloaded), rows_of(old), strict=True):
+        assert build.encode_list(*new_rows) == build.encode_list(*old_rows)
 
 
 def test_a_warm_up_overtaken_by_a_release_keeps_nothing(rec_redis, demo_catalogue):

@@ -53,6 +53,9 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
+# Tests rate and read back at once; test_selectors.py tests the kept ranking.
+TOP_RATED_CACHE_SECONDS = 0
+
 # --- API: throttling out of the way; its own tests set low rates with override_settings.
 API_THROTTLE_RATES = {"anon": None, "user": None, "auth": None}
 CACHES["api-throttle"]["LOCATION"] = REDIS_URL  # noqa: F405 - the test Redis
