@@ -358,17 +358,33 @@ def user_taste_stamp(*, user_id: int) -> str:
     A stored recommendation list carries the stamp it was computed at; a different stamp
     now means the list is out of date.
     """
-    t = _sql_names()
-    sql = (
-        f"SELECT (SELECT COUNT(*) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT MAX(updated) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT SUM(score) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT COUNT(*) FROM {t['hidden']} WHERE user_id = %s),"
-        f" (SELECT MAX(id) FROM {t['hidden']} WHERE user_id = %s)"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id] * 5)
-        return _stamp(*cursor.fetchone())
+        cursor.execute(_taste_stamp_sql(connection.alias), [user_id] * 5)
+        return taste_stamp(cursor.fetchone())
+
+
+@cache
+def _taste_stamp_sql(alias) -> str:
+    return f"SELECT {', '.join(taste_stamp_columns('%s'))}"
+
+
+def taste_stamp_columns(user: str) -> list[str]:
+    """The five SQL expressions ``user_taste_stamp`` reads, for the user ``user`` (a
+    placeholder, or a column of another table: the token lookup reads them beside the
+    token, ``recommendations.api.authentication``); ``taste_stamp`` makes the stamp."""
+    t = _sql_names()
+    return [
+        f"(SELECT COUNT(*) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT MAX(updated) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT SUM(score) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT COUNT(*) FROM {t['hidden']} WHERE user_id = {user})",
+        f"(SELECT MAX(id) FROM {t['hidden']} WHERE user_id = {user})",
+    ]
+
+
+def taste_stamp(values) -> str:
+    """The stamp from the five values of ``taste_stamp_columns``, in their order."""
+    return _stamp(*values)
 
 
 def user_taste_stamps() -> dict[int, str]:

@@ -149,6 +149,7 @@ def recommendations_for_user(
     exclude_rated: bool = True,
     explain: bool = False,
     fallback: bool = True,
+    taste_stamp: str | None = None,
 ) -> RecommendationList:
     """The blended top-N (user-user and item-item evidence), the product's main list.
 
@@ -161,12 +162,16 @@ def recommendations_for_user(
     instead of the live computation, with the same answer. When there is none (the
     recompute stores lists only for recently active users) or it is stale, the live
     computation's list is kept as the stored one, so the next read is a stored read.
+    ``taste_stamp``: the user's stamp when the caller read it already, at the start of
+    the request (the API's token lookup does); else it is read here.
     """
     live, keep, neighbours = None, None, None
     if user.is_authenticated and not genre and exclude_rated:
         live = _live()
         try:
-            stored, keep, neighbours = _ready_or_stamp(live[0], user.pk, limit, explain)
+            stored, keep, neighbours = _ready_or_stamp(
+                live[0], user.pk, limit, explain, stamp=taste_stamp
+            )
         except store.RedisUnavailable as error:  # don't wait for Redis a second time
             logger.warning("Redis failed mid-request: %s", error)
             live, stored = (None, reasons.note_unavailable()), None
@@ -196,16 +201,18 @@ def _from_ready_list(
     return _ready_or_stamp(model, user_id, limit, explain)[0]
 
 
-def _ready_or_stamp(model, user_id: int, limit: int, explain: bool):
+def _ready_or_stamp(model, user_id: int, limit: int, explain: bool, stamp: str | None = None):
     """(the stored list as ``_from_ready_list`` gives it, or None; the user's taste stamp
     when the list was missing or stale, read before the live computation reads the
     ratings, so a list kept from that computation is never newer than its stamp; when
     none was stored, the user's neighbour list and their neighbours' ratings, read in the
-    same round trip for the live computation, else None)."""
+    same round trip for the live computation, else None). ``stamp``: the stamp if read
+    already, before the list (never newer than it)."""
     if model is None:
         return None, None, None
     stored, neighbours = model.ready_or_neighbours(user_id)
-    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    if stamp is None:
+        stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
     if stored is None or stored[0] != stamp:
         # none stored (an inactive user) or a rating or "Not interested" since
         return None, stamp, neighbours
