@@ -210,13 +210,13 @@ def _ready_or_stamp(model, user_id: int, limit: int, explain: bool, stamp: str |
     already, before the list (never newer than it)."""
     if model is None:
         return None, None, None
-    stored, neighbours = model.ready_or_neighbours(user_id)
+    stored, neighbours, catalogue = model.ready_neighbours_catalogue(user_id)
     if stamp is None:
         stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
     if stored is None or stored[0] != stamp:
         # none stored (an inactive user) or a rating or "Not interested" since
         return None, stamp, neighbours
-    suggestions, complete = _present(stored[1], limit, explain=explain)
+    suggestions, complete = _present(stored[1], limit, explain=explain, catalogue=catalogue)
     if not suggestions or not complete:
         return None, None, None
     return RecommendationList(suggestions, PERSONAL, model.version), None, None
@@ -323,25 +323,27 @@ def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:
 _SPARE = 5
 
 
-def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
+def _present(rows: np.ndarray, limit: int, *, explain: bool = False, catalogue=None):
     """Up to ``limit`` suggestions (items, reasons) from ranked rows, skipping items gone
     or inactive since the rows were ranked; and whether the answer is complete (False
     when rows ran out and a truncated list might have held more).
 
     With ``explain`` each carries the user's items and the neighbours behind it; without,
-    only the item a reason line names is read.
+    only the item a reason line names is read. ``catalogue``: the catalogue generation
+    read with a stored list; the cards' titles, years and genres then come from the
+    process's cache under it (``catalog.selectors.item_cards``).
     """
     suggestions: list[Suggestion] = []
     start = 0
     while len(suggestions) < limit and start < len(rows):
         chunk = rows[start : start + limit - len(suggestions)]
         start += len(chunk)
-        suggestions += _suggestions(chunk, explain)
+        suggestions += _suggestions(chunk, explain, catalogue)
     complete = len(suggestions) == limit or len(rows) < option("READY_LIST_LENGTH")
     return suggestions, complete
 
 
-def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
+def _suggestions(rows: np.ndarray, explain: bool, catalogue=None) -> list[Suggestion]:
     columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
     new = (rows["reason"] == store.REASON_NEW).tolist()
     loved = (rows["reason"] == store.REASON_LOVED).tolist()
@@ -352,7 +354,9 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
         for p, s, is_new, is_loved in zip(columns[2], columns[3], new, loved, strict=True)
     ]
     because = rows["because_items"] if explain else rows["because_items"][named]
-    cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
+    cards = catalog_selectors.item_cards(
+        [*columns[0], *because.ravel().tolist()], generation=catalogue
+    )
     out = []
     for (item_id, score, people, people_sum), because_ids, is_new, is_loved in zip(
         zip(*columns, strict=True), rows["because_items"].tolist(), new, loved, strict=True
