@@ -139,6 +139,8 @@ def instrument(services: bool) -> Breakdown:
     service_calls = [
         (store.LiveModel, "ready_list", "redis ready_list"),
         (store.LiveModel, "ready_or_neighbours", "redis ready_list or neighbours"),
+        # what reads call since the list's round trip also reads the catalogue generation
+        (store.LiveModel, "ready_neighbours_catalogue", "redis ready_list or neighbours"),
         (catalog_selectors, "user_taste_stamp", "sql taste stamp"),
         (reads, "_live_ratings", "sql ratings"),
         (reads, "_hidden", "sql hidden"),

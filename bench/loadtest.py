@@ -197,6 +197,30 @@ def run_wrk(url: str, *, duration: int, connections: int, script: Path | None) -
     return parse_wrk(output)
 
 
+def server_cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, s) used so far by these processes and their children
+    that are alive (the gunicorn master's workers, Redis): read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    wanted, total = set(pids), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid in wanted or ppid in wanted:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _cpu_per_request(before: float, after: float, requests: int) -> float | None:
+    """Server CPU ms per answered request: what the server's 2 cores cap the rate at,
+    whatever else the machine runs (a busy machine lowers req/s, much less this)."""
+    return round((after - before) * 1000 / requests, 3) if requests else None
+
+
 # Open loop: each hey worker's pace at most (requests a second), and hey processes at most.
 PER_WORKER = 20
 OPEN_PROCESSES = 16
@@ -354,14 +378,17 @@ def main() -> None:
             "recommendations": (f"{base}{path}", script),
         }
         runs: dict[str, list[dict]] = {name: [] for name in endpoints}
+        server = [procs[0].pid, web.pid]  # Redis, the gunicorn master (and its workers)
         for _ in range(options.repeat):
             for name, (url, lua) in endpoints.items():
                 # Other work on the machine skews every number: say how busy it was.
                 load_before = os.getloadavg()[0]
+                cpu_before = server_cpu_seconds(server)
                 run = run_wrk(
                     url, duration=options.duration, connections=options.connections, script=lua
                 )
-                runs[name].append({**run, "load_before": load_before})
+                cpu = _cpu_per_request(cpu_before, server_cpu_seconds(server), run["requests"])
+                runs[name].append({**run, "load_before": load_before, "cpu_ms": cpu})
         results = {name: _median_run(these) for name, these in runs.items()}
         # One connection: the time a request takes when it does not queue behind others.
         alone = {
@@ -374,6 +401,7 @@ def main() -> None:
         open_loop = []
         for share in [int(x) for x in options.open_loop.split(",") if x]:
             for name, (url, _) in endpoints.items():
+                cpu_before = server_cpu_seconds(server)
                 with LoadSampler(every=2) as load:
                     run = run_open_loop(
                         url,
@@ -381,6 +409,9 @@ def main() -> None:
                         duration=options.open_duration,
                         tokens=token_list,
                     )
+                run["cpu_ms"] = _cpu_per_request(
+                    cpu_before, server_cpu_seconds(server), run["requests"]
+                )
                 open_loop.append({"endpoint": name, "share": share, **run, "load": load.summary()})
         sample = urllib.request.Request(
             f"{base}{path}",
@@ -406,13 +437,19 @@ def main() -> None:
         f"workers, {options.users} users / {options.items} items, {n_tokens} distinct users "
         f"(sample answer source: {source})"
     )
-    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "load 1m")
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "load 1m", "cpu ms")
     print(f"{header[0]:<18}" + "".join(f"{h:>10}" for h in header[1:]))
     for name, r in results.items():
         print(
             f"{name:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-            f"{r['requests']:>10}{r['non_2xx']:>10}{r['load_before']:>10.1f}"
+            f"{r['requests']:>10}{r['non_2xx']:>10}{r['load_before']:>10.1f}{r['cpu_ms']:>10.3f}"
         )
+    cpu_ratio = results["health"]["cpu_ms"] / results["recommendations"]["cpu_ms"]
+    print(
+        "cpu ms: the server's CPU (gunicorn workers and Redis) per request under wrk; "
+        f"health's / recommendations': {cpu_ratio:.0%}, the capacity ratio if the server's "
+        "CPU were all that limits it"
+    )
     for name, r in alone.items():
         print(
             f"{name} at 1 connection: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
@@ -439,6 +476,7 @@ def main() -> None:
             "non-2xx",
             "unanswered",
             "load",
+            "cpu ms",
         )
         print(f"{header[0]:<18}" + "".join(f"{h:>11}" for h in header[1:]))
         for r in open_loop:
@@ -446,6 +484,7 @@ def main() -> None:
                 f"{r['endpoint']:<18}{r['share']:>10}%{r['offered_rps']:>11.0f}"
                 f"{r['achieved_rps']:>11.0f}{r['p50_ms'] or 0:>11.2f}{r['p99_ms'] or 0:>11.2f}"
                 f"{r['non_2xx']:>11}{r['unanswered']:>11}{r['load']['mean']:>11.1f}"
+                f"{r['cpu_ms'] or 0:>11.3f}"
             )
     p99 = results["recommendations"]["p99_ms"]
     print(f"ratio recommendations/health: {ratio:.0%} (target >= 50%); p99 {p99:.1f} ms (< 15)")
@@ -460,6 +499,7 @@ def main() -> None:
         "one_connection": alone,
         "in_process": inprocess,
         "ratio": ratio,
+        "cpu_ratio": cpu_ratio,
         "source": source,
         "open_loop": open_loop,
     }
@@ -474,7 +514,7 @@ def _median_run(runs: list[dict]) -> dict:
     """Each figure's median over the runs; counts of requests and failures are summed."""
     out = {
         key: statistics.median(run[key] for run in runs)
-        for key in ("rps", "p50_ms", "p99_ms", "load_before")
+        for key in ("rps", "p50_ms", "p99_ms", "load_before", "cpu_ms")
     }
     out["requests"] = sum(run["requests"] for run in runs)
     out["non_2xx"] = sum(run["non_2xx"] for run in runs)

@@ -37,3 +37,37 @@ class ItemCard(ItemDisplay):
 
     def card_genres(self) -> list[GenreCard]:
         return self.genres
+
+
+# How long a process keeps an item's static parts whatever the generation says: a bound
+# on staleness for an edit whose new generation could not be written (Redis away).
+STATIC_MAX_AGE = 60.0
+# Items whose static parts a process keeps at most (then it starts again).
+STATIC_MAX_ITEMS = 20_000
+
+
+class StaticParts:
+    """Per process: each item's (title, year, genres), the parts of a card that change
+    only when the catalogue is edited, kept under the catalogue generation they were
+    read in (an opaque token from the caller: ``recommendations.store``'s, which every
+    catalogue edit changes). A card's live parts (active, rating count and sum) are
+    never kept: they change with every rating."""
+
+    def __init__(self) -> None:
+        self.generation: object = None
+        self.since = 0.0
+        self.parts: dict[int, tuple[str, int | None, tuple[GenreCard, ...]]] = {}
+
+    def under(self, generation, now: float) -> dict:
+        """The parts kept under ``generation``, emptied when it is another or too old."""
+        if (
+            generation != self.generation
+            or now - self.since > STATIC_MAX_AGE
+            or len(self.parts) > STATIC_MAX_ITEMS
+        ):
+            self.parts = {}
+            self.generation, self.since = generation, now
+        return self.parts
+
+
+static_parts = StaticParts()

@@ -7,7 +7,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from django.db import connection, connections
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
@@ -15,7 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, NullIf
 
 from catalog import search_index
-from catalog.cards import GenreCard, ItemCard
+from catalog.cards import GenreCard, ItemCard, static_parts
 from catalog.models import Genre, HiddenItem, Item, Rating
 
 ITEM_ORDERINGS = {
@@ -407,17 +407,33 @@ def user_taste_stamp(*, user_id: int) -> str:
     A stored recommendation list carries the stamp it was computed at; a different stamp
     now means the list is out of date.
     """
-    t = _sql_names()
-    sql = (
-        f"SELECT (SELECT COUNT(*) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT MAX(updated) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT SUM(score) FROM {t['rating']} WHERE user_id = %s),"
-        f" (SELECT COUNT(*) FROM {t['hidden']} WHERE user_id = %s),"
-        f" (SELECT MAX(id) FROM {t['hidden']} WHERE user_id = %s)"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id] * 5)
-        return _stamp(*cursor.fetchone())
+        cursor.execute(_taste_stamp_sql(connection.alias), [user_id] * 5)
+        return taste_stamp(cursor.fetchone())
+
+
+@cache
+def _taste_stamp_sql(alias) -> str:
+    return f"SELECT {', '.join(taste_stamp_columns('%s'))}"
+
+
+def taste_stamp_columns(user: str) -> list[str]:
+    """The five SQL expressions ``user_taste_stamp`` reads, for the user ``user`` (a
+    placeholder, or a column of another table: the token lookup reads them beside the
+    token, ``recommendations.api.authentication``); ``taste_stamp`` makes the stamp."""
+    t = _sql_names()
+    return [
+        f"(SELECT COUNT(*) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT MAX(updated) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT SUM(score) FROM {t['rating']} WHERE user_id = {user})",
+        f"(SELECT COUNT(*) FROM {t['hidden']} WHERE user_id = {user})",
+        f"(SELECT MAX(id) FROM {t['hidden']} WHERE user_id = {user})",
+    ]
+
+
+def taste_stamp(values) -> str:
+    """The stamp from the five values of ``taste_stamp_columns``, in their order."""
+    return _stamp(*values)
 
 
 def user_taste_stamps() -> dict[int, str]:
@@ -474,23 +490,28 @@ def user_rated_or_hidden_ids(*, user_id: int) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def item_cards(item_ids) -> dict[int, ItemCard]:
+def item_cards(item_ids, *, generation=None) -> dict[int, ItemCard]:
     """Cards of the given items (any that exist), by id, in one statement; genres in
-    name order."""
+    name order.
+
+    With ``generation`` (the catalogue's, ``recommendations.store.catalogue_generation``,
+    which every edit of a title, year or genre changes), titles, years and genres come
+    from this process's ``cards.static_parts`` kept under it, and the statement reads
+    only what changes with ratings (active, count, sum), without the genre joins; items
+    not kept yet are read whole, in a second statement.
+    """
     ids = list(dict.fromkeys(int(i) for i in item_ids))
     if not ids:
         return {}
-    t = _sql_names()
-    sql = (
-        "SELECT i.id, i.title, i.year, i.is_active, i.rating_count, i.rating_sum,"
-        f" g.id, g.name, g.slug FROM {t['item']} i"
-        f" LEFT JOIN {t['item_genre']} ig ON ig.{t['ig_item']} = i.id"
-        f" LEFT JOIN {t['genre']} g ON g.id = ig.{t['ig_genre']}"
-        f" WHERE i.id IN ({', '.join(['%s'] * len(ids))}) ORDER BY i.id, g.name"
-    )
+    if generation is not None:
+        return _item_cards_kept(ids, generation)
     with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
+        cursor.execute(_item_cards_sql(connection.alias, len(ids)), ids)
         rows = cursor.fetchall()
+    return _cards_from_rows(rows)
+
+
+def _cards_from_rows(rows) -> dict[int, ItemCard]:
     cards: dict[int, ItemCard] = {}
     genres: dict[int, GenreCard] = {}  # one object per genre, shared by the cards
     for item_id, title, year, active, count, total, genre_id, name, slug in rows:
@@ -504,3 +525,45 @@ def item_cards(item_ids) -> dict[int, ItemCard]:
                 genre = genres[genre_id] = GenreCard(genre_id, name, slug)
             card.genres.append(genre)
     return cards
+
+
+def _item_cards_kept(ids: list[int], generation) -> dict[int, ItemCard]:
+    kept = static_parts.under(generation, time.monotonic())
+    with connection.cursor() as cursor:
+        cursor.execute(_item_live_sql(connection.alias, len(ids)), ids)
+        rows = cursor.fetchall()
+    missing = [row[0] for row in rows if row[0] not in kept]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(_item_cards_sql(connection.alias, len(missing)), missing)
+            for card in _cards_from_rows(cursor.fetchall()).values():
+                kept[card.id] = (card.title, card.year, tuple(card.genres))
+    cards: dict[int, ItemCard] = {}
+    for item_id, active, count, total in rows:
+        parts = kept.get(item_id)
+        if parts is None:  # deleted between the two statements
+            continue
+        title, year, genres = parts
+        cards[item_id] = ItemCard(item_id, title, year, bool(active), count, total, [*genres])
+    return cards
+
+
+@lru_cache(maxsize=512)
+def _item_cards_sql(alias, n: int) -> str:
+    t = _quoted_names(alias)
+    return (
+        "SELECT i.id, i.title, i.year, i.is_active, i.rating_count, i.rating_sum,"
+        f" g.id, g.name, g.slug FROM {t['item']} i"
+        f" LEFT JOIN {t['item_genre']} ig ON ig.{t['ig_item']} = i.id"
+        f" LEFT JOIN {t['genre']} g ON g.id = ig.{t['ig_genre']}"
+        f" WHERE i.id IN ({', '.join(['%s'] * n)}) ORDER BY i.id, g.name"
+    )
+
+
+@lru_cache(maxsize=512)
+def _item_live_sql(alias, n: int) -> str:
+    t = _quoted_names(alias)
+    return (
+        f"SELECT id, is_active, rating_count, rating_sum FROM {t['item']}"
+        f" WHERE id IN ({', '.join(['%s'] * n)})"
+    )

@@ -149,6 +149,7 @@ def recommendations_for_user(
     exclude_rated: bool = True,
     explain: bool = False,
     fallback: bool = True,
+    taste_stamp: str | None = None,
 ) -> RecommendationList:
     """The blended top-N (user-user and item-item evidence), the product's main list.
 
@@ -161,12 +162,16 @@ def recommendations_for_user(
     instead of the live computation, with the same answer. When there is none (the
     recompute stores lists only for recently active users) or it is stale, the live
     computation's list is kept as the stored one, so the next read is a stored read.
+    ``taste_stamp``: the user's stamp when the caller read it already, at the start of
+    the request (the API's token lookup does); else it is read here.
     """
     live, keep, neighbours = None, None, None
     if user.is_authenticated and not genre and exclude_rated:
         live = _live()
         try:
-            stored, keep, neighbours = _ready_or_stamp(live[0], user.pk, limit, explain)
+            stored, keep, neighbours = _ready_or_stamp(
+                live[0], user.pk, limit, explain, stamp=taste_stamp
+            )
         except store.RedisUnavailable as error:  # don't wait for Redis a second time
             logger.warning("Redis failed mid-request: %s", error)
             live, stored = (None, reasons.note_unavailable()), None
@@ -196,20 +201,22 @@ def _from_ready_list(
     return _ready_or_stamp(model, user_id, limit, explain)[0]
 
 
-def _ready_or_stamp(model, user_id: int, limit: int, explain: bool):
+def _ready_or_stamp(model, user_id: int, limit: int, explain: bool, stamp: str | None = None):
     """(the stored list as ``_from_ready_list`` gives it, or None; the user's taste stamp
     when the list was missing or stale, read before the live computation reads the
     ratings, so a list kept from that computation is never newer than its stamp; when
     none was stored, the user's neighbour list and their neighbours' ratings, read in the
-    same round trip for the live computation, else None)."""
+    same round trip for the live computation, else None). ``stamp``: the stamp if read
+    already, before the list (never newer than it)."""
     if model is None:
         return None, None, None
-    stored, neighbours = model.ready_or_neighbours(user_id)
-    stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
+    stored, neighbours, catalogue = model.ready_neighbours_catalogue(user_id)
+    if stamp is None:
+        stamp = catalog_selectors.user_taste_stamp(user_id=user_id)
     if stored is None or stored[0] != stamp:
         # none stored (an inactive user) or a rating or "Not interested" since
         return None, stamp, neighbours
-    suggestions, complete = _present(stored[1], limit, explain=explain)
+    suggestions, complete = _present(stored[1], limit, explain=explain, catalogue=catalogue)
     if not suggestions or not complete:
         return None, None, None
     return RecommendationList(suggestions, PERSONAL, model.version), None, None
@@ -316,25 +323,27 @@ def _catch_up(model, user_id: int, rated: np.ndarray) -> bool:
 _SPARE = 5
 
 
-def _present(rows: np.ndarray, limit: int, *, explain: bool = False):
+def _present(rows: np.ndarray, limit: int, *, explain: bool = False, catalogue=None):
     """Up to ``limit`` suggestions (items, reasons) from ranked rows, skipping items gone
     or inactive since the rows were ranked; and whether the answer is complete (False
     when rows ran out and a truncated list might have held more).
 
     With ``explain`` each carries the user's items and the neighbours behind it; without,
-    only the item a reason line names is read.
+    only the item a reason line names is read. ``catalogue``: the catalogue generation
+    read with a stored list; the cards' titles, years and genres then come from the
+    process's cache under it (``catalog.selectors.item_cards``).
     """
     suggestions: list[Suggestion] = []
     start = 0
     while len(suggestions) < limit and start < len(rows):
         chunk = rows[start : start + limit - len(suggestions)]
         start += len(chunk)
-        suggestions += _suggestions(chunk, explain)
+        suggestions += _suggestions(chunk, explain, catalogue)
     complete = len(suggestions) == limit or len(rows) < option("READY_LIST_LENGTH")
     return suggestions, complete
 
 
-def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
+def _suggestions(rows: np.ndarray, explain: bool, catalogue=None) -> list[Suggestion]:
     columns = [rows[name].tolist() for name in ("item", "score", "people", "people_sum")]
     new = (rows["reason"] == store.REASON_NEW).tolist()
     loved = (rows["reason"] == store.REASON_LOVED).tolist()
@@ -345,7 +354,9 @@ def _suggestions(rows: np.ndarray, explain: bool) -> list[Suggestion]:
         for p, s, is_new, is_loved in zip(columns[2], columns[3], new, loved, strict=True)
     ]
     because = rows["because_items"] if explain else rows["because_items"][named]
-    cards = catalog_selectors.item_cards([*columns[0], *because.ravel().tolist()])
+    cards = catalog_selectors.item_cards(
+        [*columns[0], *because.ravel().tolist()], generation=catalogue
+    )
     out = []
     for (item_id, score, people, people_sum), because_ids, is_new, is_loved in zip(
         zip(*columns, strict=True), rows["because_items"].tolist(), new, loved, strict=True

@@ -1,6 +1,7 @@
 """Signal receivers: a committed rating or "Not interested" change queues the update."""
 
 import logging
+import time
 
 from recommendations import store
 from recommendations.conf import get as option
@@ -40,3 +41,35 @@ def _queue(user_id: int, item_id: int | None) -> None:
             tasks.model_update.apply_async((user_id,), countdown=countdown, retry=False)
     except Exception as error:
         logger.warning("could not queue the model update for user %s: %s", user_id, error)
+
+
+def catalogue_edited(sender=None, **kwargs) -> None:
+    """An item or a genre saved or deleted, an item's genres changed, or a bulk write of
+    them (``catalog.signals.catalogue_changed``): a new catalogue generation, so no
+    process serves a cached title, year or genre list from before
+    (``catalog.selectors.item_cards``).
+
+    Bumped at once and again after commit: a reader between the two may cache what the
+    database showed before the commit, under the first new generation; the second drops
+    it. Never raises: an edit must not fail because Redis is away (cards cached then
+    expire by age, ``catalog.cards.STATIC_MAX_AGE``).
+    """
+    from django.db import transaction
+
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return  # m2m_changed: only after the change
+    _bump()
+    transaction.on_commit(_bump)
+
+
+_bump_failed_at = [float("-inf")]
+
+
+def _bump() -> None:
+    try:
+        store.catalogue_generation_bump()
+    except Exception as error:
+        # Once a minute at most: ``seed_demo`` under ``make run`` edits before Redis is up.
+        if time.monotonic() - _bump_failed_at[0] > 60:
+            logger.warning("could not end the catalogue generation: %s", error)
+            _bump_failed_at[0] = time.monotonic()

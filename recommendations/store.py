@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -212,25 +213,33 @@ class LiveModel:
         ``user_list_and_ratings(user_id)``, else None) in one round trip (two when the
         neighbours' ratings are larger than ``inline_bytes``): a first read needs both, a
         stored read only the first."""
+        return self.ready_neighbours_catalogue(user_id, inline_bytes=inline_bytes)[:2]
+
+    def ready_neighbours_catalogue(self, user_id: int, *, inline_bytes: int = INLINE_RATINGS_BYTES):
+        """``ready_or_neighbours(user_id)`` and, with a stored list, the catalogue's
+        generation (``catalogue_generation``, read in the same round trip: what a stored
+        read's item cards are cached under), else None."""
         ready = self.meta.get("ready_format") == READY_FORMAT
         return self._list_script(user_id, ready=ready, inline_bytes=inline_bytes)
 
     def _list_script(self, user_id: int, *, ready: bool, inline_bytes: int):
         keys = [version_key(self.version, "uu"), version_key(self.version, "ur")]
+        keys.append(key("catalogue"))
         if ready:
             keys.append(version_key(self.version, "ready"))
         script = _script(client(), _LIST_AND_RATINGS)
         raw = script(keys=keys, args=[int(user_id), int(inline_bytes)])
         if isinstance(raw[0], bytes):
-            return decode_ready(raw[0]), None
+            generation = raw[1] if raw[1] is not None else catalogue_generation()
+            return decode_ready(raw[0]), None, generation
         user_list = decode_neighbours(raw[1])
         if user_list is None:
-            return None, (None, {})
+            return None, (None, {}), None
         ids = user_list["id"].tolist()
         if raw[0] == 0:  # too large to come through the script
-            return None, (user_list, self.user_ratings(ids))
+            return None, (user_list, self.user_ratings(ids)), None
         ratings = {i: decode_ratings(r) for i, r in zip(ids, raw[2:], strict=True)}
-        return None, (user_list, ratings)
+        return None, (user_list, ratings), None
 
     def ready_list(self, user_id: int) -> tuple[str, np.ndarray] | None:
         """(stamp, rows) of the user's stored list; None when this version has none (or
@@ -270,9 +279,9 @@ class LiveModel:
 # Returns {stored list}, {false, false} (no list), {false, list, ratings of each listed
 # id...} or {0, list} (the ratings left to the caller).
 _LIST_AND_RATINGS = """
-if KEYS[3] then
-  local ready = redis.call('hget', KEYS[3], ARGV[1])
-  if ready then return {ready} end
+if KEYS[4] then
+  local ready = redis.call('hget', KEYS[4], ARGV[1])
+  if ready then return {ready, redis.call('get', KEYS[3])} end
 end
 local list = redis.call('hget', KEYS[1], ARGV[1])
 if not list then return {false, false} end
@@ -296,6 +305,24 @@ def _script(r: redis.Redis, source: str):
     """``source`` on ``r`` run by its digest (EVALSHA), loaded again when the server
     lacks it (redis-py's ``Script``)."""
     return r.register_script(source)
+
+
+# -- the catalogue's generation ------------------------------------------------------------
+def catalogue_generation() -> bytes:
+    """A token that changes whenever an item's title, year or genres may have; processes
+    cache the static parts of item cards under it (``catalog.selectors.item_cards``).
+    An edit deletes it (``catalogue_generation_bump``) and the next reader makes a new
+    random one, so a Redis emptied or restarted without its data starts a new one too."""
+    pipe = client().pipeline(transaction=False)
+    pipe.set(key("catalogue"), secrets.token_hex(8), nx=True)
+    pipe.get(key("catalogue"))
+    return pipe.execute()[1]
+
+
+def catalogue_generation_bump() -> None:
+    """End the generation: every process drops its cached item cards at its next read
+    (which makes the next one). Deleting writes nothing into a Redis that held none."""
+    client().delete(key("catalogue"))
 
 
 _live_cache: dict[str, tuple[float, LiveModel]] = {}

@@ -5,6 +5,7 @@ ranks.
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from catalog.api.views import item_or_404
 from recommendations import pipeline, reads
 from recommendations.api import serializers as s
+from recommendations.api.authentication import TokenWithTasteStamp, taste_stamp_of
 from recsite.api.errors import ErrorSerializer
 from recsite.api.query import validated_query
 from recsite.api.responses import json_response
@@ -19,6 +21,8 @@ from recsite.api.responses import json_response
 
 @extend_schema(tags=["recommendations"])
 class MyRecommendationsView(APIView):
+    # The site's classes (token first, for its 401 header), the token's with the stamp.
+    authentication_classes = [TokenWithTasteStamp, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -35,6 +39,7 @@ class MyRecommendationsView(APIView):
             genre=query.get("genre", ""),
             exclude_rated=query["exclude_rated"],
             explain=query["explain"],
+            taste_stamp=taste_stamp_of(request),
         )
         return json_response(request, s.recommendation_list(result, explain=query["explain"]))
 

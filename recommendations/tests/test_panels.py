@@ -170,7 +170,9 @@ def test_signed_out_pages_have_no_personal_panels(client, published):
     assert "People who rated this also rated" in page and "data-hide-form" not in page
 
 
-def test_panel_queries_are_bounded(client, published, django_assert_num_queries):
+def test_panel_queries_are_bounded(
+    client, published, django_assert_num_queries, django_assert_max_num_queries
+):
     """With a model published, the home page's queries do not grow with the panels' items.
 
     Home 16 (session and user, hidden items, 5 for top rated and most popular, "you
@@ -182,6 +184,10 @@ def test_panel_queries_are_bounded(client, published, django_assert_num_queries)
     places are one stored row, read from Redis).
     """
     client.force_login(published)
+    # The first page in a process may read the titles and genres of cards it has not kept
+    # yet (catalog.cards.static_parts): one statement more.
+    with django_assert_max_num_queries(17):
+        client.get(reverse("home"))
     with django_assert_num_queries(16):
         page = client.get(reverse("home"))
     assert page.content.decode().count('class="card suggestion"') >= 10

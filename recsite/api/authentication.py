@@ -5,6 +5,10 @@ Every signed-in API call starts with this lookup. DRF's own (``select_related("u
 row with hand-written SQL and builds the same objects with ``Model.from_db``, after the
 same value converters the ORM applies. Behaviour, errors and the header are DRF's:
 tests/api/test_authentication.py checks them.
+
+A subclass may read more about the token's user in the same statement (``extra_columns``:
+SQL expressions over the user's id column; ``extra_found`` gets their values), as the
+recommendations API does with the user's taste stamp.
 """
 
 from functools import cache
@@ -15,10 +19,17 @@ from rest_framework import authentication, exceptions
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
+    # SQL expressions over the token's user id column (given as their argument), read in
+    # the lookup's statement; their values go to ``extra_found``. None: nothing more.
+    extra_columns = None
+
+    def extra_found(self, token, values) -> None:
+        """Called with the values of ``extra_columns`` for a valid token."""
+
     def authenticate_credentials(self, key):
         model = self.get_model()
         connection = connections[model.objects.db]
-        plan = _lookup(model, connection.alias)
+        plan = _lookup(model, connection.alias, type(self).extra_columns)
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, [key])
             row = cursor.fetchone()
@@ -28,17 +39,19 @@ class TokenAuthentication(authentication.TokenAuthentication):
         for i, converters in plan.converters:
             for converter in converters:
                 values[i] = converter(values[i], plan.columns[i], connection)
-        n = len(plan.token_fields)
+        n, m = len(plan.token_fields), len(plan.columns)
         token = model.from_db(connection.alias, plan.token_fields, values[:n])
-        user = plan.user_model.from_db(connection.alias, plan.user_fields, values[n:])
+        user = plan.user_model.from_db(connection.alias, plan.user_fields, values[n:m])
         token.user = user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        if plan.extra:
+            self.extra_found(token, values[m:])
         return (user, token)
 
 
 class _Lookup:
-    def __init__(self, model, alias):
+    def __init__(self, model, alias, extra_columns=None):
         connection = connections[alias]
         q = connection.ops.quote_name
         user_field = model._meta.get_field("user")
@@ -53,6 +66,8 @@ class _Lookup:
         names = [f"t.{q(f.column)}" for f in token_fields] + [
             f"u.{q(f.column)}" for f in user_fields
         ]
+        self.extra = list(extra_columns(f"t.{q(user_field.column)}")) if extra_columns else []
+        names += self.extra
         self.sql = (
             f"SELECT {', '.join(names)} FROM {q(model._meta.db_table)} t"
             f" JOIN {q(user_model._meta.db_table)} u"
@@ -68,5 +83,5 @@ class _Lookup:
 
 
 @cache
-def _lookup(model, alias) -> _Lookup:
-    return _Lookup(model, alias)
+def _lookup(model, alias, extra_columns=None) -> _Lookup:
+    return _Lookup(model, alias, extra_columns)

@@ -13,6 +13,7 @@ from catalog import demo_data
 from catalog.importers.loader import ratings_bulk_upsert
 from catalog.models import Genre, Item
 from catalog.services import item_stats_refresh
+from catalog.signals import catalogue_changed
 
 NAMESPACE = "demo"
 
@@ -77,6 +78,7 @@ class Command(BaseCommand):
             for row, item in zip(made, catalogue.items, strict=True)
             for name in item.genres
         )
+        catalogue_changed.send(sender=Item)  # bulk writes send no model signals
         people = User.objects.bulk_create(
             User(username=f"{NAMESPACE}-{number}", password="!")
             for number in range(catalogue.n_users)
