@@ -79,7 +79,8 @@ DEFAULTS = {
     "MODEL_TUNE_MAX_RATINGS": 1_000_000,
     # ... and scores at most this many (validation user, item) cells per block: its
     # validation users per split are cut to this over the number of items (each block is
-    # 8 bytes a cell: 2,000 users x 12k items = 192 MB, a few held at once). 0: no cap.
+    # 4 bytes a cell, float32: 2,000 users x 12k items = 96 MB, one per part and segment
+    # held at once). 0: no cap.
     "MODEL_TUNE_MAX_CELLS": 24_000_000,
     # The rating model (recommendations/rating_model.py): a Bayesian factorization machine
     # fitted by each full recompute (its own task) serves predicted ratings; off, or for a

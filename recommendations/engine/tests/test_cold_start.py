@@ -276,9 +276,9 @@ def test_folds_tuner_fits_the_components_once_per_fold_for_all_segments(monkeypa
         fits.append(matrix)
         real_init(self, blend, matrix, *args)
 
-    def spy_view(self, parts, u, i, r, held, names, candidates, *rest):
+    def spy_view(self, parts, u, i, r, held, names, candidates):
         views.append((parts.matrix, candidates, held))
-        return real_view(self, parts, u, i, r, held, names, candidates, *rest)
+        return real_view(self, parts, u, i, r, held, names, candidates)
 
     monkeypatch.setattr(blend_module._Parts, "__init__", spy_init)
     monkeypatch.setattr(Blend, "_view", spy_view)

@@ -243,8 +243,8 @@ def test_the_few_segment_tunes_on_more_carves_only_while_its_users_are_few(monke
     made = []
     real = Blend._view
 
-    def spy(self, parts, u, i, r, held, names, candidates, dtype=np.float64):
-        out = real(self, parts, u, i, r, held, names, candidates, dtype)
+    def spy(self, parts, u, i, r, held, names, candidates):
+        out = real(self, parts, u, i, r, held, names, candidates)
         if "corated" in names and out is not None:
             made.append(set(np.unique(u[held]).tolist()))
         return out
