@@ -3,6 +3,8 @@
 import logging
 import time
 
+import redis
+
 from recommendations import store
 from recommendations.conf import get as option
 
@@ -69,7 +71,11 @@ def _bump() -> None:
     try:
         store.catalogue_generation_bump()
     except Exception as error:
-        # Once a minute at most: ``seed_demo`` under ``make run`` edits before Redis is up.
+        # Once a minute at most. Redis not running at all (``seed_demo`` under ``make run``
+        # edits before Redis is up) is only noted: with no Redis no process reads the
+        # generation, and cards cached before it went away expire by age.
         if time.monotonic() - _bump_failed_at[0] > 60:
-            logger.warning("could not end the catalogue generation: %s", error)
+            refused = isinstance(error, redis.exceptions.ConnectionError)
+            log = logger.info if refused else logger.warning
+            log("could not end the catalogue generation: %s", error)
             _bump_failed_at[0] = time.monotonic()
