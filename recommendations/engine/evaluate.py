@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import CENTRED, FEW_ALS, PRODUCT_BLEND, TREND, WINDOW, Blend, top_n
+from .blend import CENTRED, FEW_ALS, LOWPASS, PRODUCT_BLEND, TREND, WINDOW, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -352,6 +352,18 @@ MODEL_CONFIGS = [
         "as product-centred with both EASE parts unpruned (ease_keep 0: a dense head a"
         " worker could not hold at 5,000 items)",
         _product(CENTRED | {"ease_keep": 0}),
+    ),
+    ModelRanking(
+        "product-lowpass",
+        "as product plus an ideal low-pass filter of the item graph (the top 64 singular"
+        " vectors of the normalised ratings, GF-CF; engine/lowpass.py) as a part the many"
+        " segment may weigh (blend.LOWPASS)",
+        _product(LOWPASS),
+    ),
+    ModelRanking(
+        "product-lowpass-centred",
+        "as product-lowpass plus the centred EASE (blend.LOWPASS and blend.CENTRED)",
+        _product(LOWPASS | CENTRED),
     ),
     ModelRanking(
         "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)
