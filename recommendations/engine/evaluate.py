@@ -48,6 +48,7 @@ from .fm import PRODUCT_FM, BayesianFM, FoldedFM
 from .matrix import Baselines, RatingMatrix
 from .metrics import mae, ranking_metrics, rmse
 from .predict import predict_batch
+from .rerank import PARTS as RERANK_PARTS
 from .rerank import Reranked
 from .similarity import compute_neighbours
 from .splits import newitems_split, newusers_split
@@ -364,6 +365,16 @@ MODEL_CONFIGS = [
         "product-lowpass-centred",
         "as product-lowpass plus the centred EASE (blend.LOWPASS and blend.CENTRED)",
         _product(LOWPASS | CENTRED),
+    ),
+    ModelRanking(
+        "product-lowpass-centred-rerank",
+        "as product-rerank over product-lowpass-centred, the low-pass and centred EASE parts"
+        " also features of the second stage (evaluation only)",
+        lambda t, s: Reranked(
+            blend=PRODUCT_BLEND | LOWPASS | CENTRED,
+            rating=_fm_rating,
+            parts=(*RERANK_PARTS, "lowpass", "ease_c"),
+        ).fit(t, items=s.items, timestamps=s.times_for(t)),
     ),
     ModelRanking(
         "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)
