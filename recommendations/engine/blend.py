@@ -28,6 +28,10 @@ them folds a new rating in at once):
 ``trend``        the loved count decayed over ``trend_tau`` days as of the user's last
                  rating (:class:`~.trend.Trend`; only with ``trend_tau`` > 0 and rating
                  timestamps); tuned for the ``few`` segment only
+``lowpass``      the user's row through an ideal low-pass filter of the item graph (the
+                 top ``lowpass_k`` singular vectors of the normalised ratings,
+                 :class:`~.lowpass.LowPass`); only with ``lowpass_k`` > 0 (evaluate's
+                 ``product-lowpass``; not the product's)
 
 Each component is standardised per user over the candidate items, then summed with
 weights. There are three weight sets: ``many`` and ``few`` (users with at most
@@ -79,6 +83,7 @@ from .cooccur import LovedCooccurrence
 from .data import ItemInfo, UserInfo
 from .ease import EASE, TopKEASE
 from .factors import ALS
+from .lowpass import LowPass
 from .matrix import RatingMatrix
 from .metrics import ranking_metrics
 from .splits import holdout_split
@@ -89,11 +94,11 @@ __all__ = ["PRODUCT_BLEND", "Blend", "new_item_place", "top_n"]
 
 COMPONENTS = (
     *("ease", "als", "content", "als_content", "pop", "demo", "corated", "als_few", "trend"),
-    *("ease_c", "window"),
+    *("ease_c", "window", "lowpass"),
 )
 # The parts fitted only when some weight set uses them (each is one more model to fit
 # and store).
-OPTIONAL = ("corated", "als_few", "trend", "ease_c", "window")
+OPTIONAL = ("corated", "als_few", "trend", "ease_c", "window", "lowpass")
 WARM_START = {"ease": 1.0, "als": 0.5, "content": 0.1, "als_content": 0.0, "pop": 0.1, "demo": 0.0}
 # The few segment starts from the loved co-occurrence (P3u's best single part) and may
 # weigh every warm part; "many" never uses it (no gain on ml100k-ua's validation, and
@@ -103,7 +108,7 @@ FEW_START = {"corated": 1.0} | dict.fromkeys(WARM_START, 0.0) | {"als_few": 0.0,
 # set): the many segment's ascent starts them at 0 and tries them last (ml100k-ua,
 # bench/README ninth round); the few segment never weighs them. Absent parts (off) are
 # skipped by the ascent, so without them the tuning is the product's as before.
-MANY_EXTRA = {"ease_c": 0.0, "window": 0.0}
+MANY_EXTRA = {"ease_c": 0.0, "window": 0.0, "lowpass": 0.0}
 # How many places of a list the coverage floor counts in (P3u's and ua's NDCG@10).
 FLOOR_AT = 10
 COLD_START = {"content": 1.0, "als_content": 1.0, "pop": 0.5}
@@ -149,6 +154,9 @@ TREND = {"trend_tau": 90.0}
 CENTRED = {"ease_c_lam": 300.0}
 # The activity window as a many-segment part (evaluate's product-window).
 WINDOW = {"window_before": 30.0, "window_after": 0.0}
+# The ideal low-pass filter as a many-segment part (evaluate's product-lowpass; k chosen on
+# validation, bench/README tenth round).
+LOWPASS = {"lowpass_k": 64}
 # The "folds" tuner measured against it (bench/README, issue 12): ml100k-ua 0.3325 with
 # EASE fixed at 1 but P3u 0.2853; with EASE at 1 or 0 and min_coverage 0.05, ua 0.3234,
 # P3u 0.2994, P3i 0.3426. Not better on both warm protocols, so not the product's yet:
@@ -256,6 +264,9 @@ class _Parts:
             self.window = Window(before=blend.window_before, after=blend.window_after).fit(
                 matrix, times
             )
+        self.lowpass = None
+        if "lowpass" in names and blend.lowpass_k > 0:
+            self.lowpass = LowPass(k=blend.lowpass_k).fit(matrix)
         self.ease_c = None
         if "ease_c" in names and blend.ease_c_lam > 0:
             self.ease_c = EASE(
@@ -315,6 +326,8 @@ class _Parts:
                 out[name] = self.ease.score(rows)
             elif name == "ease_c" and self.ease_c is not None:
                 out[name] = self.ease_c.score(rows)
+            elif name == "lowpass" and self.lowpass is not None:
+                out[name] = self.lowpass.score(rows)
             elif name == "window" and self.window is not None:
                 rows_of = np.full(n, -1) if user_ids is None else self.matrix.user_indices(user_ids)
                 out[name] = self.window.score(rows_of)
@@ -407,6 +420,7 @@ class Blend:
         ease_c_lam: float = 0.0,
         window_before: float | None = None,
         window_after: float = 0.0,
+        lowpass_k: int = 0,
         seed: int = 0,
     ):
         self.ease_lam = ease_lam
@@ -444,6 +458,7 @@ class Blend:
         self.ease_c_lam = ease_c_lam
         self.window_before = window_before
         self.window_after = window_after
+        self.lowpass_k = lowpass_k
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------

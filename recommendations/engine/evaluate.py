@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blend import CENTRED, FEW_ALS, PRODUCT_BLEND, TREND, WINDOW, Blend, top_n
+from .blend import CENTRED, FEW_ALS, LOWPASS, PRODUCT_BLEND, TREND, WINDOW, Blend, top_n
 from .content import ItemContent
 from .data import (
     ItemInfo,
@@ -48,6 +48,7 @@ from .fm import PRODUCT_FM, BayesianFM, FoldedFM
 from .matrix import Baselines, RatingMatrix
 from .metrics import mae, ranking_metrics, rmse
 from .predict import predict_batch
+from .rerank import PARTS as RERANK_PARTS
 from .rerank import Reranked
 from .similarity import compute_neighbours
 from .splits import newitems_split, newusers_split
@@ -352,6 +353,28 @@ MODEL_CONFIGS = [
         "as product-centred with both EASE parts unpruned (ease_keep 0: a dense head a"
         " worker could not hold at 5,000 items)",
         _product(CENTRED | {"ease_keep": 0}),
+    ),
+    ModelRanking(
+        "product-lowpass",
+        "as product plus an ideal low-pass filter of the item graph (the top 64 singular"
+        " vectors of the normalised ratings, GF-CF; engine/lowpass.py) as a part the many"
+        " segment may weigh (blend.LOWPASS)",
+        _product(LOWPASS),
+    ),
+    ModelRanking(
+        "product-lowpass-centred",
+        "as product-lowpass plus the centred EASE (blend.LOWPASS and blend.CENTRED)",
+        _product(LOWPASS | CENTRED),
+    ),
+    ModelRanking(
+        "product-lowpass-centred-rerank",
+        "as product-rerank over product-lowpass-centred, the low-pass and centred EASE parts"
+        " also features of the second stage (evaluation only)",
+        lambda t, s: Reranked(
+            blend=PRODUCT_BLEND | LOWPASS | CENTRED,
+            rating=_fm_rating,
+            parts=(*RERANK_PARTS, "lowpass", "ease_c"),
+        ).fit(t, items=s.items, timestamps=s.times_for(t)),
     ),
     ModelRanking(
         "blend-topk", f"as blend with top-{TOPK} EASE (not kept: see ease.py)", _blend(TOPK)

@@ -61,20 +61,22 @@ def _genres(info, item_ids):
     return out
 
 
-def candidate_features(blend, matrix, times, users, n, *, info=None, rating=None):
+def candidate_features(blend, matrix, times, users, n, *, info=None, rating=None, parts=PARTS):
     """(features, candidates, blend scores) for ``users``' top ``n`` blend items.
 
     ``times``: a RatingMatrix with the same structure whose values are rating times (s).
+    ``parts``: the blend components given as features (z-scored; :data:`PARTS` and,
+    for evaluate's ``product-lowpass-centred-rerank``, ``lowpass`` and ``ease_c``).
     """
     rows = matrix.csr[users]
     scores = blend.score(rows)
     cand = top_n(scores, n, exclude=rows)
     cand = np.where(cand >= 0, cand, 0)
     mask = np.ones(matrix.n_items, bool)
-    raw = blend.parts_.components(rows, None, list(PARTS))
+    raw = blend.parts_.components(rows, None, list(parts))
     cols = [_gather(scores, cand)]
     cols.append(np.broadcast_to(np.log1p(np.arange(n, dtype=float)), cand.shape))
-    for name in PARTS:
+    for name in parts:
         if name not in raw:  # (content without item information)
             cols.append(np.zeros(cand.shape))
             continue
@@ -251,14 +253,18 @@ class Reranked:
     ``rating``) on the rest, learns a :class:`Logistic` from the candidates' features to
     "held out and rated >= ``threshold``", then refits stage one on the whole matrix.
 
-    ``blend``: Blend keyword arguments; ``rating``: a factory ``matrix, items -> model``
+    ``blend``: Blend keyword arguments; ``parts``: its components given as features
+    (:func:`candidate_features`); ``rating``: a factory ``matrix, items -> model``
     with ``predict(user idx, item idx)`` (or None). Learned state: ``stage_one_``,
     ``rating_``, ``model_`` (the Logistic), ``matrix_``, ``times_``.
     Evaluation only: users are scored by their rows in the fitted matrix.
     """
 
-    def __init__(self, *, blend, rating=None, n=100, hold=10, threshold=4.0, lam=1.0, seed=0):
+    def __init__(
+        self, *, blend, rating=None, n=100, hold=10, threshold=4.0, lam=1.0, seed=0, parts=PARTS
+    ):
         self.blend = blend
+        self.parts = tuple(parts)
         self.rating = rating
         self.n = n
         self.hold = hold
@@ -284,7 +290,7 @@ class Reranked:
         )
         users = np.arange(matrix.n_users)
         x, cand, _ = candidate_features(
-            blend, train, t_train, users, self.n, info=items, rating=rating
+            blend, train, t_train, users, self.n, info=items, rating=rating, parts=self.parts
         )
         rows = np.repeat(users, np.diff(csr.indptr))
         hit = held & (csr.data >= self.threshold)
@@ -318,6 +324,7 @@ class Reranked:
             self.n,
             info=self.items_,
             rating=self.rating_,
+            parts=self.parts,
         )
         low = scores.min() - 1.0
         out = scores - (scores.max() - low) - 2.0  # every non-candidate below ``low``

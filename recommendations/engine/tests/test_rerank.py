@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.blend import PRODUCT_BLEND, top_n
+from recommendations.engine.blend import PRODUCT_BLEND, Blend, _standardise, top_n
+from recommendations.engine.lowpass import LowPass
 from recommendations.engine.matrix import RatingMatrix
 from recommendations.engine.rerank import (
     DAY,
@@ -15,6 +16,7 @@ from recommendations.engine.rerank import (
     _graph_scores,
     _time_features,
     _with_data,
+    candidate_features,
     carve_users,
     labels,
 )
@@ -123,3 +125,25 @@ def test_reranked_reorders_only_stage_ones_top_n_and_never_a_rated_item():
     rated = sp.csr_matrix(rows).toarray() != 0
     low = np.take_along_axis(got, np.maximum(top, 0), axis=1).min(axis=1)
     assert (np.where(rated, got, -np.inf).max(axis=1) < low).all()
+
+
+def test_the_second_stage_takes_the_lowpass_and_centred_ease_as_features_when_asked():
+    """``parts`` adds blend components as features: their columns are the parts' z-scores
+    at the candidates (the low-pass from its own fit), two more coefficients."""
+    m = _matrix(seed=7, n_users=60, n_items=40)
+    tm = _times(m, seed=7)
+    params = PRODUCT_BLEND | {"few_floor": 0, "min_coverage": 0.0, "ease_max_items": None}
+    params |= {"lowpass_k": 4, "ease_c_lam": 10.0}
+    parts = ("ease", "als", "content", "pop", "lowpass", "ease_c")
+    model = Reranked(blend=params, n=8, hold=3, parts=parts).fit(m, timestamps=tm.csr.data)
+    assert model.model_.coef_.shape == (len(FEATURES) + 1,)
+    # (a part the tuning weighs 0 is not fitted, and its column is 0): fixed weights here
+    w = {"many": {"ease": 1.0, "lowpass": 0.5, "ease_c": 0.5}, "few": {"pop": 1.0}, "cold": {}}
+    blend = Blend(**params).fit(m, timestamps=tm.csr.data, weights=w)
+    users = np.arange(m.n_users)
+    x, cand, _ = candidate_features(blend, m, tm, users, 8, parts=parts)
+    z = _standardise(LowPass(k=4).fit(m).score(m.csr), np.ones(m.n_items, bool))
+    at = FEATURES.index("pop") + 1  # the parts' columns follow in ``parts`` order
+    np.testing.assert_allclose(x[:, :, at], np.take_along_axis(z, cand, axis=1), atol=1e-9)
+    plain = candidate_features(blend, m, tm, users, 8)[0]
+    assert plain.shape[2] == x.shape[2] - 2
