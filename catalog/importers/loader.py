@@ -323,13 +323,15 @@ class _Pairs:
         if not len(table):
             empty = np.zeros(0, np.int64)
             return cls(empty, empty, np.zeros(0), empty, empty, now_us)
-        when = np.where(table.has_ts, table.ts * _US, now_us)
         n_items = max(item_pk.size, 1)
         user_rank, item_rank = _ranks(user_pk), _ranks(item_pk)
-        key = user_rank[table.user] * n_items + item_rank[table.item]
+        key = user_rank[table.user] * n_items
+        key += item_rank[table.item]
         order = np.argsort(key, kind="stable")  # by pair, then by line
-        sorted_key = key[order]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        key = key[order]  # sorted; the unsorted keys freed (at 25M lines, 200 MB a copy)
+        starts = np.r_[0, np.flatnonzero(key[1:] != key[:-1]) + 1]
+        del key
+        when = np.where(table.has_ts, table.ts * _US, now_us)
         first_row = order[starts]  # the pair's first line (the sort is stable)
         if starts.size == order.size:  # no pair twice: each line is its pair's newest
             newest = first_row
