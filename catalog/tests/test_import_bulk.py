@@ -3,6 +3,7 @@ merged on a bad line, a cut-short merge completed by running the import again, a
 site's own writes going on while an import stages and merges."""
 
 import random
+import struct
 import threading
 from datetime import UTC, datetime
 from io import StringIO
@@ -707,6 +708,37 @@ def test_running_the_same_import_again_completes_an_append_cut_short(
     reference.apply(path, started)
     reference.check()
     assert _sqlite_schema() == before  # the list of pending indexes is gone too
+
+
+def _wal_frames():
+    """(frames in the write-ahead log, frames of it already copied into the database
+    file), read from the WAL index (the ``-shm`` file: ``mxFrame`` of its header,
+    ``nBackfill`` of its checkpoint information, both native-endian u32)."""
+    with open(f"{connection.settings_dict['NAME']}-shm", "rb") as shm:
+        head = shm.read(100)
+    (max_frame,) = struct.unpack("=I", head[16:20])
+    (backfilled,) = struct.unpack("=I", head[96:100])
+    return max_frame, backfilled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_append_transaction_is_checkpointed_by_the_import_not_the_sites_next_write(
+    tmp_path, small_chunks
+):
+    """After each transaction of SQLite's append (a first import) the import copies its
+    pages from the write-ahead log into the database file itself: left there, the site's
+    next write (its connection checkpoints past 1,000 pages of log) would copy them after
+    its commit, and wait for that (10M ratings: 4 of ~100 writes over 1 s)."""
+    _sqlite_only()
+    seen = []
+    path = _write_file(tmp_path / "a.csv", _random_lines(2, 200, users=20, items=15))
+    loader.import_ratings(
+        open_source(path),
+        namespace="csv",
+        merge_progress=lambda done, total: seen.append(_wal_frames()),
+    )
+    assert len(seen) > 2
+    assert all(frames > 0 and backfilled == frames for frames, backfilled in seen), seen
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from catalog.importers import formats
 from catalog.importers.formats import numeric_table, open_source, table_from_rows
 
-FIELDS = ("line", "user", "item", "score", "ts", "has_ts")
+FIELDS = ("user", "item", "score", "ts", "has_ts")
 
 
 def _same(fast, slow):
