@@ -128,8 +128,8 @@ _ref = ItemRefSerializer().to_representation
 # item and catalogue generation) keeps their text there; each request writes only the
 # live numbers (average, count), the score and the reason. Values of any other type than
 # str, int, float, bool and None, and floats JSON cannot hold, give None: the caller then
-# renders the dict, which writes them (or fails) as before. tests/api/test_json_text.py
-# compares the bytes with DRF's renderer's.
+# renders the dict, which writes them (or fails) as before. The bytes are compared with
+# DRF's renderer's in recommendations/api/tests/test_json_text.py.
 _string = json.encoder.encode_basestring  # ensure_ascii=False's (the C one)
 _HEAD, _REF = "api-item-head", "api-item-ref"
 

@@ -43,7 +43,8 @@ class MyRecommendationsView(APIView):
         )
         # The list written as text from its cards' kept parts; the dict rendered by DRF's
         # renderer when the client asked for another rendering (indent) or a value is not
-        # one the text writer takes. The same bytes either way (tests/api/test_json_text.py).
+        # one the text writer takes. The same bytes either way
+        # (recommendations/api/tests/test_json_text.py).
         text = None
         if writes_plain_json(request):
             text = s.recommendation_list_json(result, explain=query["explain"])
