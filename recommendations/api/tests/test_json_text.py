@@ -8,10 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
-from rest_framework.test import APIClient
 
 from catalog.cards import GenreCard, ItemCard
 from catalog.models import Item
@@ -125,19 +122,11 @@ def test_items_that_are_model_instances_are_written_too(db):
 
 
 # -- through the view -----------------------------------------------------------------------
-@pytest.fixture
-def reader(published_model, db):
-    user = get_user_model().objects.get(username="demo")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    client.user = user
-    return client
-
-
 @pytest.mark.parametrize("explain", ["false", "true"])
 def test_the_view_answers_what_the_renderer_writes_for_its_list(reader, explain):
-    reader.get(URL, {"limit": 10})  # a stored list, and its cards' parts kept
-    for _ in range(2):  # the second time from the kept text
+    # The fixture read once: a stored list, its cards' parts kept; the second time here
+    # the cards' text is the kept one.
+    for _ in range(2):
         response = reader.get(URL, {"limit": 10, "explain": explain})
         assert response.status_code == 200
         assert response["Content-Type"] == "application/json"
