@@ -30,6 +30,11 @@ class ItemCard(ItemDisplay):
     rating_count: int
     rating_sum: float
     genres: list[GenreCard] = field(default_factory=list)
+    # For a card whose static parts came from ``static_parts``: a dict kept with those
+    # parts (one per item and generation), where readers may keep what they derive from
+    # title, year and genres alone (the API keeps the card's JSON text there). None for
+    # cards read whole: nothing derived from them is kept.
+    memo: dict | None = None
 
     @property
     def pk(self) -> int:
@@ -56,7 +61,8 @@ class StaticParts:
     def __init__(self) -> None:
         self.generation: object = None
         self.since = 0.0
-        self.parts: dict[int, tuple[str, int | None, tuple[GenreCard, ...]]] = {}
+        # item id: (title, year, genres, memo): ``ItemCard.memo``'s dict, made with them
+        self.parts: dict[int, tuple[str, int | None, tuple[GenreCard, ...], dict]] = {}
 
     def under(self, generation, now: float) -> dict:
         """The parts kept under ``generation``, emptied when it is another or too old."""

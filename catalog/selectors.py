@@ -537,14 +537,14 @@ def _item_cards_kept(ids: list[int], generation) -> dict[int, ItemCard]:
         with connection.cursor() as cursor:
             cursor.execute(_item_cards_sql(connection.alias, len(missing)), missing)
             for card in _cards_from_rows(cursor.fetchall()).values():
-                kept[card.id] = (card.title, card.year, tuple(card.genres))
+                kept[card.id] = (card.title, card.year, tuple(card.genres), {})
     cards: dict[int, ItemCard] = {}
     for item_id, active, count, total in rows:
         parts = kept.get(item_id)
         if parts is None:  # deleted between the two statements
             continue
-        title, year, genres = parts
-        cards[item_id] = ItemCard(item_id, title, year, bool(active), count, total, [*genres])
+        title, year, genres, memo = parts
+        cards[item_id] = ItemCard(item_id, title, year, bool(active), count, total, [*genres], memo)
     return cards
 
 

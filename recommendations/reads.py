@@ -353,13 +353,28 @@ def _suggestions(rows: np.ndarray, explain: bool, catalogue=None) -> list[Sugges
         is_new or is_loved or reasons.needs_items(p, s, least=least)
         for p, s, is_new, is_loved in zip(columns[2], columns[3], new, loved, strict=True)
     ]
-    because = rows["because_items"] if explain else rows["because_items"][named]
-    cards = catalog_selectors.item_cards(
-        [*columns[0], *because.ravel().tolist()], generation=catalogue
-    )
+    because_lists = rows["because_items"].tolist()
+    if explain:
+        because = [i for ids in because_lists for i in ids]
+    else:
+        # Without explain a line names only the first of its items that still exists:
+        # read the first of each named line's, the others only for a line whose first
+        # is gone (deleted since the list was ranked), in a second statement.
+        because = rows["because_items"][named, 0].tolist()
+    cards = catalog_selectors.item_cards([*columns[0], *because], generation=catalogue)
+    if not explain:
+        later = [
+            i
+            for ids, is_named in zip(because_lists, named, strict=True)
+            if is_named and ids[0] not in cards
+            for i in ids[1:]
+            if i >= 0
+        ]
+        if later:
+            cards.update(catalog_selectors.item_cards(later, generation=catalogue))
     out = []
     for (item_id, score, people, people_sum), because_ids, is_new, is_loved in zip(
-        zip(*columns, strict=True), rows["because_items"].tolist(), new, loved, strict=True
+        zip(*columns, strict=True), because_lists, new, loved, strict=True
     ):
         item = cards.get(item_id)
         if item is None or not item.is_active:

@@ -1,5 +1,8 @@
 """Shapes of recommendations, neighbours, predictions and recompute runs in the JSON API."""
 
+import json
+import math
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -115,6 +118,110 @@ def recommendation_list(result, *, explain: bool) -> dict:
 
 _item = ItemSerializer().to_representation
 _ref = ItemRefSerializer().to_representation
+
+
+# -- me/recommendations/ as JSON text --------------------------------------------------------
+# The hottest read writes its answer as text: what ``json.dumps`` writes for
+# ``recommendation_list(...)`` with DRF's renderer settings (ensure_ascii=False, compact,
+# allow_nan=False), from parts. An item's id, title, year and genres change only with a
+# catalogue edit, so a card read with its static parts kept (``ItemCard.memo``, one per
+# item and catalogue generation) keeps their text there; each request writes only the
+# live numbers (average, count), the score and the reason. Values of any other type than
+# str, int, float, bool and None, and floats JSON cannot hold, give None: the caller then
+# renders the dict, which writes them (or fails) as before. The bytes are compared with
+# DRF's renderer's in recommendations/api/tests/test_json_text.py.
+_string = json.encoder.encode_basestring  # ensure_ascii=False's (the C one)
+_HEAD, _REF = "api-item-head", "api-item-ref"
+
+
+class _Unwritten(Exception):
+    pass
+
+
+def _scalar(value) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Unwritten
+        return float.__repr__(value)
+    raise _Unwritten
+
+
+def _kept(item, name: str, write) -> str:
+    memo = getattr(item, "memo", None)
+    if memo is None:
+        return write(item)
+    text = memo.get(name)
+    if text is None:
+        text = memo[name] = write(item)
+    return text
+
+
+def _item_head(item) -> str:
+    """``ItemSerializer``'s keys up to the live numbers: '{"id":..,"genres":[..],"average":'."""
+    genres = ",".join(
+        f'{{"name":{_scalar(g.name)},"slug":{_scalar(g.slug)}}}' for g in item.card_genres()
+    )
+    return (
+        f'{{"id":{_scalar(item.pk)},"title":{_scalar(item.title)},"year":{_scalar(item.year)}'
+        f',"genres":[{genres}],"average":'
+    )
+
+
+def _item_ref(item) -> str:
+    return f'{{"id":{_scalar(item.pk)},"title":{_scalar(item.title)},"year":{_scalar(item.year)}}}'
+
+
+def recommendation_list_json(result, *, explain: bool) -> str | None:
+    """``json.dumps(recommendation_list(result, explain=explain), ensure_ascii=False,
+    allow_nan=False, separators=(",", ":"))``, or None when a value is not one this
+    writes (see above)."""
+    try:
+        out = [
+            f'{{"source":{_scalar(result.source)},"model_version":{_scalar(result.model_version)}'
+            f',"note":{_scalar(result.note)},"pending":{_scalar(result.pending)},"results":['
+        ]
+        for suggestion in result.suggestions:
+            item = suggestion.item
+            memo = getattr(item, "memo", None)
+            head = None if memo is None else memo.get(_HEAD)
+            if head is None:
+                head = _item_head(item)
+                if memo is not None:
+                    memo[_HEAD] = head
+            # The common types written inline (a finite float: x - x == 0); others by _scalar.
+            average, count = item.rating_average, item.rating_count
+            score, reason = float(suggestion.score), suggestion.reason
+            if not (type(average) is float and average - average == 0.0):
+                average = _scalar(average)
+            if not (type(count) is int and type(reason) is str and score - score == 0.0):
+                count, reason, score = _scalar(count), _scalar(reason), _scalar(score)
+            else:
+                reason = _string(reason)
+            if explain:
+                refs = ",".join(_kept(i, _REF, _item_ref) for i in suggestion.because_items)
+                because = f'{{"items":[{refs}]}}'
+            else:
+                because = "null"
+            out.append(
+                f'{{"item":{head}{average},"count":{count}}},"score":{score}'
+                f',"reason":{reason},"because":{because}}}'
+            )
+            out.append(",")
+        if result.suggestions:
+            out.pop()
+    except _Unwritten:
+        return None
+    out.append("]}")
+    return "".join(out)
 
 
 class SimilarItemSerializer(serializers.Serializer):

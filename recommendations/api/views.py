@@ -16,7 +16,7 @@ from recommendations.api import serializers as s
 from recommendations.api.authentication import TokenWithTasteStamp, taste_stamp_of
 from recsite.api.errors import ErrorSerializer
 from recsite.api.query import validated_query
-from recsite.api.responses import json_response
+from recsite.api.responses import json_response, json_text_response, writes_plain_json
 
 
 @extend_schema(tags=["recommendations"])
@@ -41,6 +41,15 @@ class MyRecommendationsView(APIView):
             explain=query["explain"],
             taste_stamp=taste_stamp_of(request),
         )
+        # The list written as text from its cards' kept parts; the dict rendered by DRF's
+        # renderer when the client asked for another rendering (indent) or a value is not
+        # one the text writer takes. The same bytes either way
+        # (recommendations/api/tests/test_json_text.py).
+        text = None
+        if writes_plain_json(request):
+            text = s.recommendation_list_json(result, explain=query["explain"])
+        if text is not None:
+            return json_text_response(request, text)
         return json_response(request, s.recommendation_list(result, explain=query["explain"]))
 
 

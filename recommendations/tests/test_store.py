@@ -181,7 +181,7 @@ def test_a_users_list_and_their_neighbours_ratings_come_in_one_round_trip(rec_re
     assert model.user_list_and_ratings(2, inline_bytes=inline_bytes) == (None, {})
 
 
-def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
+def test_a_stored_list_or_else_the_neighbours(rec_redis):
     """``ready_or_neighbours``: the stored list alone when there is one (a stored read
     needs nothing else), else no list and the user's neighbour list and ratings."""
     store.write_rows("v1", "uu", {1: store.encode_neighbours([3], [0.9], [5])}, ttl=60)
@@ -199,3 +199,28 @@ def test_a_stored_list_or_else_the_neighbours_come_in_one_round_trip(rec_redis):
     # a version whose stored lists have another layout: none read, the neighbours are
     old = store.LiveModel("v1", {"ready_format": store.READY_FORMAT - 1})
     assert old.ready_or_neighbours(2) == (None, (None, {}))
+
+
+def test_a_stored_read_runs_no_script_and_reads_the_catalogue_generation(rec_redis):
+    """A stored read is an HGET and a GET (a Lua script costs Redis several times their
+    CPU); the generation comes with it, made when there is none; only a user without a
+    stored list runs the script."""
+    rows = np.zeros(1, dtype=store.READY_DTYPE)
+    store.write_rows("v1", "ready", {2: store.encode_ready("s", rows)}, ttl=60)
+    store.write_rows("v1", "uu", {1: store.encode_neighbours([3], [0.9], [5])}, ttl=60)
+    model = store.LiveModel("v1", {"ready_format": store.READY_FORMAT})
+    client = store.client()
+    client.delete(store.key("catalogue"))
+    client.config_resetstat()
+    stored, neighbours, generation = model.ready_neighbours_catalogue(2)
+    assert stored[0] == "s" and neighbours is None
+    assert generation == client.get(store.key("catalogue")) is not None  # made at once
+    assert model.ready_neighbours_catalogue(2)[2] == generation
+    calls = client.info("commandstats")
+    assert "cmdstat_evalsha" not in calls and "cmdstat_eval" not in calls
+    assert calls["cmdstat_hget"]["calls"] == 2
+    stored, (user_list, _), generation = model.ready_neighbours_catalogue(1)
+    assert stored is None and user_list["id"].tolist() == [3] and generation is None
+    calls = client.info("commandstats")
+    scripts = [calls.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval")]
+    assert sum(scripts) >= 1  # (one more when Redis had to load the script first)

@@ -301,7 +301,8 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     **globals().get("CACHES", {}),
     "api-throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's, with one Redis client per connection pool (recsite/api/throttling.py).
+        "BACKEND": "recsite.api.throttling.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "api-throttle",
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},

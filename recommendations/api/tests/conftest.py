@@ -40,3 +40,16 @@ def demo(published_model, db):
     client.force_authenticate(user)
     client.user = user
     return client
+
+
+@pytest.fixture
+def reader(published_model, db):
+    """The demo user with a token and a stored list (read once, so kept)."""
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.get(username="demo")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.user = user
+    assert client.get("/api/v1/me/recommendations/", {"limit": 10}).status_code == 200
+    return client

@@ -7,13 +7,10 @@ from io import StringIO
 
 import pytest
 import redis
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from catalog import selectors as catalog_selectors
 from catalog.api.serializers import ItemSerializer
@@ -28,17 +25,6 @@ from recsite import redis_server
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/me/recommendations/"
-
-
-@pytest.fixture
-def reader(published_model, db):
-    """The demo user with a token and a stored list (read once, so kept)."""
-    user = get_user_model().objects.get(username="demo")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    client.user = user
-    assert client.get(URL, {"limit": 10}).status_code == 200
-    return client
 
 
 def _generation():
