@@ -14,6 +14,10 @@ and the 1-minute load average before each):
 - an item's deletion as the admin's ``delete_model`` does it (``Item.delete()`` in one
   transaction: the cascade to its ratings, then the item; on both databases the foreign
   key's own check of the ratings table too), of the most rated items (each run another);
+- ``admin``: pages of the admin that read ratings by item: the ratings list searched by
+  the title of an item with one rating (the search joins ratings to items: a scan until a
+  page is found), and an item's delete confirmation page (which lists its ratings), of
+  the most rated item;
 - ``--with-item-index`` first builds the old ``(item_id, updated DESC)`` index (timed) and
   drops it at the end, to measure the same operations with it, for comparison.
 
@@ -44,7 +48,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--with-item-index", action="store_true")
-    parser.add_argument("--steps", default="refresh,account,item")
+    parser.add_argument("--steps", default="refresh,admin,account,item")
     args = parser.parse_args()
     from recsite.redis_server import free_port
 
@@ -55,6 +59,11 @@ def main() -> None:
         DATABASE_URL=args.database_url,
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
         LOG_LEVEL="ERROR",
+        ALLOWED_HOSTS="testserver",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_HSTS_SECONDS="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
     )
     import django
 
@@ -120,6 +129,44 @@ def main() -> None:
                     load_before=load,
                     changed=changed,
                 )
+        if "admin" in steps:
+            from django.conf import settings
+            from django.test import Client
+            from django.test.utils import override_settings
+            from django.urls import reverse
+
+            # Pages render without collected static files (no manifest needed).
+            plain = "django.contrib.staticfiles.storage.StaticFilesStorage"
+            override_settings(
+                STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": plain}}
+            ).enable()
+
+            client = Client()
+            boss = get_user_model().objects.filter(username="bench-item-ops").first()
+            if boss is None:
+                boss = get_user_model().objects.create_superuser("bench-item-ops", password="x")
+            client.force_login(boss)
+            rare = Item.objects.filter(rating_count=1).order_by("pk").first()
+            popular = Item.objects.order_by("-rating_count", "pk").first()
+            pages = [
+                ("admin: ratings searched by a title", reverse("admin:catalog_rating_changelist"),
+                 {"q": rare.title}, rare.rating_count),
+                ("admin: item delete confirmation", reverse("admin:catalog_item_delete",
+                 args=[popular.pk]), {}, popular.rating_count),
+            ]  # fmt: skip
+            for name, url, query, ratings in pages:
+                for _ in range(args.repeat):
+                    load = os.getloadavg()[0]
+                    started = time.perf_counter()
+                    response = client.get(url, query)
+                    record(
+                        name,
+                        time.perf_counter() - started,
+                        load_before=load,
+                        status=response.status_code,
+                        bytes=len(response.content),
+                        ratings=ratings,
+                    )
         if "account" in steps:
             with connection.cursor() as cursor:
                 cursor.execute(
