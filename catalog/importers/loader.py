@@ -123,6 +123,13 @@ SQLITE_BULK_PRAGMAS = {
 # 1 GiB, sorts in memory and two threads, 18.0 s with sorts in memory alone.)
 SQLITE_APPEND_ABOVE_FRACTION = 4
 SQLITE_APPEND_FIRST = 50_000
+# Seconds the append leaves the write lock free between two transactions, at least. A
+# site write waiting for it sleeps in SQLite's busy handler, 100 ms at a time once it has
+# waited ~330 ms, and slept through shorter gaps into the next transaction: at 10M the
+# gaps (the next rows' preparation and the checkpoint) were 106 ms at the median, 60 ms
+# the shortest, 43 of 111 under 100 ms, and site writes waited up to 1.6 s (25M: 2.4 s)
+# though no transaction held the lock over 0.72 s (bench/README, stop 22).
+SQLITE_APPEND_GAP = 0.12
 SQLITE_APPEND_PRAGMAS = {
     "cache_size": SQLITE_CACHE_KIB,
     "wal_autocheckpoint": SQLITE_CHECKPOINT_PAGES,
@@ -551,7 +558,9 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
     the user (the unique (user, item) one and (user, -updated)), so each transaction
     writes each B-tree at its end (a table with an index by item wrote about a page of it
     per row: bench/README, stop 21), and none is dropped or built again: no transaction is
-    longer than one range's. Returns how many ratings were written.
+    longer than one range's, and between two the lock is left free at least
+    ``SQLITE_APPEND_GAP`` for the site's writes waiting for it. Returns how many ratings
+    were written.
 
     Each transaction reads the rows its users already have (the site's, rated meanwhile;
     an earlier run's) and moves the items' stats by what it changes, newer wins, in that
@@ -576,11 +585,14 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
             "WHERE id = ?"
         )
         with _sqlite_pragmas(raw, SQLITE_APPEND_PRAGMAS):
+            committed = None
             for start, stop in _timed_chunks(n, first=SQLITE_APPEND_FIRST, snap=at_user_start):
                 rows = _sqlite_rows(pairs, start, stop, now_text)
                 users, items = pairs.user[start:stop], pairs.item[start:stop]
                 count = np.ones(stop - start)
                 total = pairs.score[start:stop].copy()
+                if committed is not None:  # the write lock free for the site's writes
+                    time.sleep(max(0.0, SQLITE_APPEND_GAP - (time.perf_counter() - committed)))
                 with transaction.atomic():
                     there = raw.execute(
                         f"SELECT user_id, item_id, score, CAST(updated AS TEXT) FROM {rating} "
@@ -615,6 +627,7 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
                             strict=True,
                         ),
                     )
+                committed = time.perf_counter()
                 _sqlite_checkpoint(raw)
                 if merge_progress is not None:
                     merge_progress(stop, n)

@@ -5,6 +5,7 @@ site's own writes going on while an import stages and merges."""
 import random
 import struct
 import threading
+import time
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -30,6 +31,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
+    monkeypatch.setattr(loader, "SQLITE_APPEND_GAP", 0.0)  # (a sleep per batch otherwise)
 
 
 def _write_file(path, lines):
@@ -644,21 +646,24 @@ def test_the_append_keeps_every_index_up_and_the_offline_load_builds_them_after_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_append_holds_no_transaction_longer_than_one_batch(tmp_path, small_chunks):
+def test_the_append_holds_no_transaction_longer_than_one_batch(tmp_path, small_chunks, monkeypatch):
     """SQLite's append (a first import) writes the ratings in one short transaction per
     batch of users and nothing else: no index dropped or built (a ``CREATE INDEX`` after
     the rows was one transaction that held the site's writes for its whole build: ~10 s
     at 10M ratings, past the 20 s busy timeout at 25M), no statement on the ratings table
-    outside a batch. Every statement the import's connection runs from the end of "items
-    and users" is traced and split into transactions."""
+    outside a batch; and between two batches the write lock is left free at least
+    ``SQLITE_APPEND_GAP`` (a site write sleeping in SQLite's busy handler slept through
+    shorter gaps). Every statement the import's connection runs from the end of "items
+    and users" is traced (with when it started) and split into transactions."""
     _sqlite_only()
+    monkeypatch.setattr(loader, "SQLITE_APPEND_GAP", 0.03)
     statements, batches = [], []
     connection.ensure_connection()
     raw = connection.connection  # the import's connection (the test's own)
 
     def on_phase(name):
         if name == "items and users":
-            raw.set_trace_callback(statements.append)
+            raw.set_trace_callback(lambda sql: statements.append((time.perf_counter(), sql)))
 
     def on_batch(done, total):
         batches.append(done)
@@ -671,19 +676,21 @@ def test_the_append_holds_no_transaction_longer_than_one_batch(tmp_path, small_c
         )
     finally:
         raw.set_trace_callback(None)
-    transactions, current = [], None
-    for sql in statements:
+    transactions, current, gaps, committed = [], None, [], None
+    for at, sql in statements:
         head = sql.lstrip().upper()
         if head.startswith("BEGIN"):
             current = []
+            if committed is not None:
+                gaps.append(at - committed)
         elif head.startswith(("COMMIT", "ROLLBACK")):
             transactions.append(current)
-            current = None
+            current, committed = None, at
         elif current is not None:
             current.append(head)
         else:  # outside a transaction: reads (no lock in WAL) and the checkpoints, no write
             assert head.startswith(("PRAGMA", "SELECT")), sql
-    assert not any("INDEX" in head for head in statements), "no index dropped or built"
+    assert not any("INDEX" in sql.upper() for _, sql in statements), "no index dropped or built"
     writes = [t for t in transactions if any(h.startswith("INSERT") for h in t)]
     assert len(batches) > 3 and len(writes) == len(transactions) == len(batches)
     rating_table = Rating._meta.db_table.upper()
@@ -692,6 +699,7 @@ def test_the_append_holds_no_transaction_longer_than_one_batch(tmp_path, small_c
         # One batch: its rows in one statement or a few of up to SQLITE_ROWS_PER_STATEMENT.
         assert all(h.startswith(f'INSERT INTO "{rating_table}"') for h in inserts)
         assert all(h.startswith(("SELECT", "INSERT", "UPDATE")) for h in each), each
+    assert len(gaps) == len(transactions) - 1 and min(gaps) >= 0.03, gaps
 
 
 def _import_crashing(path, *, where: str, after_pairs: int, mode: str = "auto") -> None:
