@@ -210,7 +210,6 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
         "double precision NOT NULL, created {ts} NOT NULL, updated {ts} NOT NULL, "
         "UNIQUE (user_id, item_id));\n"
         "CREATE INDEX r_user ON r (user_id, updated DESC);\n"
-        "CREATE INDEX r_item ON r (item_id, updated DESC);\n"
         "INSERT INTO r (user_id, item_id, score, created, updated) "
         "SELECT u, i, rating, {when}, {when} FROM t;\n"
     )
@@ -219,7 +218,6 @@ def step_import(size: str, db: str, env: dict, pg: Postgres | None) -> dict:
     index_sql = (
         "CREATE UNIQUE INDEX t_user_item ON t (u, i);\n"
         "CREATE INDEX t_user_recent ON t (u, ts DESC);\n"
-        "CREATE INDEX t_item_recent ON t (i, ts DESC);\n"
     )
     if db == "sqlite":
         target = WORK / "bulk-baseline.sqlite3"

@@ -1,9 +1,10 @@
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, F, FloatField
 from django.db.models.functions import Cast, NullIf
 
 from catalog.models import Genre, HiddenItem, Item, Rating
-from catalog.services import item_stats_refresh
+from catalog.services import items_stats_move
 
 
 @admin.register(Genre)
@@ -93,20 +94,46 @@ class RatingAdmin(admin.ModelAdmin):
     # Counting a huge ratings table on every page is slow; the paginator skips it.
     show_full_result_count = False
 
+    # The items' counts and sums move by what each edit changes (``items_stats_move``), as
+    # the site's own writes move them: a recount of an item would scan the ratings table.
+    # Each stored row is read locked, in the same transaction as its write.
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        item_ids = {obj.item_id, *([form.initial.get("item")] if change else [])}
-        item_stats_refresh(item_ids=[pk for pk in item_ids if pk])
+        with transaction.atomic():
+            changes = [] if not change else [_taken_out(_locked([obj.pk]))[0]]
+            super().save_model(request, obj, form, change)
+            changes.append((obj.item_id, 1, obj.score))
+            items_stats_move(changes)
 
     def delete_model(self, request, obj):
-        item_id = obj.item_id
-        super().delete_model(request, obj)
-        item_stats_refresh(item_ids=[item_id])
+        with transaction.atomic():
+            rows = _locked([obj.pk])
+            super().delete_model(request, obj)
+            items_stats_move(_taken_out(rows))
 
     def delete_queryset(self, request, queryset):
-        item_ids = list(queryset.values_list("item_id", flat=True).distinct())
-        super().delete_queryset(request, queryset)
-        item_stats_refresh(item_ids=item_ids)
+        pks = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            for at in range(0, len(pks), _ROWS):
+                # What is deleted is the rows read locked, whatever matches meanwhile.
+                rows = _locked(pks[at : at + _ROWS])
+                Rating.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+                items_stats_move(_taken_out(rows))
+
+
+_ROWS = 500  # ratings a statement: under SQLite's oldest limit on parameters (999)
+
+
+def _locked(pks) -> list[tuple[int, int, float]]:
+    """(id, item id, score) of the ratings ``pks`` still there, locked until the commit."""
+    return list(
+        Rating.objects.select_for_update().filter(pk__in=pks).values_list("pk", "item_id", "score")
+    )
+
+
+def _taken_out(rows) -> list[tuple[int, int, float]]:
+    """``items_stats_move``'s changes that take ``rows`` out of their items' stats."""
+    return [(item_id, -1, -score) for _, item_id, score in rows]
 
 
 @admin.register(HiddenItem)

@@ -119,9 +119,12 @@ class Item(ItemDisplay, models.Model):
 
 
 class Rating(models.Model):
-    # No single-column indexes on the foreign keys: the unique (user, item) constraint and
-    # the (item, -updated) index lead with them and serve the same lookups; two fewer
-    # indexes to build in an import and to write on every rating.
+    # No single-column indexes on the foreign keys, and none by item at all: the unique
+    # (user, item) constraint serves the lookups by user, and nothing the site does reads
+    # ratings by item (pages and the API read by user, items' stats move by deltas; a
+    # recount and an item's deletion scan the table once). An index by item, built after
+    # SQLite's first import, held the site's writes for its whole build (bench/README,
+    # stops 21-22); fewer indexes also mean less to write on every rating.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings",
         db_index=False,
@@ -140,7 +143,6 @@ class Rating(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "-updated"], name="rating_user_recent_idx"),
-            models.Index(fields=["item", "-updated"], name="rating_item_recent_idx"),
         ]
 
     def __str__(self) -> str:

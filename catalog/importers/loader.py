@@ -14,12 +14,11 @@
    importing again is idempotent:
 
    - SQLite, a file large beside the table (a first import; ``_sqlite_append``): the
-     item-ordered index dropped (and listed in ``_PENDING``), the pairs appended in
-     transactions of whole users sized to take about ``MERGE_SECONDS``, each moving its
-     items' stats and followed by a checkpoint of its pages (``_sqlite_checkpoint``), then
-     the index built again in one transaction, the only long one (the site's writes wait
-     for it: ~10 s at 10M ratings, past the busy timeout at 25M). Cut short, the same
-     import (or any import) completes it.
+     pairs appended in (user, item) order, every index kept up (all of them lead with the
+     user, so each is written at its end), in transactions of whole users sized to take
+     about ``MERGE_SECONDS``, each moving its items' stats and followed by a checkpoint of
+     its pages (``_sqlite_checkpoint``): no transaction longer than that. Cut short, the
+     same import (or any import) completes it.
    - SQLite, a smaller file (or ``online``): upserts of the sorted pairs in transactions
      sized to take about ``MERGE_SECONDS``, every index kept up, so the site's writes wait
      at most that long. A merge cut short is completed by running the same import again.
@@ -72,6 +71,7 @@ from django.utils.text import slugify
 from accounts import usernames
 from catalog.importers.formats import BadLine, Format, ItemRecord, RatingTable
 from catalog.models import Genre, Item, Rating
+from catalog.services import item_stats_refresh
 from catalog.signals import catalogue_changed
 
 CHUNK_SIZE = 5000
@@ -89,13 +89,14 @@ STATS_FIRST = 2_000
 # SQLite's page cache for the importing connection, in KiB (negative: a size, not pages).
 SQLITE_CACHE_KIB = -256 * 1024
 # Pages the write-ahead log may grow to before the importing connection copies it back
-# (SQLite's default: 1000). Each merge transaction rewrites pages all over the item
+# (SQLite's default: 1000). Each merge transaction rewrites pages all over the
 # indexes; checkpointing (with its fsync) after every one of them doubled the writes.
 SQLITE_CHECKPOINT_PAGES = 25_000
 # SQLite merges the pairs in blocks of about this many, users block by block, each block
-# in (item, user) order: a transaction then writes a narrow item range of the two
-# item-ordered indexes and one block's part of the three user-ordered ones, where the
-# plain (user, item) order writes a page of each item index per row.
+# in (item, user) order. Chosen while the table had indexes by item (a transaction then
+# wrote a narrow item range of them, where the plain (user, item) order wrote a page of
+# each per row); with none left, a transaction still writes only its block's part of the
+# user-ordered ones (not measured again since).
 SQLITE_BLOCK_PAIRS = 50_000
 
 # SQLite's offline load (``_sqlite_bulk_load``): pairs bound per ``executemany`` (their
@@ -116,14 +117,19 @@ SQLITE_BULK_PRAGMAS = {
 
 # SQLite's append (``_sqlite_append``), taken (mode "auto") for a file with at least this
 # fraction of the table's rows in pairs: pairs in the first transaction, and the importing
-# connection's settings meanwhile (the index builds after it run with the connection's own
-# page cache: with this one, or sorts in memory, ``CREATE INDEX`` took 2-4x the CPU, 10M
-# rows: 4.4 s with the default 2 MiB, 8.3 s with 256 MiB, 12.8 s with 1 GiB, sorts in
-# memory and two threads, 18.0 s with sorts in memory alone). The indexes it drops for the
-# load are listed in ``_PENDING`` (in the same transaction), so a run cut short leaves
-# the list for the next run to complete.
+# connection's settings meanwhile. (The offline load's index builds run with the
+# connection's own page cache: with this one, or sorts in memory, ``CREATE INDEX`` took
+# 2-4x the CPU, 10M rows: 4.4 s with the default 2 MiB, 8.3 s with 256 MiB, 12.8 s with
+# 1 GiB, sorts in memory and two threads, 18.0 s with sorts in memory alone.)
 SQLITE_APPEND_ABOVE_FRACTION = 4
 SQLITE_APPEND_FIRST = 50_000
+# Seconds the append leaves the write lock free between two transactions, at least. A
+# site write waiting for it sleeps in SQLite's busy handler, 100 ms at a time once it has
+# waited ~330 ms, and slept through shorter gaps into the next transaction: at 10M the
+# gaps (the next rows' preparation and the checkpoint) were 106 ms at the median, 60 ms
+# the shortest, 43 of 111 under 100 ms, and site writes waited up to 1.6 s (25M: 2.4 s)
+# though no transaction held the lock over 0.72 s (bench/README, stop 22).
+SQLITE_APPEND_GAP = 0.12
 SQLITE_APPEND_PRAGMAS = {
     "cache_size": SQLITE_CACHE_KIB,
     "wal_autocheckpoint": SQLITE_CHECKPOINT_PAGES,
@@ -131,8 +137,6 @@ SQLITE_APPEND_PRAGMAS = {
     # (``_sqlite_parents_exist``, inside the transaction that writes the rows).
     "foreign_keys": "OFF",
 }
-SQLITE_INDEX_PRAGMAS = {"threads": 2}
-_PENDING = "imp_pending_index"
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
 # of pairs the site wrote meanwhile and the trigger that fills it.
@@ -245,20 +249,14 @@ def import_ratings(
         else:
             report.ratings_written = swap.merge_in_place()
             clock.lap("merge")
+    elif mode == "offline":
+        report.ratings_written = _sqlite_bulk_load(pairs, now, merge_progress, clock)
+    elif mode == "auto" and len(pairs) * SQLITE_APPEND_ABOVE_FRACTION >= _sqlite_rows_estimate():
+        report.ratings_written = _sqlite_append(pairs, now, merge_progress)
+        clock.lap("merge")
     else:
-        pending = _sqlite_append_pending()
-        if mode == "offline":
-            report.ratings_written = _sqlite_bulk_load(pairs, now, merge_progress, clock)
-        elif mode == "auto" and (
-            pending or len(pairs) * SQLITE_APPEND_ABOVE_FRACTION >= _sqlite_rows_estimate()
-        ):
-            report.ratings_written = _sqlite_append(pairs, now, merge_progress, clock)
-        else:
-            report.ratings_written = _sqlite_merge(pairs, now, merge_progress)
-            clock.lap("merge")
-        if _sqlite_append_pending():  # left by an append cut short, now in another mode
-            _sqlite_build_pending()
-            clock.lap("indexes")
+        report.ratings_written = _sqlite_merge(pairs, now, merge_progress)
+        clock.lap("merge")
     return report
 
 
@@ -414,7 +412,7 @@ def _sqlite_merge(pairs: _Pairs, now: datetime, merge_progress) -> int:
         raw.executemany(f"INSERT INTO {_PAIRS} VALUES (?, ?, ?, ?, {stamp}, {stamp})", rows)
         if own:
             raw.execute("COMMIT")
-        # The upserts touch pages all over the item-ordered indexes; with SQLite's default
+        # The upserts touch pages all over the table's indexes; with SQLite's default
         # 2 MiB page cache each one is read and spilled again and again (measured on 100k
         # rows: system CPU 2.3 s -> 0.07 s, user 2.1 -> 1.9 s).
         cache_size = raw.execute("PRAGMA cache_size").fetchone()[0]
@@ -492,17 +490,8 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock) -> in
                     "rating_sum = rating_sum + ? WHERE id = ?",
                     zip(counts.tolist(), sums.tolist(), ids.tolist(), strict=True),
                 )
-            else:  # counted again from the merged table
-                raw.execute(
-                    f"UPDATE {item} SET rating_count = d.n, rating_sum = d.s FROM (SELECT "
-                    f"item_id, COUNT(*) AS n, TOTAL(score) AS s FROM {rating} GROUP BY item_id) d "
-                    f"WHERE {item}.id = d.item_id AND ({item}.rating_count <> d.n "
-                    f"OR {item}.rating_sum <> d.s)"
-                )
-                raw.execute(
-                    f"UPDATE {item} SET rating_count = 0, rating_sum = 0 WHERE rating_count "
-                    f"<> 0 AND NOT EXISTS (SELECT 1 FROM {rating} r WHERE r.item_id = {item}.id)"
-                )
+            else:  # counted again from the merged table, in one grouped scan
+                item_stats_refresh()
             clock.lap("item stats")
     clock.lap("commit")  # with the write-ahead log's checkpoint into the database file
     return written
@@ -562,55 +551,25 @@ def _sqlite_rows_estimate() -> int:
         return cursor.fetchone()[0]
 
 
-def _sqlite_append_pending() -> bool:
-    """Whether an append was cut short: ``_PENDING`` is there until its last step."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [_PENDING])
-        return cursor.fetchone() is not None
-
-
-def _sqlite_pending_indexes() -> list[tuple[str, str]]:
-    """(name, CREATE INDEX statement) of each index an append dropped and has not built
-    again yet (``_PENDING``)."""
-    if not _sqlite_append_pending():
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT name, sql FROM {_PENDING} ORDER BY name")
-        return cursor.fetchall()
-
-
-def _sqlite_build_pending() -> None:
-    """Build each index in ``_PENDING``, each in its own transaction (the only long ones
-    of an append: the site's writes wait for one index build), then drop the list."""
-    with connection.cursor() as cursor:
-        raw = cursor.connection
-        with _sqlite_pragmas(raw, SQLITE_INDEX_PRAGMAS):
-            for name, sql in _sqlite_pending_indexes():
-                with transaction.atomic():
-                    raw.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
-                    raw.execute(f"DELETE FROM {_PENDING} WHERE name = ?", [name])
-        with transaction.atomic():
-            raw.execute(f"DROP TABLE IF EXISTS {_PENDING}")
-
-
-def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress, clock) -> int:
+def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
     """SQLite's load of a file large beside the table (a first import), the site's
-    writes going on: the table's indexes that do not lead with the user dropped (one short
-    transaction that also lists them in ``_PENDING``), the pairs appended in (user, item)
-    order in transactions of about ``MERGE_SECONDS``, each a range of whole users (every
-    B-tree left is written at its end), then the dropped indexes built again, one
-    transaction each. Returns how many ratings were written.
+    writes going on: the pairs appended in (user, item) order in transactions of about
+    ``MERGE_SECONDS``, each a range of whole users. Every index of the table leads with
+    the user (the unique (user, item) one and (user, -updated)), so each transaction
+    writes each B-tree at its end (a table with an index by item wrote about a page of it
+    per row: bench/README, stop 21), and none is dropped or built again: no transaction is
+    longer than one range's, and between two the lock is left free at least
+    ``SQLITE_APPEND_GAP`` for the site's writes waiting for it. Returns how many ratings
+    were written.
 
     Each transaction reads the rows its users already have (the site's, rated meanwhile;
     an earlier run's) and moves the items' stats by what it changes, newer wins, in that
     transaction: a crash between two leaves the table and the stats agreeing, and the same
-    import run again (which finds ``_PENDING`` and appends again) completes it. While the
-    item-ordered index is down, the site's reads of an item's ratings scan the table.
+    import run again completes it (by appending again, or by the online merge if the site
+    added more than three times the file's pairs meanwhile).
     """
     q = connection.ops.quote_name
-    rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
-    user_column = Rating._meta.get_field("user").column
-    leads_with_user = re.compile(rf"\(\s*\"?{user_column}\"?[\s,)]")
+    rating, item = q(Rating._meta.db_table), q(Item._meta.db_table)
     now_text = connection.ops.adapt_datetimefield_value(now)
     n, written = len(pairs), 0
     user_starts = np.flatnonzero(np.r_[True, pairs.user[1:] != pairs.user[:-1]]) if n else []
@@ -621,28 +580,19 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress, clock) -> int:
 
     with connection.cursor() as cursor:
         raw = cursor.connection
-        with transaction.atomic():
-            raw.execute(
-                f"CREATE TABLE IF NOT EXISTS {_PENDING} (name TEXT PRIMARY KEY, sql TEXT NOT NULL)"
-            )
-            for name, sql in raw.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                "AND sql IS NOT NULL ORDER BY name",
-                [table],
-            ).fetchall():
-                if not leads_with_user.search(sql.partition(" ON ")[2]):
-                    raw.execute(f"INSERT OR REPLACE INTO {_PENDING} VALUES (?, ?)", [name, sql])
-                    raw.execute(f"DROP INDEX {q(name)}")
         stats = (
             f"UPDATE {item} SET rating_count = rating_count + ?, rating_sum = rating_sum + ? "
             "WHERE id = ?"
         )
         with _sqlite_pragmas(raw, SQLITE_APPEND_PRAGMAS):
+            committed = None
             for start, stop in _timed_chunks(n, first=SQLITE_APPEND_FIRST, snap=at_user_start):
                 rows = _sqlite_rows(pairs, start, stop, now_text)
                 users, items = pairs.user[start:stop], pairs.item[start:stop]
                 count = np.ones(stop - start)
                 total = pairs.score[start:stop].copy()
+                if committed is not None:  # the write lock free for the site's writes
+                    time.sleep(max(0.0, SQLITE_APPEND_GAP - (time.perf_counter() - committed)))
                 with transaction.atomic():
                     there = raw.execute(
                         f"SELECT user_id, item_id, score, CAST(updated AS TEXT) FROM {rating} "
@@ -677,12 +627,10 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress, clock) -> int:
                             strict=True,
                         ),
                     )
+                committed = time.perf_counter()
                 _sqlite_checkpoint(raw)
                 if merge_progress is not None:
                     merge_progress(stop, n)
-        clock.lap("merge")
-        _sqlite_build_pending()
-        clock.lap("indexes")
     return written
 
 
@@ -1181,9 +1129,9 @@ class _SwapMerge:
             for n, (_, definition, _, _) in enumerate(indexes)
         ]
         # The longest builds first, so the connections finish close together: the plain
-        # indexes, whose rows come in random order (at 10M under load 10: the (item,
-        # -updated) one 20-26 s, the (user, -updated) one 14-20 s), before the unique ones
-        # on (id) and (user, item), which the pairs' order presorts (9-17 s each).
+        # index, whose rows come in random order (at 10M under load 10: (user, -updated)
+        # 14-20 s; the (item, -updated) one, gone since, took 20-26 s), before the unique
+        # ones on (id) and (user, item), which the pairs' order presorts (9-17 s each).
         longest_first = sorted(range(len(indexes)), key=lambda n: indexes[n][2] is not None)
         _pg_run_in_parallel([creates[n] for n in longest_first], PG_BUILD_CONNECTIONS)
         for n, (name, _, constraint, kind) in enumerate(indexes):

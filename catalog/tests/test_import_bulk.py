@@ -5,6 +5,7 @@ site's own writes going on while an import stages and merges."""
 import random
 import struct
 import threading
+import time
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -30,6 +31,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(loader, "MERGE_FIRST", 7)
     monkeypatch.setattr(loader, "MERGE_MIN", 7)
     monkeypatch.setattr(loader, "MERGE_MAX", 7)
+    monkeypatch.setattr(loader, "SQLITE_APPEND_GAP", 0.0)  # (a sleep per batch otherwise)
 
 
 def _write_file(path, lines):
@@ -601,21 +603,24 @@ def test_a_bad_line_in_a_first_import_creates_nothing(tmp_path):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("offline", [False, True])
-def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(
+def test_the_append_keeps_every_index_up_and_the_offline_load_builds_them_after_the_rows(
     tmp_path, monkeypatch, small_chunks, offline
 ):
-    """An empty ratings table is appended to with its item-ordered index dropped (the
-    unique (user, item) one and the (user, -updated) one, which the rows' order appends
-    to, kept up while rows go in); ``offline``, a table that holds ratings is loaded with
-    every index of its own dropped (only the unique one of its definition kept up). Both
-    build them again after, under their names: the schema is as it was, and a second,
-    smaller import into the table that now holds ratings keeps every index up."""
+    """An empty ratings table is appended to with every index kept up: all of them lead
+    with the user (the unique (user, item) one and (user, -updated)), as the rows' order
+    does, so none is dropped or built again after. ``offline``, a table that holds ratings
+    is loaded with every index of its own dropped (only the unique one of its definition
+    kept up) and built again after, under its name. Either way the schema is as it was,
+    and a second, smaller import into the table that now holds ratings keeps every index
+    up."""
     _sqlite_only()
     monkeypatch.setattr(loader, "SQLITE_BULK_ROWS", 20)
     if offline:
         _import(_write_file(tmp_path / "0.csv", _random_lines(1, 60)), "--online")
     before = _sqlite_schema()
-    assert sum(1 for kind, _, sql in before if kind == "index" and sql) == 2
+    assert [name for kind, name, sql in before if kind == "index" and sql] == [
+        "rating_user_recent_idx"
+    ]
     during = []
 
     def look(done, total):
@@ -628,9 +633,8 @@ def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(
         merge_progress=look,
         mode="auto" if not offline else "offline",
     )
-    kept_up = ["rating_user_recent_idx", "sqlite_autoindex_catalog_rating_1"]
-    if offline:
-        kept_up = kept_up[1:]  # the unique one only
+    every = ["rating_user_recent_idx", "sqlite_autoindex_catalog_rating_1"]
+    kept_up = every[1:] if offline else every  # offline: the unique one only
     assert len(during) > 2 and all(sorted(names) == kept_up for names in during)
     assert _sqlite_schema() == before
     during.clear()
@@ -638,7 +642,64 @@ def test_the_bulk_load_builds_the_tables_indexes_after_the_rows(
     loader.import_ratings(
         open_source(tmp_path / "b.csv"), namespace="csv", merge_progress=look, mode="online"
     )
-    assert during and all(len(names) == 3 for names in during)  # online: all kept up
+    assert during and all(sorted(names) == every for names in during)  # online: all kept up
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_append_holds_no_transaction_longer_than_one_batch(tmp_path, small_chunks, monkeypatch):
+    """SQLite's append (a first import) writes the ratings in one short transaction per
+    batch of users and nothing else: no index dropped or built (a ``CREATE INDEX`` after
+    the rows was one transaction that held the site's writes for its whole build: ~10 s
+    at 10M ratings, past the 20 s busy timeout at 25M), no statement on the ratings table
+    outside a batch; and between two batches the write lock is left free at least
+    ``SQLITE_APPEND_GAP`` (a site write sleeping in SQLite's busy handler slept through
+    shorter gaps). Every statement the import's connection runs from the end of "items
+    and users" is traced (with when it started) and split into transactions."""
+    _sqlite_only()
+    monkeypatch.setattr(loader, "SQLITE_APPEND_GAP", 0.03)
+    statements, batches = [], []
+    connection.ensure_connection()
+    raw = connection.connection  # the import's connection (the test's own)
+
+    def on_phase(name):
+        if name == "items and users":
+            raw.set_trace_callback(lambda sql: statements.append((time.perf_counter(), sql)))
+
+    def on_batch(done, total):
+        batches.append(done)
+        assert not raw.in_transaction  # each batch committed before the next starts
+
+    path = _write_file(tmp_path / "a.csv", _random_lines(2, 300, users=30, items=15))
+    try:
+        loader.import_ratings(
+            open_source(path), namespace="csv", on_phase=on_phase, merge_progress=on_batch
+        )
+    finally:
+        raw.set_trace_callback(None)
+    transactions, current, gaps, committed = [], None, [], None
+    for at, sql in statements:
+        head = sql.lstrip().upper()
+        if head.startswith("BEGIN"):
+            current = []
+            if committed is not None:
+                gaps.append(at - committed)
+        elif head.startswith(("COMMIT", "ROLLBACK")):
+            transactions.append(current)
+            current, committed = None, at
+        elif current is not None:
+            current.append(head)
+        else:  # outside a transaction: reads (no lock in WAL) and the checkpoints, no write
+            assert head.startswith(("PRAGMA", "SELECT")), sql
+    assert not any("INDEX" in sql.upper() for _, sql in statements), "no index dropped or built"
+    writes = [t for t in transactions if any(h.startswith("INSERT") for h in t)]
+    assert len(batches) > 3 and len(writes) == len(transactions) == len(batches)
+    rating_table = Rating._meta.db_table.upper()
+    for each in writes:
+        inserts = [h for h in each if h.startswith("INSERT")]
+        # One batch: its rows in one statement or a few of up to SQLITE_ROWS_PER_STATEMENT.
+        assert all(h.startswith(f'INSERT INTO "{rating_table}"') for h in inserts)
+        assert all(h.startswith(("SELECT", "INSERT", "UPDATE")) for h in each), each
+    assert len(gaps) == len(transactions) - 1 and min(gaps) >= 0.03, gaps
 
 
 def _import_crashing(path, *, where: str, after_pairs: int, mode: str = "auto") -> None:
@@ -671,43 +732,70 @@ def _stats_agree():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("where", ["a batch", "merge", "an index"])
+@pytest.mark.parametrize("where", ["a batch", "merge"])
 @pytest.mark.parametrize("rerun", ["auto", "online"])
 def test_running_the_same_import_again_completes_an_append_cut_short(
-    tmp_path, monkeypatch, small_chunks, where, rerun
+    tmp_path, small_chunks, where, rerun
 ):
     """SQLite's append (an import large beside the table) commits each range of users with
-    their items' stats: killed after a batch, after the rows or before an index is built
-    again, the rows in and the stats agree, the dropped index is listed, and the same
-    import run again (or any import, here an online one) completes it: every rating as a
-    line-by-line reference has it, every index back."""
+    their items' stats: killed after a batch or after the rows, the rows in and the stats
+    agree, the schema is untouched (nothing was dropped), and the same import run again
+    (or any import, here an online one) completes it: every rating as a line-by-line
+    reference has it."""
     _sqlite_only()
     before = _sqlite_schema()
     reference = Reference()
     path = _write_file(tmp_path / "a.csv", _random_lines(4, 300, users=30, items=15))
-
-    build = loader._sqlite_build_pending
-
-    def crash_before_an_index():
-        if where == "an index":
-            raise Crash
-        build()
-
-    monkeypatch.setattr(loader, "_sqlite_build_pending", crash_before_an_index)
     started = timezone.now()
     _import_crashing(path, where=where, after_pairs=60)
-    monkeypatch.setattr(loader, "_sqlite_build_pending", build)
     assert Rating.objects.exists()
     _stats_agree()
-    assert [name for name, _ in loader._sqlite_pending_indexes()] == ["rating_item_recent_idx"]
-    assert _sqlite_schema() != before
+    assert _sqlite_schema() == before
     if rerun == "online":
         _import(path, "--online")
     else:
         _import(path)
     reference.apply(path, started)
     reference.check()
-    assert _sqlite_schema() == before  # the list of pending indexes is gone too
+    assert _sqlite_schema() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_drops_the_item_index_and_an_older_appends_list_of_it():
+    """Migrating a database an older version's append was cut short in (the item index
+    dropped and listed in ``imp_pending_index`` for the next import to build) leaves no
+    index by item and no list, so no import builds it again; a database that still has
+    the index (any other) loses it. Both databases; the list is SQLite's."""
+    table, name = Rating._meta.db_table, "rating_item_recent_idx"
+
+    def indexes():
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, table)
+        return sorted(key for key, info in found.items() if info["index"] and not info["unique"])
+
+    def tables():
+        with connection.cursor() as cursor:
+            return set(connection.introspection.table_names(cursor))
+
+    call_command("migrate", "catalog", "0005", verbosity=0)
+    try:
+        assert name in indexes()
+    finally:
+        call_command("migrate", "catalog", verbosity=0)
+    assert name not in indexes()
+    if connection.vendor != "sqlite":
+        return
+    call_command("migrate", "catalog", "0005", verbosity=0)
+    with connection.cursor() as cursor:  # what an append cut short by an older version left
+        cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("CREATE TABLE imp_pending_index (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
+        cursor.execute(
+            "INSERT INTO imp_pending_index VALUES (%s, %s)",
+            [name, f'CREATE INDEX "{name}" ON "{table}" ("item_id", "updated" DESC)'],
+        )
+    call_command("migrate", "catalog", verbosity=0)
+    assert name not in indexes()
+    assert "imp_pending_index" not in tables()
 
 
 def _wal_frames():

@@ -19,8 +19,8 @@ class Command(BaseCommand):
         "100k, 1M/10M, latest/20M/25M, or a CSV user,item,rating[,timestamp]. All or nothing: "
         "a bad line stops the import and nothing of it is merged, unless --skip-invalid. "
         "The file is checked whole first, then merged in short transactions, the site's "
-        "writes going on: on SQLite a large file (beside the table) appended with the "
-        "item-ordered index built again after it (with --offline: in one transaction with "
+        "writes going on: on SQLite a large file (beside the table) appended in user order "
+        "with every index kept up (with --offline: in one transaction with "
         "every index built after the rows); on PostgreSQL by building the merged table "
         "beside the live one and swapping it in. Running the same import again completes "
         "an import that was cut short."
@@ -53,8 +53,8 @@ class Command(BaseCommand):
             const="online",
             dest="mode",
             help="SQLite: upsert in short transactions with every index kept up, even a "
-            "large file into an empty ratings table, so the site's writes never wait for an "
-            "index build (slower)",
+            "large file into an empty ratings table (slower than the append a large file "
+            "gets by default, whose transactions are as short)",
         )
 
     def handle(self, *args, path, format, namespace, skip_invalid, mode, verbosity, **options):
