@@ -132,15 +132,20 @@ def items_stats_move(changes) -> int:
         sums[0] += count
         sums[1] += total
     rows = [(count, total, pk) for pk, (count, total) in sorted(moved.items()) if count or total]
-    if rows:
-        item = connection.ops.quote_name(Item._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {item} SET rating_count = rating_count + %s, "
-                "rating_sum = rating_sum + %s WHERE id = %s",
-                rows,
-            )
+    items_stats_add(rows)
     return len(rows)
+
+
+def items_stats_add(rows) -> None:
+    """``items_stats_move``'s statement for changes already summed per item: (count,
+    total, item id) rows, one per item, in item id order (imports sum theirs with numpy)."""
+    item = connection.ops.quote_name(Item._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {item} SET rating_count = rating_count + %s, "
+            "rating_sum = rating_sum + %s WHERE id = %s",
+            rows,
+        )
 
 
 # Ids bound in one recount statement: under SQLite's oldest limit on parameters (999).

@@ -71,7 +71,7 @@ from django.utils.text import slugify
 from accounts import usernames
 from catalog.importers.formats import BadLine, Format, ItemRecord, RatingTable
 from catalog.models import Genre, Item, Rating
-from catalog.services import item_stats_refresh
+from catalog.services import item_stats_refresh, items_stats_add
 from catalog.signals import catalogue_changed
 
 CHUNK_SIZE = 5000
@@ -454,7 +454,7 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock) -> in
     too): the same import run again does it all.
     """
     q = connection.ops.quote_name
-    rating, item, table = q(Rating._meta.db_table), q(Item._meta.db_table), Rating._meta.db_table
+    rating, table = q(Rating._meta.db_table), Rating._meta.db_table
     now_text = connection.ops.adapt_datetimefield_value(now)
     n = len(pairs)
     with connection.cursor() as cursor:
@@ -485,11 +485,7 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock) -> in
                 ids, at = np.unique(pairs.item, return_inverse=True)
                 counts = np.bincount(at, minlength=ids.size)
                 sums = np.bincount(at, weights=pairs.score, minlength=ids.size)
-                raw.executemany(
-                    f"UPDATE {item} SET rating_count = rating_count + ?, "
-                    "rating_sum = rating_sum + ? WHERE id = ?",
-                    zip(counts.tolist(), sums.tolist(), ids.tolist(), strict=True),
-                )
+                items_stats_add(zip(counts.tolist(), sums.tolist(), ids.tolist(), strict=True))
             else:  # counted again from the merged table, in one grouped scan
                 item_stats_refresh()
             clock.lap("item stats")
@@ -569,7 +565,7 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
     added more than three times the file's pairs meanwhile).
     """
     q = connection.ops.quote_name
-    rating, item = q(Rating._meta.db_table), q(Item._meta.db_table)
+    rating = q(Rating._meta.db_table)
     now_text = connection.ops.adapt_datetimefield_value(now)
     n, written = len(pairs), 0
     user_starts = np.flatnonzero(np.r_[True, pairs.user[1:] != pairs.user[:-1]]) if n else []
@@ -580,10 +576,6 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
 
     with connection.cursor() as cursor:
         raw = cursor.connection
-        stats = (
-            f"UPDATE {item} SET rating_count = rating_count + ?, rating_sum = rating_sum + ? "
-            "WHERE id = ?"
-        )
         with _sqlite_pragmas(raw, SQLITE_APPEND_PRAGMAS):
             committed = None
             for start, stop in _timed_chunks(n, first=SQLITE_APPEND_FIRST, snap=at_user_start):
@@ -618,14 +610,13 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
                     counts = np.bincount(where, weights=count, minlength=ids.size)
                     sums = np.bincount(where, weights=total, minlength=ids.size)
                     moved = np.flatnonzero((counts != 0) | (sums != 0))
-                    raw.executemany(
-                        stats,
+                    items_stats_add(
                         zip(
                             counts[moved].astype(np.int64).tolist(),
                             sums[moved].tolist(),
                             ids[moved].tolist(),
                             strict=True,
-                        ),
+                        )
                     )
                 committed = time.perf_counter()
                 _sqlite_checkpoint(raw)
@@ -642,9 +633,9 @@ def _sqlite_checkpoint(raw) -> None:
     site's connections past SQLite's default 1,000 pages, so without this the site's next
     write copied the pages of the import's last transaction after its own commit, and
     waited for that and its ``fsync`` (10M ratings: 4 writes of ~100 over 1 s during the
-    append, none with it). Not done in the online merge, whose transactions rewrite the
-    same item-index pages again and again: checkpointing after each of them doubled its
-    writes (see ``SQLITE_CHECKPOINT_PAGES``)."""
+    append, none with it). Not done in the online merge, whose upserts rewrite the same
+    index pages again and again: checkpointing after each of its transactions doubled its
+    writes when the table had an index by item (see ``SQLITE_CHECKPOINT_PAGES``)."""
     if not connection.in_atomic_block:  # (a test's transaction: nothing committed yet)
         raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
