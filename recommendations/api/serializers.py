@@ -191,12 +191,7 @@ def recommendation_list_json(result, *, explain: bool) -> str | None:
         ]
         for suggestion in result.suggestions:
             item = suggestion.item
-            memo = getattr(item, "memo", None)
-            head = None if memo is None else memo.get(_HEAD)
-            if head is None:
-                head = _item_head(item)
-                if memo is not None:
-                    memo[_HEAD] = head
+            head = _kept(item, _HEAD, _item_head)
             # The common types written inline (a finite float: x - x == 0); others by _scalar.
             average, count = item.rating_average, item.rating_count
             score, reason = float(suggestion.score), suggestion.reason

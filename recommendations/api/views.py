@@ -45,11 +45,10 @@ class MyRecommendationsView(APIView):
         # renderer when the client asked for another rendering (indent) or a value is not
         # one the text writer takes. The same bytes either way
         # (recommendations/api/tests/test_json_text.py).
-        text = None
         if writes_plain_json(request):
             text = s.recommendation_list_json(result, explain=query["explain"])
-        if text is not None:
-            return json_text_response(request, text)
+            if text is not None:
+                return json_text_response(request, text)
         return json_response(request, s.recommendation_list(result, explain=query["explain"]))
 
 
