@@ -70,7 +70,7 @@ from django.utils.text import slugify
 
 from accounts import usernames
 from catalog.importers.formats import BadLine, Format, ItemRecord, RatingTable
-from catalog.models import Genre, Item, Rating
+from catalog.models import ALLOWED_SCORES, Genre, Item, Rating
 from catalog.services import item_stats_refresh, items_stats_add
 from catalog.signals import catalogue_changed
 
@@ -113,6 +113,11 @@ SQLITE_BULK_PRAGMAS = {
     # Not checked row by row (two index lookups a row); the load checks instead that the
     # file's users and items are all still there (``_sqlite_parents_exist``).
     "foreign_keys": "OFF",
+    # The score's CHECK (an IN list of ten values) not evaluated row by row: the file's
+    # scores were checked as it was read, and again before the load (``_scores_checked``).
+    # Measured (/tmp script, 2M sorted rows into the live schema, 150 rows a statement,
+    # SQLite 3.40, medians of 2): 4.68 -> 2.67 us a row, 43% of SQLite's insert work.
+    "ignore_check_constraints": "ON",
 }
 
 # SQLite's append (``_sqlite_append``), taken (mode "auto") for a file with at least this
@@ -136,6 +141,8 @@ SQLITE_APPEND_PRAGMAS = {
     # Checked once per user and item of each transaction instead of once per row
     # (``_sqlite_parents_exist``, inside the transaction that writes the rows).
     "foreign_keys": "OFF",
+    # The score's CHECK: see SQLITE_BULK_PRAGMAS (the site's own connections keep it).
+    "ignore_check_constraints": "ON",
 }
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
@@ -453,6 +460,7 @@ def _sqlite_bulk_load(pairs: _Pairs, now: datetime, merge_progress, clock) -> in
     then 503); readers go on (WAL). A crash anywhere rolls all of it back (the indexes
     too): the same import run again does it all.
     """
+    _scores_checked(pairs)
     q = connection.ops.quote_name
     rating, table = q(Rating._meta.db_table), Rating._meta.db_table
     now_text = connection.ops.adapt_datetimefield_value(now)
@@ -564,6 +572,7 @@ def _sqlite_append(pairs: _Pairs, now: datetime, merge_progress) -> int:
     import run again completes it (by appending again, or by the online merge if the site
     added more than three times the file's pairs meanwhile).
     """
+    _scores_checked(pairs)
     q = connection.ops.quote_name
     rating = q(Rating._meta.db_table)
     now_text = connection.ops.adapt_datetimefield_value(now)
@@ -638,6 +647,17 @@ def _sqlite_checkpoint(raw) -> None:
     writes when the table had an index by item (see ``SQLITE_CHECKPOINT_PAGES``)."""
     if not connection.in_atomic_block:  # (a test's transaction: nothing committed yet)
         raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _scores_checked(pairs: _Pairs) -> None:
+    """Raise ``ValueError`` (before anything is written) unless every score is one the
+    ratings table's CHECK allows: the loads that write with SQLite's CHECK constraints
+    off (``ignore_check_constraints``) check the scores here, once, in numpy."""
+    bad = np.flatnonzero(~np.isin(pairs.score, ALLOWED_SCORES))
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} scores not allowed (first: {float(pairs.score[bad[0]])!r}): nothing loaded"
+        )
 
 
 def _sqlite_parents_exist(raw, users: np.ndarray, items: np.ndarray) -> None:

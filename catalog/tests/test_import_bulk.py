@@ -867,7 +867,13 @@ def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_ba
                 for name in loader.SQLITE_BULK_PRAGMAS
             }
 
-    want = {"cache_size": -1024 * 1024, "synchronous": 0, "threads": 2, "foreign_keys": 0}
+    want = {
+        "cache_size": -1024 * 1024,
+        "synchronous": 0,
+        "threads": 2,
+        "foreign_keys": 0,
+        "ignore_check_constraints": 1,
+    }
     assert want.keys() == loader.SQLITE_BULK_PRAGMAS.keys()
     before, seen = pragmas(), []
     path = _write_file(tmp_path / "a.csv", _random_lines(5, 50))
@@ -879,6 +885,37 @@ def test_the_bulk_load_runs_with_its_pragmas_and_gives_the_connection_its_own_ba
     )
     assert seen and all(each == want for each in seen)
     assert pragmas() == before != want
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("mode", ["auto", "offline"])
+def test_the_loads_without_sqlites_score_check_check_the_scores_themselves(
+    tmp_path, monkeypatch, mode
+):
+    """The append and the offline load write with SQLite's CHECK constraints off on their
+    own connection (the score's IN list cost ~40% of the insert): a score the table would
+    refuse, slipped past the reader, stops the load before anything is written; and after
+    the load the connection refuses such a score again."""
+    _sqlite_only()
+    newest = loader._Pairs.newest.__func__
+
+    def spoiled(cls, *args):
+        pairs = newest(cls, *args)
+        pairs.score[len(pairs) // 2] = 4.2
+        return pairs
+
+    monkeypatch.setattr(loader._Pairs, "newest", classmethod(spoiled))
+    path = _write_file(tmp_path / "a.csv", _random_lines(8, 80))
+    with pytest.raises(ValueError, match=r"1 scores not allowed \(first: 4\.2\)"):
+        loader.import_ratings(open_source(path), namespace="csv", mode=mode)
+    assert not Rating.objects.exists()
+    monkeypatch.undo()
+    loader.import_ratings(open_source(path), namespace="csv", mode=mode)
+    assert Rating.objects.exists()
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA ignore_check_constraints").fetchone()[0] == 0
+    with pytest.raises(IntegrityError, match="CHECK"), transaction.atomic():
+        Rating.objects.filter(pk=Rating.objects.first().pk).update(score=4.2)
 
 
 @pytest.mark.django_db(transaction=True)
