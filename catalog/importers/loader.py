@@ -113,12 +113,16 @@ SQLITE_BULK_PRAGMAS = {
     # Not checked row by row (two index lookups a row); the load checks instead that the
     # file's users and items are all still there (``_sqlite_parents_exist``).
     "foreign_keys": "OFF",
-    # The score's CHECK (an IN list of ten values) not evaluated row by row: the file's
-    # scores were checked as it was read, and again before the load (``_scores_checked``).
-    # Measured (/tmp script, 2M sorted rows into the live schema, 150 rows a statement,
-    # SQLite 3.40, medians of 2): 4.68 -> 2.67 us a row, 43% of SQLite's insert work.
-    "ignore_check_constraints": "ON",
 }
+
+# The importing connection's settings while it inserts the rows (``_sqlite_insert``, the
+# append's and the offline load's): the score's CHECK (an IN list of ten values) not
+# evaluated row by row. Callers check the scores first (``_scores_checked``; the reader
+# checked them too); the items' stats and every other write keep their CHECKs, and the
+# site's connections all of them. Measured (/tmp script, 2M sorted rows into the live
+# schema, 150 rows a statement, SQLite 3.40, medians of 2): 4.68 -> 2.67 us a row, 43% of
+# SQLite's insert work.
+SQLITE_INSERT_PRAGMAS = {"ignore_check_constraints": "ON"}
 
 # SQLite's append (``_sqlite_append``), taken (mode "auto") for a file with at least this
 # fraction of the table's rows in pairs: pairs in the first transaction, and the importing
@@ -141,8 +145,6 @@ SQLITE_APPEND_PRAGMAS = {
     # Checked once per user and item of each transaction instead of once per row
     # (``_sqlite_parents_exist``, inside the transaction that writes the rows).
     "foreign_keys": "OFF",
-    # The score's CHECK: see SQLITE_BULK_PRAGMAS (the site's own connections keep it).
-    "ignore_check_constraints": "ON",
 }
 
 # PostgreSQL: the staged pairs (temporary), the table built beside the live one, the log
@@ -518,9 +520,10 @@ def _sqlite_rows(pairs: _Pairs, start: int, stop: int, now_text: str) -> np.ndar
 
 
 def _sqlite_insert(raw, rows: np.ndarray) -> int:
-    """Insert ``rows`` (``_sqlite_rows``) into the ratings table, newer wins against a
-    row already there (a rating of the site's, or of an earlier run); returns how many
-    rows were written.
+    """Insert ``rows`` (``_sqlite_rows``, scores checked by ``_scores_checked``) into the
+    ratings table, newer wins against a row already there (a rating of the site's, or of
+    an earlier run), without the score's CHECK (``SQLITE_INSERT_PRAGMAS``); returns how
+    many rows were written.
 
     Many rows per statement: a CHECK's IN list (the score's) is built once per statement
     run, and an executemany of one-row statements rebuilt it per row (1M rows: 7.6 s CPU
@@ -537,13 +540,14 @@ def _sqlite_insert(raw, rows: np.ndarray) -> int:
     values = ", ".join(["(?, ?, ?, ?, ?)"] * per)
     written = 0
     whole = rows.shape[0] // per * per
-    if whole:
-        params = rows[:whole].reshape(-1, 5 * per).tolist()
-        written += max(raw.executemany(insert + values + upsert, params).rowcount, 0)
-    if whole < rows.shape[0]:
-        rest = rows[whole:]
-        sql = insert + ", ".join(["(?, ?, ?, ?, ?)"] * rest.shape[0]) + upsert
-        written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
+    with _sqlite_pragmas(raw, SQLITE_INSERT_PRAGMAS):
+        if whole:
+            params = rows[:whole].reshape(-1, 5 * per).tolist()
+            written += max(raw.executemany(insert + values + upsert, params).rowcount, 0)
+        if whole < rows.shape[0]:
+            rest = rows[whole:]
+            sql = insert + ", ".join(["(?, ?, ?, ?, ?)"] * rest.shape[0]) + upsert
+            written += max(raw.execute(sql, rest.ravel().tolist()).rowcount, 0)
     return written
 
 
